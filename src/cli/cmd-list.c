@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-cli.h"
+#include "vfm-error.h"
+#include "vfm-json.h"
+
+#include <string.h>
+
+/* What list shows without --all: devices vfmig manages, SR-IOV functions,
+ * devices already on a VFIO driver, and devices a variant driver or profile
+ * would take. Bridges, USB controllers and the like stay out of the way. */
+static gboolean
+is_relevant (VfmPciDevice *dev, VfmSelection *sel)
+{
+  const char *driver = vfm_pci_device_driver (dev);
+  if (sel->managed)
+    return TRUE;
+  if (vfm_pci_device_physfn (dev) != NULL || vfm_pci_device_sriov_totalvfs (dev) > 0)
+    return TRUE;
+  if (driver != NULL && strstr (driver, "vfio") != NULL)
+    return TRUE;
+  return sel->selected != NULL && sel->selected->kind != VFM_KIND_GENERIC;
+}
+
+/* The MIGRATION column: what the curated facts say, or why the device is
+ * not vfmig's to bind. The kernel's own answer comes from `probe` (check). */
+static char *
+migration_summary (VfmPciDevice *dev, VfmSelection *sel)
+{
+  const VfmDriverEntry *e = sel->selected ? sel->selected->entry : NULL;
+  gint numvfs = vfm_pci_device_sriov_numvfs (dev);
+  GString *s;
+
+  if (numvfs > 0)
+    return g_strdup_printf ("not managed: controls %d VF%s", numvfs, numvfs == 1 ? "" : "s");
+  if (sel->selected == NULL)
+    return g_strdup ("no driver");
+  if (sel->selected->kind == VFM_KIND_IGD)
+    return g_strdup ("never (IGD)");
+  if (e == NULL)
+    return g_strdup ("unknown (no curated facts)");
+  if (e->migratable == VFM_FACT_NO)
+    return g_strdup (e->kind == VFM_KIND_GENERIC ? "none (plain vfio-pci)" : "none");
+  s = g_string_new (NULL);
+  if (e->stop_copy == VFM_FACT_YES)
+    g_string_append (s, "stop-copy");
+  if (e->p2p == VFM_FACT_YES)
+    g_string_append (s, s->len ? ", p2p" : "p2p");
+  if (e->pre_copy == VFM_FACT_YES)
+    g_string_append (s, s->len ? ", pre-copy" : "pre-copy");
+  if (s->len == 0)
+    g_string_append (s, "unknown");
+  return g_string_free (s, FALSE);
+}
+
+static char *
+device_label (VfmPciDevice *dev)
+{
+  const char *cls = vfm_cli_class_name (vfm_pci_device_class (dev));
+  const char *role = vfm_pci_device_physfn (dev) ? " VF"
+                     : vfm_pci_device_sriov_totalvfs (dev) > 0 ? " PF" : "";
+  if (cls != NULL)
+    return g_strdup_printf ("%04x:%04x %s%s", vfm_pci_device_vendor (dev),
+                            vfm_pci_device_device (dev), cls, role);
+  return g_strdup_printf ("%04x:%04x class %06x%s", vfm_pci_device_vendor (dev),
+                          vfm_pci_device_device (dev), vfm_pci_device_class (dev), role);
+}
+
+gboolean
+vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
+{
+  gboolean all = FALSE;
+  GOptionEntry entries[] = {
+    { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "All PCI devices, not only passthrough-relevant ones", NULL },
+    { NULL }
+  };
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) devices = NULL;
+  g_autoptr (JsonBuilder) b = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  VfmHost *host;
+
+  if (!vfm_cli_parse_options (cli, "list", "", entries, &argc, &argv, error))
+    return FALSE;
+  if (argc > 1) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "list: unexpected argument \"%s\"", argv[1]);
+    return FALSE;
+  }
+  if ((host = vfm_cli_host (cli, error)) == NULL)
+    return FALSE;
+  if (vfm_host_db (host, error) == NULL)
+    return FALSE;
+  if ((devices = vfm_host_devices (host, warnings, error)) == NULL)
+    return FALSE;
+
+  if (cli->json) {
+    b = json_builder_new ();
+    json_builder_begin_array (b);
+  } else {
+    rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+    g_ptr_array_add (rows, g_strsplit ("BDF|DEVICE|DRIVER|SELECTED|GROUP|MANAGED|MIGRATION", "|", -1));
+  }
+
+  for (guint i = 0; i < devices->len; i++) {
+    VfmPciDevice *dev = g_ptr_array_index (devices, i);
+    g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, error);
+    if (sel == NULL)
+      return FALSE;
+    if (!all && !is_relevant (dev, sel))
+      continue;
+    if (cli->json) {
+      json_builder_add_value (b, vfm_device_to_json (host, dev, sel, FALSE));
+    } else {
+      const char *driver = vfm_pci_device_driver (dev);
+      gint group = vfm_pci_device_iommu_group (dev);
+      char **row = g_new0 (char *, 8);
+      row[0] = g_strdup (vfm_pci_device_bdf (dev));
+      row[1] = device_label (dev);
+      row[2] = g_strdup (driver ? driver : "-");
+      row[3] = sel->selected == NULL ? g_strdup ("-")
+               : sel->selected->kind == VFM_KIND_IGD ? g_strdup_printf ("%s (igd)", sel->selected->driver)
+               : g_strdup (sel->selected->driver);
+      row[4] = group >= 0 ? g_strdup_printf ("%d", group) : g_strdup ("-");
+      row[5] = g_strdup (sel->managed ? (sel->auto_bind ? "yes (auto)" : "yes") : "no");
+      row[6] = migration_summary (dev, sel);
+      g_ptr_array_add (rows, row);
+    }
+  }
+
+  for (guint i = 0; i < warnings->len; i++)
+    vfm_cli_warn (cli, g_ptr_array_index (warnings, i));
+  if (cli->verbose) {
+    GPtrArray *dbw = vfm_host_db_warnings (host);
+    for (guint i = 0; i < dbw->len; i++)
+      vfm_cli_warn (cli, g_ptr_array_index (dbw, i));
+  }
+
+  if (cli->json) {
+    g_autoptr (JsonNode) root = NULL;
+    json_builder_end_array (b);
+    root = json_builder_get_root (b);
+    vfm_cli_print_json (cli, root);
+  } else {
+    vfm_cli_print_table (rows, 7);
+  }
+  return TRUE;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-cli.h"
+#include "vfm-error.h"
+#include "vfm-json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+VfmHost *
+vfm_cli_host (VfmCli *cli, GError **error)
+{
+  if (cli->host == NULL)
+    cli->host = vfm_host_new (cli->sysroot, error);
+  return cli->host;
+}
+
+/* Parses a command's own options; unknown options and missing values are
+ * command-line syntax errors (exit 2). */
+gboolean
+vfm_cli_parse_options (VfmCli *cli, const char *command, const char *args, GOptionEntry *entries,
+                       int *argc, char ***argv, GError **error)
+{
+  g_autofree char *param = g_strdup_printf ("%s %s", command, args ? args : "");
+  g_autoptr (GOptionContext) ctx = g_option_context_new (param);
+  g_autoptr (GError) local = NULL;
+
+  g_option_context_set_help_enabled (ctx, TRUE);
+  g_option_context_set_summary (ctx, "Global options: --sysroot DIR, -c URI, --json, -v (see vfmigctl --help)");
+  if (entries != NULL)
+    g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, argc, argv, &local)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "%s: %s", command, local->message);
+    return FALSE;
+  }
+  /* an option-looking word that GOption left (after "--" it is an argument) */
+  return TRUE;
+}
+
+void
+vfm_cli_print_json (VfmCli *cli, JsonNode *node)
+{
+  g_autofree char *s = vfm_json_to_string (node, cli->tty);
+  printf ("%s\n", s);
+}
+
+void
+vfm_cli_warn (VfmCli *cli, const char *message)
+{
+  fprintf (stderr, "warning: %s\n", message);
+}
+
+/* rows: GPtrArray of GStrv, the first row the header; columns padded to the
+ * widest cell (in characters, not bytes), the last column unpadded. */
+void
+vfm_cli_print_table (GPtrArray *rows, guint ncols)
+{
+  g_autofree glong *width = g_new0 (glong, ncols);
+
+  for (guint r = 0; r < rows->len; r++) {
+    char **row = g_ptr_array_index (rows, r);
+    for (guint c = 0; c < ncols && row[c]; c++)
+      width[c] = MAX (width[c], g_utf8_strlen (row[c], -1));
+  }
+  for (guint r = 0; r < rows->len; r++) {
+    char **row = g_ptr_array_index (rows, r);
+    g_autoptr (GString) line = g_string_new (NULL);
+    for (guint c = 0; c < ncols && row[c]; c++) {
+      g_string_append (line, row[c]);
+      if (c + 1 < ncols)
+        for (glong pad = g_utf8_strlen (row[c], -1); pad < width[c] + 2; pad++)
+          g_string_append_c (line, ' ');
+    }
+    while (line->len > 0 && line->str[line->len - 1] == ' ')
+      g_string_truncate (line, line->len - 1);
+    printf ("%s\n", line->str);
+  }
+}
+
+/* Short names for the classes passthrough cares about (PCI Code and ID
+ * Assignment Specification); others print as their hex code. */
+static const struct {
+  guint32 prefix;
+  guint shift;
+  const char *name;
+} class_names[] = {
+  { 0x010802, 0, "NVMe" },
+  { 0x0106, 8, "SATA" },
+  { 0x0104, 8, "RAID" },
+  { 0x0200, 8, "Ethernet" },
+  { 0x0207, 8, "InfiniBand" },
+  { 0x0280, 8, "Network" },
+  { 0x0300, 8, "VGA" },
+  { 0x0302, 8, "3D" },
+  { 0x0380, 8, "Display" },
+  { 0x0403, 8, "Audio" },
+  { 0x0600, 8, "Host bridge" },
+  { 0x0601, 8, "ISA bridge" },
+  { 0x0604, 8, "PCI bridge" },
+  { 0x0c03, 8, "USB" },
+  { 0x0b40, 8, "Co-processor" },
+  { 0x1080, 8, "Crypto" },
+  { 0x12, 16, "Accelerator" },
+};
+
+const char *
+vfm_cli_class_name (guint32 class_code)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (class_names); i++)
+    if ((class_code >> class_names[i].shift) == class_names[i].prefix)
+      return class_names[i].name;
+  return NULL;
+}

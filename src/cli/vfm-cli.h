@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "vfm-host.h"
+
+G_BEGIN_DECLS
+
+/* What every command gets: the global options and the host, opened on first
+ * use so that `--help` and `db lint FILE` need no host at all. */
+typedef struct {
+  char *sysroot;
+  char *connect;
+  gboolean json;
+  gboolean verbose;
+  gboolean tty;
+  int exit_code;      /* set by a command that succeeded but reports a failure (lint) */
+  VfmHost *host;
+} VfmCli;
+
+typedef gboolean (*VfmCliFunc) (VfmCli *cli, int argc, char **argv, GError **error);
+
+typedef struct {
+  const char *name;       /* "list", "db lint" */
+  const char *args;       /* "[--all]" */
+  const char *description;
+  VfmCliFunc func;
+} VfmCliCommand;
+
+VfmHost  *vfm_cli_host          (VfmCli *cli, GError **error);
+gboolean  vfm_cli_parse_options (VfmCli        *cli,
+                                 const char    *command,
+                                 const char    *args,
+                                 GOptionEntry  *entries,
+                                 int           *argc,
+                                 char        ***argv,
+                                 GError       **error);
+void      vfm_cli_print_json    (VfmCli *cli, JsonNode *node);
+void      vfm_cli_print_table   (GPtrArray *rows, guint ncols);
+void      vfm_cli_warn          (VfmCli *cli, const char *message);
+const char *vfm_cli_class_name  (guint32 class_code);
+
+/* commands, one file each */
+gboolean vfm_cmd_list       (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_explain    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_db_list    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_db_show    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_db_lint    (VfmCli *cli, int argc, char **argv, GError **error);
+
+G_END_DECLS

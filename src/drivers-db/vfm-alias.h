@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The kernel's modules.alias, as far as vfmig cares: the `vfio_pci:` aliases
+ * by which VFIO variant drivers advertise the devices they serve, and the set
+ * of installed modules (every module an alias line names). */
+typedef struct {
+  char *pattern;     /* upper-cased, e.g. "V000015B3D0000101ESV*SD*BC*SC*I*" */
+  char *module;
+  guint line;
+  guint wildcards;   /* number of '*' in the pattern: fewer is more specific */
+} VfmAlias;
+
+typedef struct {
+  char *path;
+  GPtrArray *vfio;       /* VfmAlias, in file order */
+  GHashTable *modules;   /* module name (with '-' as '_') -> NULL */
+  GPtrArray *warnings;   /* char *: "FILE:LINE: …" for lines that do not parse */
+} VfmAliasTable;
+
+VfmAliasTable *vfm_alias_table_new         (void);
+gboolean       vfm_alias_table_parse       (VfmAliasTable *table,
+                                            const char    *path,
+                                            const char    *text,
+                                            GError       **error);
+void           vfm_alias_table_add_modules (VfmAliasTable *table,
+                                            const char    *text);
+void           vfm_alias_table_free        (VfmAliasTable *table);
+gboolean       vfm_alias_table_has_module  (VfmAliasTable *table,
+                                            const char    *module);
+GPtrArray     *vfm_alias_table_match       (VfmAliasTable *table,
+                                            const char    *modalias);
+char          *vfm_module_normalize        (const char *module);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmAliasTable, vfm_alias_table_free)
+
+G_END_DECLS

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-json.h"
+#include "vfm-error.h"
+
+static void
+add_hex (JsonBuilder *b, const char *key, guint32 v, int width)
+{
+  char buf[16];
+  g_snprintf (buf, sizeof buf, "%0*x", width, v);
+  json_builder_set_member_name (b, key);
+  json_builder_add_string_value (b, buf);
+}
+
+static void
+add_str (JsonBuilder *b, const char *key, const char *v)
+{
+  json_builder_set_member_name (b, key);
+  if (v != NULL)
+    json_builder_add_string_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+add_int_or_null (JsonBuilder *b, const char *key, gint v)
+{
+  json_builder_set_member_name (b, key);
+  if (v >= 0)
+    json_builder_add_int_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+add_strv (JsonBuilder *b, const char *key, GPtrArray *list)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_begin_array (b);
+  for (guint i = 0; list != NULL && i < list->len; i++)
+    json_builder_add_string_value (b, g_ptr_array_index (list, i));
+  json_builder_end_array (b);
+}
+
+static void
+add_fact (JsonBuilder *b, const char *key, VfmFact f)
+{
+  json_builder_set_member_name (b, key);
+  if (f == VFM_FACT_UNKNOWN)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_boolean_value (b, f == VFM_FACT_YES);
+}
+
+/* The list shape reads about five attributes per device, so that a host
+ * with thousands of VFs lists fast; `full` adds what explain and status show
+ * (revision, NUMA node, override, VF index, netdevs and block devices). */
+JsonNode *
+vfm_device_to_json (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, gboolean full)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  gint total = vfm_pci_device_sriov_totalvfs (dev);
+
+  json_builder_begin_object (b);
+  add_str (b, "bdf", vfm_pci_device_bdf (dev));
+  add_hex (b, "vendor", vfm_pci_device_vendor (dev), 4);
+  add_hex (b, "device", vfm_pci_device_device (dev), 4);
+  add_hex (b, "subsystem_vendor", vfm_pci_device_subsystem_vendor (dev), 4);
+  add_hex (b, "subsystem_device", vfm_pci_device_subsystem_device (dev), 4);
+  add_hex (b, "class", vfm_pci_device_class (dev), 6);
+  add_str (b, "driver", vfm_pci_device_driver (dev));
+  add_int_or_null (b, "iommu_group", vfm_pci_device_iommu_group (dev));
+  add_str (b, "physfn", vfm_pci_device_physfn (dev));
+  json_builder_set_member_name (b, "sriov_totalvfs");
+  json_builder_add_int_value (b, total);
+  json_builder_set_member_name (b, "sriov_numvfs");
+  json_builder_add_int_value (b, vfm_pci_device_sriov_numvfs (dev));
+  add_str (b, "pci_path", vfm_pci_device_pci_path (dev));
+  if (full) {
+    g_autoptr (GPtrArray) net = vfm_pci_device_net (dev);
+    g_autoptr (GPtrArray) block = vfm_pci_device_block (dev);
+    g_autoptr (GPtrArray) members = vfm_pci_device_group_members (dev);
+    json_builder_set_member_name (b, "revision");
+    if (vfm_pci_device_revision (dev) >= 0) {
+      char rev[4];
+      g_snprintf (rev, sizeof rev, "%02x", vfm_pci_device_revision (dev));
+      json_builder_add_string_value (b, rev);
+    } else {
+      json_builder_add_null_value (b);
+    }
+    add_str (b, "module", vfm_pci_device_module (dev));
+    add_str (b, "driver_override", vfm_pci_device_driver_override (dev));
+    json_builder_set_member_name (b, "numa_node");
+    json_builder_add_int_value (b, vfm_pci_device_numa_node (dev));
+    add_int_or_null (b, "vf_index", vfm_pci_device_physfn (dev) ? vfm_pci_device_vf_index (dev) : -1);
+    add_strv (b, "iommu_group_members", members);
+    add_strv (b, "net", net);
+    add_strv (b, "block", block);
+  }
+  add_str (b, "selected_driver", sel && sel->selected ? sel->selected->driver : NULL);
+  add_str (b, "selected_module", sel && sel->selected ? sel->selected->module : NULL);
+  add_str (b, "selection_kind", sel && sel->selected ? vfm_driver_kind_to_string (sel->selected->kind) : NULL);
+  add_str (b, "selection_source", sel && sel->selected ? sel->selected->source : NULL);
+  add_str (b, "selection_reason", sel ? sel->reason : NULL);
+  json_builder_set_member_name (b, "managed");
+  json_builder_add_boolean_value (b, sel ? sel->managed : FALSE);
+  json_builder_set_member_name (b, "auto_bind");
+  json_builder_add_boolean_value (b, sel ? sel->auto_bind : FALSE);
+  add_str (b, "managed_reason", sel ? sel->managed_reason : NULL);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static void
+add_candidate_object (JsonBuilder *b, const VfmCandidate *c, gboolean full)
+{
+  json_builder_begin_object (b);
+  add_str (b, "driver", c->driver);
+  add_str (b, "module", c->module);
+  add_str (b, "kind", vfm_driver_kind_to_string (c->kind));
+  add_str (b, "source", c->source);
+  if (full) {
+    json_builder_set_member_name (b, "score");
+    json_builder_add_int_value (b, c->score);
+    add_str (b, "reason", c->reason);
+    json_builder_set_member_name (b, "chosen");
+    json_builder_add_boolean_value (b, c->chosen);
+    add_str (b, "entry", c->entry ? c->entry->id : NULL);
+  }
+  json_builder_end_object (b);
+}
+
+JsonNode *
+vfm_selection_to_json (VfmPciDevice *dev, VfmSelection *sel)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  add_str (b, "bdf", vfm_pci_device_bdf (dev));
+  json_builder_set_member_name (b, "selected");
+  if (sel->selected != NULL)
+    add_candidate_object (b, sel->selected, FALSE);
+  else
+    json_builder_add_null_value (b);
+  add_str (b, "reason", sel->reason);
+  json_builder_set_member_name (b, "candidates");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < sel->candidates->len; i++)
+    add_candidate_object (b, g_ptr_array_index (sel->candidates, i), TRUE);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "managed");
+  json_builder_add_boolean_value (b, sel->managed);
+  json_builder_set_member_name (b, "auto_bind");
+  json_builder_add_boolean_value (b, sel->auto_bind);
+  add_str (b, "managed_reason", sel->managed_reason);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static void
+add_cstrv (JsonBuilder *b, const char *key, char **v)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_begin_array (b);
+  for (guint i = 0; v != NULL && v[i] != NULL; i++)
+    json_builder_add_string_value (b, v[i]);
+  json_builder_end_array (b);
+}
+
+JsonNode *
+vfm_driver_entry_to_json (const VfmDriverEntry *e)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  add_str (b, "id", e->id);
+  add_str (b, "driver", e->driver);
+  add_str (b, "module", e->module);
+  add_str (b, "kind", vfm_driver_kind_to_string (e->kind));
+  add_str (b, "summary", e->summary);
+  add_str (b, "source", e->path);
+  json_builder_set_member_name (b, "matches");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < e->matches->len; i++) {
+    g_autofree char *d = vfm_match_describe (g_ptr_array_index (e->matches, i));
+    json_builder_add_string_value (b, d);
+  }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "migration");
+  json_builder_begin_object (b);
+  add_fact (b, "supported", e->migratable);
+  add_fact (b, "stop_copy", e->stop_copy);
+  add_fact (b, "pre_copy", e->pre_copy);
+  add_fact (b, "p2p", e->p2p);
+  add_str (b, "dirty_tracking", e->dirty_tracking);
+  add_str (b, "since_kernel", e->migration_since);
+  add_str (b, "notes", e->migration_notes);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "prerequisites");
+  json_builder_begin_object (b);
+  add_cstrv (b, "pf_drivers", e->pf_drivers);
+  json_builder_set_member_name (b, "devlink_migratable");
+  json_builder_add_boolean_value (b, e->devlink_migratable);
+  add_str (b, "min_kernel", e->min_kernel);
+  add_str (b, "min_qemu", e->min_qemu);
+  add_str (b, "min_libvirt", e->min_libvirt);
+  add_str (b, "firmware", e->firmware);
+  add_str (b, "notes", e->prereq_notes);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "qemu");
+  json_builder_begin_object (b);
+  add_cstrv (b, "device_properties", e->qemu_properties);
+  add_str (b, "machine", e->qemu_machine);
+  add_str (b, "guest_address", e->qemu_guest_address);
+  json_builder_set_member_name (b, "rom_required");
+  json_builder_add_boolean_value (b, e->qemu_rom_required);
+  add_str (b, "notes", e->qemu_notes);
+  json_builder_end_object (b);
+  add_str (b, "notes", e->notes);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+JsonNode *
+vfm_error_to_json (const GError *error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  json_builder_begin_object (b);
+  add_str (b, "name", vfm_error_name (error));
+  add_str (b, "message", error->message);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+char *
+vfm_json_to_string (JsonNode *node, gboolean pretty)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  json_generator_set_pretty (gen, pretty);
+  json_generator_set_root (gen, node);
+  return json_generator_to_data (gen, NULL);
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "vfm-host.h"
+
+G_BEGIN_DECLS
+
+/* JSON shapes shared by the CLI (--json) and the daemon's replies. Keys are
+ * snake_case; ids are lowercase hex without 0x (DESIGN.md, Decisions 4). */
+JsonNode *vfm_device_to_json     (VfmHost      *host,
+                                  VfmPciDevice *dev,
+                                  VfmSelection *sel,
+                                  gboolean      full);
+JsonNode *vfm_selection_to_json  (VfmPciDevice *dev,
+                                  VfmSelection *sel);
+JsonNode *vfm_driver_entry_to_json (const VfmDriverEntry *entry);
+JsonNode *vfm_error_to_json      (const GError *error);
+char     *vfm_json_to_string     (JsonNode *node,
+                                  gboolean  pretty);
+
+G_END_DECLS

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-config.h"
+#include "vfm-sysroot.h"
+#include "vfm-error.h"
+
+#include <string.h>
+#include <sys/utsname.h>
+
+struct _VfmSysroot {
+  char *root;     /* "" for the real host, else an absolute directory */
+  char *release;  /* kernel release, read once */
+};
+
+VfmSysroot *
+vfm_sysroot_new (const char *root, GError **error)
+{
+  g_autoptr (VfmSysroot) sr = g_new0 (VfmSysroot, 1);
+
+  if (root == NULL || *root == '\0')
+    root = g_getenv ("VFMIG_SYSROOT");
+  if (root == NULL || *root == '\0' || strcmp (root, "/") == 0) {
+    sr->root = g_strdup ("");
+    return g_steal_pointer (&sr);
+  }
+  if (!g_file_test (root, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT,
+                 "sysroot %s is not a directory", root);
+    return NULL;
+  }
+  sr->root = g_canonicalize_filename (root, NULL);
+  /* "/x/" and "/x" are the same root; keep no trailing slash */
+  if (g_str_has_suffix (sr->root, "/") && strlen (sr->root) > 1)
+    sr->root[strlen (sr->root) - 1] = '\0';
+  return g_steal_pointer (&sr);
+}
+
+void
+vfm_sysroot_free (VfmSysroot *sr)
+{
+  if (sr == NULL)
+    return;
+  g_free (sr->root);
+  g_free (sr->release);
+  g_free (sr);
+}
+
+gboolean
+vfm_sysroot_is_real (VfmSysroot *sr)
+{
+  return sr->root[0] == '\0';
+}
+
+const char *
+vfm_sysroot_root (VfmSysroot *sr)
+{
+  return sr->root[0] ? sr->root : "/";
+}
+
+/* Under a sysroot the release is the synthetic host's (proc/sys/kernel/osrelease);
+ * on the real host, uname(2). */
+const char *
+vfm_sysroot_kernel_release (VfmSysroot *sr)
+{
+  if (sr->release == NULL) {
+    if (vfm_sysroot_is_real (sr)) {
+      struct utsname u;
+      sr->release = g_strdup (uname (&u) == 0 ? u.release : "unknown");
+    } else {
+      g_autofree char *path = g_strconcat (sr->root, "/proc/sys/kernel/osrelease", NULL);
+      g_autofree char *text = NULL;
+      if (g_file_get_contents (path, &text, NULL, NULL) && strchr (g_strstrip (text), '/') == NULL &&
+          strcmp (text, "..") != 0 && *text != '\0')
+        sr->release = g_steal_pointer (&text);
+      else
+        sr->release = g_strdup ("unknown");
+    }
+  }
+  return sr->release;
+}
+
+static char *
+build (VfmSysroot *sr, const char *first, ...)
+{
+  va_list ap;
+  GString *s = g_string_new (sr->root);
+  const char *part = first;
+
+  va_start (ap, first);
+  while (part != NULL) {
+    if (part[0] != '/')
+      g_string_append_c (s, '/');
+    g_string_append (s, part);
+    part = va_arg (ap, const char *);
+  }
+  va_end (ap);
+  return g_string_free (s, FALSE);
+}
+
+char *vfm_sysroot_pci_devices_dir (VfmSysroot *sr) { return build (sr, "/sys/bus/pci/devices", NULL); }
+char *vfm_sysroot_pci_device_dir (VfmSysroot *sr, const char *bdf) { return build (sr, "/sys/bus/pci/devices", bdf, NULL); }
+char *vfm_sysroot_pci_device_attr (VfmSysroot *sr, const char *bdf, const char *attr) { return build (sr, "/sys/bus/pci/devices", bdf, attr, NULL); }
+char *vfm_sysroot_pci_drivers_dir (VfmSysroot *sr) { return build (sr, "/sys/bus/pci/drivers", NULL); }
+char *vfm_sysroot_pci_driver_dir (VfmSysroot *sr, const char *driver) { return build (sr, "/sys/bus/pci/drivers", driver, NULL); }
+char *vfm_sysroot_pci_driver_attr (VfmSysroot *sr, const char *driver, const char *attr) { return build (sr, "/sys/bus/pci/drivers", driver, attr, NULL); }
+char *vfm_sysroot_pci_drivers_probe (VfmSysroot *sr) { return build (sr, "/sys/bus/pci/drivers_probe", NULL); }
+char *vfm_sysroot_sys_devices_dir (VfmSysroot *sr) { return build (sr, "/sys/devices", NULL); }
+char *vfm_sysroot_sys_module_dir (VfmSysroot *sr, const char *module) { return build (sr, "/sys/module", module, NULL); }
+char *vfm_sysroot_state_dir (VfmSysroot *sr) { return build (sr, "/var/lib/vfmig", NULL); }
+char *vfm_sysroot_run_dir (VfmSysroot *sr) { return build (sr, "/run/vfmig", NULL); }
+
+char *
+vfm_sysroot_iommu_group_dir (VfmSysroot *sr, int group)
+{
+  char num[16];
+  g_snprintf (num, sizeof num, "%d", group);
+  return build (sr, "/sys/kernel/iommu_groups", num, NULL);
+}
+
+char *
+vfm_sysroot_dev_vfio (VfmSysroot *sr, int group)
+{
+  char num[16];
+  if (group < 0)
+    return build (sr, "/dev/vfio/vfio", NULL);
+  g_snprintf (num, sizeof num, "%d", group);
+  return build (sr, "/dev/vfio", num, NULL);
+}
+
+char *
+vfm_sysroot_modules_file (VfmSysroot *sr, const char *name)
+{
+  return build (sr, "/lib/modules", vfm_sysroot_kernel_release (sr), name, NULL);
+}
+
+/* /etc/vfmig/SUB, under the sysroot: the host's own configuration. */
+char *
+vfm_sysroot_config_dir (VfmSysroot *sr, const char *sub)
+{
+  return build (sr, "/etc/vfmig", sub, NULL);
+}
+
+/* The installed data (curated database, default policies) belongs to vfmig,
+ * not to the host, so it is not under the sysroot. VFMIG_DATADIR points an
+ * uninstalled build at the source tree's data/. */
+char *
+vfm_sysroot_data_dir (const char *sub)
+{
+  const char *dir = g_getenv ("VFMIG_DATADIR");
+  return g_build_filename (dir && *dir ? dir : VFM_DATADIR, sub, NULL);
+}

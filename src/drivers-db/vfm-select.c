@@ -189,7 +189,11 @@ add_curated_candidates (VfmDb *db, VfmSelection *sel, const VfmDeviceIds *ids)
     if (e->kind == VFM_KIND_GENERIC && db->aliases != NULL &&
         vfm_alias_table_has_module (db->aliases, e->module))
       continue;
-    exists = vfm_db_module_exists (db, e->module);
+    /* Without modules.alias nothing lists installed modules; the generic
+     * entry then still gives every device a selection (DESIGN.md,
+     * Decisions 1), and binding loads or reports the module. */
+    exists = vfm_db_module_exists (db, e->module) ||
+             (e->kind == VFM_KIND_GENERIC && db->aliases == NULL);
 
     if (e->kind == VFM_KIND_IGD) {
       /* The profile refines the plain vfio-pci choice; it wins over the

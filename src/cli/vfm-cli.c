@@ -98,7 +98,7 @@ static const struct {
   { 0x0604, 8, "PCI bridge" },
   { 0x0c03, 8, "USB" },
   { 0x0b40, 8, "Co-processor" },
-  { 0x1080, 8, "Crypto" },
+  { 0x10, 16, "Crypto" },
   { 0x12, 16, "Accelerator" },
 };
 

@@ -11,11 +11,15 @@
 #include <unistd.h>
 
 static const VfmCliCommand commands[] = {
+  { "bind", "BDF…|--all [--driver NAME] [--group] [--dry-run] [--force]", "Bind devices to their selected VFIO driver, verified", vfm_cmd_bind },
   { "db lint", "[FILE…]", "Check driver and policy files; report FILE:LINE for each problem", vfm_cmd_db_lint },
   { "db list", "", "List the driver database: curated entries and kernel aliases", vfm_cmd_db_list },
   { "db show", "ID|DRIVER", "Show everything the database knows about one driver", vfm_cmd_db_show },
   { "explain", "BDF", "Explain which driver a device would take and why", vfm_cmd_explain },
   { "list", "[--all]", "List passthrough-relevant PCI devices and their selected driver", vfm_cmd_list },
+  { "restore", "[--dry-run]", "Return every device vfmig bound to its original driver", vfm_cmd_restore },
+  { "status", "", "What vfmig owns, and interrupted operations", vfm_cmd_status },
+  { "unbind", "BDF… [--dry-run]", "Return devices vfmig bound to their original driver", vfm_cmd_unbind },
 };
 
 static void
@@ -25,7 +29,7 @@ print_usage (FILE *out)
                 "Commands:\n");
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++) {
     g_autofree char *left = g_strdup_printf ("%s %s", commands[i].name, commands[i].args);
-    fprintf (out, "  %-24s %s\n", left, commands[i].description);
+    fprintf (out, "  %-28s %s\n", left, commands[i].description);
   }
   fprintf (out, "\nGlobal options (before or after the command):\n"
                 "  --sysroot DIR   operate on a synthetic host rooted at DIR (also VFMIG_SYSROOT)\n"

@@ -47,6 +47,10 @@ gboolean vfm_cmd_list       (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_explain    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_list    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_show    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_bind       (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_unbind     (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_restore    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_status     (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_lint    (VfmCli *cli, int argc, char **argv, GError **error);
 
 G_END_DECLS

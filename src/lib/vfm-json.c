@@ -221,6 +221,102 @@ vfm_driver_entry_to_json (const VfmDriverEntry *e)
 }
 
 JsonNode *
+vfm_group_status_to_json (const VfmGroupStatus *st)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_int_or_null (b, "group", st->group);
+  json_builder_set_member_name (b, "viable");
+  json_builder_add_boolean_value (b, st->viable);
+  json_builder_set_member_name (b, "members");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < st->members->len; i++) {
+    const VfmGroupMember *m = g_ptr_array_index (st->members, i);
+    json_builder_begin_object (b);
+    add_str (b, "bdf", m->bdf);
+    add_str (b, "driver", m->driver);
+    json_builder_set_member_name (b, "bridge");
+    json_builder_add_boolean_value (b, m->is_bridge);
+    json_builder_set_member_name (b, "vfio_owned");
+    json_builder_add_boolean_value (b, m->vfio_owned);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  add_strv (b, "blockers", st->blockers);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+JsonNode *
+vfm_bind_result_to_json (const VfmBindResult *r)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_str (b, "bdf", r->bdf);
+  add_str (b, "op", r->op);
+  add_str (b, "driver", r->driver);
+  add_str (b, "previous_driver", r->previous_driver);
+  json_builder_set_member_name (b, "changed");
+  json_builder_add_boolean_value (b, r->changed);
+  add_str (b, "message", r->message);
+  add_strv (b, "steps", r->steps);
+  add_strv (b, "warnings", r->warnings);
+  json_builder_set_member_name (b, "iommu_group");
+  if (r->group != NULL)
+    json_builder_add_value (b, vfm_group_status_to_json (r->group));
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "seconds");
+  json_builder_add_double_value (b, r->seconds);
+  json_builder_set_member_name (b, "error");
+  if (r->error != NULL) {
+    json_builder_begin_object (b);
+    add_str (b, "name", vfm_error_name (r->error));
+    add_str (b, "message", r->error->message);
+    json_builder_end_object (b);
+  } else {
+    json_builder_add_null_value (b);
+  }
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+JsonNode *
+vfm_owned_to_json (const VfmOwned *o, const char *current_driver)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_str (b, "bdf", o->bdf);
+  add_str (b, "driver", o->driver);
+  add_str (b, "current_driver", current_driver);
+  json_builder_set_member_name (b, "in_place");
+  json_builder_add_boolean_value (b, g_strcmp0 (o->driver, current_driver) == 0);
+  add_str (b, "original_driver", o->original_driver);
+  add_str (b, "original_override", o->original_override);
+  json_builder_set_member_name (b, "bound_at");
+  json_builder_add_int_value (b, o->bound_at);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+JsonNode *
+vfm_intent_to_json (const VfmIntent *i)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_str (b, "bdf", i->bdf);
+  add_str (b, "op", vfm_intent_op_to_string (i->op));
+  add_str (b, "target_driver", i->target_driver);
+  add_str (b, "previous_driver", i->previous_driver);
+  json_builder_set_member_name (b, "started_at");
+  json_builder_add_int_value (b, i->started_at);
+  json_builder_set_member_name (b, "pid");
+  json_builder_add_int_value (b, i->pid);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+JsonNode *
 vfm_error_to_json (const GError *error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();

@@ -3,7 +3,9 @@
 
 #include <json-glib/json-glib.h>
 
+#include "vfm-binder.h"
 #include "vfm-host.h"
+#include "vfm-journal.h"
 
 G_BEGIN_DECLS
 
@@ -16,6 +18,10 @@ JsonNode *vfm_device_to_json     (VfmHost      *host,
 JsonNode *vfm_selection_to_json  (VfmPciDevice *dev,
                                   VfmSelection *sel);
 JsonNode *vfm_driver_entry_to_json (const VfmDriverEntry *entry);
+JsonNode *vfm_bind_result_to_json (const VfmBindResult *r);
+JsonNode *vfm_group_status_to_json (const VfmGroupStatus *st);
+JsonNode *vfm_owned_to_json     (const VfmOwned *o, const char *current_driver);
+JsonNode *vfm_intent_to_json    (const VfmIntent *i);
 JsonNode *vfm_error_to_json      (const GError *error);
 char     *vfm_json_to_string     (JsonNode *node,
                                   gboolean  pretty);

@@ -148,3 +148,19 @@ vfm_sysroot_data_dir (const char *sub)
   const char *dir = g_getenv ("VFMIG_DATADIR");
   return g_build_filename (dir && *dir ? dir : VFM_DATADIR, sub, NULL);
 }
+
+/* /proc/NAME ("self/mountinfo", "swaps"): a synthetic host carries its own. */
+char *
+vfm_sysroot_proc_file (VfmSysroot *sr, const char *name)
+{
+  return build (sr, "/proc", name, NULL);
+}
+
+/* Facts a real host keeps outside the filesystem (netdev addresses come from
+ * netlink) are declared by a synthetic host under ROOT/.kmock/ (see
+ * tests/hosts/LAYOUT.md). Only meaningful under a sysroot. */
+char *
+vfm_sysroot_synthetic_file (VfmSysroot *sr, const char *name)
+{
+  return build (sr, "/.kmock", name, NULL);
+}

@@ -34,6 +34,8 @@ char *vfm_sysroot_config_dir        (VfmSysroot *sr, const char *sub);
 char *vfm_sysroot_data_dir          (const char *sub);
 char *vfm_sysroot_state_dir         (VfmSysroot *sr);
 char *vfm_sysroot_run_dir           (VfmSysroot *sr);
+char *vfm_sysroot_proc_file         (VfmSysroot *sr, const char *name);
+char *vfm_sysroot_synthetic_file    (VfmSysroot *sr, const char *name);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmSysroot, vfm_sysroot_free)
 

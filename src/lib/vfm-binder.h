@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "vfm-host.h"
+#include "vfm-iommu.h"
+
+G_BEGIN_DECLS
+
+/* Binding by the kernel's own protocol, verified and reversible (DESIGN.md,
+ * "Binding", Decisions 20): load the module if its driver is not registered,
+ * driver name into driver_override, unbind from the current driver, BDF into
+ * drivers_probe, then check the driver link - a drivers_probe write succeeds
+ * even when nothing bound. Any failure restores the previous driver and
+ * override. Every step is journaled first (vfm-journal), under the device's
+ * lock (vfm-lock). Binding never opens the VFIO device: that resets it. */
+
+typedef enum {
+  VFM_BIND_FORCE = 1 << 0,   /* bind even when the host uses the device */
+  VFM_BIND_DRY_RUN = 1 << 1, /* say the steps, change nothing */
+} VfmBindFlags;
+
+typedef struct {
+  char *bdf;
+  char *op;                  /* "bind", "unbind", "recover" */
+  char *driver;              /* the driver it ends on (NULL: unbound) */
+  char *previous_driver;
+  gboolean changed;
+  char *message;
+  GPtrArray *steps;          /* char *: each sysfs write or action, in order */
+  GPtrArray *warnings;       /* char * */
+  VfmGroupStatus *group;     /* after the operation, or NULL */
+  gdouble seconds;
+  GError *error;             /* set when this device failed */
+} VfmBindResult;
+
+void           vfm_bind_result_free (VfmBindResult *r);
+
+VfmBindResult *vfm_binder_bind      (VfmHost      *host,
+                                     const char   *bdf,
+                                     const char   *driver,
+                                     VfmBindFlags  flags);
+VfmBindResult *vfm_binder_unbind    (VfmHost      *host,
+                                     const char   *bdf,
+                                     VfmBindFlags  flags);
+GPtrArray     *vfm_binder_recover   (VfmHost      *host);
+gboolean       vfm_binder_resolve_driver (VfmHost    *host,
+                                          const char *name,
+                                          char      **driver,
+                                          char      **module,
+                                          GError    **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmBindResult, vfm_bind_result_free)
+
+G_END_DECLS

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "vfm-host.h"
+
+G_BEGIN_DECLS
+
+/* An IOMMU group is viable for VFIO when every device in it is owned by a
+ * VFIO driver or bound to none; bridges do not count (the kernel lets
+ * pcieport keep them). A group half owned by the host cannot be opened. */
+typedef struct {
+  char *bdf;
+  char *driver;          /* NULL: unbound */
+  gboolean is_bridge;
+  gboolean vfio_owned;
+} VfmGroupMember;
+
+typedef struct {
+  gint group;            /* -1: no IOMMU group (no IOMMU, or not enabled) */
+  gboolean viable;
+  GPtrArray *members;    /* VfmGroupMember */
+  GPtrArray *blockers;   /* char *: "0000:3b:00.1 is bound to snd_hda_intel" */
+} VfmGroupStatus;
+
+VfmGroupStatus *vfm_iommu_group_status (VfmHost      *host,
+                                        VfmPciDevice *dev);
+void            vfm_group_status_free  (VfmGroupStatus *st);
+gboolean        vfm_host_is_vfio_driver (VfmHost    *host,
+                                         const char *driver);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmGroupStatus, vfm_group_status_free)
+
+G_END_DECLS

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-journal.h"
+#include "vfm-error.h"
+#include "vfm-ids.h"
+
+#include <errno.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <unistd.h>
+
+void
+vfm_owned_free (VfmOwned *o)
+{
+  if (o == NULL)
+    return;
+  g_free (o->bdf);
+  g_free (o->original_driver);
+  g_free (o->original_override);
+  g_free (o->driver);
+  g_free (o);
+}
+
+void
+vfm_intent_free (VfmIntent *i)
+{
+  if (i == NULL)
+    return;
+  g_free (i->bdf);
+  g_free (i->target_driver);
+  g_free (i->previous_driver);
+  g_free (i->previous_override);
+  g_free (i->original_driver);
+  g_free (i->original_override);
+  g_free (i);
+}
+
+const char *
+vfm_intent_op_to_string (VfmIntentOp op)
+{
+  return op == VFM_INTENT_BIND ? "bind" : "unbind";
+}
+
+static char *
+record_dir (VfmSysroot *sr, const char *kind)
+{
+  g_autofree char *state = vfm_sysroot_state_dir (sr);
+  return g_build_filename (state, kind, NULL);
+}
+
+static char *
+record_path (VfmSysroot *sr, const char *kind, const char *bdf)
+{
+  g_autofree char *dir = record_dir (sr, kind);
+  g_autofree char *name = g_strconcat (bdf, ".json", NULL);
+  return g_build_filename (dir, name, NULL);
+}
+
+static void
+set_str (JsonBuilder *b, const char *key, const char *v)
+{
+  json_builder_set_member_name (b, key);
+  if (v)
+    json_builder_add_string_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+static gboolean
+write_record (VfmSysroot *sr, const char *kind, const char *bdf, JsonNode *node, GError **error)
+{
+  g_autofree char *dir = record_dir (sr, kind);
+  g_autofree char *path = record_path (sr, kind, bdf);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (!vfm_bdf_is_valid (bdf)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid BDF \"%s\"", bdf);
+    return FALSE;
+  }
+  if (g_mkdir_with_parents (dir, 0755) < 0) {
+    int saved = errno;
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot create %s: %s", dir, g_strerror (saved));
+    return FALSE;
+  }
+  json_generator_set_root (gen, node);
+  json_generator_set_pretty (gen, TRUE);
+  text = json_generator_to_data (gen, NULL);
+  /* CONSISTENT|DURABLE: temp file, fsync, rename, fsync of the directory */
+  if (!g_file_set_contents_full (path, text, -1,
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                 0644, &local)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot write journal %s: %s", path, local->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static JsonObject *
+read_record (const char *path, JsonParser *parser, gboolean *absent, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  JsonNode *root;
+
+  *absent = FALSE;
+  if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
+    *absent = TRUE;
+    return NULL;
+  }
+  if (!json_parser_load_from_file (parser, path, &local)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s is unreadable: %s", path, local->message);
+    return NULL;
+  }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: not a JSON object", path);
+    return NULL;
+  }
+  return json_node_get_object (root);
+}
+
+static char *
+get_str (JsonObject *o, const char *key)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+    return NULL;
+  return g_strdup (json_node_get_string (n));
+}
+
+static gboolean
+remove_record (VfmSysroot *sr, const char *kind, const char *bdf, GError **error)
+{
+  g_autofree char *path = record_path (sr, kind, bdf);
+  if (unlink (path) < 0 && errno != ENOENT) {
+    int saved = errno;
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot remove %s: %s", path, g_strerror (saved));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static GPtrArray *
+list_bdfs (VfmSysroot *sr, const char *kind)
+{
+  g_autofree char *dir = record_dir (sr, kind);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL) {
+    g_autofree char *bdf = NULL;
+    if (!g_str_has_suffix (name, ".json"))
+      continue;
+    bdf = g_strndup (name, strlen (name) - 5);
+    if (vfm_bdf_is_valid (bdf))
+      g_ptr_array_add (out, g_steal_pointer (&bdf));
+  }
+  g_ptr_array_sort (out, (GCompareFunc) g_strcmp0);
+  return out;
+}
+
+gboolean
+vfm_journal_write_owned (VfmSysroot *sr, const VfmOwned *o, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) node = NULL;
+  json_builder_begin_object (b);
+  set_str (b, "bdf", o->bdf);
+  set_str (b, "original_driver", o->original_driver);
+  set_str (b, "original_override", o->original_override);
+  set_str (b, "driver", o->driver);
+  json_builder_set_member_name (b, "bound_at");
+  json_builder_add_int_value (b, o->bound_at);
+  json_builder_end_object (b);
+  node = json_builder_get_root (b);
+  return write_record (sr, "owned", o->bdf, node, error);
+}
+
+VfmOwned *
+vfm_journal_read_owned (VfmSysroot *sr, const char *bdf, GError **error)
+{
+  g_autofree char *path = record_path (sr, "owned", bdf);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  gboolean absent;
+  JsonObject *o = read_record (path, parser, &absent, error);
+  VfmOwned *r;
+
+  if (o == NULL)
+    return NULL;
+  r = g_new0 (VfmOwned, 1);
+  r->bdf = g_strdup (bdf);
+  r->original_driver = get_str (o, "original_driver");
+  r->original_override = get_str (o, "original_override");
+  r->driver = get_str (o, "driver");
+  r->bound_at = json_object_has_member (o, "bound_at") ? json_object_get_int_member (o, "bound_at") : 0;
+  return r;
+}
+
+gboolean
+vfm_journal_remove_owned (VfmSysroot *sr, const char *bdf, GError **error)
+{
+  return remove_record (sr, "owned", bdf, error);
+}
+
+GPtrArray *
+vfm_journal_list_owned (VfmSysroot *sr, GPtrArray *warnings)
+{
+  g_autoptr (GPtrArray) bdfs = list_bdfs (sr, "owned");
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_owned_free);
+  for (guint i = 0; i < bdfs->len; i++) {
+    g_autoptr (GError) error = NULL;
+    VfmOwned *o = vfm_journal_read_owned (sr, g_ptr_array_index (bdfs, i), &error);
+    if (o != NULL)
+      g_ptr_array_add (out, o);
+    else if (error != NULL && warnings != NULL)
+      g_ptr_array_add (warnings, g_strdup (error->message));
+  }
+  return out;
+}
+
+gboolean
+vfm_journal_write_intent (VfmSysroot *sr, const VfmIntent *i, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) node = NULL;
+  json_builder_begin_object (b);
+  set_str (b, "op", vfm_intent_op_to_string (i->op));
+  set_str (b, "bdf", i->bdf);
+  set_str (b, "target_driver", i->target_driver);
+  set_str (b, "previous_driver", i->previous_driver);
+  set_str (b, "previous_override", i->previous_override);
+  set_str (b, "original_driver", i->original_driver);
+  set_str (b, "original_override", i->original_override);
+  json_builder_set_member_name (b, "started_at");
+  json_builder_add_int_value (b, i->started_at);
+  json_builder_set_member_name (b, "pid");
+  json_builder_add_int_value (b, i->pid);
+  json_builder_end_object (b);
+  node = json_builder_get_root (b);
+  return write_record (sr, "intent", i->bdf, node, error);
+}
+
+VfmIntent *
+vfm_journal_read_intent (VfmSysroot *sr, const char *bdf, GError **error)
+{
+  g_autofree char *path = record_path (sr, "intent", bdf);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *op = NULL;
+  gboolean absent;
+  JsonObject *o = read_record (path, parser, &absent, error);
+  VfmIntent *r;
+
+  if (o == NULL)
+    return NULL;
+  op = get_str (o, "op");
+  if (g_strcmp0 (op, "bind") != 0 && g_strcmp0 (op, "unbind") != 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: unknown op \"%s\"", path, op ? op : "");
+    return NULL;
+  }
+  r = g_new0 (VfmIntent, 1);
+  r->op = g_strcmp0 (op, "bind") == 0 ? VFM_INTENT_BIND : VFM_INTENT_UNBIND;
+  r->bdf = g_strdup (bdf);
+  r->target_driver = get_str (o, "target_driver");
+  r->previous_driver = get_str (o, "previous_driver");
+  r->previous_override = get_str (o, "previous_override");
+  r->original_driver = get_str (o, "original_driver");
+  r->original_override = get_str (o, "original_override");
+  r->started_at = json_object_has_member (o, "started_at") ? json_object_get_int_member (o, "started_at") : 0;
+  r->pid = json_object_has_member (o, "pid") ? (gint) json_object_get_int_member (o, "pid") : 0;
+  return r;
+}
+
+gboolean
+vfm_journal_clear_intent (VfmSysroot *sr, const char *bdf, GError **error)
+{
+  return remove_record (sr, "intent", bdf, error);
+}
+
+GPtrArray *
+vfm_journal_list_intents (VfmSysroot *sr, GPtrArray *warnings)
+{
+  g_autoptr (GPtrArray) bdfs = list_bdfs (sr, "intent");
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_intent_free);
+  for (guint i = 0; i < bdfs->len; i++) {
+    g_autoptr (GError) error = NULL;
+    VfmIntent *it = vfm_journal_read_intent (sr, g_ptr_array_index (bdfs, i), &error);
+    if (it != NULL)
+      g_ptr_array_add (out, it);
+    else if (error != NULL && warnings != NULL)
+      g_ptr_array_add (warnings, g_strdup (error->message));
+  }
+  return out;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "vfm-sysroot.h"
+
+G_BEGIN_DECLS
+
+/* Crash-safe state under /var/lib/vfmig (DESIGN.md, "Journal"):
+ *   owned/BDF.json   a device vfmig bound, and the driver it came from;
+ *   intent/BDF.json  an operation under way, written before the first sysfs
+ *                    write and removed after the result is verified.
+ * Every file is written whole (temp file, fsync, rename), so a crash leaves
+ * the old or the new version, never a torn one. */
+
+typedef struct {
+  char *bdf;
+  char *original_driver;    /* NULL: the device was unbound */
+  char *original_override;  /* NULL: none */
+  char *driver;             /* what vfmig bound it to */
+  gint64 bound_at;          /* unix seconds */
+} VfmOwned;
+
+typedef enum { VFM_INTENT_BIND, VFM_INTENT_UNBIND } VfmIntentOp;
+
+typedef struct {
+  VfmIntentOp op;
+  char *bdf;
+  char *target_driver;      /* NULL: leave unbound */
+  char *previous_driver;
+  char *previous_override;
+  char *original_driver;    /* bind: the host driver to remember */
+  char *original_override;
+  gint64 started_at;
+  gint pid;
+} VfmIntent;
+
+void        vfm_owned_free             (VfmOwned *o);
+void        vfm_intent_free            (VfmIntent *i);
+const char *vfm_intent_op_to_string    (VfmIntentOp op);
+
+gboolean    vfm_journal_write_owned    (VfmSysroot *sr, const VfmOwned *o, GError **error);
+VfmOwned   *vfm_journal_read_owned     (VfmSysroot *sr, const char *bdf, GError **error);
+gboolean    vfm_journal_remove_owned   (VfmSysroot *sr, const char *bdf, GError **error);
+GPtrArray  *vfm_journal_list_owned     (VfmSysroot *sr, GPtrArray *warnings);
+
+gboolean    vfm_journal_write_intent   (VfmSysroot *sr, const VfmIntent *i, GError **error);
+VfmIntent  *vfm_journal_read_intent    (VfmSysroot *sr, const char *bdf, GError **error);
+gboolean    vfm_journal_clear_intent   (VfmSysroot *sr, const char *bdf, GError **error);
+GPtrArray  *vfm_journal_list_intents   (VfmSysroot *sr, GPtrArray *warnings);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmOwned, vfm_owned_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmIntent, vfm_intent_free)
+
+G_END_DECLS

@@ -265,39 +265,7 @@ class Broken(unittest.TestCase):
                 shutil.rmtree(root)
 
 
-class TAPResult(unittest.TestResult):
-    """Prints TAP lines as tests finish (class fixtures run as usual)."""
-
-    def __init__(self):
-        super().__init__()
-        self.n = 0
-
-    def _line(self, ok, test, extra=""):
-        self.n += 1
-        print(f"{'ok' if ok else 'not ok'} {self.n} - {test.id()}{extra}", flush=True)
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._line(True, test)
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self._line(False, test)
-        print("\n".join("# " + l for l in self.failures[-1][1].splitlines()))
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self._line(False, test)
-        print("\n".join("# " + l for l in self.errors[-1][1].splitlines()))
-
-    def addSkip(self, test, reason):
-        super().addSkip(test, reason)
-        self._line(True, test, f" # SKIP {reason}")
-
-
 if __name__ == "__main__":
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
-    print(f"1..{suite.countTestCases()}", flush=True)
-    result = TAPResult()
-    suite.run(result)
-    sys.exit(0 if result.wasSuccessful() else 1)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from tap import run_tap
+    sys.exit(run_tap(sys.modules[__name__]))

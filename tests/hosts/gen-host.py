@@ -242,6 +242,13 @@ class Host:
         }
         if boot_vga is not None:
             values["boot_vga"] = "%d\n" % boot_vga
+        # uevent carries the identity as pci_uevent() prints it (the DRIVER=
+        # line is left out: the mock does not maintain it). A device whose id
+        # files are deliberately broken gets none, so readers meet the broken
+        # files instead.
+        if not files or not set(files) & {"vendor", "device", "class",
+                                          "subsystem_vendor", "subsystem_device"}:
+            values["uevent"] = uevent(vendor, device, svid, sdid, cls, name)
         if files:
             values.update(files)
         for f, v in values.items():
@@ -476,6 +483,13 @@ def sriov_files(total, num, vfdev, offset, stride, autoprobe):
     }
 
 
+def uevent(vendor, device, svid, sdid, cls, name):
+    return ("PCI_CLASS=%X\nPCI_ID=%04X:%04X\nPCI_SUBSYS_ID=%04X:%04X\n"
+            "PCI_SLOT_NAME=%s\nMODALIAS=%s\n"
+            % (cls, vendor, device, svid, sdid, name,
+               modalias(vendor, device, svid, sdid, cls)))
+
+
 def make_vfs(h, parent, pf, pf_name, domain, bus, ven, vfdev, cls, sdid, rev,
              numa, n, offset, stride):
     """VFs sit beside their PF (children of the PF's upstream bridge), as
@@ -502,7 +516,8 @@ def make_vfs(h, parent, pf, pf_name, domain, bus, ven, vfdev, cls, sdid, rev,
         name = bdf(domain, rid >> 8, (rid >> 3) & 0x1f, rid & 7)
         path = parent + "/" + name
         os.mkdir(path)
-        for f, v in common:
+        for f, v in common + [("uevent", uevent(ven, vfdev, ven, sdid, cls,
+                                                  name).encode())]:
             fd = os.open(path + "/" + f,
                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.write(fd, v)
@@ -532,6 +547,7 @@ def gen_broken_missing(h):
     d = h.device(hb, "0000:00:04.0", 0x8086, 0x1901, 0x118000)
     os.unlink(os.path.join(d, "class"))
     os.unlink(os.path.join(d, "vendor"))
+    os.unlink(os.path.join(d, "uevent"))
     # A device without an IOMMU group (IOMMU off for it) and without
     # driver_override (a kernel older than 3.16).
     d = h.device(hb, "0000:00:05.0", 0x8086, 0x1911, 0x088000)
@@ -587,7 +603,22 @@ def die(msg):
     sys.exit(2)
 
 
+def drop_mock():
+    """The kernel mock would take this script's writes of bind, sriov_numvfs,
+    ... for kernel writes: run without it."""
+    pre = os.environ.get("LD_PRELOAD", "")
+    kept = [p for p in pre.replace(":", " ").split() if "kmock" not in p]
+    if pre and len(kept) != len(pre.replace(":", " ").split()):
+        env = dict(os.environ)
+        if kept:
+            env["LD_PRELOAD"] = " ".join(kept)
+        else:
+            del env["LD_PRELOAD"]
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main():
+    drop_mock()
     p = argparse.ArgumentParser(
         prog="gen-host.py",
         description="Write a synthetic host (sysroot) as described in "

@@ -34,6 +34,8 @@
 /* Meson adds -D_FILE_OFFSET_BITS=64, which would rename open() to open64()
  * in the headers; this file defines both symbols itself. */
 #undef _FILE_OFFSET_BITS
+/* Likewise _FORTIFY_SOURCE would wrap open() in an inline of its own. */
+#undef _FORTIFY_SOURCE
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -45,6 +47,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -63,6 +66,12 @@
 #define FD_TABLE_SIZE 65536
 
 int vfm_mock_load_module (const char *root, const char *module) KMOCK_EXPORT;
+
+/* glibc declares these only under _FORTIFY_SOURCE. */
+int __open_2 (const char *path, int flags);
+int __open64_2 (const char *path, int flags);
+int __openat_2 (int dirfd, const char *path, int flags);
+int __openat64_2 (int dirfd, const char *path, int flags);
 
 /* ------------------------------------------------------------------------ */
 /* Real libc entry points                                                    */
@@ -84,6 +93,8 @@ static int (*real_fcntl) (int, int, ...);
 static int (*real_fcntl64) (int, int, ...);
 static FILE *(*real_fopen) (const char *, const char *);
 static FILE *(*real_fopen64) (const char *, const char *);
+static int (*real_fflush) (FILE *);
+static int (*real_fclose) (FILE *);
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t op_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -113,6 +124,8 @@ resolve_real (void)
   RESOLVE (fcntl64);
   RESOLVE (fopen);
   RESOLVE (fopen64);
+  RESOLVE (fflush);
+  RESOLVE (fclose);
 #undef RESOLVE
   /* Older C libraries have no separate LFS entry points. */
   if (!real_open64)
@@ -459,6 +472,46 @@ host_path (const Host *h, char *out, size_t size, const char *fmt, ...)
   return path_fmt (out, size, "%s/%s", h->root, rel);
 }
 
+/* Fault injection for crash tests: .kmock/kill_after holds N; the Nth
+ * operation applied (and logged) from then on is followed by SIGKILL, as a
+ * crash between two steps of a bind would be. The file is removed when it
+ * fires, so the next process runs normally. */
+static void
+kill_after_check (const Host *h)
+{
+  char path[PATH_MAX], buf[32];
+  unsigned long n;
+  int fd;
+  ssize_t r;
+
+  if (!host_path (h, path, sizeof path, ".kmock/kill_after"))
+    return;
+  fd = real_open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  r = read (fd, buf, sizeof buf - 1);
+  real_close (fd);
+  if (r <= 0)
+    return;
+  buf[r] = '\0';
+  n = strtoul (buf, NULL, 10);
+  if (n <= 1)
+    {
+      unlink (path);
+      raise (SIGKILL);
+      return;
+    }
+  fd = real_open (path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  r = snprintf (buf, sizeof buf, "%lu\n", n - 1);
+  if (real_write (fd, buf, r) < 0)
+    {
+      /* a failed count update only delays the kill */
+    }
+  real_close (fd);
+}
+
 static void
 host_log (const Host *h, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
@@ -488,6 +541,7 @@ host_log (const Host *h, const char *fmt, ...)
       /* Nothing to do: the log is for tests to read. */
     }
   real_close (fd);
+  kill_after_check (h);
 }
 
 /* Is ROOT a synthetic host?  "/" never is: that is the real machine. */
@@ -698,7 +752,7 @@ dynid_matches (const Host *h, const char *driver, const PciId *dev)
                   &id.class_mask) == 6)
         found = pci_id_match (&id, dev);
     }
-  fclose (f);
+  real_fclose (f);
   return found;
 }
 
@@ -1113,15 +1167,15 @@ sriov_enable (const Dev *pf, unsigned n)
                 vfdev, svid, sdid, c >> 16, (c >> 8) & 0xff, c & 0xff);
       {
         char v[32];
-        struct { const char *attr; const char *fmt; unsigned val; } ids[] = {
-          { "vendor", "0x%04x\n", vendor },
-          { "device", "0x%04x\n", vfdev },
-          { "subsystem_vendor", "0x%04x\n", svid },
-          { "subsystem_device", "0x%04x\n", sdid },
+        struct { const char *attr; unsigned val; } ids[] = {
+          { "vendor", vendor },
+          { "device", vfdev },
+          { "subsystem_vendor", svid },
+          { "subsystem_device", sdid },
         };
         for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
           {
-            path_fmt (v, sizeof v, ids[k].fmt, ids[k].val);
+            path_fmt (v, sizeof v, "0x%04x\n", ids[k].val);
             dev_set_attr (&vf, ids[k].attr, v);
           }
         path_fmt (v, sizeof v, "%s\n", cls);
@@ -1411,6 +1465,10 @@ typedef struct
   char name[256]; /* device BDF or driver name */
   dev_t st_dev;   /* the attribute file, to detect a reused fd */
   ino_t st_ino;
+  /* The file's content when this library last looked, to undo writes that
+   * went around it (see fd_flush_bypass()). */
+  size_t saved_len;
+  char saved[SYSFS_PAGE_SIZE];
 } Ctl;
 
 static const struct
@@ -1637,7 +1695,7 @@ store_dynid (const Host *h, const char *driver, const char *buf, bool add)
         return -ENOMEM;
       fprintf (out, "%x %x %x %x %x %x\n", id.vendor, id.device, id.subvendor,
                id.subdevice, id.class, id.class_mask);
-      fclose (out);
+      real_fclose (out);
       host_log (h, "new_id %s %04x %04x", driver, id.vendor, id.device);
       for_each_device (h, attach_one, (void *) driver);
       return 0;
@@ -1650,7 +1708,7 @@ store_dynid (const Host *h, const char *driver, const char *buf, bool add)
   out = real_fopen (tmp, "we");
   if (!out)
     {
-      fclose (in);
+      real_fclose (in);
       return -ENOMEM;
     }
   while (fgets (line, sizeof line, in))
@@ -1668,8 +1726,8 @@ store_dynid (const Host *h, const char *driver, const char *buf, bool add)
       else
         fputs (line, out);
     }
-  fclose (in);
-  fclose (out);
+  real_fclose (in);
+  real_fclose (out);
   rename (tmp, path);
   if (!removed)
     return -ENODEV;
@@ -1869,16 +1927,37 @@ ctl_new (const char *path)
   return NULL;
 }
 
+/* pread() for an fd that may be write-only: through a second, read-only
+ * open of the same file. */
+static ssize_t
+fd_read_at (int fd, void *buf, size_t size, off_t off)
+{
+  char proc[64];
+  ssize_t n;
+  int rfd;
+
+  snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
+  rfd = real_open (proc, O_RDONLY | O_CLOEXEC);
+  if (rfd < 0)
+    return -1;
+  n = pread (rfd, buf, size, off);
+  real_close (rfd);
+  return n;
+}
+
 static void
 ctl_note_file (Ctl *ctl, int fd)
 {
   struct stat st;
+  ssize_t n;
 
   if (fstat (fd, &st) == 0)
     {
       ctl->st_dev = st.st_dev;
       ctl->st_ino = st.st_ino;
     }
+  n = fd_read_at (fd, ctl->saved, sizeof ctl->saved, 0);
+  ctl->saved_len = n > 0 ? (size_t) n : 0;
 }
 
 /* Classify an fd first seen at write(2), from the kernel's own idea of its
@@ -2099,36 +2178,114 @@ __openat64_2 (int dirfd, const char *path, int flags)
   return open_done (real___openat64_2 (dirfd, path, flags), ctl);
 }
 
-KMOCK_EXPORT ssize_t
-write (int fd, const void *buf, size_t count)
+/* Is FD an attribute file?  Fills CTL. */
+static bool
+fd_is_ctl (int fd, Ctl *ctl)
 {
   int state;
-  Ctl ctl;
 
-  init ();
   if (in_mock || fd < 0 || fd >= FD_TABLE_SIZE)
-    return real_write (fd, buf, count);
+    return false;
   state = __atomic_load_n (&fd_state[fd], __ATOMIC_ACQUIRE);
   if (state == FD_UNKNOWN)
     state = fd_classify (fd);
   if (state != FD_CTL)
-    return real_write (fd, buf, count);
-  if (!fd_ctl_get (fd, &ctl))
-    {
-      /* Stale entry: classify afresh. */
-      fd_forget (fd);
-      if (fd_classify (fd) != FD_CTL || !fd_ctl_get (fd, &ctl))
-        return real_write (fd, buf, count);
-    }
-  return ctl_store (&ctl, buf, count);
+    return false;
+  if (fd_ctl_get (fd, ctl))
+    return true;
+  /* Stale entry: classify afresh. */
+  fd_forget (fd);
+  return fd_classify (fd) == FD_CTL && fd_ctl_get (fd, ctl);
 }
 
+/* After a store through FD, remember the attribute's new content. */
+static void
+fd_refresh (int fd)
+{
+  pthread_mutex_lock (&fd_lock);
+  if (fd >= 0 && fd < FD_TABLE_SIZE && fd_ctl[fd])
+    ctl_note_file (fd_ctl[fd], fd);
+  pthread_mutex_unlock (&fd_lock);
+}
+
+/* Writes that went around write(2): glibc's stdio flushes with an internal
+ * write() no preloaded library can interpose, and bash makes stdout line
+ * buffered, so "echo BDF > unbind" in bash lands in the file itself.  As
+ * this library never writes the attribute file through the caller's fd,
+ * a file offset past the start is exactly such data.  Take it, put the
+ * file back as it was, and store it now.  Called before anything else
+ * happens to FD: the next write, fflush/fclose of its FILE, dup2 over it,
+ * close.  Returns 0, or -1 with errno from the store. */
+static int
+fd_flush_bypass (int fd, const Ctl *ctl)
+{
+  char data[SYSFS_PAGE_SIZE + 1];
+  off_t off, start = 0;
+  ssize_t n;
+  int flags;
+
+  off = lseek (fd, 0, SEEK_CUR);
+  flags = real_fcntl (fd, F_GETFL);
+  if (flags >= 0 && (flags & O_APPEND))
+    start = (off_t) ctl->saved_len;
+  if (off <= start)
+    return 0;
+  n = fd_read_at (fd, data, off - start > (off_t) sizeof data ? sizeof data : (size_t) (off - start), start);
+  if (pwrite (fd, ctl->saved, ctl->saved_len, 0) < 0
+      || ftruncate (fd, ctl->saved_len) < 0)
+    {
+      /* Best effort: the mock rewrites value attributes on success. */
+    }
+  lseek (fd, 0, SEEK_SET);
+  if (n <= 0)
+    return 0;
+  if (off - start > SYSFS_PAGE_SIZE)
+    {
+      errno = E2BIG;
+      return -1;
+    }
+  if (ctl_store (ctl, data, n) < 0)
+    return -1;
+  fd_refresh (fd);
+  return 0;
+}
+
+KMOCK_EXPORT ssize_t
+write (int fd, const void *buf, size_t count)
+{
+  ssize_t ret;
+  Ctl ctl;
+
+  init ();
+  if (!fd_is_ctl (fd, &ctl))
+    return real_write (fd, buf, count);
+  if (fd_flush_bypass (fd, &ctl) < 0)
+    return -1;
+  ret = ctl_store (&ctl, buf, count);
+  if (ret > 0)
+    fd_refresh (fd);
+  return ret;
+}
+
+/* close(2) of a sysfs file never fails; here it reports a store of data
+ * that went around write(2), as virpcimock does for everything. */
 KMOCK_EXPORT int
 close (int fd)
 {
+  int ret = 0, saved = 0;
+  Ctl ctl;
+
   init ();
+  if (fd_is_ctl (fd, &ctl) && fd_flush_bypass (fd, &ctl) < 0)
+    {
+      ret = -1;
+      saved = errno;
+    }
   fd_forget (fd);
-  return real_close (fd);
+  if (real_close (fd) < 0)
+    return -1;
+  errno = saved ? saved : errno;
+  return ret;
 }
 
 KMOCK_EXPORT int
@@ -2146,9 +2303,13 @@ dup (int oldfd)
 KMOCK_EXPORT int
 dup2 (int oldfd, int newfd)
 {
+  Ctl ctl;
   int fd;
 
   init ();
+  /* Replacing NEWFD closes it: as close(). */
+  if (oldfd != newfd && fd_is_ctl (newfd, &ctl))
+    fd_flush_bypass (newfd, &ctl);
   fd = real_dup2 (oldfd, newfd);
   if (fd >= 0)
     fd_copy (oldfd, fd);
@@ -2158,9 +2319,12 @@ dup2 (int oldfd, int newfd)
 KMOCK_EXPORT int
 dup3 (int oldfd, int newfd, int flags)
 {
+  Ctl ctl;
   int fd;
 
   init ();
+  if (oldfd != newfd && fd_is_ctl (newfd, &ctl))
+    fd_flush_bypass (newfd, &ctl);
   fd = real_dup3 (oldfd, newfd, flags);
   if (fd >= 0)
     fd_copy (oldfd, fd);
@@ -2229,8 +2393,10 @@ cookie_write (void *cookie, const char *buf, size_t size)
   CookieFile *c = cookie;
   ssize_t n = ctl_store (&c->ctl, buf, size);
 
-  /* glibc treats a short count as an error; report the errno instead. */
-  return n < 0 ? -1 : (ssize_t) size;
+  /* Fail with 0, not -1: glibc's fwrite() on an unbuffered stream mistakes
+   * the -1 for EOF and reports success.  A short count marks the stream in
+   * error and errno tells why. */
+  return n < 0 ? 0 : (ssize_t) size;
 }
 
 static int
@@ -2282,6 +2448,74 @@ fopen_common (FILE *(*call) (const char *, const char *), const char *path,
   if (!f)
     cookie_close (c);
   return f;
+}
+
+/* A FILE on an attribute fd that stdio did not open through us: stdout
+ * redirected by a shell ("echo BDF > unbind" in bash, coreutils' echo and
+ * printf).  stdio writes its buffer with a glibc-internal write() this
+ * library cannot see, so take the buffer at fflush()/fclose() and store it
+ * here, failing the stream the way a failed write() would: the shell then
+ * prints "write error: Device or resource busy" and the command fails. */
+static int
+stream_store (FILE *f)
+{
+  size_t n;
+  Ctl ctl;
+  int fd;
+
+  if (!f || (fd = fileno (f)) < 0 || !fd_is_ctl (fd, &ctl))
+    return 0;
+  /* What stdio already wrote comes first, then what it still holds. */
+  n = f->_IO_write_ptr - f->_IO_write_base;
+  if (fd_flush_bypass (fd, &ctl) < 0
+      || (f->_IO_write_base && n && ctl_store (&ctl, f->_IO_write_base, n) < 0))
+    {
+      int saved = errno;
+
+      f->_IO_write_ptr = f->_IO_write_base;
+      f->_flags |= _IO_ERR_SEEN;
+      errno = saved;
+      return EOF;
+    }
+  if (f->_IO_write_base)
+    f->_IO_write_ptr = f->_IO_write_base;
+  fd_refresh (fd);
+  return 0;
+}
+
+KMOCK_EXPORT int
+fflush (FILE *f)
+{
+  int ret, saved;
+
+  init ();
+  /* fflush (NULL) flushes every stream; a shell's are stdout and stderr. */
+  ret = f ? stream_store (f) : (stream_store (stdout) | stream_store (stderr));
+  saved = errno;
+  if (real_fflush (f) != 0)
+    return EOF;
+  errno = saved;
+  return ret;
+}
+
+KMOCK_EXPORT int
+fclose (FILE *f)
+{
+  int ret, saved, fd;
+
+  init ();
+  if (!f)
+    return real_fclose (f);
+  fd = fileno (f);
+  ret = stream_store (f);
+  saved = errno;
+  if (real_fclose (f) != 0)
+    return EOF;
+  /* glibc closed FD with its internal close(). */
+  if (fd >= 0)
+    fd_forget (fd);
+  errno = saved;
+  return ret;
 }
 
 KMOCK_EXPORT FILE *
@@ -2369,7 +2603,7 @@ module_lookup (const Host *h, const char *file, const char *module, char *deps,
             }
         }
     }
-  fclose (f);
+  real_fclose (f);
   return found;
 }
 
@@ -2398,7 +2632,7 @@ module_has_pci_driver (const Host *h, const char *module)
           && (!strncmp (pattern, "pci:", 4) || !strncmp (pattern, "vfio_pci:", 9)))
         found = true;
     }
-  fclose (f);
+  real_fclose (f);
   return found;
 }
 

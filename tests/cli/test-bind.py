@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Mock tier of binding: vfmigctl bind/unbind/restore/status on synthetic
+hosts whose sysfs reacts like the kernel (tests/mock), with faults injected at
+every step and crashes between steps. Prints TAP."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import run_tap  # noqa: E402
+
+VFMIGCTL = os.environ["VFMIGCTL"]
+GEN_HOST = os.environ["GEN_HOST"]
+KMOCK = os.environ["KMOCK"]
+
+
+def gen(profile, *extra):
+    root = tempfile.mkdtemp(prefix="vfm-bind-")
+    subprocess.run([sys.executable, GEN_HOST, "--profile", profile, *extra, root], check=True)
+    return root
+
+
+class Host:
+    def __init__(self, root):
+        self.root = root
+
+    def ctl(self, *args, mock=True, rc=None):
+        env = dict(os.environ, VFMIG_SYSROOT=self.root)
+        if mock:
+            env["LD_PRELOAD"] = KMOCK
+        p = subprocess.run([VFMIGCTL, *args], capture_output=True, text=True, env=env, timeout=120)
+        if rc is not None and p.returncode != rc:
+            raise AssertionError(f"vfmigctl {' '.join(args)}: exit {p.returncode}, expected {rc}\n"
+                                 f"stdout: {p.stdout}\nstderr: {p.stderr}")
+        return p
+
+    def json(self, *args, rc=0, **kw):
+        p = self.ctl(*args, "--json", rc=rc, **kw)
+        return json.loads(p.stdout)
+
+    def dev(self, bdf):
+        return os.path.join(self.root, "sys", "bus", "pci", "devices", bdf)
+
+    def driver(self, bdf):
+        link = os.path.join(self.dev(bdf), "driver")
+        return os.path.basename(os.readlink(link)) if os.path.islink(link) else None
+
+    def override(self, bdf):
+        with open(os.path.join(self.dev(bdf), "driver_override")) as f:
+            return f.read().strip()
+
+    def kmock(self, rel, text):
+        path = os.path.join(self.root, ".kmock", rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+    def unkmock(self, rel):
+        os.unlink(os.path.join(self.root, ".kmock", rel))
+
+    def state_dir(self, kind):
+        d = os.path.join(self.root, "var", "lib", "vfmig", kind)
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def vfs(self, device="101e"):
+        return [d["bdf"] for d in self.json("list") if d["device"] == device and d["physfn"]]
+
+    def write(self, rel, text):
+        path = os.path.join(self.root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+
+def snapshot(root):
+    state = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            if os.path.islink(p):
+                state[p] = ("link", os.readlink(p))
+            elif os.path.isfile(p):
+                with open(p, "rb") as f:
+                    state[p] = ("file", f.read())
+    return state
+
+
+class ServerBind(unittest.TestCase):
+    def setUp(self):
+        self.h = Host(gen("server", "--pfs", "2", "--vfs-per-pf", "4"))
+        self.vf = self.h.vfs()[0]
+
+    def tearDown(self):
+        shutil.rmtree(self.h.root)
+
+    def test_bind_verify_unbind(self):
+        out = self.h.json("bind", self.vf)
+        r = out["results"][0]
+        self.assertTrue(r["changed"])
+        self.assertEqual(r["driver"], "mlx5_vfio_pci")
+        self.assertEqual(self.h.driver(self.vf), "mlx5_vfio_pci")
+        self.assertEqual(r["iommu_group"]["viable"], True)
+        self.assertEqual(self.h.state_dir("owned"), [self.vf + ".json"])
+        self.assertEqual(self.h.state_dir("intent"), [])
+        st = self.h.json("status", mock=False)
+        self.assertEqual(st["owned"][0]["bdf"], self.vf)
+        self.assertTrue(st["owned"][0]["in_place"])
+        self.assertIsNone(st["owned"][0]["original_driver"])
+        # idempotent
+        again = self.h.json("bind", self.vf)["results"][0]
+        self.assertFalse(again["changed"])
+        self.assertIn("already bound", again["message"])
+        # unbind returns it (to unbound, where it was) and clears the override
+        back = self.h.json("unbind", self.vf)["results"][0]
+        self.assertTrue(back["changed"])
+        self.assertIsNone(self.h.driver(self.vf))
+        self.assertEqual(self.h.override(self.vf), "(null)")
+        self.assertEqual(self.h.state_dir("owned"), [])
+
+    def test_kernel_order_of_writes(self):
+        # a VF on its host driver first, so that every step happens
+        self.h.kmock("default_driver/" + self.vf, "mlx5_core\n")
+        self.h.ctl("bind", self.vf, "--driver", "mlx5_core", rc=1)  # not a VFIO driver: refused
+        with open(os.path.join(self.h.root, "sys", "bus", "pci", "devices", self.vf, "driver_override"), "w") as f:
+            f.write("mlx5_core\n")
+        self.h.ctl("list", rc=0)
+        env = dict(os.environ, LD_PRELOAD=KMOCK)
+        subprocess.run(["sh", "-c", f"echo {self.vf} > {self.h.root}/sys/bus/pci/drivers_probe"], env=env, check=True)
+        subprocess.run(["sh", "-c", f"echo > {self.h.dev(self.vf)}/driver_override"], env=env, check=True)
+        self.assertEqual(self.h.driver(self.vf), "mlx5_core")
+        open(os.path.join(self.h.root, ".kmock", "log"), "w").close()
+        self.h.json("bind", self.vf)
+        with open(os.path.join(self.h.root, ".kmock", "log")) as f:
+            log = [l.split()[0] for l in f.read().splitlines()]
+        # override, then unbind, then probe: the kernel's protocol, in order
+        self.assertEqual(log[:3], ["override", "unbind", "probe"])
+        self.assertEqual(self.h.driver(self.vf), "mlx5_vfio_pci")
+        self.h.json("unbind", self.vf)
+        self.assertEqual(self.h.driver(self.vf), "mlx5_core")
+        self.assertEqual(self.h.override(self.vf), "(null)")
+
+    def test_dry_run_changes_nothing(self):
+        before = snapshot(self.h.root)
+        out = self.h.ctl("bind", self.vf, "--dry-run", rc=0).stdout
+        self.assertIn("driver_override", out)
+        self.assertIn("drivers_probe", out)
+        self.assertEqual(snapshot(self.h.root), before)
+
+    def test_probe_failure_rolls_back(self):
+        self.h.kmock("fail/probe/mlx5_vfio_pci", "")
+        p = self.h.ctl("bind", self.vf)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"cannot bind {self.vf} to mlx5_vfio_pci", p.stderr)
+        self.assertIn("probe failed", p.stderr)
+        self.assertIn("rolled back", p.stderr)
+        self.assertIsNone(self.h.driver(self.vf))
+        self.assertEqual(self.h.override(self.vf), "(null)")
+        self.assertEqual(self.h.state_dir("owned"), [])
+        self.assertEqual(self.h.state_dir("intent"), [])
+        err = self.h.json("bind", self.vf, rc=1)
+        self.assertEqual(err["error"]["name"], "io.vfmig.BindFailed")
+        self.assertEqual(len(err["error"]["results"]), 1)
+
+    def test_override_failure(self):
+        self.h.kmock("fail/override/" + self.vf, "")
+        p = self.h.ctl("bind", self.vf)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("driver_override", p.stderr)
+        self.assertIsNone(self.h.driver(self.vf))
+        # the roll-back's own override write fails too: the intent stays for recovery
+        self.assertIn("left for recovery", p.stderr)
+        self.assertEqual(self.h.state_dir("intent"), [self.vf + ".json"])
+        # once the fault is gone, the next command recovers the device
+        self.h.unkmock("fail/override/" + self.vf)
+        out = self.h.json("restore")
+        self.assertEqual(out["results"][0]["op"], "recover")
+        self.assertEqual(self.h.state_dir("intent"), [])
+        self.assertIsNone(self.h.driver(self.vf))
+        self.assertEqual(self.h.override(self.vf), "(null)")
+
+    def test_unbind_failure_keeps_host_driver(self):
+        self.h.kmock("default_driver/" + self.vf, "mlx5_core\n")
+        env = dict(os.environ, LD_PRELOAD=KMOCK)
+        subprocess.run(["sh", "-c", f"echo mlx5_core > {self.h.dev(self.vf)}/driver_override; "
+                        f"echo {self.vf} > {self.h.root}/sys/bus/pci/drivers_probe; "
+                        f"echo > {self.h.dev(self.vf)}/driver_override"], env=env, check=True)
+        self.assertEqual(self.h.driver(self.vf), "mlx5_core")
+        self.h.kmock("fail/unbind/mlx5_core", "")
+        p = self.h.ctl("bind", self.vf)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("unbind from mlx5_core", p.stderr)
+        self.assertEqual(self.h.driver(self.vf), "mlx5_core")
+        self.assertEqual(self.h.override(self.vf), "(null)")
+
+    def test_bad_input_changes_nothing(self):
+        before = snapshot(self.h.root)
+        for args in (["bind", "../../x"], ["bind", self.vf, "--driver", "../vfio-pci"],
+                     ["bind", self.vf, "--driver", "no_such_driver"], ["unbind", self.vf],
+                     ["bind", "0000:ee:00.0"]):
+            p = self.h.ctl(*args)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertTrue(p.stderr.startswith("error: "), p.stderr)
+        self.assertEqual(self.h.ctl("bind").returncode, 2)
+        self.assertEqual(self.h.ctl("bind", self.vf, "--bogus").returncode, 2)
+        after = snapshot(self.h.root)
+        # only lock files may appear
+        self.assertEqual({k: v for k, v in after.items() if "/run/vfmig/" not in k}, before)
+
+    def test_pf_with_vfs_refused(self):
+        pf = next(d["bdf"] for d in self.h.json("list") if d["device"] == "101d")
+        p = self.h.ctl("bind", pf)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("controls 4 VFs", p.stderr)
+
+    def test_crash_between_steps_is_recovered(self):
+        # the VF starts on its host driver, so a bind has three kernel steps
+        self.h.kmock("default_driver/" + self.vf, "mlx5_core\n")
+        env = dict(os.environ, LD_PRELOAD=KMOCK)
+        for n in (1, 2, 3):
+            subprocess.run(["sh", "-c", f"echo mlx5_core > {self.h.dev(self.vf)}/driver_override; "
+                            f"echo {self.vf} > {self.h.root}/sys/bus/pci/drivers_probe; "
+                            f"echo > {self.h.dev(self.vf)}/driver_override"], env=env, check=True)
+            self.assertEqual(self.h.driver(self.vf), "mlx5_core")
+            self.h.kmock("kill_after", f"{n}\n")
+            p = self.h.ctl("bind", self.vf)
+            self.assertEqual(p.returncode, -9, f"step {n}: {p.stderr}")
+            self.assertEqual(self.h.state_dir("intent"), [self.vf + ".json"], n)
+            st = self.h.json("status", mock=False)
+            self.assertEqual(st["pending"][0]["op"], "bind")
+            # the next command finishes or rolls back: never half-bound
+            self.h.json("restore")
+            self.assertEqual(self.h.state_dir("intent"), [], n)
+            self.assertEqual(self.h.state_dir("owned"), [], n)
+            self.assertEqual(self.h.driver(self.vf), "mlx5_core", n)
+            self.assertEqual(self.h.override(self.vf), "(null)", n)
+
+    def test_crash_during_unbind_is_recovered(self):
+        self.h.json("bind", self.vf)
+        self.h.kmock("kill_after", "1\n")
+        p = self.h.ctl("unbind", self.vf)
+        self.assertEqual(p.returncode, -9)
+        out = self.h.json("restore")
+        self.assertEqual(out["results"][0]["op"], "recover")
+        # the kill came after the unbind from the VFIO driver, and the VF had
+        # no host driver: the return had in fact completed, and is recorded so
+        self.assertEqual(self.h.state_dir("intent"), [])
+        self.assertEqual(self.h.state_dir("owned"), [])
+        self.assertIsNone(self.h.driver(self.vf))
+        self.assertEqual(self.h.override(self.vf), "(null)")
+
+
+class Batch(unittest.TestCase):
+    def test_256_vfs(self):
+        h = Host(gen("server", "--pfs", "1", "--vfs-per-pf", "256"))
+        try:
+            h.write("etc/vfmig/policies.d/site.conf", "[Policy cx]\nIds=15b3:101e\nManage=true\n")
+            out = h.json("bind", "--all")
+            self.assertEqual(len(out["results"]), 256)
+            self.assertTrue(all(r["changed"] and r["error"] is None for r in out["results"]))
+            self.assertTrue(all(h.driver(v) == "mlx5_vfio_pci" for v in h.vfs()))
+            self.assertEqual(len(h.state_dir("owned")), 256)
+            back = h.json("restore")
+            self.assertEqual(len(back["results"]), 256)
+            self.assertTrue(all(h.driver(v) is None for v in h.vfs()))
+            self.assertEqual(h.state_dir("owned"), [])
+        finally:
+            shutil.rmtree(h.root)
+
+
+class Laptop(unittest.TestCase):
+    def setUp(self):
+        self.h = Host(gen("laptop"))
+
+    def tearDown(self):
+        shutil.rmtree(self.h.root)
+
+    def test_module_loaded_first(self):
+        # vfio-pci is not registered on the laptop: the module is loaded before the device is touched
+        self.h.write("proc/self/mountinfo", "")
+        out = self.h.json("bind", "0000:00:1f.3")
+        steps = out["results"][0]["steps"]
+        self.assertTrue(steps[0].startswith("load module vfio_pci"), steps)
+        self.assertEqual(self.h.driver("0000:00:1f.3"), "vfio-pci")
+        self.h.json("unbind", "0000:00:1f.3")
+        self.assertEqual(self.h.driver("0000:00:1f.3"), "snd_hda_intel")
+
+    def test_module_loading_without_mock_fails_clearly(self):
+        before = snapshot(self.h.root)
+        p = self.h.ctl("bind", "0000:00:1f.3", mock=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("kernel mock", p.stderr)
+        after = snapshot(self.h.root)
+        self.assertEqual({k: v for k, v in after.items() if "/run/vfmig/" not in k}, before)
+
+    def test_boot_vga_refused(self):
+        p = self.h.ctl("bind", "0000:00:02.0")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("boot VGA", p.stderr)
+        self.assertEqual(self.h.driver("0000:00:02.0"), "i915")
+        self.h.json("bind", "0000:00:02.0", "--force")
+        self.assertEqual(self.h.driver("0000:00:02.0"), "vfio-pci")
+
+    def test_mounted_root_refused(self):
+        self.h.write("proc/self/mountinfo",
+                     "22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw\n"
+                     "23 22 259:1 / /boot/efi rw shared:2 - vfat /dev/nvme0n1p1 rw\n")
+        p = self.h.ctl("bind", "0000:02:00.0")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("/dev/nvme0n1p2 is mounted on / (the root filesystem)", p.stderr)
+        self.assertEqual(self.h.driver("0000:02:00.0"), "nvme")
+
+    def test_netdev_with_address_refused(self):
+        wifi = "0000:03:00.0"
+        net = os.listdir(os.path.join(self.h.dev(wifi), "net"))[0]
+        self.h.write(f"sys/bus/pci/devices/{wifi}/net/{net}/operstate", "up\n")
+        self.h.kmock(f"addresses/{net}", "192.0.2.4/24\n")
+        p = self.h.ctl("bind", wifi)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"{net} is up with 192.0.2.4/24", p.stderr)
+        self.h.unkmock(f"addresses/{net}")
+        self.h.json("bind", wifi)
+        self.assertEqual(self.h.driver(wifi), "vfio-pci")
+
+
+if __name__ == "__main__":
+    sys.exit(run_tap(sys.modules[__name__]))

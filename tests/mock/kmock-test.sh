@@ -1,0 +1,157 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The kernel mock driven the way people drive sysfs: shell redirections.
+# usage: kmock-test.sh GEN_HOST LIBKMOCK SHELL
+#
+# SHELL (bash, dash) runs each write with the mock preloaded; bash's
+# builtins write through stdio, dash's through write(2), coreutils through
+# stdio and fclose(): all three paths must give the kernel's results.
+
+set -u
+GEN_HOST=$1
+KMOCK=$2
+SH=$3
+
+# Under the ASan setup its runtime is preloaded already and must stay first.
+KPRE=${LD_PRELOAD:+$LD_PRELOAD:}$KMOCK
+
+fail=0
+T=$(mktemp -d "${TMPDIR:-/tmp}/kmock-test.XXXXXX") || exit 99
+[ -n "${VFMIG_TEST_KEEP:-}" ] || trap 'rm -rf "$T"' EXIT
+H=$T/host
+S=$H/sys/bus/pci
+
+# k CMD: run CMD in the shell under test with the mock; stderr kept in $T/err.
+k() { LD_PRELOAD=$KPRE "$SH" -c "$1" 2>"$T/err"; }
+
+ok() { echo "ok - $1"; }
+bad() { echo "not ok - $1"; [ -s "$T/err" ] && sed 's/^/#   /' "$T/err"; fail=1; }
+check() { # check DESCRIPTION COMMAND...
+	d=$1; shift
+	if "$@"; then ok "$d"; else bad "$d"; fi
+}
+driver_of() { [ -L "$S/devices/$1/driver" ] && basename "$(readlink "$S/devices/$1/driver")"; }
+is_bound_to() { [ "$(driver_of "$1")" = "$2" ]; }
+is_unbound() { [ ! -e "$S/devices/$1/driver" ] && [ ! -L "$S/devices/$1/driver" ]; }
+logged() { grep -qxF "$1" "$H/.kmock/log"; }
+group_of() { basename "$(readlink "$S/devices/$1/iommu_group")"; }
+
+env -u LD_PRELOAD "$GEN_HOST" --profile server --pfs 2 --vfs-per-pf 4 "$H" || exit 99
+
+PF=0000:10:00.0 # mlx5_core, VFs at 10:00.2-10:00.5, autoprobe off
+VF=0000:10:00.2
+VF2=0000:10:00.3
+
+# --- driver_override + drivers_probe on an unbound VF --------------------
+check "VF starts unbound" is_unbound $VF
+check "override write" k "echo vfio-pci > $S/devices/$VF/driver_override"
+check "override reads back" [ "$(cat "$S/devices/$VF/driver_override")" = vfio-pci ]
+check "drivers_probe write" k "echo $VF > $S/drivers_probe"
+check "VF bound to vfio-pci" is_bound_to $VF vfio-pci
+check "driver dir links back" [ -L "$S/drivers/vfio-pci/$VF" ]
+G=$(group_of $VF)
+check "/dev/vfio/$G appears" [ -e "$H/dev/vfio/$G" ]
+check "log order" sh -c "grep -n '' '$H/.kmock/log' | grep -q '^1:override $VF vfio-pci' && grep -n '' '$H/.kmock/log' | grep -q '^2:probe $VF -> vfio-pci'"
+
+# --- unbind through the device's driver link ------------------------------
+check "unbind via driver/unbind" k "echo $VF > $S/devices/$VF/driver/unbind"
+check "VF unbound" is_unbound $VF
+check "/dev/vfio/$G gone" [ ! -e "$H/dev/vfio/$G" ]
+check "unbind logged" logged "unbind vfio-pci $VF"
+check "unbind of an unbound device fails (ENODEV)" sh -c "! LD_PRELOAD=$KPRE $SH -c 'echo $VF > $S/drivers/vfio-pci/unbind' 2>/dev/null"
+
+# --- clearing the override -------------------------------------------------
+check "override cleared by a newline" k "echo > $S/devices/$VF/driver_override"
+check "override reads (null)" [ "$(cat "$S/devices/$VF/driver_override")" = "(null)" ]
+
+# --- autoprobe off: no override, no probe (pci_device_can_probe) ---------
+check "drivers_probe without override succeeds" k "echo $VF > $S/drivers_probe"
+check "...but leaves the VF unbound" is_unbound $VF
+check "probe logged as none" logged "probe $VF -> none"
+
+# --- bind file semantics ----------------------------------------------------
+check "bind without override to a non-matching driver fails" sh -c "! LD_PRELOAD=$KPRE $SH -c 'echo $VF > $S/drivers/vfio-pci/bind' 2>/dev/null"
+k "echo vfio-pci > $S/devices/$VF/driver_override"
+check "bind with override" k "echo $VF > $S/drivers/vfio-pci/bind"
+check "bound by bind" is_bound_to $VF vfio-pci
+check "second bind fails (EBUSY)" sh -c "! LD_PRELOAD=$KPRE $SH -c 'echo $VF > $S/drivers/vfio-pci/bind' 2>/dev/null"
+k "echo $VF > $S/drivers/vfio-pci/unbind"
+
+# --- fault injection: probe failure ---------------------------------------
+: >"$H/.kmock/fail/probe/vfio-pci"
+k "echo vfio-pci > $S/devices/$VF2/driver_override"
+check "drivers_probe succeeds although the probe fails" k "echo $VF2 > $S/drivers_probe"
+check "device left unbound" is_unbound $VF2
+check "failed probe logged as none" logged "probe $VF2 -> none"
+rm "$H/.kmock/fail/probe/vfio-pci"
+
+# --- fault injection: override and unbind --------------------------------
+: >"$H/.kmock/fail/override/$VF2"
+check "injected override failure" sh -c "! LD_PRELOAD=$KPRE $SH -c 'echo ice > $S/devices/$VF2/driver_override' 2>/dev/null"
+check "override unchanged after failure" [ "$(cat "$S/devices/$VF2/driver_override")" = vfio-pci ]
+rm "$H/.kmock/fail/override/$VF2"
+
+# --- rebinding a bound PF ----------------------------------------------------
+k "echo vfio-pci > $S/devices/$PF/driver_override"
+: >"$H/.kmock/fail/unbind/mlx5_core"
+check "injected unbind failure" sh -c "! LD_PRELOAD=$KPRE $SH -c 'echo $PF > $S/devices/$PF/driver/unbind' 2>/dev/null"
+check "PF still on mlx5_core" is_bound_to $PF mlx5_core
+rm "$H/.kmock/fail/unbind/mlx5_core"
+
+# --- SR-IOV ---------------------------------------------------------------------
+check "numvfs 3 while 4 fails (EBUSY)" sh -c "! LD_PRELOAD=$KPRE $SH -c 'echo 3 > $S/devices/$PF/sriov_numvfs' 2>/dev/null"
+check "EBUSY reported by the shell" sh -c "LD_PRELOAD=$KPRE $SH -c 'echo 3 > $S/devices/$PF/sriov_numvfs' 2>&1 | grep -qi 'busy\|I/O error'"
+check "numvfs above totalvfs fails (ERANGE)" sh -c "! LD_PRELOAD=$KPRE $SH -c 'echo 100000 > $S/devices/$PF/sriov_numvfs' 2>/dev/null"
+check "numvfs garbage fails (EINVAL)" sh -c "! LD_PRELOAD=$KPRE $SH -c 'echo x > $S/devices/$PF/sriov_numvfs' 2>/dev/null"
+check "numvfs 0" k "echo 0 > $S/devices/$PF/sriov_numvfs"
+check "VFs gone" [ ! -e "$S/devices/$VF" ]
+check "virtfn links gone" [ ! -e "$S/devices/$PF/virtfn0" ]
+check "numvfs reads 0" [ "$(cat "$S/devices/$PF/sriov_numvfs")" = 0 ]
+check "numvfs 3 (coreutils echo)" k "/bin/echo 3 > $S/devices/$PF/sriov_numvfs"
+check "3 VFs" [ -d "$S/devices/0000:10:00.4" ] && [ ! -e "$S/devices/0000:10:00.5" ]
+check "physfn link" [ "$(readlink "$S/devices/$VF/physfn")" = "../$PF" ]
+check "virtfn2 link" [ "$(readlink "$S/devices/$PF/virtfn2")" = "../0000:10:00.4" ]
+check "VF has its own group" sh -c "ls '$H/sys/kernel/iommu_groups/$(group_of $VF)/devices' | grep -qx '$VF'"
+check "VF vendor/device from the PF" [ "$(cat "$S/devices/$VF/vendor") $(cat "$S/devices/$VF/device")" = "0x15b3 0x101e" ]
+check "autoprobe off: VFs unbound" is_unbound $VF
+check "numvfs logged" logged "numvfs $PF 3"
+k "echo 0 > $S/devices/$PF/sriov_numvfs"
+check "autoprobe on" k "echo 1 > $S/devices/$PF/sriov_drivers_autoprobe"
+k "echo 2 > $S/devices/$PF/sriov_numvfs"
+check "autoprobe on: VFs probed to their default driver" is_bound_to $VF mlx5_core
+check "...each of them" is_bound_to $VF2 mlx5_core
+k "echo 0 > $S/devices/$PF/sriov_numvfs"
+check "PF without a driver cannot change numvfs (ENOENT)" sh -c "LD_PRELOAD=$KPRE $SH -c 'echo $PF > $S/drivers/mlx5_core/unbind; echo 1 > $S/devices/$PF/sriov_numvfs' 2>/dev/null; [ ! -e $S/devices/$VF ]"
+
+# --- remove / rescan -----------------------------------------------------------
+NIC=0000:05:00.0
+check "remove" k "echo 1 > $S/devices/$NIC/remove"
+check "device gone" [ ! -e "$S/devices/$NIC" ]
+check "rescan" k "echo 1 > $S/rescan"
+check "device back and probed" is_bound_to $NIC ice
+
+# --- writes outside a synthetic host pass through ------------------------------
+mkdir -p "$T/plain/sys/bus/pci"
+check "plain file write" k "echo hello > $T/plain/sys/bus/pci/drivers_probe"
+check "plain file content" [ "$(cat "$T/plain/sys/bus/pci/drivers_probe")" = hello ]
+
+# --- module loading ---------------------------------------------------------------
+# (ctypes cannot load an ASan-built mock: skip there.)
+if command -v python3 >/dev/null && [ -z "${LD_PRELOAD:-}" ]; then
+	L=$T/laptop
+	env -u LD_PRELOAD "$GEN_HOST" --profile laptop "$L"
+	XHCI=0000:00:14.0
+	LD_PRELOAD=$KPRE "$SH" -c "echo vfio-pci > $L/sys/bus/pci/devices/$XHCI/driver_override; echo $XHCI > $L/sys/bus/pci/devices/$XHCI/driver/unbind; echo $XHCI > $L/sys/bus/pci/drivers_probe"
+	check "no vfio-pci yet: stays unbound" [ ! -e "$L/sys/bus/pci/devices/$XHCI/driver" ]
+	rc=$(python3 -c "import ctypes,sys; print(ctypes.CDLL(sys.argv[1]).vfm_mock_load_module(sys.argv[2].encode(), b'vfio-pci'))" "$KMOCK" "$L")
+	check "vfm_mock_load_module returns 0" [ "$rc" = 0 ]
+	check "driver registered" [ -d "$L/sys/bus/pci/drivers/vfio-pci" ]
+	check "module link" [ "$(readlink "$L/sys/bus/pci/drivers/vfio-pci/module")" = ../../../../module/vfio_pci ]
+	check "dependencies loaded" [ -d "$L/sys/module/vfio_pci_core" ]
+	check "pending override bound at registration" [ "$(basename "$(readlink "$L/sys/bus/pci/devices/$XHCI/driver")")" = vfio-pci ]
+	rc=$(python3 -c "import ctypes,sys; print(ctypes.CDLL(sys.argv[1]).vfm_mock_load_module(sys.argv[2].encode(), b'no_such_module'))" "$KMOCK" "$L")
+	check "unknown module: -ENOENT" [ "$rc" = -2 ]
+fi
+
+exit $fail

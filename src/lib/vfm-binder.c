@@ -346,8 +346,22 @@ vfm_binder_unbind (VfmHost *host, const char *bdf_in, VfmBindFlags flags)
   const char *bdf;
 
   dev = vfm_host_device (host, bdf_in, &r->error);
-  if (dev == NULL)
+  if (dev == NULL) {
+    /* a device vfmig bound that has since gone (VFs removed, hot-unplug):
+     * there is nothing to return, only a record to forget */
+    char norm[13];
+    if (g_error_matches (r->error, VFM_ERROR, VFM_ERROR_NOT_FOUND) && vfm_host_parse_bdf (bdf_in, norm, NULL) &&
+        (owned = vfm_journal_read_owned (sr, norm, NULL)) != NULL) {
+      g_clear_error (&r->error);
+      g_free (r->bdf);
+      r->bdf = g_strdup (norm);
+      if (!dry && !vfm_journal_remove_owned (sr, norm, &r->error))
+        goto out;
+      r->changed = !dry;
+      r->message = g_strdup_printf ("%s is gone from the host; %s its record", norm, dry ? "would forget" : "forgot");
+    }
     goto out;
+  }
   bdf = vfm_pci_device_bdf (dev);
   g_free (r->bdf);
   r->bdf = g_strdup (bdf);

@@ -140,6 +140,12 @@ remove_record (VfmSysroot *sr, const char *kind, const char *bdf, GError **error
   return TRUE;
 }
 
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
+}
+
 static GPtrArray *
 list_bdfs (VfmSysroot *sr, const char *kind)
 {
@@ -155,7 +161,7 @@ list_bdfs (VfmSysroot *sr, const char *kind)
     if (vfm_bdf_is_valid (bdf))
       g_ptr_array_add (out, g_steal_pointer (&bdf));
   }
-  g_ptr_array_sort (out, (GCompareFunc) g_strcmp0);
+  g_ptr_array_sort (out, compare_strings);
   return out;
 }
 

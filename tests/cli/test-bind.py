@@ -272,6 +272,51 @@ class Batch(unittest.TestCase):
             shutil.rmtree(h.root)
 
 
+class Provision(unittest.TestCase):
+    def setUp(self):
+        self.h = Host(gen("server", "--pfs", "2", "--vfs-per-pf", "0"))
+        self.pf = next(d["bdf"] for d in self.h.json("list") if d["device"] == "101d")
+
+    def tearDown(self):
+        shutil.rmtree(self.h.root)
+
+    def attr(self, name):
+        with open(os.path.join(self.h.dev(self.pf), name)) as f:
+            return f.read().strip()
+
+    def test_create_change_destroy(self):
+        out = self.h.json("vf", "create", self.pf, "4")
+        self.assertEqual(self.attr("sriov_drivers_autoprobe"), "0")
+        self.assertEqual(self.attr("sriov_numvfs"), "4")
+        self.assertEqual(len(out["vfs"]), 4)
+        self.assertTrue(all(self.h.driver(v) == "mlx5_vfio_pci" for v in out["vfs"]))
+        # a new count goes through 0, and the owned VFs are returned first
+        out2 = self.h.json("vf", "create", self.pf, "2")
+        self.assertEqual(self.attr("sriov_numvfs"), "2")
+        steps = out2["steps"]
+        self.assertTrue(any(s.startswith('write "0" to') and "sriov_numvfs" in s for s in steps))
+        self.assertEqual(sorted(self.h.state_dir("owned")), sorted(v + ".json" for v in out2["vfs"]))
+        self.h.json("vf", "destroy", self.pf)
+        self.assertEqual(self.attr("sriov_numvfs"), "0")
+        self.assertEqual(self.attr("sriov_drivers_autoprobe"), "1")
+        self.assertEqual(self.h.state_dir("owned"), [])
+
+    def test_bad_requests_change_nothing(self):
+        before = snapshot(self.h.root)
+        for args, msg in ((["vf", "create", self.pf, "0"], "supports 1 to"),
+                          (["vf", "create", self.pf, "100000"], "not a number"),
+                          (["vf", "create", self.pf, "2", "--mac", "01:00:00:00:00:00"], "unicast"),
+                          (["vf", "create", self.pf, "2", "--migratable"], "--sysroot"),
+                          (["vf", "create", self.pf, "2", "--vlan", "7"], "--sysroot"),
+                          (["vf", "create", "0000:00:00.0", "2"], "SR-IOV"),
+                          (["vf", "destroy", "../x"], "not a PCI address")):
+            p = self.h.ctl(*args)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertIn(msg, p.stderr, args)
+        after = snapshot(self.h.root)
+        self.assertEqual({k: v for k, v in after.items() if "/run/vfmig/" not in k}, before)
+
+
 class Laptop(unittest.TestCase):
     def setUp(self):
         self.h = Host(gen("laptop"))

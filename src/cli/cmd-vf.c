@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vf create / vf destroy: provision a PF's VFs for vfmig. */
+#include "vfm-cli.h"
+#include "vfm-error.h"
+#include "vfm-json.h"
+#include "vfm-sriov.h"
+
+#include <stdio.h>
+
+static JsonNode *
+vf_result_to_json (const VfmVfResult *r)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "pf");
+  json_builder_add_string_value (b, r->pf);
+  json_builder_set_member_name (b, "numvfs");
+  json_builder_add_int_value (b, r->numvfs);
+  json_builder_set_member_name (b, "message");
+  if (r->message)
+    json_builder_add_string_value (b, r->message);
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "steps");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < r->steps->len; i++)
+    json_builder_add_string_value (b, g_ptr_array_index (r->steps, i));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "vfs");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < r->vfs->len; i++)
+    json_builder_add_string_value (b, g_ptr_array_index (r->vfs, i));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "results");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < r->binds->len; i++)
+    json_builder_add_value (b, vfm_bind_result_to_json (g_ptr_array_index (r->binds, i)));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "seconds");
+  json_builder_add_double_value (b, r->seconds);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static gboolean
+report (VfmCli *cli, VfmVfResult *r, gboolean show_steps, GError **error)
+{
+  if (cli->json && r->error == NULL) {
+    g_autoptr (JsonNode) node = vf_result_to_json (r);
+    vfm_cli_print_json (cli, node);
+  } else if (cli->json) {
+    /* the error shape, with what was done inside it */
+    g_autoptr (JsonNode) node = vfm_error_to_json (r->error);
+    JsonObject *err = json_object_get_object_member (json_node_get_object (node), "error");
+    json_object_set_member (err, "result", vf_result_to_json (r));
+    vfm_cli_print_json (cli, node);
+    cli->exit_code = vfm_error_exit_code (r->error);
+    return TRUE;
+  } else {
+    if (r->message)
+      printf ("%s (%.2f s)\n", r->message, r->seconds);
+    if (show_steps || r->error)
+      for (guint i = 0; i < r->steps->len; i++)
+        printf ("  %u. %s\n", i + 1, (const char *) g_ptr_array_index (r->steps, i));
+    for (guint i = 0; i < r->binds->len; i++) {
+      const VfmBindResult *b = g_ptr_array_index (r->binds, i);
+      if (b->error)
+        fprintf (stderr, "error: %s\n", b->error->message);
+      else if (cli->verbose)
+        printf ("  %s\n", b->message);
+    }
+  }
+  if (r->error != NULL) {
+    g_propagate_error (error, g_steal_pointer (&r->error));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+vfm_cmd_vf_create (VfmCli *cli, int argc, char **argv, GError **error)
+{
+  gboolean migratable = FALSE, switchdev = FALSE, no_bind = FALSE, dry = FALSE, force = FALSE;
+  g_autofree char *mac = NULL;
+  gint vlan = -1;
+  GOptionEntry entries[] = {
+    { "migratable", 'm', 0, G_OPTION_ARG_NONE, &migratable, "Set the devlink 'migratable' capability on each VF", NULL },
+    { "switchdev", 0, 0, G_OPTION_ARG_NONE, &switchdev, "Switch the eswitch to switchdev when VF ports need it (mlx5)", NULL },
+    { "mac", 0, 0, G_OPTION_ARG_STRING, &mac, "MAC of VF 0 (later VFs count up), or auto", "MAC" },
+    { "vlan", 0, 0, G_OPTION_ARG_INT, &vlan, "VLAN for every VF", "ID" },
+    { "no-bind", 0, 0, G_OPTION_ARG_NONE, &no_bind, "Create only, do not bind", NULL },
+    { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry, "Print the exact steps, change nothing", NULL },
+    { "force", 'f', 0, G_OPTION_ARG_NONE, &force, "Bind even VFs the host uses", NULL },
+    { NULL }
+  };
+  g_autoptr (VfmVfResult) r = NULL;
+  VfmVfOptions opts = { 0 };
+  VfmHost *host;
+  gint64 n;
+
+  if (!vfm_cli_parse_options (cli, "vf create", "PF N", entries, &argc, &argv, error))
+    return FALSE;
+  if (argc != 3) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "vf create: expected PF and number of VFs");
+    return FALSE;
+  }
+  if (!g_ascii_string_to_signed (argv[2], 10, 0, 65535, &n, NULL)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "vf create: \"%s\" is not a number of VFs", argv[2]);
+    return FALSE;
+  }
+  if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
+    return FALSE;
+  opts.migratable = migratable;
+  opts.switchdev = switchdev;
+  opts.mac = mac;
+  opts.vlan = vlan;
+  opts.no_bind = no_bind;
+  opts.flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
+  r = vfm_sriov_create (host, argv[1], (gint) n, &opts);
+  return report (cli, r, dry || cli->verbose, error);
+}
+
+gboolean
+vfm_cmd_vf_destroy (VfmCli *cli, int argc, char **argv, GError **error)
+{
+  gboolean dry = FALSE;
+  GOptionEntry entries[] = {
+    { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry, "Print the exact steps, change nothing", NULL },
+    { NULL }
+  };
+  g_autoptr (VfmVfResult) r = NULL;
+  VfmHost *host;
+
+  if (!vfm_cli_parse_options (cli, "vf destroy", "PF", entries, &argc, &argv, error))
+    return FALSE;
+  if (argc != 2) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "vf destroy: expected a PF");
+    return FALSE;
+  }
+  if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
+    return FALSE;
+  r = vfm_sriov_destroy (host, argv[1], dry ? VFM_BIND_DRY_RUN : 0);
+  return report (cli, r, dry || cli->verbose, error);
+}

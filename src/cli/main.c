@@ -20,6 +20,7 @@ static const VfmCliCommand commands[] = {
   { "restore", "[--dry-run]", "Return every device vfmig bound to its original driver", vfm_cmd_restore },
   { "status", "", "What vfmig owns, and interrupted operations", vfm_cmd_status },
   { "unbind", "BDF… [--dry-run]", "Return devices vfmig bound to their original driver", vfm_cmd_unbind },
+  { "xml", "BDF [--libvirt-version X.Y.Z]", "Print the <hostdev> element for a domain", vfm_cmd_xml },
   { "vf create", "PF N [--migratable] [--mac MAC|auto] [--vlan ID]", "Create N VFs for vfmig and bind them", vfm_cmd_vf_create },
   { "vf destroy", "PF", "Return the PF's VFs and remove them", vfm_cmd_vf_destroy },
 };

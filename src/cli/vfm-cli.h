@@ -53,6 +53,7 @@ gboolean vfm_cmd_restore    (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_status     (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_vf_create  (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_vf_destroy (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_xml        (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_lint    (VfmCli *cli, int argc, char **argv, GError **error);
 
 G_END_DECLS

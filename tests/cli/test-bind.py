@@ -111,6 +111,9 @@ class ServerBind(unittest.TestCase):
         self.assertEqual(st["owned"][0]["bdf"], self.vf)
         self.assertTrue(st["owned"][0]["in_place"])
         self.assertIsNone(st["owned"][0]["original_driver"])
+        # owned by vfmig: the hostdev must be managed='no'
+        xml = self.h.ctl("xml", self.vf, "--libvirt-version", "9.0.0", mock=False, rc=0).stdout
+        self.assertIn('managed="no"', xml)
         # idempotent
         again = self.h.json("bind", self.vf)["results"][0]
         self.assertFalse(again["changed"])

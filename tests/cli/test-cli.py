@@ -127,6 +127,20 @@ class Server(unittest.TestCase):
         self.assertIn("vfio-pci", human)
         self.assertIn("devlink", human)
 
+    def test_xml(self):
+        vf = next(d for d in self.list_json() if d["device"] == "101e")
+        new = run("xml", vf["bdf"], "--libvirt-version", "10.0.0", sysroot=self.root, check_rc=0).stdout
+        self.assertIn('<driver model="mlx5_vfio_pci"/>', new)
+        self.assertIn('managed="yes"', new)
+        bus, slot, fn = vf["bdf"][5:7], vf["bdf"][8:10], vf["bdf"][11]
+        self.assertIn(f'<address domain="0x0000" bus="0x{bus}" slot="0x{slot}" function="0x{fn}"/>', new)
+        old = run("xml", vf["bdf"], "--libvirt-version", "9.0.0", sysroot=self.root, check_rc=0)
+        self.assertNotIn("<driver", old.stdout)
+        self.assertIn("before 10.0", old.stderr)
+        self.assertEqual(run("xml", vf["bdf"], "--libvirt-version", "ten", sysroot=self.root).returncode, 1)
+        j = json.loads(run("xml", vf["bdf"], "--libvirt-version", "10.0.0", "--json", sysroot=self.root, check_rc=0).stdout)
+        self.assertEqual(j["xml"], new)
+
     def test_short_bdf(self):
         vf = next(d for d in self.list_json() if d["device"] == "101e")
         short = vf["bdf"][5:].upper()
@@ -238,6 +252,13 @@ class Laptop(unittest.TestCase):
         self.assertEqual(out["selected"]["source"], "curated:vfio-pci-igd")
         human = run("list", sysroot=self.root, check_rc=0).stdout
         self.assertRegex(human, r"0000:00:02\.0 .*vfio-pci \(igd\).*never \(IGD\)")
+
+    def test_igd_xml(self):
+        p = run("xml", "0000:00:02.0", "--libvirt-version", "10.1.0", sysroot=self.root, check_rc=0)
+        self.assertIn('<address type="pci" domain="0x0000" bus="0x00" slot="0x02" function="0x0"/>', p.stdout)
+        self.assertIn('<qemu:property name="x-igd-opregion" type="bool" value="true"/>', p.stdout)
+        self.assertIn('<qemu:device alias="ua-igd0">', p.stdout)
+        self.assertNotIn("<driver", p.stdout)
 
     def test_db_lint_files(self):
         run("db", "lint", *[os.path.join(SRC, "data", "drivers", f) for f in os.listdir(os.path.join(SRC, "data", "drivers"))],

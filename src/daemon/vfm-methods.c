@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The io.vfmig methods. Each answers with the same JSON shapes vfmigctl
+ * prints with --json (vfm-json.c), so the CLI gives identical results
+ * through the daemon and directly. */
+#include "vfm-config.h"
+#include "vfm-methods.h"
+#include "vfm-binder.h"
+#include "vfm-error.h"
+#include "vfm-journal.h"
+#include "vfm-json.h"
+#include "vfm-varlink.h"
+
+#include <gio/gio.h>
+#include <string.h>
+
+#define VFM_VENDOR "vfmig"
+#define VFM_URL "https://github.com/vfmig/vfmig"
+
+typedef GPtrArray VfmResults; /* VfmBindResult */
+
+static VfmHost *
+open_host (VfmMethodCall *call, gboolean need_db, GError **error)
+{
+  g_autoptr (VfmHost) host = vfm_host_new (call->config->sysroot, error);
+  if (host == NULL || (need_db && vfm_host_db (host, error) == NULL))
+    return NULL;
+  return g_steal_pointer (&host);
+}
+
+static JsonNode *
+object_node (JsonObject *obj)
+{
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (node, obj);
+  return node;
+}
+
+/* A stable identity for this host, made once and kept with vfmig's state. */
+char *
+vfm_methods_host_uuid (VfmSysroot *sr, GError **error)
+{
+  g_autofree char *dir = vfm_sysroot_state_dir (sr);
+  g_autofree char *path = g_build_filename (dir, "host-uuid", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *fresh = NULL;
+
+  if (g_file_get_contents (path, &text, NULL, NULL) && g_uuid_string_is_valid (g_strstrip (text)))
+    return g_steal_pointer (&text);
+  fresh = g_uuid_string_random ();
+  if (g_mkdir_with_parents (dir, 0755) < 0 || !g_file_set_contents_full (path, fresh, -1,
+        G_FILE_SET_CONTENTS_CONSISTENT, 0644, error)) {
+    if (error != NULL && *error == NULL)
+      g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot create %s: %s", dir, g_strerror (errno));
+    g_prefix_error (error, "cannot keep the host uuid: ");
+    return NULL;
+  }
+  return g_steal_pointer (&fresh);
+}
+
+static JsonNode *
+method_hello (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "protocol_major", NULL };
+  JsonObject *out;
+  JsonNode *peer_major;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error))
+    return NULL;
+  /* a peer may say which protocol it speaks; another major is refused */
+  peer_major = json_object_get_member (call->parameters, "protocol_major");
+  if (peer_major != NULL && !JSON_NODE_HOLDS_NULL (peer_major)) {
+    if (json_node_get_value_type (peer_major) != G_TYPE_INT64) {
+      g_set_error_literal (error, VFM_VARLINK_ERROR, VFM_VARLINK_ERROR_INVALID_PARAMETER, "protocol_major");
+      return NULL;
+    }
+    if (json_node_get_int (peer_major) != VFM_PROTOCOL_MAJOR) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED,
+                   "protocol %" G_GINT64_FORMAT " is not supported: this vfmigd speaks protocol %d",
+                   json_node_get_int (peer_major), VFM_PROTOCOL_MAJOR);
+      return NULL;
+    }
+  }
+  out = json_object_new ();
+  json_object_set_int_member (out, "protocol_major", VFM_PROTOCOL_MAJOR);
+  json_object_set_int_member (out, "protocol_minor", VFM_PROTOCOL_MINOR);
+  json_object_set_string_member (out, "version", VFM_VERSION);
+  json_object_set_string_member (out, "host_uuid", call->config->host_uuid);
+  return object_node (out);
+}
+
+/* What `vfmigctl list` shows without --all (kept in step with cmd-list.c):
+ * managed devices, SR-IOV functions, devices on a VFIO driver, and devices a
+ * variant driver or profile would take. */
+static gboolean
+is_relevant (VfmPciDevice *dev, VfmSelection *sel)
+{
+  const char *driver = vfm_pci_device_driver (dev);
+  if (sel->managed)
+    return TRUE;
+  if (vfm_pci_device_physfn (dev) != NULL || vfm_pci_device_sriov_totalvfs (dev) > 0)
+    return TRUE;
+  if (driver != NULL && strstr (driver, "vfio") != NULL)
+    return TRUE;
+  return sel->selected != NULL && sel->selected->kind != VFM_KIND_GENERIC;
+}
+
+static JsonNode *
+method_list (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "all", NULL };
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (GPtrArray) devices = NULL;
+  g_autoptr (JsonArray) list = json_array_new ();
+  JsonObject *out;
+  gboolean all;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_bool (call->parameters, "all", &all, error))
+    return NULL;
+  if ((host = open_host (call, TRUE, error)) == NULL || (devices = vfm_host_devices (host, NULL, error)) == NULL)
+    return NULL;
+  for (guint i = 0; i < devices->len; i++) {
+    VfmPciDevice *dev = g_ptr_array_index (devices, i);
+    g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, error);
+    if (sel == NULL)
+      return NULL;
+    if (all || is_relevant (dev, sel))
+      json_array_add_element (list, vfm_device_to_json (host, dev, sel, FALSE));
+  }
+  out = json_object_new ();
+  json_object_set_array_member (out, "devices", g_steal_pointer (&list));
+  return object_node (out);
+}
+
+static JsonNode *
+method_explain (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "bdf", NULL };
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (VfmSelection) sel = NULL;
+  JsonNode *node;
+  VfmPciDevice *dev;
+  const char *bdf;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_string (call->parameters, "bdf", TRUE, &bdf, error))
+    return NULL;
+  if ((host = open_host (call, TRUE, error)) == NULL || (dev = vfm_host_device (host, bdf, error)) == NULL ||
+      (sel = vfm_host_select (host, dev, error)) == NULL)
+    return NULL;
+  node = vfm_selection_to_json (dev, sel);
+  json_object_set_member (json_node_get_object (node), "device", vfm_device_to_json (host, dev, sel, TRUE));
+  return node;
+}
+
+static JsonNode *
+method_status (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) owned = NULL, intents = NULL;
+  g_autoptr (JsonArray) owned_json = json_array_new ();
+  g_autoptr (JsonArray) pending = json_array_new ();
+  g_autoptr (JsonArray) problems = json_array_new ();
+  JsonObject *out;
+
+  if (!vfm_varlink_params_check (call->parameters, NULL, error) || (host = open_host (call, FALSE, error)) == NULL)
+    return NULL;
+  owned = vfm_journal_list_owned (vfm_host_sysroot (host), warnings);
+  intents = vfm_journal_list_intents (vfm_host_sysroot (host), warnings);
+  for (guint i = 0; i < owned->len; i++) {
+    const VfmOwned *o = g_ptr_array_index (owned, i);
+    VfmPciDevice *dev = vfm_host_device (host, o->bdf, NULL);
+    json_array_add_element (owned_json, vfm_owned_to_json (o, dev ? vfm_pci_device_driver (dev) : NULL));
+  }
+  for (guint i = 0; i < intents->len; i++)
+    json_array_add_element (pending, vfm_intent_to_json (g_ptr_array_index (intents, i)));
+  for (guint i = 0; i < warnings->len; i++)
+    json_array_add_string_element (problems, g_ptr_array_index (warnings, i));
+  out = json_object_new ();
+  json_object_set_array_member (out, "owned", g_steal_pointer (&owned_json));
+  json_object_set_array_member (out, "pending", g_steal_pointer (&pending));
+  json_object_set_array_member (out, "journal_problems", g_steal_pointer (&problems));
+  return object_node (out);
+}
+
+/* --- changing drivers --- */
+
+static void
+log_result (const VfmBindResult *r)
+{
+  if (r->error != NULL)
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, r->op, r->bdf, "%s", r->error->message);
+  else if (r->message != NULL)
+    vfm_daemon_log (G_LOG_LEVEL_MESSAGE, r->op, r->bdf, "%s", r->message);
+}
+
+/* Interrupted operations are finished or rolled back before anything new. */
+static void
+recover_first (VfmHost *host, GPtrArray *results)
+{
+  g_autoptr (GPtrArray) rec = vfm_binder_recover (host);
+  for (guint i = 0; i < rec->len; i++)
+    g_ptr_array_add (results, g_steal_pointer (&g_ptr_array_index (rec, i)));
+  g_ptr_array_set_free_func (rec, NULL);
+}
+
+/* {"results": […]}; when a device failed, the error of the first failure
+ * with the results among its parameters (vfmigctl's --json shape). */
+static JsonNode *
+results_reply (GPtrArray *results, JsonNode **error_parameters, GError **error)
+{
+  g_autoptr (JsonArray) list = json_array_new ();
+  const VfmBindResult *first = NULL;
+  JsonObject *out = json_object_new ();
+
+  for (guint i = 0; i < results->len; i++) {
+    const VfmBindResult *r = g_ptr_array_index (results, i);
+    log_result (r);
+    if (r->error != NULL && first == NULL)
+      first = r;
+    json_array_add_element (list, vfm_bind_result_to_json (r));
+  }
+  json_object_set_array_member (out, "results", g_steal_pointer (&list));
+  if (first != NULL) {
+    *error = g_error_copy (first->error);
+    *error_parameters = object_node (out);
+    return NULL;
+  }
+  return object_node (out);
+}
+
+/* Every endpoint of each device's IOMMU group (bridges are not endpoints),
+ * each once, in BDF order (as `vfmigctl bind --group`). */
+static GPtrArray *
+expand_groups (VfmHost *host, GPtrArray *bdfs, GError **error)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < bdfs->len; i++) {
+    VfmPciDevice *dev = vfm_host_device (host, g_ptr_array_index (bdfs, i), error);
+    g_autoptr (GPtrArray) members = NULL;
+    if (dev == NULL)
+      return NULL;
+    members = vfm_pci_device_group_members (dev);
+    if (members->len == 0)
+      g_ptr_array_add (members, g_strdup (vfm_pci_device_bdf (dev)));
+    for (guint j = 0; j < members->len; j++) {
+      const char *m = g_ptr_array_index (members, j);
+      VfmPciDevice *mdev = vfm_host_device (host, m, NULL);
+      if (mdev == NULL || vfm_pci_device_is_bridge (mdev))
+        continue;
+      if (!g_ptr_array_find_with_equal_func (out, m, g_str_equal, NULL))
+        g_ptr_array_add (out, g_strdup (m));
+    }
+  }
+  return g_steal_pointer (&out);
+}
+
+static GPtrArray *
+managed_devices (VfmHost *host, GError **error)
+{
+  g_autoptr (GPtrArray) devices = vfm_host_devices (host, NULL, error);
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+  if (devices == NULL)
+    return NULL;
+  for (guint i = 0; i < devices->len; i++) {
+    VfmPciDevice *dev = g_ptr_array_index (devices, i);
+    g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, NULL);
+    if (sel != NULL && sel->managed)
+      g_ptr_array_add (out, g_strdup (vfm_pci_device_bdf (dev)));
+  }
+  return g_steal_pointer (&out);
+}
+
+/* A group is bound whole or not at all: undo what this call bound. */
+static void
+undo_group (VfmHost *host, GPtrArray *results, guint first_new)
+{
+  for (guint i = first_new; i < results->len; i++) {
+    VfmBindResult *r = g_ptr_array_index (results, i);
+    g_autoptr (VfmBindResult) undo = NULL;
+    if (r->error != NULL || !r->changed)
+      continue;
+    undo = vfm_binder_unbind (host, r->bdf, 0);
+    if (undo->error != NULL) {
+      g_ptr_array_add (r->warnings, g_strdup_printf ("could not undo after the group failed: %s", undo->error->message));
+      continue;
+    }
+    g_ptr_array_add (r->warnings, g_strdup ("undone: another device of its IOMMU group failed"));
+    r->changed = FALSE;
+    g_free (r->message);
+    r->message = g_strdup_printf ("%s left on %s: its group could not be bound whole", r->bdf,
+                                  r->previous_driver ? r->previous_driver : "no driver");
+  }
+}
+
+static JsonNode *
+method_bind (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "bdfs", "all", "driver", "group", "dry_run", "force", NULL };
+  g_autoptr (GPtrArray) bdfs = NULL, targets = NULL;
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  g_autoptr (VfmHost) host = NULL;
+  gboolean all, group, dry, force, group_failed = FALSE;
+  const char *driver;
+  VfmBindFlags flags;
+  guint first_new;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_strv (call->parameters, "bdfs", FALSE, &bdfs, error) ||
+      !vfm_varlink_param_bool (call->parameters, "all", &all, error) ||
+      !vfm_varlink_param_string (call->parameters, "driver", FALSE, &driver, error) ||
+      !vfm_varlink_param_bool (call->parameters, "group", &group, error) ||
+      !vfm_varlink_param_bool (call->parameters, "dry_run", &dry, error) ||
+      !vfm_varlink_param_bool (call->parameters, "force", &force, error))
+    return NULL;
+  if ((bdfs == NULL || bdfs->len == 0) == !all) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "Bind: give bdfs or all (not both)");
+    return NULL;
+  }
+  if ((host = open_host (call, TRUE, error)) == NULL)
+    return NULL;
+  flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
+  if (!dry)
+    recover_first (host, results);
+  if (all)
+    targets = managed_devices (host, error);
+  else if (group)
+    targets = expand_groups (host, bdfs, error);
+  else
+    targets = g_ptr_array_ref (bdfs);
+  if (targets == NULL)
+    return NULL;
+
+  first_new = results->len;
+  for (guint i = 0; i < targets->len; i++) {
+    VfmBindResult *r = vfm_binder_bind (host, g_ptr_array_index (targets, i), driver, flags);
+    group_failed |= r->error != NULL;
+    g_ptr_array_add (results, r);
+  }
+  if (group && group_failed && !dry)
+    undo_group (host, results, first_new);
+  return results_reply (results, error_parameters, error);
+}
+
+static JsonNode *
+method_unbind (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "bdfs", "dry_run", NULL };
+  g_autoptr (GPtrArray) bdfs = NULL;
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  g_autoptr (VfmHost) host = NULL;
+  gboolean dry;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_strv (call->parameters, "bdfs", TRUE, &bdfs, error) ||
+      !vfm_varlink_param_bool (call->parameters, "dry_run", &dry, error))
+    return NULL;
+  if (bdfs->len == 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "Unbind: bdfs is empty");
+    return NULL;
+  }
+  if ((host = open_host (call, TRUE, error)) == NULL)
+    return NULL;
+  if (!dry)
+    recover_first (host, results);
+  for (guint i = 0; i < bdfs->len; i++)
+    g_ptr_array_add (results, vfm_binder_unbind (host, g_ptr_array_index (bdfs, i), dry ? VFM_BIND_DRY_RUN : 0));
+  return results_reply (results, error_parameters, error);
+}
+
+static JsonNode *
+method_restore (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "dry_run", NULL };
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) owned = NULL;
+  g_autoptr (VfmHost) host = NULL;
+  gboolean dry;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_bool (call->parameters, "dry_run", &dry, error))
+    return NULL;
+  if ((host = open_host (call, TRUE, error)) == NULL)
+    return NULL;
+  if (!dry)
+    recover_first (host, results);
+  owned = vfm_journal_list_owned (vfm_host_sysroot (host), warnings);
+  for (guint i = 0; i < warnings->len; i++)
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "restore", NULL, "%s", (char *) g_ptr_array_index (warnings, i));
+  for (guint i = 0; i < owned->len; i++) {
+    const VfmOwned *o = g_ptr_array_index (owned, i);
+    g_ptr_array_add (results, vfm_binder_unbind (host, o->bdf, dry ? VFM_BIND_DRY_RUN : 0));
+  }
+  return results_reply (results, error_parameters, error);
+}
+
+/* --- org.varlink.service --- */
+
+static JsonNode *
+method_get_info (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  g_autoptr (JsonArray) interfaces = json_array_new ();
+  JsonObject *out;
+
+  if (!vfm_varlink_params_check (call->parameters, NULL, error))
+    return NULL;
+  json_array_add_string_element (interfaces, "org.varlink.service");
+  json_array_add_string_element (interfaces, "io.vfmig");
+  out = json_object_new ();
+  json_object_set_string_member (out, "vendor", VFM_VENDOR);
+  json_object_set_string_member (out, "product", "vfmigd");
+  json_object_set_string_member (out, "version", VFM_VERSION);
+  json_object_set_string_member (out, "url", VFM_URL);
+  json_object_set_array_member (out, "interfaces", g_steal_pointer (&interfaces));
+  return object_node (out);
+}
+
+/* The service interface's definition, as the varlink specification gives it. */
+static const char service_description[] =
+  "# The Varlink Service Interface is provided by every varlink service. It\n"
+  "# describes the service and the interfaces it implements.\n"
+  "interface org.varlink.service\n"
+  "\n"
+  "# Get a list of all the interfaces a service provides and information\n"
+  "# about the implementation.\n"
+  "method GetInfo() -> (\n"
+  "  vendor: string,\n"
+  "  product: string,\n"
+  "  version: string,\n"
+  "  url: string,\n"
+  "  interfaces: []string\n"
+  ")\n"
+  "\n"
+  "# Get the description of an interface that is implemented by this service.\n"
+  "method GetInterfaceDescription(interface: string) -> (description: string)\n"
+  "\n"
+  "# The requested interface was not found.\n"
+  "error InterfaceNotFound (interface: string)\n"
+  "\n"
+  "# The requested method was not found\n"
+  "error MethodNotFound (method: string)\n"
+  "\n"
+  "# The interface defines the requested method, but the service does not\n"
+  "# implement it.\n"
+  "error MethodNotImplemented (method: string)\n"
+  "\n"
+  "# One of the passed parameters is invalid.\n"
+  "error InvalidParameter (parameter: string)\n"
+  "\n"
+  "# Client is denied access\n"
+  "error PermissionDenied ()\n"
+  "\n"
+  "# Method is expected to be called with 'more' set to true, but wasn't\n"
+  "error ExpectedMore ()\n";
+
+static JsonNode *
+method_get_interface_description (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "interface", NULL };
+  g_autoptr (GBytes) idl = NULL;
+  JsonObject *out;
+  const char *name;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_string (call->parameters, "interface", TRUE, &name, error))
+    return NULL;
+  out = json_object_new ();
+  if (strcmp (name, "org.varlink.service") == 0) {
+    json_object_set_string_member (out, "description", service_description);
+  } else if (strcmp (name, "io.vfmig") == 0) {
+    idl = g_resources_lookup_data ("/io/vfmig/daemon/io.vfmig.varlink", G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+    if (idl == NULL) {
+      json_object_unref (out);
+      return NULL;
+    }
+    json_object_set_string_member (out, "description", g_bytes_get_data (idl, NULL));
+  } else {
+    json_object_unref (out);
+    g_set_error_literal (error, VFM_VARLINK_ERROR, VFM_VARLINK_ERROR_INTERFACE_NOT_FOUND, name);
+    return NULL;
+  }
+  return object_node (out);
+}
+
+static const VfmMethod methods[] = {
+  { "io.vfmig.Bind", VFM_ACCESS_WRITE, method_bind },
+  { "io.vfmig.Explain", VFM_ACCESS_READ, method_explain },
+  { "io.vfmig.Hello", VFM_ACCESS_READ, method_hello },
+  { "io.vfmig.List", VFM_ACCESS_READ, method_list },
+  { "io.vfmig.Restore", VFM_ACCESS_WRITE, method_restore },
+  { "io.vfmig.Status", VFM_ACCESS_READ, method_status },
+  { "io.vfmig.Unbind", VFM_ACCESS_WRITE, method_unbind },
+  { "org.varlink.service.GetInfo", VFM_ACCESS_READ, method_get_info },
+  { "org.varlink.service.GetInterfaceDescription", VFM_ACCESS_READ, method_get_interface_description },
+};
+
+const VfmMethod *
+vfm_methods_lookup (const char *name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (methods); i++)
+    if (strcmp (methods[i].name, name) == 0)
+      return &methods[i];
+  return NULL;
+}
+
+gboolean
+vfm_methods_interface_known (const char *interface)
+{
+  return strcmp (interface, "io.vfmig") == 0 || strcmp (interface, "org.varlink.service") == 0;
+}

@@ -55,7 +55,7 @@ vfm_cmd_xml (VfmCli *cli, int argc, char **argv, GError **error)
       fprintf (stderr, "note: %s; <driver model> left out (give --libvirt-version to choose)\n", local->message);
   }
   owned = vfm_journal_read_owned (vfm_host_sysroot (host), vfm_pci_device_bdf (dev), NULL);
-  if (owned == NULL && sel->selected != NULL && sel->selected->kind == VFM_KIND_VENDOR &&
+  if (owned == NULL && sel->selected != NULL && sel->selected->kind == VFM_KIND_VENDOR && version > 0 &&
       version < VFM_LIBVIRT_VERSION (10, 0, 0))
     fprintf (stderr, "note: libvirt before 10.0 binds plain vfio-pci for managed='yes' and loses %s's "
                      "migration support: run 'vfmigctl bind %s' first, then this prints managed='no'\n",

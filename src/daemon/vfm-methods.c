@@ -10,6 +10,7 @@
 #include "vfm-json.h"
 #include "vfm-varlink.h"
 
+#include <errno.h>
 #include <gio/gio.h>
 #include <string.h>
 
@@ -47,10 +48,13 @@ vfm_methods_host_uuid (VfmSysroot *sr, GError **error)
   if (g_file_get_contents (path, &text, NULL, NULL) && g_uuid_string_is_valid (g_strstrip (text)))
     return g_steal_pointer (&text);
   fresh = g_uuid_string_random ();
-  if (g_mkdir_with_parents (dir, 0755) < 0 || !g_file_set_contents_full (path, fresh, -1,
-        G_FILE_SET_CONTENTS_CONSISTENT, 0644, error)) {
-    if (error != NULL && *error == NULL)
-      g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot create %s: %s", dir, g_strerror (errno));
+  if (g_mkdir_with_parents (dir, 0755) < 0) {
+    int saved = errno;
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot keep the host uuid: cannot create %s: %s", dir,
+                 g_strerror (saved));
+    return NULL;
+  }
+  if (!g_file_set_contents_full (path, fresh, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, error)) {
     g_prefix_error (error, "cannot keep the host uuid: ");
     return NULL;
   }
@@ -460,28 +464,25 @@ method_get_interface_description (VfmMethodCall *call, JsonNode **error_paramete
 {
   static const char * const known[] = { "interface", NULL };
   g_autoptr (GBytes) idl = NULL;
-  JsonObject *out;
+  g_autoptr (JsonObject) out = json_object_new ();
   const char *name;
 
   if (!vfm_varlink_params_check (call->parameters, known, error) ||
       !vfm_varlink_param_string (call->parameters, "interface", TRUE, &name, error))
     return NULL;
-  out = json_object_new ();
   if (strcmp (name, "org.varlink.service") == 0) {
     json_object_set_string_member (out, "description", service_description);
   } else if (strcmp (name, "io.vfmig") == 0) {
+    /* the resource is NUL-terminated by glib-compile-resources */
     idl = g_resources_lookup_data ("/io/vfmig/daemon/io.vfmig.varlink", G_RESOURCE_LOOKUP_FLAGS_NONE, error);
-    if (idl == NULL) {
-      json_object_unref (out);
+    if (idl == NULL)
       return NULL;
-    }
     json_object_set_string_member (out, "description", g_bytes_get_data (idl, NULL));
   } else {
-    json_object_unref (out);
     g_set_error_literal (error, VFM_VARLINK_ERROR, VFM_VARLINK_ERROR_INTERFACE_NOT_FOUND, name);
     return NULL;
   }
-  return object_node (out);
+  return object_node (g_steal_pointer (&out));
 }
 
 static const VfmMethod methods[] = {

@@ -11,6 +11,7 @@ seconds.
 
 import argparse
 import os
+import struct
 import sys
 
 PROFILES = ("laptop", "server", "broken-missing", "broken-dangling",
@@ -253,6 +254,9 @@ class Host:
             values.update(files)
         for f, v in values.items():
             write(os.path.join(path, f), v)
+        if not files or "config" not in files:
+            with open(os.path.join(path, "config"), "wb") as fh:
+                fh.write(config_space(vendor, device, svid, sdid, cls, rev))
         link(os.path.join(self.bus, "devices", name), path)
         if group is None:
             group = self.group()
@@ -483,6 +487,18 @@ def sriov_files(total, num, vfdev, offset, stride, autoprobe):
     }
 
 
+def config_space(vendor, device, svid, sdid, cls, rev=0):
+    """The first 64 bytes of a type 0 configuration header (what lspci and
+    dpdk-devbind read), little-endian as the kernel returns it."""
+    hdr = bytearray(64)
+    struct.pack_into("<HH", hdr, 0x00, vendor, device)
+    hdr[0x08] = rev
+    hdr[0x09:0x0c] = bytes([cls & 0xff, (cls >> 8) & 0xff, (cls >> 16) & 0xff])
+    hdr[0x0e] = 0x01 if (cls >> 8) == 0x0604 else 0x00
+    struct.pack_into("<HH", hdr, 0x2c, svid, sdid)
+    return bytes(hdr)
+
+
 def uevent(vendor, device, svid, sdid, cls, name):
     return ("PCI_CLASS=%X\nPCI_ID=%04X:%04X\nPCI_SUBSYS_ID=%04X:%04X\n"
             "PCI_SLOT_NAME=%s\nMODALIAS=%s\n"
@@ -508,6 +524,7 @@ def make_vfs(h, parent, pf, pf_name, domain, bus, ven, vfdev, cls, sdid, rev,
         "enable": "0\n",
     }
     common = [(f, v.encode()) for f, v in common.items()]
+    vf_config = config_space(ven, vfdev, ven, sdid, cls, rev)
     depth = parent[len(h.sys):].count("/")
     up = "../" * (depth + 1)          # from the VF directory to sys/
     rel_parent = parent[len(h.sys) + 1:]
@@ -517,7 +534,8 @@ def make_vfs(h, parent, pf, pf_name, domain, bus, ven, vfdev, cls, sdid, rev,
         path = parent + "/" + name
         os.mkdir(path)
         for f, v in common + [("uevent", uevent(ven, vfdev, ven, sdid, cls,
-                                                  name).encode())]:
+                                                  name).encode()),
+                              ("config", vf_config)]:
             fd = os.open(path + "/" + f,
                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.write(fd, v)

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""vfmig's benchmark runner: every case against its baseline in the same run,
+several runs each (min/median/max), results in docs/BENCHMARKS.md with the
+machine facts and the command, plus a plot of time against devices.
+
+  python3 bench/run.py [--runs N] [--sizes 64,512,2048,8192] [--cases list,bind-mock]
+
+Cases:
+  list       `vfmigctl list --json` on synthetic hosts of growing size, vs
+             `lspci -Dnn`, `driverctl list-devices` and `dpdk-devbind.py --status`
+             reading the same tree (mounted over /sys in a private mount
+             namespace, read-only use), and a raw `cat` of three id files per device.
+  bind-mock  binding on the kernel mock: one VF and a batch of 256 VFs, vfmigctl
+             vs a shell loop doing the same sysfs writes (same mock, same tree).
+  lab        the real-kernel numbers from bench/bench-bind.sh (run separately,
+             it boots the lab VM), included when bench/results/bind.md exists.
+"""
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("VFMIG_BUILDDIR", os.path.join(ROOT, "build"))
+VFMIGCTL = os.path.join(BUILD, "src", "cli", "vfmigctl")
+KMOCK = os.path.join(BUILD, "tests", "mock", "libvfmig-kmock.so")
+GEN = os.path.join(ROOT, "tests", "hosts", "gen-host.py")
+RESULTS = os.path.join(ROOT, "bench", "results")
+ENV = dict(os.environ, VFMIG_DATADIR=os.path.join(ROOT, "data"), LC_ALL="C.UTF-8")
+
+
+def timed(cmd, runs, env=ENV, setup=None):
+    """min/median/max seconds of cmd over runs, after one warm-up run."""
+    samples = []
+    for i in range(runs + 1):
+        if setup:
+            setup()
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        dt = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)[:120]}: exit {p.returncode}: {p.stderr.decode()[-400:]}")
+        if i > 0:
+            samples.append(dt)
+    return (min(samples), statistics.median(samples), max(samples))
+
+
+def gen_host(profile, *args):
+    root = tempfile.mkdtemp(prefix="vfm-bench-")
+    subprocess.run([sys.executable, GEN, "--profile", profile, *args, root], check=True)
+    return root
+
+
+def in_sysfs_ns(host, command):
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f"mount --bind {host}/sys /sys && {command}"]
+
+
+def ms(t):
+    return f"{t[0] * 1000:.1f} / {t[1] * 1000:.1f} / {t[2] * 1000:.1f}"
+
+
+def machine_facts():
+    def first_line(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
+        except (OSError, IndexError):
+            return "not installed"
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return [("cores", str(os.cpu_count())), ("cpu", cpu), ("kernel", platform.release()),
+            ("qemu", first_line(["qemu-system-x86_64", "--version"])),
+            ("libvirt", first_line(["libvirtd", "--version"])),
+            ("vfmigctl", first_line([VFMIGCTL, "--version"])),
+            ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))]
+
+
+def case_list(runs, sizes):
+    peers = [("lspci -Dnn", "lspci -Dnn"),
+             ("driverctl list-devices", "driverctl --nosave list-devices"),
+             ("dpdk-devbind.py --status", "dpdk-devbind.py --status")]
+    have_ns = os.geteuid() == 0 and shutil.which("unshare")
+    rows, series = [], {"vfmigctl list --json": [], "raw cat of ids": []}
+    for name, _ in peers:
+        series[name] = []
+    for vfs in sizes:
+        host = gen_host("server", "--pfs", "8", "--vfs-per-pf", str(max(1, vfs // 8)))
+        try:
+            devdir = os.path.join(host, "sys", "bus", "pci", "devices")
+            ndev = len(os.listdir(devdir))
+            res = {"vfmigctl list --json": timed([VFMIGCTL, "--sysroot", host, "list", "--json"], runs),
+                   "raw cat of ids": timed(["sh", "-c", f"cd {devdir} && cat */vendor */device */class >/dev/null"], runs)}
+            for name, cmd in peers:
+                tool = cmd.split()[0]
+                if have_ns and shutil.which(tool):
+                    # the slow peers get fewer runs on large hosts
+                    res[name] = timed(in_sysfs_ns(host, cmd + " >/dev/null 2>&1"), max(1, runs if vfs <= 2048 else 2))
+            for name, t in res.items():
+                series[name].append((ndev, t[1]))
+            rows.append((vfs, ndev, res))
+        finally:
+            shutil.rmtree(host)
+
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "list.tsv"), "w") as f:
+        names = list(series)
+        f.write("devices\t" + "\t".join(n.replace(" ", "_") for n in names) + "\n")
+        for i, (vfs, ndev, res) in enumerate(rows):
+            f.write(f"{ndev}\t" + "\t".join(f"{res[n][1] * 1000:.2f}" if n in res else "" for n in names) + "\n")
+
+    lines = ["| VFs | PCI devices | tool | ms (min / median / max) | ratio to vfmigctl |", "|---|---|---|---|---|"]
+    for vfs, ndev, res in rows:
+        base = res["vfmigctl list --json"][1]
+        for name, t in res.items():
+            lines.append(f"| {vfs} | {ndev} | {name} | {ms(t)} | {t[1] / base:.2f}x |")
+    plot(series, os.path.join(ROOT, "docs", "bench-list.png"))
+    return lines
+
+
+def plot(series, png):
+    if not shutil.which("gnuplot"):
+        return
+    with tempfile.TemporaryDirectory() as d:
+        plots = []
+        for i, (name, pts) in enumerate(series.items()):
+            if not pts:
+                continue
+            data = os.path.join(d, f"{i}.dat")
+            with open(data, "w") as f:
+                for x, y in pts:
+                    f.write(f"{x} {y * 1000:.3f}\n")
+            plots.append(f"'{data}' with linespoints lw 2 title '{name}'")
+        script = (f"set terminal pngcairo size 900,560 font 'sans,10'\nset output '{png}'\n"
+                  "set title 'Listing PCI devices on synthetic hosts (median of runs)'\n"
+                  "set xlabel 'PCI devices on the host'\nset ylabel 'milliseconds'\n"
+                  "set logscale xy\nset grid\nset key top left\n"
+                  "plot " + ", ".join(plots) + "\n")
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def case_bind_mock(runs):
+    """vfmigctl vs the same sysfs writes from a shell loop, both through the mock."""
+    env = dict(ENV, LD_PRELOAD=KMOCK)
+    lines = ["| case | tool | ms (min / median / max) | ratio to raw writes |", "|---|---|---|---|"]
+    host = gen_host("server", "--pfs", "1", "--vfs-per-pf", "256")
+    try:
+        env["VFMIG_SYSROOT"] = host
+        devdir = os.path.join(host, "sys", "bus", "pci", "devices")
+        vfs = sorted(b for b in os.listdir(devdir) if os.path.islink(os.path.join(devdir, b, "physfn")))
+        probe = os.path.join(host, "sys", "bus", "pci", "drivers_probe")
+
+        def reset():
+            subprocess.run([VFMIGCTL, "restore"], env=env, stdout=subprocess.DEVNULL, check=True)
+            for v in vfs:
+                link = os.path.join(devdir, v, "driver")
+                if os.path.islink(link):
+                    subprocess.run(["sh", "-c", f"echo {v} > {link}/unbind"], env=env, check=True)
+                with open(os.path.join(devdir, v, "driver_override"), "w") as f:
+                    f.write("(null)\n")
+
+        def raw_script(targets):
+            return "".join(f"echo mlx5_vfio_pci > {devdir}/{v}/driver_override; echo {v} > {probe}; "
+                           f"[ -e {devdir}/{v}/driver ] || exit 1; " for v in targets)
+
+        os.makedirs(os.path.join(host, "etc", "vfmig", "policies.d"), exist_ok=True)
+        with open(os.path.join(host, "etc", "vfmig", "policies.d", "bench.conf"), "w") as f:
+            f.write("[Policy cx]\nIds=15b3:101e\nManage=true\n")
+        for label, targets in (("1 VF", vfs[:1]), ("256 VFs", vfs)):
+            raw = timed(["sh", "-c", raw_script(targets)], runs, env=env, setup=reset)
+            cmd = [VFMIGCTL, "bind", *targets] if len(targets) == 1 else [VFMIGCTL, "bind", "--all"]
+            vfm = timed(cmd, runs, env=env, setup=reset)
+            lines.append(f"| bind {label} (mock) | raw sysfs writes (sh) | {ms(raw)} | 1.00x |")
+            lines.append(f"| bind {label} (mock) | vfmigctl bind | {ms(vfm)} | {vfm[1] / raw[1]:.2f}x |")
+        reset()
+    finally:
+        shutil.rmtree(host)
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--sizes", default="64,512,2048,8192")
+    ap.add_argument("--cases", default="list,bind-mock,lab")
+    ap.add_argument("--output", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
+    a = ap.parse_args()
+    cases = a.cases.split(",")
+    sizes = [int(x) for x in a.sizes.split(",")]
+    subprocess.run(["ninja", "-C", BUILD], check=True, stdout=subprocess.DEVNULL)
+
+    out = ["# Benchmarks", "",
+           "Generated by `python3 bench/run.py " + " ".join(sys.argv[1:]) + "` - every figure is a ratio "
+           "against a baseline measured in the same run; times are wall clock, one warm-up run then "
+           f"{a.runs} runs (fewer for the slow peers on the largest hosts), min / median / max.", "",
+           "## Machine", "", "| fact | value |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in machine_facts()]
+    if "list" in cases:
+        out += ["", "## list/select on synthetic hosts", "",
+                "Synthetic server hosts (8 PFs of mixed vendors, their VFs, bridges, a boot VGA), "
+                "`tests/hosts/gen-host.py`. The peers read the same tree mounted over `/sys` in a private "
+                "mount namespace.", ""]
+        out += case_list(a.runs, sizes)
+        out += ["", "![time against devices](bench-list.png)"]
+    if "bind-mock" in cases:
+        out += ["", "## bind on the kernel mock", "",
+                "Both sides go through the LD_PRELOAD kernel mock on the same tree; vfmigctl adds the "
+                "journal (intent and ownership records), the per-device lock, the host-safety and group "
+                "checks, and the verification.", ""]
+        out += case_bind_mock(a.runs)
+    if "lab" in cases:
+        lab = os.path.join(RESULTS, "bind.md")
+        out += ["", "## bind on the real kernel (lab VM)", ""]
+        if os.path.exists(lab):
+            with open(lab) as f:
+                out += [f.read().rstrip()]
+        else:
+            out += ["Not measured in this run: `bash bench/bench-bind.sh` boots the lab VM and writes "
+                    "`bench/results/bind.md`."]
+    with open(a.output, "w") as f:
+        f.write("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

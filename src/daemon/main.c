@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vfmigd: a thin main over libvfmig. Recovery and policy first, then the
+ * varlink socket, then udev; sleeps in the main loop until a client or a
+ * uevent arrives. */
+#include "vfm-config.h"
+#include "vfm-autobind.h"
+#include "vfm-daemon.h"
+#include "vfm-methods.h"
+#include "vfm-server.h"
+#include "vfm-systemd.h"
+#include "vfm-udev-monitor.h"
+
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdio.h>
+
+typedef struct {
+  VfmDaemonConfig config;
+  GMainLoop *loop;
+  VfmServer *server;
+} VfmDaemon;
+
+static gboolean
+on_stopped (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  VfmDaemon *d = user_data;
+  vfm_daemon_log (G_LOG_LEVEL_MESSAGE, "stop", NULL, "stopping: waiting for running calls");
+  vfm_sd_notify ("STOPPING=1", NULL);
+  vfm_server_stop (d->server, on_stopped, d->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_uevent (const char *action, const char *bdf, gpointer user_data)
+{
+  VfmDaemon *d = user_data;
+  vfm_daemon_log (G_LOG_LEVEL_DEBUG, action, bdf, "uevent %s %s", action, bdf);
+  if (g_str_equal (action, "add"))
+    vfm_autobind_device (&d->config, bdf);
+}
+
+int
+main (int argc, char **argv)
+{
+  VfmDaemon d = { 0 };
+  gboolean no_udev = FALSE, udev = FALSE, version = FALSE;
+  g_autofree char *sysroot = NULL, *socket_path = NULL;
+  GOptionEntry entries[] = {
+    { "sysroot", 0, 0, G_OPTION_ARG_FILENAME, &sysroot, "Serve a synthetic host rooted at DIR", "DIR" },
+    { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path, "Listen on PATH instead of the default", "PATH" },
+    { "no-udev", 0, 0, G_OPTION_ARG_NONE, &no_udev, "Do not watch udev for PCI devices", NULL },
+    { "udev", 0, 0, G_OPTION_ARG_NONE, &udev, "Watch udev even under --sysroot", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- vfmig daemon (varlink io.vfmig)");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmSysroot) sr = NULL;
+  g_autoptr (VfmUdevMonitor) monitor = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (VfmServer) server = NULL;
+
+  setlocale (LC_ALL, "");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc > 1) {
+    fprintf (stderr, "vfmigd: %s\n", error ? error->message : "unexpected argument");
+    return 2;
+  }
+  if (version) {
+    printf ("vfmigd %s\n", VFM_VERSION);
+    return 0;
+  }
+  d.config.sysroot = sysroot;
+  d.config.socket_path = socket_path;
+  d.config.group = (char *) "vfmig";
+  /* under a sysroot the host's udev speaks of the real machine, not of the
+   * synthetic one: off unless asked for */
+  sr = vfm_sysroot_new (sysroot, &error);
+  if (sr == NULL) {
+    fprintf (stderr, "vfmigd: %s\n", error->message);
+    return 1;
+  }
+  d.config.udev = !no_udev && (udev || vfm_sysroot_is_real (sr));
+  if ((d.config.host_uuid = vfm_methods_host_uuid (sr, &error)) == NULL) {
+    fprintf (stderr, "vfmigd: %s\n", error->message);
+    return 1;
+  }
+
+  vfm_autobind_start (&d.config);
+  if ((server = vfm_server_new (&d.config, &error)) == NULL) {
+    fprintf (stderr, "vfmigd: %s\n", error->message);
+    return 1;
+  }
+  if (d.config.udev && (monitor = vfm_udev_monitor_new (on_uevent, &d, &error)) == NULL) {
+    fprintf (stderr, "vfmigd: %s\n", error->message);
+    return 1;
+  }
+  loop = g_main_loop_new (NULL, FALSE);
+  d.loop = loop;
+  d.server = server;
+  g_unix_signal_add (SIGTERM, on_signal, &d);
+  g_unix_signal_add (SIGINT, on_signal, &d);
+  vfm_daemon_log (G_LOG_LEVEL_MESSAGE, "start", NULL, "vfmigd %s listening on %s (host %s, udev %s)",
+                  VFM_VERSION, vfm_server_address (server), vfm_sysroot_root (sr), d.config.udev ? "on" : "off");
+  if (!vfm_sd_notify ("READY=1\nSTATUS=Serving io.vfmig", &error))
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "start", NULL, "%s", error->message);
+  g_main_loop_run (loop);
+  g_free (d.config.host_uuid);
+  return 0;
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-autobind.h"
+#include "vfm-binder.h"
+#include "vfm-error.h"
+#include "vfm-sysfs.h"
+
+#include <gio/gio.h>
+
+/* Would a policy manage this PF's VFs? The VFs present answer for
+ * themselves; with none, the VF identity the PF announces (sriov_vf_device)
+ * is evaluated, so autoprobe is off before the first VF exists. */
+static gboolean
+pf_vfs_managed (VfmHost *host, VfmPciDevice *pf)
+{
+  g_autoptr (GPtrArray) vfs = vfm_pci_device_vfs (pf);
+  g_autofree char *attr = vfm_sysroot_pci_device_attr (vfm_host_sysroot (host), vfm_pci_device_bdf (pf),
+                                                        "sriov_vf_device");
+  g_autoptr (VfmSelection) sel = NULL;
+  VfmDb *db = vfm_host_db (host, NULL);
+  VfmDeviceIds ids;
+  guint32 vf_device;
+
+  for (guint i = 0; vfs != NULL && i < vfs->len; i++) {
+    VfmPciDevice *vf = vfm_host_device (host, g_ptr_array_index (vfs, i), NULL);
+    g_autoptr (VfmSelection) vsel = vf ? vfm_host_select (host, vf, NULL) : NULL;
+    if (vsel != NULL && vsel->managed)
+      return TRUE;
+  }
+  if (db == NULL || !vfm_sysfs_read_hex (attr, &vf_device))
+    return FALSE;
+  vfm_pci_device_ids (pf, NULL, vfm_db_uses_revision (db), &ids);
+  ids.device = vf_device;
+  ids.is_vf = TRUE;
+  ids.has_vfs = FALSE;
+  ids.pf_driver = vfm_pci_device_driver (pf);
+  sel = vfm_select (db, &ids);
+  return sel->managed;
+}
+
+static void
+autoprobe_off (VfmHost *host, VfmPciDevice *pf)
+{
+  const char *bdf = vfm_pci_device_bdf (pf);
+  g_autofree char *attr = vfm_sysroot_pci_device_attr (vfm_host_sysroot (host), bdf, "sriov_drivers_autoprobe");
+  g_autoptr (GError) error = NULL;
+  gint value;
+
+  if (!vfm_sysfs_read_int (attr, &value) || value == 0 || !pf_vfs_managed (host, pf))
+    return;
+  if (!vfm_sysfs_write (attr, "0", &error))
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "autoprobe", bdf, "cannot turn off VF autoprobe on %s: %s", bdf,
+                    error->message);
+  else
+    vfm_daemon_log (G_LOG_LEVEL_MESSAGE, "autoprobe", bdf,
+                    "turned off VF autoprobe on %s: a policy manages its VFs", bdf);
+}
+
+static void
+apply_policy (VfmHost *host, VfmPciDevice *dev)
+{
+  const char *bdf = vfm_pci_device_bdf (dev);
+  g_autoptr (VfmSelection) sel = NULL;
+  g_autoptr (VfmBindResult) r = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (vfm_pci_device_sriov_totalvfs (dev) > 0)
+    autoprobe_off (host, dev);
+  if ((sel = vfm_host_select (host, dev, &error)) == NULL) {
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, error->message);
+    return;
+  }
+  if (!sel->auto_bind || g_strcmp0 (vfm_pci_device_driver (dev), sel->selected->driver) == 0)
+    return;
+  r = vfm_binder_bind (host, bdf, NULL, 0);
+  if (r->error != NULL)
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "autobind", bdf, "cannot auto-bind %s: %s", bdf, r->error->message);
+  else
+    vfm_daemon_log (G_LOG_LEVEL_MESSAGE, "autobind", bdf, "%s", r->message);
+}
+
+void
+vfm_autobind_start (const VfmDaemonConfig *config)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmHost) host = vfm_host_new (config->sysroot, &error);
+  g_autoptr (GPtrArray) recovered = NULL;
+  g_autoptr (GPtrArray) devices = NULL;
+
+  if (host == NULL || vfm_host_db (host, &error) == NULL) {
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "recover", NULL, "cannot recover or apply policy: %s", error->message);
+    return;
+  }
+  recovered = vfm_binder_recover (host);
+  for (guint i = 0; i < recovered->len; i++) {
+    const VfmBindResult *r = g_ptr_array_index (recovered, i);
+    if (r->error != NULL)
+      vfm_daemon_log (G_LOG_LEVEL_WARNING, "recover", r->bdf, "%s", r->error->message);
+    else
+      vfm_daemon_log (G_LOG_LEVEL_MESSAGE, "recover", r->bdf, "%s", r->message);
+  }
+  if ((devices = vfm_host_devices (host, NULL, &error)) == NULL) {
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "policy", NULL, "cannot apply policy: %s", error->message);
+    return;
+  }
+  for (guint i = 0; i < devices->len; i++)
+    apply_policy (host, g_ptr_array_index (devices, i));
+}
+
+static void
+run_device (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  const VfmDaemonConfig *config = g_object_get_data (G_OBJECT (task), "config");
+  const char *bdf = task_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmHost) host = vfm_host_new (config->sysroot, &error);
+  VfmPciDevice *dev;
+
+  if (host == NULL || vfm_host_db (host, &error) == NULL || (dev = vfm_host_device (host, bdf, &error)) == NULL) {
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, error->message);
+    return;
+  }
+  apply_policy (host, dev);
+}
+
+void
+vfm_autobind_device (const VfmDaemonConfig *config, const char *bdf)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+
+  g_object_set_data (G_OBJECT (task), "config", (gpointer) config);
+  g_task_set_task_data (task, g_strdup (bdf), g_free);
+  g_task_set_name (task, "autobind");
+  g_task_run_in_thread (task, run_device);
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-udev-monitor.h"
+#include "vfm-error.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <libudev.h>
+
+typedef struct udev VfmUdev;
+typedef struct udev_monitor VfmUdevMon;
+typedef struct udev_device VfmUdevDevice;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmUdev, udev_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmUdevMon, udev_monitor_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmUdevDevice, udev_device_unref)
+
+struct _VfmUdevMonitor {
+  struct udev *udev;
+  struct udev_monitor *monitor;
+  guint source;
+  VfmUdevFunc func;
+  gpointer user_data;
+};
+
+static gboolean
+on_event (int fd, GIOCondition cond, gpointer user_data)
+{
+  VfmUdevMonitor *m = user_data;
+  g_autoptr (VfmUdevDevice) dev = udev_monitor_receive_device (m->monitor);
+  const char *action, *bdf;
+
+  if (dev == NULL)
+    return G_SOURCE_CONTINUE; /* a message that was not for us, or ENOBUFS */
+  action = udev_device_get_action (dev);
+  bdf = udev_device_get_sysname (dev);
+  if (action != NULL && bdf != NULL)
+    m->func (action, bdf, m->user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+VfmUdevMonitor *
+vfm_udev_monitor_new (VfmUdevFunc func, gpointer user_data, GError **error)
+{
+  g_autoptr (VfmUdev) u = udev_new ();
+  g_autoptr (VfmUdevMon) mon = NULL;
+  VfmUdevMonitor *m;
+
+  if (u == NULL || (mon = udev_monitor_new_from_netlink (u, "udev")) == NULL ||
+      udev_monitor_filter_add_match_subsystem_devtype (mon, "pci", NULL) < 0 ||
+      udev_monitor_enable_receiving (mon) < 0) {
+    int saved = errno;
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot watch udev for PCI events: %s",
+                 g_strerror (saved ? saved : EIO));
+    return NULL;
+  }
+  m = g_new0 (VfmUdevMonitor, 1);
+  m->udev = g_steal_pointer (&u);
+  m->monitor = g_steal_pointer (&mon);
+  m->func = func;
+  m->user_data = user_data;
+  m->source = g_unix_fd_add (udev_monitor_get_fd (m->monitor), G_IO_IN, on_event, m);
+  return m;
+}
+
+void
+vfm_udev_monitor_free (VfmUdevMonitor *m)
+{
+  if (m == NULL)
+    return;
+  g_clear_handle_id (&m->source, g_source_remove);
+  udev_monitor_unref (m->monitor);
+  udev_unref (m->udev);
+  g_free (m);
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* PCI uevents from udev (after its rules ran), as a GSource on the netlink
+ * socket: it wakes only when the kernel announces a PCI device. */
+typedef struct _VfmUdevMonitor VfmUdevMonitor;
+
+/* action: "add", "remove", "bind", "unbind", "change"…; bdf: the device. */
+typedef void (*VfmUdevFunc) (const char *action,
+                             const char *bdf,
+                             gpointer    user_data);
+
+VfmUdevMonitor *vfm_udev_monitor_new  (VfmUdevFunc func,
+                                       gpointer    user_data,
+                                       GError    **error);
+void            vfm_udev_monitor_free (VfmUdevMonitor *monitor);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmUdevMonitor, vfm_udev_monitor_free)
+
+G_END_DECLS

@@ -6,6 +6,7 @@
 #include "vfm-lock.h"
 #include "vfm-safety.h"
 #include "vfm-sysfs.h"
+#include "vfm-vfio.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -320,6 +321,7 @@ vfm_binder_bind (VfmHost *host, const char *bdf_in, const char *driver_name, Vfm
     if (!vfm_journal_write_owned (sr, &rec, &r->error) || !vfm_journal_clear_intent (sr, bdf, &r->error))
       goto out;
   }
+  vfm_vfio_forget (sr, bdf); /* a probe answer belongs to the previous binding */
   r->changed = TRUE;
   r->message = g_strdup_printf ("bound %s to %s (was %s)", bdf, target, prev_driver ? prev_driver : "unbound");
 
@@ -428,6 +430,7 @@ vfm_binder_unbind (VfmHost *host, const char *bdf_in, VfmBindFlags flags)
     if (!vfm_journal_remove_owned (sr, bdf, &r->error) || !vfm_journal_clear_intent (sr, bdf, &r->error))
       goto out;
   }
+  vfm_vfio_forget (sr, bdf);
   r->changed = TRUE;
   r->message = g_strdup_printf ("returned %s to %s (was %s)", bdf,
                                 owned->original_driver ? owned->original_driver : "no driver",

@@ -116,3 +116,174 @@ vfm_hostdev_xml (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, gboolean o
   }
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
+
+static void
+hostdev_free (gpointer data)
+{
+  VfmHostdev *h = data;
+  g_free (h->bdf);
+  g_free (h->driver_name);
+  g_free (h->driver_model);
+  g_free (h->alias);
+  g_free (h->guest_address);
+  g_free (h->teaming);
+  g_free (h->teaming_peer);
+  g_free (h->mac);
+  g_free (h);
+}
+
+void
+vfm_domain_info_free (VfmDomainInfo *info)
+{
+  if (info == NULL)
+    return;
+  g_free (info->name);
+  g_free (info->uuid);
+  g_free (info->machine);
+  g_ptr_array_unref (info->hostdevs);
+  g_free (info);
+}
+
+static xmlNode *
+child (xmlNode *node, const char *name)
+{
+  for (xmlNode *c = node ? node->children : NULL; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrEqual (c->name, BAD_CAST name))
+      return c;
+  return NULL;
+}
+
+static char *
+prop (xmlNode *node, const char *name)
+{
+  xmlChar *v = node ? xmlGetProp (node, BAD_CAST name) : NULL;
+  char *out = v ? g_strdup ((const char *) v) : NULL;
+  xmlFree (v);
+  return out;
+}
+
+static char *
+text_of (xmlNode *node)
+{
+  xmlChar *v = node ? xmlNodeGetContent (node) : NULL;
+  char *out = v ? g_strstrip (g_strdup ((const char *) v)) : NULL;
+  xmlFree (v);
+  return out;
+}
+
+/* <address domain='0x0000' bus='0x3b' slot='0x00' function='0x2'/> to a BDF;
+ * NULL unless every field is a number in range. */
+static char *
+address_bdf (xmlNode *addr, gboolean with_domain)
+{
+  const char *fields[] = { "domain", "bus", "slot", "function" };
+  guint64 v[4] = { 0 };
+  for (int i = 0; i < 4; i++) {
+    g_autofree char *s = prop (addr, fields[i]);
+    char *end = NULL;
+    if (s == NULL) {
+      if (i == 0)
+        continue; /* domain defaults to 0 */
+      return NULL;
+    }
+    v[i] = g_ascii_strtoull (s, &end, 0);
+    if (end == NULL || *end != '\0' || *s == '\0')
+      return NULL;
+  }
+  if (v[0] > 0xffff || v[1] > 0xff || v[2] > 0x1f || v[3] > 7)
+    return NULL;
+  return with_domain ? g_strdup_printf ("%04x:%02x:%02x.%x", (guint) v[0], (guint) v[1], (guint) v[2], (guint) v[3])
+                     : g_strdup_printf ("%02x:%02x.%x", (guint) v[1], (guint) v[2], (guint) v[3]);
+}
+
+static gboolean
+parse_pci_device (xmlNode *node, gboolean is_interface, VfmDomainInfo *info, GError **error)
+{
+  xmlNode *source = child (node, "source");
+  xmlNode *addr = child (source, "address");
+  xmlNode *teaming = child (node, "teaming");
+  xmlNode *guest = child (node, "address");
+  g_autofree char *managed = prop (node, "managed");
+  VfmHostdev *h;
+
+  if (addr == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "a PCI %s has no <source><address>",
+                 is_interface ? "<interface type='hostdev'>" : "<hostdev>");
+    return FALSE;
+  }
+  h = g_new0 (VfmHostdev, 1);
+  g_ptr_array_add (info->hostdevs, h);
+  h->bdf = address_bdf (addr, TRUE);
+  if (h->bdf == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "a PCI hostdev source address is malformed");
+    return FALSE;
+  }
+  h->is_interface = is_interface;
+  h->managed = g_strcmp0 (managed, "yes") == 0 || (is_interface && managed == NULL);
+  h->driver_name = prop (child (node, "driver"), "name");
+  h->driver_model = prop (child (node, "driver"), "model");
+  h->alias = prop (child (node, "alias"), "name");
+  {
+    g_autofree char *guest_type = prop (guest, "type");
+    if (g_strcmp0 (guest_type, "pci") == 0)
+      h->guest_address = address_bdf (guest, FALSE);
+  }
+  h->teaming = prop (teaming, "type");
+  h->teaming_peer = prop (teaming, "persistent");
+  h->mac = prop (child (node, "mac"), "address");
+  return TRUE;
+}
+
+/* Reads what vfmig needs from a domain's XML: its PCI passthrough devices,
+ * failover pairs, vIOMMU, ACPI. libxml2 with no network and no entities. */
+VfmDomainInfo *
+vfm_domain_parse (const char *xml, gsize len, GError **error)
+{
+  g_autoptr (VfmXmlDoc) doc = NULL;
+  g_autoptr (VfmDomainInfo) info = g_new0 (VfmDomainInfo, 1);
+  xmlNode *root, *devices;
+
+  info->hostdevs = g_ptr_array_new_with_free_func (hostdev_free);
+  if (len > G_MAXINT) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "domain XML too large");
+    return NULL;
+  }
+  doc = xmlReadMemory (xml, (int) len, "domain.xml", NULL,
+                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
+  if (doc == NULL || (root = xmlDocGetRootElement (doc)) == NULL || !xmlStrEqual (root->name, BAD_CAST "domain")) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "not a libvirt domain XML document");
+    return NULL;
+  }
+  info->name = text_of (child (root, "name"));
+  info->uuid = text_of (child (root, "uuid"));
+  info->machine = prop (child (child (root, "os"), "type"), "machine");
+  info->acpi = child (child (root, "features"), "acpi") != NULL;
+  devices = child (root, "devices");
+  info->viommu = child (devices, "iommu") != NULL;
+  for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next) {
+    g_autofree char *type = NULL;
+    g_autofree char *mode = NULL;
+    if (c->type != XML_ELEMENT_NODE)
+      continue;
+    type = prop (c, "type");
+    if (xmlStrEqual (c->name, BAD_CAST "hostdev")) {
+      mode = prop (c, "mode");
+      if (g_strcmp0 (mode, "subsystem") == 0 && g_strcmp0 (type, "pci") == 0) {
+        if (!parse_pci_device (c, FALSE, info, error))
+          return NULL;
+      } else if (g_strcmp0 (type, "usb") != 0) {
+        info->legacy_other = TRUE;
+      }
+    } else if (xmlStrEqual (c->name, BAD_CAST "interface")) {
+      xmlNode *teaming = child (c, "teaming");
+      g_autofree char *tt = prop (teaming, "type");
+      if (g_strcmp0 (type, "hostdev") == 0) {
+        if (!parse_pci_device (c, TRUE, info, error))
+          return NULL;
+      } else if (g_strcmp0 (tt, "persistent") == 0) {
+        info->has_persistent_teaming = TRUE;
+      }
+    }
+  }
+  return g_steal_pointer (&info);
+}

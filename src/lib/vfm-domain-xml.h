@@ -22,4 +22,36 @@ char *vfm_hostdev_xml (VfmHost       *host,
                        gulong         libvirt_version,
                        GError       **error);
 
+/* A passthrough device of a domain, as its XML describes it. */
+typedef struct {
+  char *bdf;             /* host address, "dddd:bb:ss.f" */
+  gboolean managed;
+  gboolean is_interface; /* <interface type='hostdev'> rather than <hostdev> */
+  char *driver_name;     /* <driver name=…>: "kvm" is legacy pci-assign */
+  char *driver_model;    /* <driver model=…> (libvirt >= 10.0) */
+  char *alias;
+  char *guest_address;   /* "bb:ss.f" on the guest bus, or NULL */
+  char *teaming;         /* "transient" / "persistent" (failover pairs), or NULL */
+  char *teaming_peer;    /* the persistent device's alias, for transient ones */
+  char *mac;             /* interface MAC, for <interface type='hostdev'> */
+} VfmHostdev;
+
+typedef struct {
+  char *name;
+  char *uuid;
+  char *machine;
+  gboolean acpi;         /* <features><acpi/>: PCI hot(un)plug works */
+  gboolean viommu;       /* <devices><iommu> */
+  GPtrArray *hostdevs;   /* VfmHostdev, PCI only */
+  gboolean has_persistent_teaming; /* a virtio-net standby (<teaming type='persistent'>) */
+  gboolean legacy_other; /* non-PCI hostdevs (mdev, scsi, capabilities) */
+} VfmDomainInfo;
+
+void           vfm_domain_info_free (VfmDomainInfo *info);
+VfmDomainInfo *vfm_domain_parse     (const char *xml,
+                                     gsize       len,
+                                     GError    **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmDomainInfo, vfm_domain_info_free)
+
 G_END_DECLS

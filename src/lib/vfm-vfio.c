@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-vfio.h"
+#include "vfm-error.h"
+#include "vfm-iommu.h"
+#include "vfm-journal.h"
+#include "vfm-lock.h"
+#include "vfm-sysfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-glib/json-glib.h>
+#include <linux/vfio.h>
+#include <string.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* Debian 12's linux/vfio.h predates PRE_COPY (kernel 6.2; Decisions 7). */
+#ifndef VFIO_MIGRATION_PRE_COPY
+#define VFIO_MIGRATION_PRE_COPY (1 << 2)
+#endif
+
+void
+vfm_vfio_caps_free (VfmVfioCaps *c)
+{
+  if (c == NULL)
+    return;
+  g_free (c->bdf);
+  g_free (c->detail);
+  g_free (c->source);
+  g_free (c->key);
+  g_free (c);
+}
+
+static void
+set_flags (VfmVfioCaps *c, guint64 flags)
+{
+  c->flags = flags;
+  c->migration = TRUE;
+  c->stop_copy = (flags & VFIO_MIGRATION_STOP_COPY) != 0;
+  c->p2p = (flags & VFIO_MIGRATION_P2P) != 0;
+  c->pre_copy = (flags & VFIO_MIGRATION_PRE_COPY) != 0;
+}
+
+/* The cache key: whatever could change the kernel's answer. mlx5's answer
+ * also depends on the VF's devlink bit and hisi's on its PF; those are not
+ * read yet, and a bind or unbind drops the entry anyway. */
+char *
+vfm_vfio_cache_key (VfmHost *host, VfmPciDevice *dev)
+{
+  const char *module = vfm_pci_device_module (dev);
+  char srcversion[128] = "";
+  if (module != NULL) {
+    g_autofree char *dir = vfm_sysroot_sys_module_dir (vfm_host_sysroot (host), module);
+    g_autofree char *path = g_build_filename (dir, "srcversion", NULL);
+    vfm_sysfs_read (path, srcversion, sizeof srcversion);
+  }
+  return g_strdup_printf ("%s %s %s %04x:%04x:%04x:%04x", vfm_pci_device_driver (dev) ? vfm_pci_device_driver (dev) : "-",
+                          module ? module : "-", *srcversion ? srcversion : "-", vfm_pci_device_vendor (dev),
+                          vfm_pci_device_device (dev), vfm_pci_device_subsystem_vendor (dev),
+                          vfm_pci_device_subsystem_device (dev));
+}
+
+static char *
+cache_path (VfmSysroot *sr, const char *bdf)
+{
+  g_autofree char *state = vfm_sysroot_state_dir (sr);
+  g_autofree char *name = g_strconcat (bdf, ".json", NULL);
+  return g_build_filename (state, "probe", name, NULL);
+}
+
+void
+vfm_vfio_forget (VfmSysroot *sr, const char *bdf)
+{
+  g_autofree char *path = cache_path (sr, bdf);
+  unlink (path);
+}
+
+static void
+save (VfmSysroot *sr, const VfmVfioCaps *c)
+{
+  g_autofree char *path = cache_path (sr, c->bdf);
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "key");
+  json_builder_add_string_value (b, c->key);
+  json_builder_set_member_name (b, "migration");
+  json_builder_add_boolean_value (b, c->migration);
+  json_builder_set_member_name (b, "flags");
+  json_builder_add_int_value (b, (gint64) c->flags);
+  json_builder_set_member_name (b, "dirty_tracking");
+  json_builder_add_boolean_value (b, c->dirty_tracking);
+  json_builder_set_member_name (b, "detail");
+  json_builder_add_string_value (b, c->detail);
+  json_builder_set_member_name (b, "source");
+  json_builder_add_string_value (b, c->source);
+  json_builder_set_member_name (b, "probed_at");
+  json_builder_add_int_value (b, c->probed_at);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  text = json_generator_to_data (gen, NULL);
+  if (g_mkdir_with_parents (dir, 0755) == 0)
+    g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, NULL);
+}
+
+VfmVfioCaps *
+vfm_vfio_cached (VfmHost *host, VfmPciDevice *dev)
+{
+  g_autofree char *path = cache_path (vfm_host_sysroot (host), vfm_pci_device_bdf (dev));
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *key = vfm_vfio_cache_key (host, dev);
+  JsonObject *o;
+  VfmVfioCaps *c;
+
+  if (!json_parser_load_from_file (parser, path, NULL) || json_parser_get_root (parser) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return NULL;
+  o = json_node_get_object (json_parser_get_root (parser));
+  if (g_strcmp0 (json_object_get_string_member_with_default (o, "key", ""), key) != 0)
+    return NULL; /* the driver, module or device changed since */
+  c = g_new0 (VfmVfioCaps, 1);
+  c->bdf = g_strdup (vfm_pci_device_bdf (dev));
+  c->key = g_steal_pointer (&key);
+  if (json_object_get_boolean_member_with_default (o, "migration", FALSE))
+    set_flags (c, (guint64) json_object_get_int_member_with_default (o, "flags", 0));
+  c->dirty_tracking = json_object_get_boolean_member_with_default (o, "dirty_tracking", FALSE);
+  c->detail = g_strdup (json_object_get_string_member_with_default (o, "detail", ""));
+  c->source = g_strdup (json_object_get_string_member_with_default (o, "source", "kernel"));
+  c->probed_at = json_object_get_int_member_with_default (o, "probed_at", 0);
+  return c;
+}
+
+/* A synthetic host declares the kernel's answer per driver in
+ * ROOT/.kmock/vfio/DRIVER: words among stop_copy p2p pre_copy dirty_tracking,
+ * or "enotty" (tests/hosts/LAYOUT.md). */
+static gboolean
+probe_synthetic (VfmHost *host, VfmPciDevice *dev, VfmVfioCaps *c, GError **error)
+{
+  g_autofree char *name = g_build_filename ("vfio", vfm_pci_device_driver (dev), NULL);
+  g_autofree char *path = vfm_sysroot_synthetic_file (vfm_host_sysroot (host), name);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) words = NULL;
+  guint64 flags = 0;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED,
+                 "a --sysroot host has no VFIO device to ask, and declares no answer for %s in %s",
+                 vfm_pci_device_driver (dev), path);
+    return FALSE;
+  }
+  c->source = g_strdup ("synthetic");
+  words = g_strsplit_set (g_strstrip (text), " \t\n,", -1);
+  if (g_strv_contains ((const char * const *) words, "enotty")) {
+    c->detail = g_strdup ("VFIO_DEVICE_FEATURE MIGRATION: ENOTTY (the driver has no migration support)");
+    return TRUE;
+  }
+  flags |= g_strv_contains ((const char * const *) words, "stop_copy") ? VFIO_MIGRATION_STOP_COPY : 0;
+  flags |= g_strv_contains ((const char * const *) words, "p2p") ? VFIO_MIGRATION_P2P : 0;
+  flags |= g_strv_contains ((const char * const *) words, "pre_copy") ? VFIO_MIGRATION_PRE_COPY : 0;
+  set_flags (c, flags);
+  c->dirty_tracking = g_strv_contains ((const char * const *) words, "dirty_tracking");
+  c->detail = g_strdup_printf ("VFIO_DEVICE_FEATURE MIGRATION: flags 0x%" G_GINT64_MODIFIER "x", flags);
+  return TRUE;
+}
+
+static int
+xioctl (int fd, unsigned long req, void *arg)
+{
+  int r;
+  do
+    r = ioctl (fd, req, arg);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+/* The group path (VFIO's legacy container API, which every kernel with VFIO
+ * migration has): container, group, type1v2 IOMMU, device fd, then ask. */
+static gboolean
+probe_kernel (VfmHost *host, VfmPciDevice *dev, VfmVfioCaps *c, GError **error)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  gint group = vfm_pci_device_iommu_group (dev);
+  g_autofree char *container_path = vfm_sysroot_dev_vfio (sr, -1);
+  g_autofree char *group_path = vfm_sysroot_dev_vfio (sr, group);
+  struct vfio_group_status status = { .argsz = sizeof status };
+  int container = -1, gfd = -1, dfd = -1, saved;
+  gboolean ok = FALSE;
+  struct {
+    struct vfio_device_feature hdr;
+    struct vfio_device_feature_migration mig;
+  } feat = { 0 };
+  struct vfio_device_feature probe = { .argsz = sizeof probe };
+
+  c->source = g_strdup ("kernel");
+  if (group < 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "it has no IOMMU group");
+    return FALSE;
+  }
+  if ((container = open (container_path, O_RDWR | O_CLOEXEC)) < 0) {
+    saved = errno;
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot open %s: %s", container_path, g_strerror (saved));
+    goto out;
+  }
+  if (xioctl (container, VFIO_GET_API_VERSION, NULL) != VFIO_API_VERSION ||
+      xioctl (container, VFIO_CHECK_EXTENSION, (void *) (uintptr_t) VFIO_TYPE1v2_IOMMU) <= 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "the VFIO container lacks the type1v2 IOMMU");
+    goto out;
+  }
+  if ((gfd = open (group_path, O_RDWR | O_CLOEXEC)) < 0) {
+    saved = errno;
+    g_set_error (error, VFM_ERROR, saved == EBUSY ? VFM_ERROR_BUSY : VFM_ERROR_FAILED, "cannot open %s: %s%s",
+                 group_path, g_strerror (saved), saved == EBUSY ? " (in use, e.g. by a VM)" : "");
+    goto out;
+  }
+  if (xioctl (gfd, VFIO_GROUP_GET_STATUS, &status) < 0 || !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY, "IOMMU group %d is not viable (a member is on a host driver)", group);
+    goto out;
+  }
+  if (xioctl (gfd, VFIO_GROUP_SET_CONTAINER, &container) < 0 ||
+      xioctl (container, VFIO_SET_IOMMU, (void *) (uintptr_t) VFIO_TYPE1v2_IOMMU) < 0) {
+    saved = errno;
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot set up the VFIO container: %s", g_strerror (saved));
+    goto out;
+  }
+  if ((dfd = xioctl (gfd, VFIO_GROUP_GET_DEVICE_FD, (void *) vfm_pci_device_bdf (dev))) < 0) {
+    saved = errno;
+    g_set_error (error, VFM_ERROR, saved == EBUSY ? VFM_ERROR_BUSY : VFM_ERROR_FAILED,
+                 "cannot open the VFIO device: %s", g_strerror (saved));
+    goto out;
+  }
+
+  feat.hdr.argsz = sizeof feat;
+  feat.hdr.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION;
+  if (xioctl (dfd, VFIO_DEVICE_FEATURE, &feat) == 0) {
+    set_flags (c, feat.mig.flags);
+    c->detail = g_strdup_printf ("VFIO_DEVICE_FEATURE MIGRATION: flags 0x%llx", (unsigned long long) feat.mig.flags);
+  } else if (errno == ENOTTY) {
+    c->detail = g_strdup ("VFIO_DEVICE_FEATURE MIGRATION: ENOTTY (the driver has no migration support)");
+  } else {
+    saved = errno;
+    c->detail = g_strdup_printf ("VFIO_DEVICE_FEATURE MIGRATION: %s", g_strerror (saved));
+  }
+  /* DMA_LOGGING_START is SET-only: PROBE alone asks whether it exists */
+  probe.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_DMA_LOGGING_START;
+  c->dirty_tracking = xioctl (dfd, VFIO_DEVICE_FEATURE, &probe) == 0;
+  ok = TRUE;
+out:
+  if (dfd >= 0)
+    close (dfd);
+  if (gfd >= 0)
+    close (gfd);
+  if (container >= 0)
+    close (container);
+  return ok;
+}
+
+VfmVfioCaps *
+vfm_vfio_probe (VfmHost *host, VfmPciDevice *dev, GError **error)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  const char *bdf = vfm_pci_device_bdf (dev);
+  g_autoptr (VfmLock) lock = NULL;
+  g_autoptr (VfmVfioCaps) c = g_new0 (VfmVfioCaps, 1);
+  const char *driver;
+
+  c->bdf = g_strdup (bdf);
+  if ((lock = vfm_lock_device (sr, bdf, 10000, error)) == NULL)
+    goto fail;
+  vfm_pci_device_reload (dev);
+  driver = vfm_pci_device_driver (dev);
+  if (driver == NULL || !vfm_host_is_vfio_driver (host, driver)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "it is on %s, not on a VFIO driver (bind it first)",
+                 driver ? driver : "no driver");
+    goto fail;
+  }
+  c->key = vfm_vfio_cache_key (host, dev);
+  c->probed_at = g_get_real_time () / G_USEC_PER_SEC;
+  if (!(vfm_sysroot_is_real (sr) ? probe_kernel (host, dev, c, error) : probe_synthetic (host, dev, c, error)))
+    goto fail;
+  save (sr, c);
+  return g_steal_pointer (&c);
+fail:
+  g_prefix_error (error, "cannot probe %s: ", bdf);
+  return NULL;
+}

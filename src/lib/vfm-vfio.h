@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "vfm-host.h"
+
+G_BEGIN_DECLS
+
+/* What the kernel says about a VFIO-bound device's migration support
+ * (DESIGN.md, Decisions 7): VFIO_DEVICE_FEATURE GET of MIGRATION (ENOTTY: the
+ * driver has no migration ops) and PROBE of DMA_LOGGING_START (the device
+ * tracks dirty pages itself). Opening a VFIO device resets it, so this never
+ * runs on the bind path, never on a device in use, and its answer is cached
+ * under /var/lib/vfmig/probe, keyed by what could change it. */
+typedef struct {
+  char *bdf;
+  gboolean migration;       /* GET of MIGRATION succeeded */
+  gboolean stop_copy, p2p, pre_copy;
+  gboolean dirty_tracking;  /* device DMA logging */
+  guint64 flags;            /* the raw migration flags */
+  char *detail;             /* the kernel's answer in words */
+  char *source;             /* "kernel" or "synthetic" (a --sysroot host's declaration) */
+  gint64 probed_at;         /* unix seconds */
+  char *key;                /* driver, module srcversion, ids: the cache key */
+} VfmVfioCaps;
+
+void         vfm_vfio_caps_free  (VfmVfioCaps *caps);
+VfmVfioCaps *vfm_vfio_probe      (VfmHost       *host,
+                                  VfmPciDevice  *dev,
+                                  GError       **error);
+VfmVfioCaps *vfm_vfio_cached     (VfmHost       *host,
+                                  VfmPciDevice  *dev);
+void         vfm_vfio_forget     (VfmSysroot    *sr,
+                                  const char    *bdf);
+char        *vfm_vfio_cache_key  (VfmHost       *host,
+                                  VfmPciDevice  *dev);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmVfioCaps, vfm_vfio_caps_free)
+
+G_END_DECLS

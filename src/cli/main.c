@@ -12,11 +12,14 @@
 
 static const VfmCliCommand commands[] = {
   { "bind", "BDF…|--all [--driver NAME] [--group] [--dry-run] [--force]", "Bind devices to their selected VFIO driver, verified", vfm_cmd_bind },
+  { "check", "DOMAIN --to URI… | --from FILE --to FILE… [--strategy S]", "Can a domain migrate there, how, and if not why", vfm_cmd_check },
   { "db lint", "[FILE…]", "Check driver and policy files; report FILE:LINE for each problem", vfm_cmd_db_lint },
   { "db list", "", "List the driver database: curated entries and kernel aliases", vfm_cmd_db_list },
   { "db show", "ID|DRIVER", "Show everything the database knows about one driver", vfm_cmd_db_show },
   { "explain", "BDF", "Explain which driver a device would take and why", vfm_cmd_explain },
   { "list", "[--all]", "List passthrough-relevant PCI devices and their selected driver", vfm_cmd_list },
+  { "probe", "BDF…", "Ask the kernel about a VFIO device's migration support", vfm_cmd_probe },
+  { "profile", "", "This host as check sees it (--json for check --from/--to)", vfm_cmd_profile },
   { "restore", "[--dry-run]", "Return every device vfmig bound to its original driver", vfm_cmd_restore },
   { "status", "", "What vfmig owns, and interrupted operations", vfm_cmd_status },
   { "unbind", "BDF… [--dry-run]", "Return devices vfmig bound to their original driver", vfm_cmd_unbind },

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "vfm-host.h"
+#include "vfm-profile.h"
 
 G_BEGIN_DECLS
 
@@ -41,6 +42,7 @@ void      vfm_cli_print_json    (VfmCli *cli, JsonNode *node);
 void      vfm_cli_print_table   (GPtrArray *rows, guint ncols);
 void      vfm_cli_warn          (VfmCli *cli, const char *message);
 const char *vfm_cli_class_name  (guint32 class_code);
+VfmHostProfile *vfm_cli_build_profile (VfmCli *cli, gboolean quiet, GError **error);
 
 /* commands, one file each */
 gboolean vfm_cmd_list       (VfmCli *cli, int argc, char **argv, GError **error);
@@ -54,6 +56,9 @@ gboolean vfm_cmd_status     (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_vf_create  (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_vf_destroy (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_xml        (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_check      (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_profile    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_probe      (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_lint    (VfmCli *cli, int argc, char **argv, GError **error);
 
 G_END_DECLS

@@ -68,6 +68,9 @@ main (int argc, char **argv)
   g_autoptr (VfmServer) server = NULL;
 
   setlocale (LC_ALL, "");
+  /* a worker thread with nothing to do exits at once instead of waiting in
+   * GLib's pool of unused threads: an idle daemon has no thread to wake */
+  g_thread_pool_set_max_unused_threads (0);
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc > 1) {
     fprintf (stderr, "vfmigd: %s\n", error ? error->message : "unexpected argument");

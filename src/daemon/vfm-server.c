@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <gio/gunixsocketaddress.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -390,6 +391,8 @@ vfm_server_new (const VfmDaemonConfig *config, GError **error)
   server->config = config;
   server->connections = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) connection_unref, NULL);
   server->service = g_socket_service_new ();
+  /* clients connecting at once wait in the kernel's queue, not in EAGAIN */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (server->service), SOMAXCONN);
   fd = vfm_sd_listen_fd (&local);
   if (local != NULL) {
     g_propagate_error (error, g_steal_pointer (&local));

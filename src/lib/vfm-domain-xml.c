@@ -144,6 +144,25 @@ vfm_domain_info_free (VfmDomainInfo *info)
   g_free (info);
 }
 
+VfmDomainInfo *
+vfm_domain_info_new (const char *name)
+{
+  VfmDomainInfo *info = g_new0 (VfmDomainInfo, 1);
+  info->name = g_strdup (name);
+  info->hostdevs = g_ptr_array_new_with_free_func (hostdev_free);
+  return info;
+}
+
+/* A managed='no' PCI hostdev at bdf (for checks without a domain XML). */
+VfmHostdev *
+vfm_domain_add_hostdev (VfmDomainInfo *info, const char *bdf)
+{
+  VfmHostdev *h = g_new0 (VfmHostdev, 1);
+  h->bdf = g_strdup (bdf);
+  g_ptr_array_add (info->hostdevs, h);
+  return h;
+}
+
 static xmlNode *
 child (xmlNode *node, const char *name)
 {
@@ -240,10 +259,9 @@ VfmDomainInfo *
 vfm_domain_parse (const char *xml, gsize len, GError **error)
 {
   g_autoptr (VfmXmlDoc) doc = NULL;
-  g_autoptr (VfmDomainInfo) info = g_new0 (VfmDomainInfo, 1);
+  g_autoptr (VfmDomainInfo) info = vfm_domain_info_new (NULL);
   xmlNode *root, *devices;
 
-  info->hostdevs = g_ptr_array_new_with_free_func (hostdev_free);
   if (len > G_MAXINT) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "domain XML too large");
     return NULL;

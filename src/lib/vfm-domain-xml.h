@@ -48,6 +48,9 @@ typedef struct {
 } VfmDomainInfo;
 
 void           vfm_domain_info_free (VfmDomainInfo *info);
+VfmDomainInfo *vfm_domain_info_new  (const char *name);
+VfmHostdev    *vfm_domain_add_hostdev (VfmDomainInfo *info,
+                                       const char    *bdf);
 VfmDomainInfo *vfm_domain_parse     (const char *xml,
                                      gsize       len,
                                      GError    **error);

@@ -3,6 +3,9 @@
 #include "vfm-error.h"
 
 #include <dlfcn.h>
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
@@ -15,7 +18,11 @@
   X (virConnectGetLibVersion)            \
   X (virConnectGetVersion)               \
   X (virGetLastError)                    \
-  X (virSetErrorFunc)
+  X (virSetErrorFunc)                    \
+  X (virConnectOpen)                     \
+  X (virDomainLookupByName)              \
+  X (virDomainGetXMLDesc)                \
+  X (virDomainFree)
 
 #define DECLARE(name) static __typeof__ (name) *p_##name;
 VFM_LIBVIRT_SYMBOLS (DECLARE)
@@ -102,4 +109,108 @@ char *
 vfm_libvirt_version_string (gulong v)
 {
   return g_strdup_printf ("%lu.%lu.%lu", v / 1000000, (v / 1000) % 1000, v % 1000);
+}
+
+static const char *
+default_uri (const char *uri)
+{
+  const char *u = uri ? uri : g_getenv ("LIBVIRT_DEFAULT_URI");
+  return u ? u : "qemu:///system";
+}
+
+static virConnectPtr
+open_conn (const char *uri, gboolean read_only, GError **error)
+{
+  virConnectPtr conn;
+  if (!load_libvirt (error))
+    return NULL;
+  p_virSetErrorFunc (NULL, quiet);
+  conn = read_only ? p_virConnectOpenReadOnly (default_uri (uri)) : p_virConnectOpen (default_uri (uri));
+  if (conn == NULL) {
+    virErrorPtr e = p_virGetLastError ();
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot connect to libvirt at %s: %s", default_uri (uri),
+                 e && e->message ? e->message : "unknown error");
+  }
+  return conn;
+}
+
+char *
+vfm_libvirt_domain_xml (const char *uri, const char *name, GError **error)
+{
+  g_autoptr (VfmVirConnect) conn = open_conn (uri, TRUE, error);
+  virDomainPtr dom;
+  char *xml;
+
+  if (conn == NULL)
+    return NULL;
+  dom = p_virDomainLookupByName (conn, name);
+  if (dom == NULL) {
+    virErrorPtr e = p_virGetLastError ();
+    g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no domain \"%s\" at %s: %s", name, default_uri (uri),
+                 e && e->message ? e->message : "not found");
+    return NULL;
+  }
+  xml = p_virDomainGetXMLDesc (dom, 0);
+  p_virDomainFree (dom);
+  if (xml == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "libvirt gave no XML for domain %s", name);
+    return NULL;
+  }
+  {
+    char *out = g_strdup (xml);
+    free (xml);
+    return out;
+  }
+}
+
+/* QEMU's own answer (MIGRATION-FACTS §1, "Reading blockers"): query-migrate
+ * returns blocked-reasons even when no migration runs (QEMU >= 6.0). The
+ * monitor command marks the domain tainted in libvirt: only on request. */
+GPtrArray *
+vfm_libvirt_qemu_blockers (const char *uri, const char *name, GError **error)
+{
+  typedef int (*MonitorFunc) (virDomainPtr, const char *, char **, unsigned int);
+  g_autoptr (VfmVirConnect) conn = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  static void *qemu_handle;
+  MonitorFunc monitor;
+  virDomainPtr dom;
+  char *reply = NULL;
+  int r;
+  GPtrArray *out;
+  JsonNode *root;
+
+  if ((conn = open_conn (uri, FALSE, error)) == NULL)
+    return NULL;
+  if (qemu_handle == NULL)
+    qemu_handle = dlopen ("libvirt-qemu.so.0", RTLD_NOW | RTLD_LOCAL);
+  monitor = qemu_handle ? (MonitorFunc) dlsym (qemu_handle, "virDomainQemuMonitorCommand") : NULL;
+  if (monitor == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "cannot load libvirt-qemu.so.0 to ask QEMU");
+    return NULL;
+  }
+  dom = p_virDomainLookupByName (conn, name);
+  if (dom == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no domain \"%s\" at %s", name, default_uri (uri));
+    return NULL;
+  }
+  r = monitor (dom, "{\"execute\":\"query-migrate\"}", &reply, 0);
+  p_virDomainFree (dom);
+  if (r < 0 || reply == NULL) {
+    virErrorPtr e = p_virGetLastError ();
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "QEMU did not answer query-migrate: %s",
+                 e && e->message ? e->message : "unknown error");
+    return NULL;
+  }
+  out = g_ptr_array_new_with_free_func (g_free);
+  if (json_parser_load_from_data (parser, reply, -1, NULL) && (root = json_parser_get_root (parser)) != NULL &&
+      JSON_NODE_HOLDS_OBJECT (root)) {
+    JsonObject *ret = json_object_get_object_member (json_node_get_object (root), "return");
+    JsonArray *reasons = ret && json_object_has_member (ret, "blocked-reasons")
+                           ? json_object_get_array_member (ret, "blocked-reasons") : NULL;
+    for (guint i = 0; reasons && i < json_array_get_length (reasons); i++)
+      g_ptr_array_add (out, g_strdup (json_array_get_string_element (reasons, i)));
+  }
+  free (reply);
+  return out;
 }

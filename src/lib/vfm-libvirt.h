@@ -13,5 +13,11 @@ gboolean vfm_libvirt_versions (const char  *uri,
                                gulong      *qemu_version,
                                GError     **error);
 char    *vfm_libvirt_version_string (gulong version);
+char    *vfm_libvirt_domain_xml  (const char  *uri,
+                                  const char  *name,
+                                  GError     **error);
+GPtrArray *vfm_libvirt_qemu_blockers (const char  *uri,
+                                      const char  *name,
+                                      GError     **error);
 
 G_END_DECLS

@@ -122,7 +122,7 @@ vfm_varlink_call_parse (const char *text, gsize len, GError **error)
 gboolean
 vfm_varlink_take_message (GByteArray *buffer, char **message, GError **error)
 {
-  const guint8 *nul = memchr (buffer->data, '\0', buffer->len);
+  const guint8 *nul = buffer->len > 0 ? memchr (buffer->data, '\0', buffer->len) : NULL;
   gsize len;
 
   *message = NULL;

@@ -289,3 +289,29 @@ fail:
   g_prefix_error (error, "cannot probe %s: ", bdf);
   return NULL;
 }
+
+/* A VFIO group can be open once: EBUSY means a VM (or another user) holds
+ * it (DESIGN.md, Decisions 14). Opening the group does not reset the device,
+ * only opening the device does. A synthetic host marks devices in use with
+ * ROOT/.kmock/in-use/BDF. */
+gboolean
+vfm_vfio_in_use (VfmSysroot *sr, const char *bdf, gint group)
+{
+  g_autofree char *path = NULL;
+  int fd;
+
+  if (!vfm_sysroot_is_real (sr)) {
+    g_autofree char *name = g_build_filename ("in-use", bdf, NULL);
+    g_autofree char *mark = vfm_sysroot_synthetic_file (sr, name);
+    return g_file_test (mark, G_FILE_TEST_EXISTS);
+  }
+  if (group < 0)
+    return FALSE;
+  path = vfm_sysroot_dev_vfio (sr, group);
+  fd = open (path, O_RDWR | O_CLOEXEC);
+  if (fd >= 0) {
+    close (fd);
+    return FALSE;
+  }
+  return errno == EBUSY;
+}

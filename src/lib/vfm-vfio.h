@@ -31,6 +31,9 @@ VfmVfioCaps *vfm_vfio_cached     (VfmHost       *host,
                                   VfmPciDevice  *dev);
 void         vfm_vfio_forget     (VfmSysroot    *sr,
                                   const char    *bdf);
+gboolean     vfm_vfio_in_use     (VfmSysroot    *sr,
+                                  const char    *bdf,
+                                  gint           group);
 char        *vfm_vfio_cache_key  (VfmHost       *host,
                                   VfmPciDevice  *dev);
 

@@ -178,10 +178,22 @@ class Host:
                   os.path.join(self.kmock, "fail", "unbind"),
                   os.path.join(self.kmock, "fail", "override"),
                   os.path.join(self.kmock, "modules"),
+                  os.path.join(self.kmock, "vfio"),
                   os.path.join(self.kmock, "removed")):
             os.makedirs(d, exist_ok=True)
         write(os.path.join(root, "proc", "sys", "kernel", "osrelease"),
               release + "\n")
+        # what a profile reads besides sysfs (vfmigctl profile)
+        write(os.path.join(root, "proc", "cpuinfo"),
+              "processor\t: 0\nmodel name\t: Synthetic CPU @ 2.00GHz\n")
+        write(os.path.join(root, "proc", "cmdline"),
+              "BOOT_IMAGE=/vmlinuz-%s root=/dev/sda1 intel_iommu=on iommu=pt\n"
+              % release)
+        # The kernel's VFIO migration answer per driver, for vfmigctl probe on
+        # a synthetic host (no VFIO device to open): as the upstream drivers
+        # report it (MIGRATION-FACTS.md, section 3).
+        for drv, answer in VFIO_ANSWERS.items():
+            write(os.path.join(self.kmock, "vfio", drv), answer + "\n")
         write(os.path.join(root, "dev", "vfio", "vfio"), "")
         for f, v in (("drivers_probe", ""), ("rescan", ""),
                      ("drivers_autoprobe", "1\n")):
@@ -635,6 +647,18 @@ def drop_mock():
         os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
+VFIO_ANSWERS = {
+    "vfio-pci": "enotty",
+    "mlx5_vfio_pci": "stop_copy p2p pre_copy dirty_tracking",
+    "hisi_acc_vfio_pci": "stop_copy pre_copy",
+    "pds_vfio_pci": "stop_copy p2p dirty_tracking",
+    "virtio_vfio_pci": "stop_copy p2p pre_copy",
+    "qat_vfio_pci": "stop_copy p2p pre_copy",
+    "xe-vfio-pci": "stop_copy p2p",
+    "nvgrace_gpu_vfio_pci": "enotty",
+}
+
+
 def main():
     drop_mock()
     p = argparse.ArgumentParser(
@@ -647,6 +671,8 @@ def main():
                    help="server: VFs enabled on each PF (256)")
     p.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="REL",
                    help="kernel release (%s)" % DEFAULT_KERNEL)
+    p.add_argument("--hostname", default=None,
+                   help="the host's name (synth-PROFILE)")
     p.add_argument("out_dir", metavar="OUT_DIR",
                    help="directory to create (must not exist or be empty)")
     a = p.parse_args()
@@ -677,6 +703,8 @@ def main():
          "broken-missing": gen_broken_missing,
          "broken-dangling": gen_broken_dangling,
          "broken-garbage": gen_broken_garbage}[a.profile](h)
+        write(os.path.join(out, "proc", "sys", "kernel", "hostname"),
+              (a.hostname or "synth-" + a.profile) + "\n")
     except OSError as e:
         die("cannot write %s: %s" % (a.out_dir, e))
 

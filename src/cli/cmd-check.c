@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* check: can a domain move to another host, how, and if not, why. */
+#include "vfm-cli.h"
+#include "vfm-compat.h"
+#include "vfm-domain-xml.h"
+#include "vfm-error.h"
+#include "vfm-libvirt.h"
+#include "vfm-profile.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Without a domain, every VFIO-bound device of the source stands in for one
+ * domain holding them all (a host-level question: "could these go there?"). */
+static VfmDomainInfo *
+domain_from_profile (const VfmHostProfile *src)
+{
+  VfmDomainInfo *d = vfm_domain_info_new ("(every VFIO device of the source)");
+  d->acpi = TRUE;
+  for (guint i = 0; i < src->devices->len; i++) {
+    const VfmDeviceProfile *p = g_ptr_array_index (src->devices, i);
+    if (p->vfio_bound)
+      vfm_domain_add_hostdev (d, p->bdf);
+  }
+  return d;
+}
+
+/* A destination's facts: from a profile file, a synthetic host on this
+ * machine, or the destination host itself over ssh (its own vfmig). */
+static VfmHostProfile *
+peer_profile (VfmCli *cli, const char *peer, const char *uri, GError **error)
+{
+  if (g_str_has_prefix (peer, "sysroot:")) {
+    VfmCli other = { .sysroot = (char *) peer + strlen ("sysroot:"), .connect = (char *) uri, .json = TRUE };
+    VfmHostProfile *p = vfm_cli_build_profile (&other, TRUE, error);
+    g_clear_pointer (&other.host, vfm_host_free);
+    return p;
+  }
+  if (g_str_has_prefix (peer, "ssh://")) {
+    const char *host = peer + strlen ("ssh://");
+    const char *argv[] = { "ssh", "-o", "BatchMode=yes", "--", host, "vfmigctl", "profile", "--json", NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    gint status;
+    if (*host == '\0' || strchr (host, '/') != NULL || host[0] == '-') {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "\"%s\" is not a host for ssh", host);
+      return NULL;
+    }
+    if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, error))
+      return NULL;
+    if (!g_spawn_check_wait_status (status, NULL) || !json_parser_load_from_data (parser, out, -1, NULL)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot get the profile of %s over ssh: %s", host,
+                   err && *err ? g_strstrip (err) : "no answer");
+      return NULL;
+    }
+    return vfm_host_profile_from_json (json_parser_get_root (parser), peer, error);
+  }
+  return vfm_host_profile_load (g_str_has_prefix (peer, "file:") ? peer + 5 : peer, error);
+}
+
+/* The peer a destination URI implies: its host over ssh, or this machine. */
+static char *
+default_peer (VfmCli *cli, const char *uri)
+{
+  g_autoptr (GUri) u = g_uri_parse (uri, G_URI_FLAGS_NONE, NULL);
+  const char *host = u ? g_uri_get_host (u) : NULL;
+  if (host != NULL && *host != '\0' && strcmp (host, "localhost") != 0)
+    return g_strdup_printf ("ssh://%s", host);
+  return g_strdup_printf ("sysroot:%s", cli->sysroot ? cli->sysroot : "/");
+}
+
+static const char *
+mark (VfmOutcome o)
+{
+  switch (o) {
+  case VFM_OUTCOME_PASS: return "✓";
+  case VFM_OUTCOME_WARN: return "!";
+  case VFM_OUTCOME_FAIL: return "✗";
+  case VFM_OUTCOME_SKIP: return "-";
+  }
+  return "?";
+}
+
+static void
+print_rules (VfmCli *cli, GPtrArray *rules, const char *indent)
+{
+  for (guint i = 0; i < rules->len; i++) {
+    const VfmRuleResult *r = g_ptr_array_index (rules, i);
+    if (r->outcome == VFM_OUTCOME_SKIP && !cli->verbose)
+      continue;
+    printf ("%s%s %s  [%s]\n", indent, mark (r->outcome), r->reason, r->rule);
+  }
+}
+
+static void
+print_result (VfmCli *cli, const VfmCheckResult *r, GPtrArray *blockers)
+{
+  printf ("%s → %s: %s", r->domain ? r->domain : "?", r->dest_host ? r->dest_host : "destination",
+          r->ok ? "MIGRATABLE" : "NOT MIGRATABLE");
+  if (r->ok)
+    printf (" (%s%s)", vfm_strategy_to_string (r->strategy), r->requested == VFM_STRATEGY_AUTO ? ", chosen automatically" : "");
+  else if (r->requested != VFM_STRATEGY_AUTO)
+    printf (" with --strategy %s", vfm_strategy_to_string (r->requested));
+  printf ("\n");
+  if (r->hostdevs->len == 0)
+    printf ("  %s\n", r->summary);
+  print_rules (cli, r->domain_rules, "  ");
+  for (guint i = 0; i < r->hostdevs->len; i++) {
+    const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
+    printf ("  hostdev %s %s → %s %s: %s\n", v->bdf, v->driver ? v->driver : "", r->dest_host ? r->dest_host : "",
+            v->dest_bdf ? v->dest_bdf : "(none)", vfm_strategy_to_string (v->best));
+    print_rules (cli, v->rules, "    ");
+  }
+  if (blockers != NULL) {
+    printf ("  QEMU's own answer (query-migrate blocked-reasons, asked with --ask-qemu):\n");
+    if (blockers->len == 0)
+      printf ("    ✓ no blockers\n");
+    for (guint i = 0; i < blockers->len; i++)
+      printf ("    ✗ %s\n", (const char *) g_ptr_array_index (blockers, i));
+  }
+  if (r->ok && cli->verbose)
+    for (guint i = 0; i < r->plan->len; i++)
+      printf ("  plan %u. %s\n", i + 1, (const char *) g_ptr_array_index (r->plan, i));
+}
+
+gboolean
+vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
+{
+  g_autofree char *from = NULL, *domain_xml = NULL, *strategy_arg = NULL;
+  g_auto (GStrv) to = NULL, peers = NULL;
+  gboolean ask_qemu = FALSE;
+  GOptionEntry entries[] = {
+    { "to", 't', 0, G_OPTION_ARG_STRING_ARRAY, &to, "Destination libvirt URI, or a profile FILE with --from (repeat to rank)", "URI|FILE" },
+    { "from", 0, 0, G_OPTION_ARG_FILENAME, &from, "Source profile FILE (offline check)", "FILE" },
+    { "domain-xml", 0, 0, G_OPTION_ARG_FILENAME, &domain_xml, "The domain's XML (offline check)", "FILE" },
+    { "peer", 0, 0, G_OPTION_ARG_STRING_ARRAY, &peers, "Where each destination's vfmig facts come from: FILE, sysroot:DIR or ssh://HOST", "SPEC" },
+    { "strategy", 's', 0, G_OPTION_ARG_STRING, &strategy_arg, "auto (default), native, failover or replug", "S" },
+    { "ask-qemu", 0, 0, G_OPTION_ARG_NONE, &ask_qemu, "Also ask QEMU for its blockers (libvirt marks the domain tainted)", NULL },
+    { NULL }
+  };
+  g_autoptr (VfmHostProfile) src = NULL;
+  g_autoptr (VfmDomainInfo) domain = NULL;
+  g_autoptr (GPtrArray) blockers = NULL;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  VfmStrategy strategy = VFM_STRATEGY_AUTO;
+  guint ok = 0, n_to;
+
+  if (!vfm_cli_parse_options (cli, "check", "DOMAIN --to URI | --from FILE --to FILE", entries, &argc, &argv, error))
+    return FALSE;
+  n_to = to ? g_strv_length (to) : 0;
+  if (n_to == 0 || (from == NULL && argc != 2) || (from != NULL && argc != 1)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "check: give DOMAIN --to URI, or --from FILE --to FILE");
+    return FALSE;
+  }
+  if (peers != NULL && g_strv_length (peers) != n_to) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "check: give one --peer per --to");
+    return FALSE;
+  }
+  if (strategy_arg != NULL && !vfm_strategy_from_string (strategy_arg, &strategy)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "\"%s\" is not a strategy (auto, native, failover, replug)",
+                 strategy_arg);
+    return FALSE;
+  }
+
+  /* the source and the domain */
+  if (from != NULL) {
+    if ((src = vfm_host_profile_load (from, error)) == NULL)
+      return FALSE;
+    if (domain_xml != NULL) {
+      g_autofree char *xml = NULL;
+      gsize len;
+      if (!g_file_get_contents (domain_xml, &xml, &len, error) || (domain = vfm_domain_parse (xml, len, error)) == NULL) {
+        g_prefix_error (error, "%s: ", domain_xml);
+        return FALSE;
+      }
+    } else {
+      domain = domain_from_profile (src);
+    }
+  } else {
+    g_autofree char *xml = vfm_libvirt_domain_xml (cli->connect, argv[1], error);
+    if (xml == NULL || (domain = vfm_domain_parse (xml, strlen (xml), error)) == NULL ||
+        (src = vfm_cli_build_profile (cli, TRUE, error)) == NULL)
+      return FALSE;
+    if (ask_qemu) {
+      g_autoptr (GError) local = NULL;
+      blockers = vfm_libvirt_qemu_blockers (cli->connect, argv[1], &local);
+      if (blockers == NULL && !cli->json)
+        fprintf (stderr, "note: %s\n", local->message);
+    }
+  }
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "destinations");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n_to; i++) {
+    g_autoptr (VfmHostProfile) dst = NULL;
+    g_autoptr (VfmCheckResult) r = NULL;
+    g_autoptr (GError) local = NULL;
+    if (from != NULL) {
+      dst = vfm_host_profile_load (to[i], &local);
+    } else {
+      g_autofree char *peer = peers ? g_strdup (peers[i]) : default_peer (cli, to[i]);
+      dst = peer_profile (cli, peer, to[i], &local);
+      if (dst != NULL) {
+        gulong lv = 0, qv = 0;
+        g_autoptr (GError) verr = NULL;
+        if (vfm_libvirt_versions (to[i], &lv, &qv, &verr)) {
+          dst->libvirt_version = lv;
+          dst->qemu_version = qv;
+        }
+      }
+    }
+    if (dst == NULL) {
+      if (n_to == 1) {
+        g_propagate_error (error, g_steal_pointer (&local));
+        return FALSE;
+      }
+      if (!cli->json)
+        fprintf (stderr, "error: %s: %s\n", to[i], local->message);
+      continue;
+    }
+    if (dst->hostname == NULL)
+      dst->hostname = g_strdup (to[i]);
+    r = vfm_check (src, dst, domain, strategy);
+    ok += r->ok;
+    if (cli->json) {
+      JsonNode *node = vfm_check_result_to_json (r);
+      JsonObject *o = json_node_get_object (node);
+      json_object_set_string_member (o, "to", to[i]);
+      if (blockers != NULL) {
+        JsonArray *a = json_array_new ();
+        for (guint k = 0; k < blockers->len; k++)
+          json_array_add_string_element (a, g_ptr_array_index (blockers, k));
+        json_object_set_array_member (o, "qemu_blocked_reasons", a);
+      }
+      json_builder_add_value (b, node);
+    } else {
+      print_result (cli, r, blockers);
+    }
+  }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "migratable");
+  json_builder_add_boolean_value (b, ok > 0);
+  json_builder_end_object (b);
+  if (cli->json) {
+    g_autoptr (JsonNode) root = json_builder_get_root (b);
+    vfm_cli_print_json (cli, root);
+  }
+  /* Decisions 6: 0 when a strategy works (for at least one destination), 3 when none */
+  if (ok == 0)
+    cli->exit_code = 3;
+  return TRUE;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* profile: this host as check sees it; probe: ask the kernel about a device. */
+#include "vfm-cli.h"
+#include "vfm-error.h"
+#include "vfm-libvirt.h"
+#include "vfm-profile.h"
+#include "vfm-vfio.h"
+
+#include <stdio.h>
+
+/* The host profile, with libvirt's and QEMU's versions when the connection
+ * answers (a profile without them is still useful offline). */
+VfmHostProfile *
+vfm_cli_build_profile (VfmCli *cli, gboolean quiet, GError **error)
+{
+  VfmHost *host = vfm_cli_host (cli, error);
+  g_autoptr (GError) local = NULL;
+  VfmHostProfile *p;
+
+  if (host == NULL || (p = vfm_host_profile_build (host, error)) == NULL)
+    return NULL;
+  if (!vfm_libvirt_versions (cli->connect, &p->libvirt_version, &p->qemu_version, &local) && !quiet)
+    fprintf (stderr, "note: %s; libvirt and QEMU versions left out of the profile\n", local->message);
+  return p;
+}
+
+gboolean
+vfm_cmd_profile (VfmCli *cli, int argc, char **argv, GError **error)
+{
+  g_autoptr (VfmHostProfile) p = NULL;
+  g_autoptr (JsonNode) node = NULL;
+
+  if (!vfm_cli_parse_options (cli, "profile", "", NULL, &argc, &argv, error))
+    return FALSE;
+  if (argc > 1) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "profile: unexpected argument \"%s\"", argv[1]);
+    return FALSE;
+  }
+  if ((p = vfm_cli_build_profile (cli, cli->json, error)) == NULL)
+    return FALSE;
+  if (cli->json) {
+    node = vfm_host_profile_to_json (p);
+    vfm_cli_print_json (cli, node);
+    return TRUE;
+  }
+  {
+    g_autofree char *lv = p->libvirt_version ? vfm_libvirt_version_string (p->libvirt_version) : g_strdup ("unknown");
+    g_autofree char *qv = p->qemu_version ? vfm_libvirt_version_string (p->qemu_version) : g_strdup ("unknown");
+    g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+    gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+    printf ("host %s: kernel %s, IOMMU %s, libvirt %s, QEMU %s\n", p->hostname ? p->hostname : "?",
+            p->kernel_release, p->iommu_mode, lv, qv);
+    printf ("cpu: %s\n", p->cpu_model ? p->cpu_model : "unknown");
+    g_ptr_array_add (rows, g_strsplit ("BDF|IDS|DRIVER|SELECTED|FREE|KERNEL SAYS", "|", -1));
+    for (guint i = 0; i < p->devices->len; i++) {
+      const VfmDeviceProfile *d = g_ptr_array_index (p->devices, i);
+      char **row = g_new0 (char *, 7);
+      row[0] = g_strdup (d->bdf);
+      row[1] = g_strdup_printf ("%04x:%04x", d->vendor, d->device);
+      row[2] = g_strdup (d->driver ? d->driver : "-");
+      row[3] = g_strdup (d->selected_driver ? d->selected_driver : "-");
+      row[4] = g_strdup (d->in_use ? "in use" : (d->driver == NULL || d->vfio_bound) ? "yes" : "host");
+      row[5] = !d->probed ? g_strdup ("not probed")
+               : g_strdup_printf ("%s (%" G_GINT64_FORMAT " s ago)",
+                                  d->migration ? (d->stop_copy ? "STOP_COPY" : "no STOP_COPY") : "no migration",
+                                  MAX (0, now - d->probed_at));
+      g_ptr_array_add (rows, row);
+    }
+    vfm_cli_print_table (rows, 6);
+  }
+  return TRUE;
+}
+
+gboolean
+vfm_cmd_probe (VfmCli *cli, int argc, char **argv, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  guint failed = 0;
+  VfmHost *host;
+
+  if (!vfm_cli_parse_options (cli, "probe", "BDF…", NULL, &argc, &argv, error))
+    return FALSE;
+  if (argc < 2) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "probe: expected one or more BDFs");
+    return FALSE;
+  }
+  if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
+    return FALSE;
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "results");
+  json_builder_begin_array (b);
+  for (int i = 1; i < argc; i++) {
+    g_autoptr (GError) local = NULL;
+    g_autoptr (VfmVfioCaps) caps = NULL;
+    VfmPciDevice *dev = vfm_host_device (host, argv[i], &local);
+    if (dev != NULL)
+      caps = vfm_vfio_probe (host, dev, &local);
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "bdf");
+    json_builder_add_string_value (b, dev ? vfm_pci_device_bdf (dev) : argv[i]);
+    if (caps != NULL) {
+      json_builder_set_member_name (b, "migration");
+      json_builder_add_boolean_value (b, caps->migration);
+      json_builder_set_member_name (b, "stop_copy");
+      json_builder_add_boolean_value (b, caps->stop_copy);
+      json_builder_set_member_name (b, "p2p");
+      json_builder_add_boolean_value (b, caps->p2p);
+      json_builder_set_member_name (b, "pre_copy");
+      json_builder_add_boolean_value (b, caps->pre_copy);
+      json_builder_set_member_name (b, "dirty_tracking");
+      json_builder_add_boolean_value (b, caps->dirty_tracking);
+      json_builder_set_member_name (b, "source");
+      json_builder_add_string_value (b, caps->source);
+      json_builder_set_member_name (b, "detail");
+      json_builder_add_string_value (b, caps->detail);
+      if (!cli->json)
+        printf ("%s: %s; device dirty tracking: %s (%s)\n", caps->bdf, caps->detail,
+                caps->dirty_tracking ? "yes" : "no", caps->source);
+    } else {
+      failed++;
+      json_builder_set_member_name (b, "error");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "name");
+      json_builder_add_string_value (b, vfm_error_name (local));
+      json_builder_set_member_name (b, "message");
+      json_builder_add_string_value (b, local->message);
+      json_builder_end_object (b);
+      if (!cli->json)
+        fprintf (stderr, "error: %s\n", local->message);
+    }
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  if (cli->json) {
+    g_autoptr (JsonNode) root = json_builder_get_root (b);
+    vfm_cli_print_json (cli, root);
+  }
+  if (failed > 0)
+    cli->exit_code = 1;
+  return TRUE;
+}

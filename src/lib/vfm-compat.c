@@ -1,0 +1,655 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-compat.h"
+
+#include <string.h>
+
+#define V(a, b, c) ((a) * 1000000ul + (b) * 1000ul + (c))
+#define GATE(s) (1u << (s))
+#define ALL (GATE (VFM_STRATEGY_NATIVE) | GATE (VFM_STRATEGY_FAILOVER) | GATE (VFM_STRATEGY_REPLUG))
+#define NATIVE GATE (VFM_STRATEGY_NATIVE)
+
+/* Everything a rule may look at, for one hostdev. */
+typedef struct {
+  const VfmHostProfile *src_host, *dst_host;
+  const VfmDomainInfo *domain;
+  const VfmHostdev *hostdev;
+  const VfmDeviceProfile *src;   /* NULL: not on the source */
+  const VfmDeviceProfile *dst;   /* the candidate, NULL: none free */
+  guint n_hostdevs;
+  gboolean all_p2p;              /* every hostdev's source device reports P2P */
+} RuleCtx;
+
+typedef VfmOutcome (*RuleFunc) (const RuleCtx *c, char **reason);
+
+static const char *
+host_name (const VfmHostProfile *p, const char *fallback)
+{
+  return p->hostname ? p->hostname : fallback;
+}
+
+static char *
+ver (gulong v)
+{
+  return v ? g_strdup_printf ("%lu.%lu.%lu", v / 1000000, (v / 1000) % 1000, v % 1000) : g_strdup ("unknown");
+}
+
+static const char *
+driver_of (const VfmDeviceProfile *d)
+{
+  return d->vfio_bound ? d->driver : d->selected_driver;
+}
+
+/* ---- the rules ---- */
+
+static VfmOutcome
+r_source_present (const RuleCtx *c, char **reason)
+{
+  if (c->src == NULL) {
+    *reason = g_strdup_printf ("%s has no passthrough device %s in its profile", host_name (c->src_host, "the source"),
+                               c->hostdev->bdf);
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("%04x:%04x on %s, bound to %s", c->src->vendor, c->src->device,
+                             host_name (c->src_host, "the source"), c->src->driver ? c->src->driver : "no driver");
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_not_legacy (const RuleCtx *c, char **reason)
+{
+  if (g_strcmp0 (c->hostdev->driver_name, "kvm") == 0) {
+    *reason = g_strdup ("legacy KVM device assignment (pci-assign) was removed from Linux and QEMU; it cannot migrate");
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup ("assigned through VFIO");
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_not_igd (const RuleCtx *c, char **reason)
+{
+  if (c->src != NULL && g_strcmp0 (c->src->selection_kind, "igd") == 0) {
+    *reason = g_strdup ("Intel integrated graphics is never live-migratable, not even by replug: legacy mode needs "
+                        "the device at guest 00:02.0 from boot, and the guest would lose its display");
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup ("not integrated graphics");
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_dest_device (const RuleCtx *c, char **reason)
+{
+  if (c->src == NULL) {
+    *reason = g_strdup ("no source device to match");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (c->dst == NULL) {
+    *reason = g_strdup_printf ("%s has no free device %04x:%04x (subsystem %04x:%04x)", host_name (c->dst_host, "the destination"),
+                               c->src->vendor, c->src->device, c->src->subsystem_vendor, c->src->subsystem_device);
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("%s %s is free, same ids%s", host_name (c->dst_host, "destination"), c->dst->bdf,
+                             c->dst->revision == c->src->revision ? ", same revision" : "");
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_same_driver (const RuleCtx *c, char **reason)
+{
+  if (c->src == NULL || c->dst == NULL) {
+    *reason = g_strdup ("no device pair to compare");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (g_strcmp0 (driver_of (c->src), driver_of (c->dst)) != 0) {
+    *reason = g_strdup_printf ("source uses %s, the destination device would take %s", driver_of (c->src),
+                               driver_of (c->dst) ? driver_of (c->dst) : "no driver");
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("%s on both ends", driver_of (c->src));
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+kernel_says (const VfmDeviceProfile *d, const char *where, const char *hint_host, char **reason)
+{
+  if (d == NULL) {
+    *reason = g_strdup ("no device");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (!d->probed) {
+    *reason = g_strdup_printf ("%s %s was never probed: run 'vfmigctl probe %s' on %s (unknown devices are never "
+                               "assumed migratable)", where, d->bdf, d->bdf, hint_host);
+    return VFM_OUTCOME_FAIL;
+  }
+  if (!d->migration || !d->stop_copy) {
+    *reason = g_strdup_printf ("the kernel on %s reports no VFIO migration for %s (%s)", where, d->bdf,
+                               d->probe_detail ? d->probe_detail : "no STOP_COPY");
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("kernel on %s reports STOP_COPY%s%s", where, d->p2p ? "|P2P" : "",
+                             d->pre_copy ? "|PRE_COPY" : "");
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_kernel_source (const RuleCtx *c, char **reason)
+{
+  return kernel_says (c->src, "the source", host_name (c->src_host, "the source"), reason);
+}
+
+static VfmOutcome
+r_kernel_dest (const RuleCtx *c, char **reason)
+{
+  return kernel_says (c->dst, "the destination", host_name (c->dst_host, "the destination"), reason);
+}
+
+static VfmOutcome
+r_dirty_tracking (const RuleCtx *c, char **reason)
+{
+  gulong q = MIN (c->src_host->qemu_version, c->dst_host->qemu_version);
+  if (c->src == NULL || c->dst == NULL || !c->src->probed || !c->dst->probed) {
+    *reason = g_strdup ("needs the kernel's answer on both ends");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (c->src->dirty_tracking && c->dst->dirty_tracking) {
+    *reason = g_strdup ("device dirty tracking on both ends");
+    return VFM_OUTCOME_PASS;
+  }
+  if (q >= V (9, 1, 0)) {
+    *reason = g_strdup ("no device dirty tracking: QEMU >= 9.1 needs the iommufd backend with IOMMU dirty tracking, "
+                        "or it blocks the migration (enable-migration=auto)");
+    return VFM_OUTCOME_WARN;
+  }
+  *reason = g_strdup_printf ("no device dirty tracking, and QEMU before 9.1%s cannot use IOMMU dirty tracking: QEMU "
+                             "blocks the migration (\"VFIO device doesn't support device dirty tracking\")",
+                             q == 0 ? " (the version here is unknown)" : "");
+  return VFM_OUTCOME_FAIL;
+}
+
+static VfmOutcome
+r_qemu (const RuleCtx *c, char **reason)
+{
+  gulong s = c->src_host->qemu_version, d = c->dst_host->qemu_version;
+  g_autofree char *sv = ver (s), *dv = ver (d);
+  if (s == 0 || d == 0) {
+    *reason = g_strdup_printf ("QEMU version unknown (source %s, destination %s): connect to libvirt on both", sv, dv);
+    return VFM_OUTCOME_FAIL;
+  }
+  if (MIN (s, d) < V (8, 1, 0)) {
+    *reason = g_strdup_printf ("QEMU %s: VFIO migration v2 is on by default only from 8.1 (8.0 hides it behind "
+                               "x-enable-migration; up to 7.2 only the v1 protocol no in-tree driver implements)",
+                               s < d ? sv : dv);
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("QEMU %s / %s can migrate VFIO devices", sv, dv);
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_libvirt (const RuleCtx *c, char **reason)
+{
+  gulong s = c->src_host->libvirt_version, d = c->dst_host->libvirt_version;
+  g_autofree char *sv = ver (s), *dv = ver (d);
+  if (s == 0 || d == 0) {
+    *reason = g_strdup_printf ("libvirt version unknown (source %s, destination %s)", sv, dv);
+    return VFM_OUTCOME_FAIL;
+  }
+  if (s < V (8, 6, 0)) {
+    *reason = g_strdup_printf ("libvirt %s refuses any PCI hostdev migration itself; from 8.6 it asks QEMU", sv);
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("libvirt %s asks QEMU for migration blockers", sv);
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_multi_device (const RuleCtx *c, char **reason)
+{
+  gulong q = MIN (c->src_host->qemu_version, c->dst_host->qemu_version);
+  if (c->n_hostdevs <= 1) {
+    *reason = g_strdup ("at most one VFIO device that can migrate");
+    return VFM_OUTCOME_PASS;
+  }
+  if (c->all_p2p && q >= V (8, 2, 0)) {
+    *reason = g_strdup_printf ("%u devices, all with P2P (QEMU >= 8.2 allows that)", c->n_hostdevs);
+    return VFM_OUTCOME_PASS;
+  }
+  *reason = g_strdup_printf ("%u VFIO devices that can migrate: QEMU migrates several only when all report P2P, "
+                             "from 8.2", c->n_hostdevs);
+  return VFM_OUTCOME_FAIL;
+}
+
+static VfmOutcome
+r_no_viommu (const RuleCtx *c, char **reason)
+{
+  if (c->domain->viommu) {
+    *reason = g_strdup ("the domain has a vIOMMU: QEMU blocks VFIO migration with one (\"not supported with vIOMMU enabled\")");
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup ("no vIOMMU");
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_managed (const RuleCtx *c, char **reason)
+{
+  if (c->hostdev->managed && c->dst != NULL && g_strcmp0 (c->dst->selection_kind, "vendor") == 0 &&
+      c->dst_host->libvirt_version < V (10, 0, 0)) {
+    *reason = g_strdup_printf ("managed='yes' with libvirt before 10.0 rebinds plain vfio-pci over %s and loses its "
+                               "migration support; vfmigctl migrate sends managed='no', plain virsh would not",
+                               driver_of (c->dst));
+    return VFM_OUTCOME_WARN;
+  }
+  *reason = g_strdup (c->hostdev->managed ? "libvirt picks the variant driver itself (>= 10.0)" : "managed='no': vfmig binds it");
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_module_version (const RuleCtx *c, char **reason)
+{
+  if (c->src == NULL || c->dst == NULL || c->src->module_srcversion == NULL || c->dst->module_srcversion == NULL) {
+    *reason = g_strdup ("module versions not known on both ends");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (g_strcmp0 (c->src->module_srcversion, c->dst->module_srcversion) != 0) {
+    *reason = g_strdup_printf ("%s differs (srcversion %s vs %s): the device state format may differ",
+                               c->src->module ? c->src->module : "the driver module", c->src->module_srcversion,
+                               c->dst->module_srcversion);
+    return VFM_OUTCOME_WARN;
+  }
+  *reason = g_strdup_printf ("same module build (srcversion %s)", c->src->module_srcversion);
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_firmware (const RuleCtx *c, char **reason)
+{
+  if (c->src == NULL || c->dst == NULL || c->src->firmware == NULL || c->dst->firmware == NULL) {
+    *reason = g_strdup ("PF firmware not known on both ends (no devlink info): vendors require equal firmware");
+    return VFM_OUTCOME_WARN;
+  }
+  if (g_strcmp0 (c->src->firmware, c->dst->firmware) != 0) {
+    *reason = g_strdup_printf ("firmware %s vs %s: the device state is a firmware image, vendors require equal versions",
+                               c->src->firmware, c->dst->firmware);
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("firmware %s on both PFs", c->src->firmware);
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_failover (const RuleCtx *c, char **reason)
+{
+  if (g_strcmp0 (c->hostdev->teaming, "transient") == 0 && c->domain->has_persistent_teaming) {
+    *reason = g_strdup ("paired with a virtio-net standby (<teaming>): QEMU unplugs the VF and the guest keeps its network");
+    return VFM_OUTCOME_PASS;
+  }
+  *reason = g_strdup ("not paired with a virtio-net <teaming type='persistent'> standby");
+  return VFM_OUTCOME_FAIL;
+}
+
+static VfmOutcome
+r_hot_unplug (const RuleCtx *c, char **reason)
+{
+  if (!c->domain->acpi) {
+    *reason = g_strdup ("the domain has no <acpi/>: without it libvirt starts QEMU with -no-acpi and PCI hot-unplug fails");
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup ("the guest can hot-unplug it (ACPI); it loses the device during the migration");
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+r_dest_group (const RuleCtx *c, char **reason)
+{
+  if (c->dst == NULL) {
+    *reason = g_strdup ("no destination device");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (!c->dst->group_viable && c->dst->vfio_bound) {
+    *reason = g_strdup_printf ("IOMMU group %d of %s is not viable: another member is on a host driver",
+                               c->dst->iommu_group, c->dst->bdf);
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup ("its IOMMU group can be owned by VFIO");
+  return VFM_OUTCOME_PASS;
+}
+
+static const struct {
+  const char *name;
+  guint gates;
+  RuleFunc func;
+} rules[] = {
+  { "source-device-present", ALL, r_source_present },
+  { "not-legacy-assignment", ALL, r_not_legacy },
+  { "not-igd", ALL, r_not_igd },
+  { "destination-device-free", ALL, r_dest_device },
+  { "destination-group-viable", ALL, r_dest_group },
+  { "same-variant-driver", NATIVE, r_same_driver },
+  { "kernel-migration-source", NATIVE, r_kernel_source },
+  { "kernel-migration-destination", NATIVE, r_kernel_dest },
+  { "dirty-tracking", NATIVE, r_dirty_tracking },
+  { "qemu-vfio-migration", NATIVE, r_qemu },
+  { "libvirt-asks-qemu", NATIVE, r_libvirt },
+  { "multiple-devices-p2p", NATIVE, r_multi_device },
+  { "no-viommu", NATIVE, r_no_viommu },
+  { "managed-hostdev", NATIVE, r_managed },
+  { "same-module-build", NATIVE, r_module_version },
+  { "same-firmware", NATIVE, r_firmware },
+  { "failover-pair", GATE (VFM_STRATEGY_FAILOVER), r_failover },
+  { "hot-unplug", GATE (VFM_STRATEGY_REPLUG), r_hot_unplug },
+};
+
+/* ---- candidates and verdicts ---- */
+
+static gboolean
+same_ids (const VfmDeviceProfile *a, const VfmDeviceProfile *b)
+{
+  return a->vendor == b->vendor && a->device == b->device && a->subsystem_vendor == b->subsystem_vendor &&
+         a->subsystem_device == b->subsystem_device && a->class_code == b->class_code;
+}
+
+/* A free matching device on the destination: same ids, not in use, not
+ * already given to another hostdev; the same driver and a probed migration
+ * answer rank first. */
+static const VfmDeviceProfile *
+pick_candidate (const VfmHostProfile *dst, const VfmDeviceProfile *src, GHashTable *taken)
+{
+  const VfmDeviceProfile *best = NULL;
+  int best_score = -1;
+  if (src == NULL)
+    return NULL;
+  for (guint i = 0; i < dst->devices->len; i++) {
+    const VfmDeviceProfile *d = g_ptr_array_index (dst->devices, i);
+    int score = 0;
+    if (!same_ids (src, d) || d->in_use || g_hash_table_contains (taken, d->bdf))
+      continue;
+    if (d->driver != NULL && !d->vfio_bound)
+      continue; /* on a host driver: not free */
+    score += g_strcmp0 (driver_of (d), driver_of (src)) == 0 ? 4 : 0;
+    score += d->probed && d->stop_copy ? 2 : 0;
+    score += d->vfio_bound ? 1 : 0;
+    if (score > best_score) {
+      best = d;
+      best_score = score;
+    }
+  }
+  if (best != NULL)
+    g_hash_table_add (taken, best->bdf);
+  return best;
+}
+
+static void
+rule_result_free (gpointer data)
+{
+  VfmRuleResult *r = data;
+  g_free (r->reason);
+  g_free (r);
+}
+
+static void
+verdict_free (gpointer data)
+{
+  VfmHostdevVerdict *v = data;
+  g_free (v->bdf);
+  g_free (v->alias);
+  g_free (v->dest_bdf);
+  g_free (v->driver);
+  g_ptr_array_unref (v->rules);
+  g_free (v);
+}
+
+void
+vfm_check_result_free (VfmCheckResult *r)
+{
+  if (r == NULL)
+    return;
+  g_free (r->domain);
+  g_free (r->source_host);
+  g_free (r->dest_host);
+  g_ptr_array_unref (r->domain_rules);
+  g_ptr_array_unref (r->hostdevs);
+  g_ptr_array_unref (r->plan);
+  g_free (r->summary);
+  g_free (r);
+}
+
+const char *
+vfm_strategy_to_string (VfmStrategy s)
+{
+  switch (s) {
+  case VFM_STRATEGY_NATIVE: return "native";
+  case VFM_STRATEGY_FAILOVER: return "failover";
+  case VFM_STRATEGY_REPLUG: return "replug";
+  case VFM_STRATEGY_AUTO: return "auto";
+  case VFM_STRATEGY_REFUSE: return "refuse";
+  }
+  return "refuse";
+}
+
+gboolean
+vfm_strategy_from_string (const char *s, VfmStrategy *out)
+{
+  for (VfmStrategy i = VFM_STRATEGY_REFUSE; i <= VFM_STRATEGY_AUTO; i++)
+    if (i != VFM_STRATEGY_REFUSE && g_strcmp0 (s, vfm_strategy_to_string (i)) == 0) {
+      *out = i;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+const char *
+vfm_outcome_to_string (VfmOutcome o)
+{
+  switch (o) {
+  case VFM_OUTCOME_PASS: return "pass";
+  case VFM_OUTCOME_WARN: return "warn";
+  case VFM_OUTCOME_FAIL: return "fail";
+  case VFM_OUTCOME_SKIP: return "skip";
+  }
+  return "skip";
+}
+
+static VfmHostdevVerdict *
+judge (RuleCtx *ctx)
+{
+  VfmHostdevVerdict *v = g_new0 (VfmHostdevVerdict, 1);
+  gboolean failed[4] = { FALSE };
+
+  v->bdf = g_strdup (ctx->hostdev->bdf);
+  v->alias = g_strdup (ctx->hostdev->alias);
+  v->dest_bdf = ctx->dst ? g_strdup (ctx->dst->bdf) : NULL;
+  v->driver = ctx->src ? g_strdup (driver_of (ctx->src)) : NULL;
+  v->rules = g_ptr_array_new_with_free_func (rule_result_free);
+  for (gsize i = 0; i < G_N_ELEMENTS (rules); i++) {
+    VfmRuleResult *r = g_new0 (VfmRuleResult, 1);
+    r->rule = rules[i].name;
+    r->gates = rules[i].gates;
+    r->outcome = rules[i].func (ctx, &r->reason);
+    for (VfmStrategy s = VFM_STRATEGY_REPLUG; s <= VFM_STRATEGY_NATIVE; s++)
+      if ((r->gates & GATE (s)) && r->outcome == VFM_OUTCOME_FAIL)
+        failed[s] = TRUE;
+    g_ptr_array_add (v->rules, r);
+  }
+  v->best = VFM_STRATEGY_REFUSE;
+  for (VfmStrategy s = VFM_STRATEGY_REPLUG; s <= VFM_STRATEGY_NATIVE; s++) {
+    v->supports[s] = !failed[s];
+    if (v->supports[s])
+      v->best = s;
+  }
+  return v;
+}
+
+VfmCheckResult *
+vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomainInfo *domain, VfmStrategy requested)
+{
+  VfmCheckResult *r = g_new0 (VfmCheckResult, 1);
+  g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
+  gboolean all_p2p = TRUE;
+  guint n_migratable = 0;
+
+  r->domain = g_strdup (domain->name);
+  r->source_host = g_strdup (src->hostname);
+  r->dest_host = g_strdup (dst->hostname);
+  r->requested = requested;
+  r->domain_rules = g_ptr_array_new_with_free_func (rule_result_free);
+  r->hostdevs = g_ptr_array_new_with_free_func (verdict_free);
+  r->plan = g_ptr_array_new_with_free_func (g_free);
+
+  if (domain->legacy_other) {
+    VfmRuleResult *rr = g_new0 (VfmRuleResult, 1);
+    rr->rule = "only-pci-hostdevs";
+    rr->gates = ALL;
+    rr->outcome = VFM_OUTCOME_FAIL;
+    rr->reason = g_strdup ("the domain has non-PCI host devices (mdev, SCSI or capabilities) that libvirt cannot migrate");
+    g_ptr_array_add (r->domain_rules, rr);
+  }
+  /* QEMU counts the devices that can migrate: the others are detached first */
+  for (guint i = 0; i < domain->hostdevs->len; i++) {
+    const VfmHostdev *h = g_ptr_array_index (domain->hostdevs, i);
+    const VfmDeviceProfile *s = vfm_host_profile_device (src, h->bdf);
+    if (s != NULL && s->probed && s->migration) {
+      n_migratable++;
+      all_p2p &= s->p2p;
+    }
+  }
+  for (guint i = 0; i < domain->hostdevs->len; i++) {
+    RuleCtx ctx = { .src_host = src, .dst_host = dst, .domain = domain,
+                    .hostdev = g_ptr_array_index (domain->hostdevs, i),
+                    .n_hostdevs = n_migratable, .all_p2p = all_p2p };
+    ctx.src = vfm_host_profile_device (src, ctx.hostdev->bdf);
+    ctx.dst = pick_candidate (dst, ctx.src, taken);
+    g_ptr_array_add (r->hostdevs, judge (&ctx));
+  }
+
+  /* the domain's strategy */
+  {
+    gboolean domain_blocked = r->domain_rules->len > 0;
+    VfmStrategy weakest = VFM_STRATEGY_NATIVE;
+    for (guint i = 0; i < r->hostdevs->len; i++) {
+      const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
+      weakest = MIN (weakest, v->best);
+    }
+    if (domain_blocked) {
+      r->strategy = VFM_STRATEGY_REFUSE;
+    } else if (requested == VFM_STRATEGY_AUTO) {
+      r->strategy = weakest;
+    } else {
+      r->strategy = requested;
+      for (guint i = 0; i < r->hostdevs->len; i++) {
+        const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
+        if (!v->supports[requested])
+          r->strategy = VFM_STRATEGY_REFUSE;
+      }
+    }
+    r->ok = r->strategy != VFM_STRATEGY_REFUSE;
+  }
+
+  /* the plan migrate would follow */
+  if (r->ok) {
+    for (guint i = 0; i < r->hostdevs->len; i++) {
+      const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
+      VfmStrategy s = requested == VFM_STRATEGY_AUTO ? v->best : requested;
+      g_ptr_array_add (r->plan, g_strdup_printf ("claim %s %s for %s (%s)", dst->hostname ? dst->hostname : "destination",
+                                                 v->dest_bdf, v->bdf, vfm_strategy_to_string (s)));
+      g_ptr_array_add (r->plan, g_strdup_printf ("prepare %s: bind %s", v->dest_bdf, v->driver ? v->driver : "its driver"));
+      if (s == VFM_STRATEGY_REPLUG)
+        g_ptr_array_add (r->plan, g_strdup_printf ("detach %s from the domain on the source", v->bdf));
+    }
+    g_ptr_array_add (r->plan, g_strdup_printf ("migrate live (peer to peer, no postcopy) with the destination XML pointing at the claimed devices"));
+    for (guint i = 0; i < r->hostdevs->len; i++) {
+      const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
+      VfmStrategy s = requested == VFM_STRATEGY_AUTO ? v->best : requested;
+      if (s == VFM_STRATEGY_REPLUG)
+        g_ptr_array_add (r->plan, g_strdup_printf ("attach %s on the destination", v->dest_bdf));
+      g_ptr_array_add (r->plan, g_strdup_printf ("release %s on the source", v->bdf));
+    }
+  }
+  if (r->hostdevs->len == 0 && r->ok)
+    r->summary = g_strdup ("no PCI passthrough devices: an ordinary migration");
+  else
+    r->summary = g_strdup_printf ("%s", r->ok ? vfm_strategy_to_string (r->strategy) : "not migratable");
+  return r;
+}
+
+/* ---- JSON ---- */
+
+static void
+rules_to_json (JsonBuilder *b, GPtrArray *rs)
+{
+  json_builder_begin_array (b);
+  for (guint i = 0; i < rs->len; i++) {
+    const VfmRuleResult *rr = g_ptr_array_index (rs, i);
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "rule");
+    json_builder_add_string_value (b, rr->rule);
+    json_builder_set_member_name (b, "outcome");
+    json_builder_add_string_value (b, vfm_outcome_to_string (rr->outcome));
+    json_builder_set_member_name (b, "strategies");
+    json_builder_begin_array (b);
+    for (VfmStrategy s = VFM_STRATEGY_NATIVE; s >= VFM_STRATEGY_REPLUG; s--)
+      if (rr->gates & GATE (s))
+        json_builder_add_string_value (b, vfm_strategy_to_string (s));
+    json_builder_end_array (b);
+    json_builder_set_member_name (b, "reason");
+    json_builder_add_string_value (b, rr->reason);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+}
+
+static void
+put_str (JsonBuilder *b, const char *k, const char *v)
+{
+  json_builder_set_member_name (b, k);
+  if (v)
+    json_builder_add_string_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+JsonNode *
+vfm_check_result_to_json (const VfmCheckResult *r)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  put_str (b, "domain", r->domain);
+  put_str (b, "source", r->source_host);
+  put_str (b, "destination", r->dest_host);
+  put_str (b, "requested", vfm_strategy_to_string (r->requested));
+  put_str (b, "strategy", vfm_strategy_to_string (r->strategy));
+  json_builder_set_member_name (b, "migratable");
+  json_builder_add_boolean_value (b, r->ok);
+  put_str (b, "summary", r->summary);
+  json_builder_set_member_name (b, "domain_rules");
+  rules_to_json (b, r->domain_rules);
+  json_builder_set_member_name (b, "hostdevs");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < r->hostdevs->len; i++) {
+    const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
+    json_builder_begin_object (b);
+    put_str (b, "bdf", v->bdf);
+    put_str (b, "alias", v->alias);
+    put_str (b, "driver", v->driver);
+    put_str (b, "destination_bdf", v->dest_bdf);
+    put_str (b, "verdict", vfm_strategy_to_string (v->best));
+    json_builder_set_member_name (b, "supports");
+    json_builder_begin_array (b);
+    for (VfmStrategy s = VFM_STRATEGY_NATIVE; s >= VFM_STRATEGY_REPLUG; s--)
+      if (v->supports[s])
+        json_builder_add_string_value (b, vfm_strategy_to_string (s));
+    json_builder_end_array (b);
+    json_builder_set_member_name (b, "rules");
+    rules_to_json (b, v->rules);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "plan");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < r->plan->len; i++)
+    json_builder_add_string_value (b, g_ptr_array_index (r->plan, i));
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "vfm-domain-xml.h"
+#include "vfm-profile.h"
+
+G_BEGIN_DECLS
+
+/* Can a domain's passthrough devices move from one host to another, and how?
+ * One table of named rules (vfm-compat.c), each gating one or more
+ * strategies; every rule's outcome is kept, passed or failed, with a reason a
+ * reader understands without the docs (DESIGN.md, "Compatibility and
+ * strategy"; MIGRATION-FACTS.md for what really blocks QEMU and libvirt). */
+
+typedef enum {
+  VFM_STRATEGY_REFUSE = 0,
+  VFM_STRATEGY_REPLUG = 1,    /* detach before, attach a matching device after */
+  VFM_STRATEGY_FAILOVER = 2,  /* virtio-net standby carries traffic (QEMU failover) */
+  VFM_STRATEGY_NATIVE = 3,    /* VFIO migration of the device state */
+  VFM_STRATEGY_AUTO = 4,
+} VfmStrategy;
+
+typedef enum { VFM_OUTCOME_PASS, VFM_OUTCOME_WARN, VFM_OUTCOME_FAIL, VFM_OUTCOME_SKIP } VfmOutcome;
+
+typedef struct {
+  const char *rule;           /* static name */
+  guint gates;                /* 1 << strategy, for the strategies it decides */
+  VfmOutcome outcome;
+  char *reason;
+} VfmRuleResult;
+
+typedef struct {
+  char *bdf;                  /* source address */
+  char *alias;
+  char *dest_bdf;             /* the device claimed on the destination, or NULL */
+  char *driver;               /* the driver it needs on the destination */
+  GPtrArray *rules;           /* VfmRuleResult */
+  gboolean supports[4];       /* by VfmStrategy */
+  VfmStrategy best;
+} VfmHostdevVerdict;
+
+typedef struct {
+  char *domain;
+  char *source_host;
+  char *dest_host;
+  VfmStrategy requested;
+  VfmStrategy strategy;       /* what will be used; REFUSE: nothing works */
+  gboolean ok;
+  GPtrArray *domain_rules;    /* VfmRuleResult */
+  GPtrArray *hostdevs;        /* VfmHostdevVerdict */
+  GPtrArray *plan;            /* char *: the steps migrate would take */
+  char *summary;
+} VfmCheckResult;
+
+const char     *vfm_strategy_to_string   (VfmStrategy s);
+gboolean        vfm_strategy_from_string (const char *s, VfmStrategy *out);
+const char     *vfm_outcome_to_string    (VfmOutcome o);
+VfmCheckResult *vfm_check                (const VfmHostProfile *src,
+                                          const VfmHostProfile *dst,
+                                          const VfmDomainInfo  *domain,
+                                          VfmStrategy           requested);
+void            vfm_check_result_free    (VfmCheckResult *r);
+JsonNode       *vfm_check_result_to_json (const VfmCheckResult *r);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmCheckResult, vfm_check_result_free)
+
+G_END_DECLS

@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-config.h"
+#include "vfm-profile.h"
+#include "vfm-error.h"
+#include "vfm-iommu.h"
+#include "vfm-sysfs.h"
+#include "vfm-vfio.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void
+device_free (gpointer data)
+{
+  VfmDeviceProfile *d = data;
+  g_free (d->bdf);
+  g_free (d->driver);
+  g_free (d->module);
+  g_free (d->module_version);
+  g_free (d->module_srcversion);
+  g_free (d->selected_driver);
+  g_free (d->selected_module);
+  g_free (d->selection_kind);
+  g_free (d->physfn);
+  g_free (d->pf_driver);
+  g_free (d->probe_source);
+  g_free (d->probe_detail);
+  g_free (d->facts_dirty_tracking);
+  g_free (d->firmware);
+  g_free (d);
+}
+
+void
+vfm_host_profile_free (VfmHostProfile *p)
+{
+  if (p == NULL)
+    return;
+  g_free (p->hostname);
+  g_free (p->kernel_release);
+  g_free (p->iommu_mode);
+  g_free (p->cpu_model);
+  g_free (p->vfmig_version);
+  g_ptr_array_unref (p->devices);
+  g_free (p);
+}
+
+static VfmHostProfile *
+profile_new (void)
+{
+  VfmHostProfile *p = g_new0 (VfmHostProfile, 1);
+  p->format = VFM_PROFILE_FORMAT;
+  p->devices = g_ptr_array_new_with_free_func (device_free);
+  return p;
+}
+
+static char *
+read_small (const char *path)
+{
+  char buf[256];
+  return vfm_sysfs_read (path, buf, sizeof buf) ? g_strdup (buf) : NULL;
+}
+
+static char *
+cpu_model (VfmSysroot *sr)
+{
+  g_autofree char *path = vfm_sysroot_proc_file (sr, "cpuinfo");
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], "model name")) {
+      const char *colon = strchr (lines[i], ':');
+      if (colon)
+        return g_strstrip (g_strdup (colon + 1));
+    }
+  return NULL;
+}
+
+/* "on" when the kernel has IOMMU groups; "(passthrough default)" when the
+ * command line asks host DMA to bypass translation (iommu=pt), which does
+ * not change VFIO's own isolation. */
+static char *
+iommu_mode (VfmSysroot *sr)
+{
+  g_autofree char *groups = vfm_sysroot_iommu_group_dir (sr, 0);
+  g_autofree char *groups_dir = g_path_get_dirname (groups);
+  g_autofree char *cmdline_path = vfm_sysroot_proc_file (sr, "cmdline");
+  g_autofree char *cmdline = NULL;
+  g_autoptr (GDir) d = g_dir_open (groups_dir, 0, NULL);
+  gboolean any = d != NULL && g_dir_read_name (d) != NULL;
+
+  if (!any)
+    return g_strdup ("off");
+  g_file_get_contents (cmdline_path, &cmdline, NULL, NULL);
+  if (cmdline != NULL && (strstr (cmdline, "iommu=pt") != NULL || strstr (cmdline, "iommu.passthrough=1") != NULL))
+    return g_strdup ("on (passthrough default)");
+  return g_strdup ("on");
+}
+
+/* The devices check looks at: the ones passthrough concerns (on a VFIO
+ * driver, SR-IOV VFs, or ones a variant driver or profile would take). */
+static gboolean
+profiled (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel)
+{
+  const char *driver = vfm_pci_device_driver (dev);
+  if (vfm_pci_device_is_bridge (dev))
+    return FALSE;
+  return vfm_host_is_vfio_driver (host, driver) || vfm_pci_device_physfn (dev) != NULL || sel->managed ||
+         (sel->selected != NULL && sel->selected->kind != VFM_KIND_GENERIC);
+}
+
+static VfmDeviceProfile *
+device_profile (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  VfmDeviceProfile *d = g_new0 (VfmDeviceProfile, 1);
+  g_autoptr (VfmGroupStatus) group = vfm_iommu_group_status (host, dev);
+  g_autoptr (VfmVfioCaps) caps = NULL;
+  const VfmDriverEntry *e = sel->selected ? sel->selected->entry : NULL;
+
+  d->bdf = g_strdup (vfm_pci_device_bdf (dev));
+  d->vendor = vfm_pci_device_vendor (dev);
+  d->device = vfm_pci_device_device (dev);
+  d->subsystem_vendor = vfm_pci_device_subsystem_vendor (dev);
+  d->subsystem_device = vfm_pci_device_subsystem_device (dev);
+  d->class_code = vfm_pci_device_class (dev);
+  d->revision = vfm_pci_device_revision (dev);
+  d->driver = g_strdup (vfm_pci_device_driver (dev));
+  d->module = g_strdup (vfm_pci_device_module (dev));
+  if (d->module != NULL) {
+    g_autofree char *mdir = vfm_sysroot_sys_module_dir (sr, d->module);
+    g_autofree char *v = g_build_filename (mdir, "version", NULL);
+    g_autofree char *s = g_build_filename (mdir, "srcversion", NULL);
+    d->module_version = read_small (v);
+    d->module_srcversion = read_small (s);
+  }
+  if (sel->selected != NULL) {
+    d->selected_driver = g_strdup (sel->selected->driver);
+    d->selected_module = g_strdup (sel->selected->module);
+    d->selection_kind = g_strdup (vfm_driver_kind_to_string (sel->selected->kind));
+  }
+  d->physfn = g_strdup (vfm_pci_device_physfn (dev));
+  if (d->physfn != NULL) {
+    VfmPciDevice *pf = vfm_host_device (host, d->physfn, NULL);
+    d->pf_driver = pf ? g_strdup (vfm_pci_device_driver (pf)) : NULL;
+  }
+  d->numa_node = vfm_pci_device_numa_node (dev);
+  d->iommu_group = group->group;
+  d->group_viable = group->viable;
+  d->vfio_bound = vfm_host_is_vfio_driver (host, d->driver);
+  d->in_use = d->vfio_bound && vfm_vfio_in_use (sr, d->bdf, d->iommu_group);
+  if (d->vfio_bound && (caps = vfm_vfio_cached (host, dev)) != NULL) {
+    d->probed = TRUE;
+    d->migration = caps->migration;
+    d->stop_copy = caps->stop_copy;
+    d->p2p = caps->p2p;
+    d->pre_copy = caps->pre_copy;
+    d->dirty_tracking = caps->dirty_tracking;
+    d->probe_source = g_strdup (caps->source);
+    d->probe_detail = g_strdup (caps->detail);
+    d->probed_at = caps->probed_at;
+  }
+  d->facts_supported = e ? e->migratable : VFM_FACT_UNKNOWN;
+  d->facts_dirty_tracking = e ? g_strdup (e->dirty_tracking) : NULL;
+  return d;
+}
+
+VfmHostProfile *
+vfm_host_profile_build (VfmHost *host, GError **error)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (VfmHostProfile) p = profile_new ();
+  g_autoptr (GPtrArray) devices = NULL;
+  g_autofree char *hostname_path = vfm_sysroot_proc_file (sr, "sys/kernel/hostname");
+
+  if (vfm_host_db (host, error) == NULL || (devices = vfm_host_devices (host, NULL, error)) == NULL)
+    return NULL;
+  p->hostname = vfm_sysroot_is_real (sr) ? g_strdup (g_get_host_name ()) : read_small (hostname_path);
+  p->kernel_release = g_strdup (vfm_sysroot_kernel_release (sr));
+  p->iommu_mode = iommu_mode (sr);
+  p->cpu_model = cpu_model (sr);
+  p->vfmig_version = g_strdup (VFM_VERSION);
+  p->created_at = g_get_real_time () / G_USEC_PER_SEC;
+  for (guint i = 0; i < devices->len; i++) {
+    VfmPciDevice *dev = g_ptr_array_index (devices, i);
+    g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, NULL);
+    if (sel != NULL && profiled (host, dev, sel))
+      g_ptr_array_add (p->devices, device_profile (host, dev, sel));
+  }
+  return g_steal_pointer (&p);
+}
+
+VfmDeviceProfile *
+vfm_host_profile_device (const VfmHostProfile *p, const char *bdf)
+{
+  for (guint i = 0; i < p->devices->len; i++) {
+    VfmDeviceProfile *d = g_ptr_array_index (p->devices, i);
+    if (g_strcmp0 (d->bdf, bdf) == 0)
+      return d;
+  }
+  return NULL;
+}
+
+/* ---- JSON ---- */
+
+static void
+put_str (JsonBuilder *b, const char *k, const char *v)
+{
+  json_builder_set_member_name (b, k);
+  if (v)
+    json_builder_add_string_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+put_hex (JsonBuilder *b, const char *k, guint v, int width)
+{
+  char buf[16];
+  g_snprintf (buf, sizeof buf, "%0*x", width, v);
+  put_str (b, k, buf);
+}
+
+static void
+put_bool (JsonBuilder *b, const char *k, gboolean v)
+{
+  json_builder_set_member_name (b, k);
+  json_builder_add_boolean_value (b, v);
+}
+
+static void
+put_int (JsonBuilder *b, const char *k, gint64 v)
+{
+  json_builder_set_member_name (b, k);
+  json_builder_add_int_value (b, v);
+}
+
+static void
+put_version (JsonBuilder *b, const char *k, gulong v)
+{
+  g_autofree char *s = v ? g_strdup_printf ("%lu.%lu.%lu", v / 1000000, (v / 1000) % 1000, v % 1000) : NULL;
+  put_str (b, k, s);
+}
+
+JsonNode *
+vfm_host_profile_to_json (const VfmHostProfile *p)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  json_builder_begin_object (b);
+  put_int (b, "format", p->format);
+  put_str (b, "hostname", p->hostname);
+  put_str (b, "kernel_release", p->kernel_release);
+  put_str (b, "iommu_mode", p->iommu_mode);
+  put_str (b, "cpu_model", p->cpu_model);
+  put_str (b, "vfmig_version", p->vfmig_version);
+  put_version (b, "libvirt_version", p->libvirt_version);
+  put_version (b, "qemu_version", p->qemu_version);
+  put_int (b, "created_at", p->created_at);
+  json_builder_set_member_name (b, "devices");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < p->devices->len; i++) {
+    const VfmDeviceProfile *d = g_ptr_array_index (p->devices, i);
+    json_builder_begin_object (b);
+    put_str (b, "bdf", d->bdf);
+    put_hex (b, "vendor", d->vendor, 4);
+    put_hex (b, "device", d->device, 4);
+    put_hex (b, "subsystem_vendor", d->subsystem_vendor, 4);
+    put_hex (b, "subsystem_device", d->subsystem_device, 4);
+    put_hex (b, "class", d->class_code, 6);
+    if (d->revision >= 0)
+      put_hex (b, "revision", (guint) d->revision, 2);
+    else
+      put_str (b, "revision", NULL);
+    put_str (b, "driver", d->driver);
+    put_str (b, "module", d->module);
+    put_str (b, "module_version", d->module_version);
+    put_str (b, "module_srcversion", d->module_srcversion);
+    put_str (b, "selected_driver", d->selected_driver);
+    put_str (b, "selected_module", d->selected_module);
+    put_str (b, "selection_kind", d->selection_kind);
+    put_str (b, "physfn", d->physfn);
+    put_str (b, "pf_driver", d->pf_driver);
+    put_int (b, "numa_node", d->numa_node);
+    json_builder_set_member_name (b, "iommu_group");
+    if (d->iommu_group >= 0)
+      json_builder_add_int_value (b, d->iommu_group);
+    else
+      json_builder_add_null_value (b);
+    put_bool (b, "group_viable", d->group_viable);
+    put_bool (b, "vfio_bound", d->vfio_bound);
+    put_bool (b, "in_use", d->in_use);
+    json_builder_set_member_name (b, "vfio_migration");
+    if (d->probed) {
+      json_builder_begin_object (b);
+      put_bool (b, "supported", d->migration);
+      put_bool (b, "stop_copy", d->stop_copy);
+      put_bool (b, "p2p", d->p2p);
+      put_bool (b, "pre_copy", d->pre_copy);
+      put_bool (b, "dirty_tracking", d->dirty_tracking);
+      put_str (b, "source", d->probe_source);
+      put_str (b, "detail", d->probe_detail);
+      put_int (b, "probed_at", d->probed_at);
+      put_int (b, "age_s", MAX (0, now - d->probed_at));
+      json_builder_end_object (b);
+    } else {
+      json_builder_add_null_value (b);
+    }
+    json_builder_set_member_name (b, "facts_migration");
+    if (d->facts_supported == VFM_FACT_UNKNOWN)
+      json_builder_add_null_value (b);
+    else
+      json_builder_add_boolean_value (b, d->facts_supported == VFM_FACT_YES);
+    put_str (b, "facts_dirty_tracking", d->facts_dirty_tracking);
+    put_str (b, "firmware", d->firmware);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static gboolean
+get_hex (JsonObject *o, const char *k, guint max, guint *out, const char *origin, const char *bdf, GError **error)
+{
+  const char *s = json_object_get_string_member_with_default (o, k, NULL);
+  char *end = NULL;
+  guint64 v;
+  if (s == NULL || *s == '\0' || (v = g_ascii_strtoull (s, &end, 16), end == NULL || *end != '\0') || v > max) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: device %s: \"%s\" must be a hex string", origin,
+                 bdf ? bdf : "?", k);
+    return FALSE;
+  }
+  *out = (guint) v;
+  return TRUE;
+}
+
+static gulong
+get_version (JsonObject *o, const char *k)
+{
+  const char *s = json_object_get_string_member_with_default (o, k, NULL);
+  guint a = 0, b = 0, c = 0;
+  if (s == NULL || sscanf (s, "%u.%u.%u", &a, &b, &c) < 2)
+    return 0;
+  return a * 1000000ul + b * 1000ul + c;
+}
+
+static char *
+get_str (JsonObject *o, const char *k)
+{
+  JsonNode *n = json_object_get_member (o, k);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+    return NULL;
+  return g_strdup (json_node_get_string (n));
+}
+
+VfmHostProfile *
+vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
+{
+  g_autoptr (VfmHostProfile) p = profile_new ();
+  JsonObject *o;
+  JsonArray *devices;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: not a vfmig profile (a JSON object)", origin);
+    return NULL;
+  }
+  o = json_node_get_object (node);
+  p->format = (gint) json_object_get_int_member_with_default (o, "format", 0);
+  if (p->format != VFM_PROFILE_FORMAT) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: profile format %d, this vfmig reads format %d", origin,
+                 p->format, VFM_PROFILE_FORMAT);
+    return NULL;
+  }
+  p->hostname = get_str (o, "hostname");
+  p->kernel_release = get_str (o, "kernel_release");
+  p->iommu_mode = get_str (o, "iommu_mode");
+  p->cpu_model = get_str (o, "cpu_model");
+  p->vfmig_version = get_str (o, "vfmig_version");
+  p->libvirt_version = get_version (o, "libvirt_version");
+  p->qemu_version = get_version (o, "qemu_version");
+  p->created_at = json_object_get_int_member_with_default (o, "created_at", 0);
+  if (!json_object_has_member (o, "devices") || !JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "devices"))) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: \"devices\" must be an array", origin);
+    return NULL;
+  }
+  devices = json_object_get_array_member (o, "devices");
+  for (guint i = 0; i < json_array_get_length (devices); i++) {
+    JsonNode *dn = json_array_get_element (devices, i);
+    JsonObject *d;
+    VfmDeviceProfile *dp;
+    guint v;
+    JsonNode *mig;
+
+    if (!JSON_NODE_HOLDS_OBJECT (dn)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: devices[%u] is not an object", origin, i);
+      return NULL;
+    }
+    d = json_node_get_object (dn);
+    dp = g_new0 (VfmDeviceProfile, 1);
+    g_ptr_array_add (p->devices, dp);
+    dp->bdf = get_str (d, "bdf");
+    if (!vfm_bdf_is_valid (dp->bdf)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: devices[%u]: \"bdf\" is not a PCI address", origin, i);
+      return NULL;
+    }
+    if (!get_hex (d, "vendor", 0xffff, &v, origin, dp->bdf, error))
+      return NULL;
+    dp->vendor = v;
+    if (!get_hex (d, "device", 0xffff, &v, origin, dp->bdf, error))
+      return NULL;
+    dp->device = v;
+    if (!get_hex (d, "subsystem_vendor", 0xffff, &v, origin, dp->bdf, error))
+      return NULL;
+    dp->subsystem_vendor = v;
+    if (!get_hex (d, "subsystem_device", 0xffff, &v, origin, dp->bdf, error))
+      return NULL;
+    dp->subsystem_device = v;
+    if (!get_hex (d, "class", 0xffffff, &dp->class_code, origin, dp->bdf, error))
+      return NULL;
+    dp->revision = -1;
+    if (json_object_get_string_member_with_default (d, "revision", NULL) != NULL) {
+      if (!get_hex (d, "revision", 0xff, &v, origin, dp->bdf, error))
+        return NULL;
+      dp->revision = (gint) v;
+    }
+    dp->driver = get_str (d, "driver");
+    dp->module = get_str (d, "module");
+    dp->module_version = get_str (d, "module_version");
+    dp->module_srcversion = get_str (d, "module_srcversion");
+    dp->selected_driver = get_str (d, "selected_driver");
+    dp->selected_module = get_str (d, "selected_module");
+    dp->selection_kind = get_str (d, "selection_kind");
+    dp->physfn = get_str (d, "physfn");
+    dp->pf_driver = get_str (d, "pf_driver");
+    dp->numa_node = (gint) json_object_get_int_member_with_default (d, "numa_node", -1);
+    dp->iommu_group = json_object_get_null_member (d, "iommu_group") ? -1
+                      : (gint) json_object_get_int_member_with_default (d, "iommu_group", -1);
+    dp->group_viable = json_object_get_boolean_member_with_default (d, "group_viable", FALSE);
+    dp->vfio_bound = json_object_get_boolean_member_with_default (d, "vfio_bound", FALSE);
+    dp->in_use = json_object_get_boolean_member_with_default (d, "in_use", FALSE);
+    mig = json_object_get_member (d, "vfio_migration");
+    if (mig != NULL && JSON_NODE_HOLDS_OBJECT (mig)) {
+      JsonObject *m = json_node_get_object (mig);
+      dp->probed = TRUE;
+      dp->migration = json_object_get_boolean_member_with_default (m, "supported", FALSE);
+      dp->stop_copy = json_object_get_boolean_member_with_default (m, "stop_copy", FALSE);
+      dp->p2p = json_object_get_boolean_member_with_default (m, "p2p", FALSE);
+      dp->pre_copy = json_object_get_boolean_member_with_default (m, "pre_copy", FALSE);
+      dp->dirty_tracking = json_object_get_boolean_member_with_default (m, "dirty_tracking", FALSE);
+      dp->probe_source = get_str (m, "source");
+      dp->probe_detail = get_str (m, "detail");
+      dp->probed_at = json_object_get_int_member_with_default (m, "probed_at", 0);
+    }
+    {
+      JsonNode *f = json_object_get_member (d, "facts_migration");
+      dp->facts_supported = f == NULL || JSON_NODE_HOLDS_NULL (f) ? VFM_FACT_UNKNOWN
+                            : json_node_get_boolean (f) ? VFM_FACT_YES : VFM_FACT_NO;
+    }
+    dp->facts_dirty_tracking = get_str (d, "facts_dirty_tracking");
+    dp->firmware = get_str (d, "firmware");
+  }
+  return g_steal_pointer (&p);
+}
+
+VfmHostProfile *
+vfm_host_profile_load (const char *path, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) local = NULL;
+  if (!json_parser_load_from_file (parser, path, &local)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: %s", path, local->message);
+    return NULL;
+  }
+  return vfm_host_profile_from_json (json_parser_get_root (parser), path, error);
+}

@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""vfmigctl check/profile/probe: every rule failing alone, every strategy
+reached, profile capture and probing on synthetic hosts, bad profile files.
+Prints TAP."""
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import run_tap  # noqa: E402
+
+VFMIGCTL = os.environ["VFMIGCTL"]
+GEN_HOST = os.environ["GEN_HOST"]
+KMOCK = os.environ["KMOCK"]
+
+
+def dev(bdf, vendor="15b3", device="101e", driver="mlx5_vfio_pci", probed=True, flags=("stop_copy", "p2p", "pre_copy"),
+        dirty=True, kind="vendor", in_use=False, firmware="22.39.1002"):
+    d = {"bdf": bdf, "vendor": vendor, "device": device, "subsystem_vendor": vendor, "subsystem_device": "0016",
+         "class": "020000", "revision": "00", "driver": driver, "module": driver, "module_version": None,
+         "module_srcversion": "ABC123", "selected_driver": driver, "selected_module": driver,
+         "selection_kind": kind, "physfn": "0000:3b:00.0", "pf_driver": "mlx5_core", "numa_node": 0,
+         "iommu_group": 20, "group_viable": True, "vfio_bound": driver is not None, "in_use": in_use,
+         "vfio_migration": None, "facts_migration": True, "facts_dirty_tracking": "device", "firmware": firmware}
+    if probed:
+        d["vfio_migration"] = {"supported": bool(flags), "stop_copy": "stop_copy" in flags, "p2p": "p2p" in flags,
+                               "pre_copy": "pre_copy" in flags, "dirty_tracking": dirty, "source": "kernel",
+                               "detail": "flags" if flags else "ENOTTY", "probed_at": 0, "age_s": 0}
+    return d
+
+
+def host(name, devices, qemu="9.2.0", libvirt="10.10.0"):
+    return {"format": 1, "hostname": name, "kernel_release": "6.12.0", "iommu_mode": "on", "cpu_model": "x",
+            "vfmig_version": "0.1.0", "libvirt_version": libvirt, "qemu_version": qemu, "created_at": 0,
+            "devices": devices}
+
+
+def domain(hostdevs, acpi=True, viommu=False, extra=""):
+    devs = ""
+    for h in hostdevs:
+        bdf, managed = h[0], h[1] if len(h) > 1 else "no"
+        dom, bus, slot, fn = bdf[0:4], bdf[5:7], bdf[8:10], bdf[11]
+        teaming = h[2] if len(h) > 2 else ""
+        devs += (f"<hostdev mode='subsystem' type='pci' managed='{managed}'>{teaming}<source>"
+                 f"<address domain='0x{dom}' bus='0x{bus}' slot='0x{slot}' function='0x{fn}'/></source></hostdev>")
+    features = "<features><acpi/></features>" if acpi else ""
+    iommu = "<iommu model='intel'/>" if viommu else ""
+    return (f"<domain type='kvm'><name>web01</name><uuid>00000000-0000-0000-0000-000000000001</uuid>"
+            f"<os><type machine='pc-q35-8.2'>hvm</type></os>{features}"
+            f"<devices>{devs}{iommu}{extra}</devices></domain>")
+
+
+class Rules(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="vfm-check-")
+        self.src = host("hosta", [dev("0000:3b:00.2")])
+        self.dst = host("hostb", [dev("0000:5e:00.4")])
+        self.dom = domain([("0000:3b:00.2",)])
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def check(self, src=None, dst=None, dom=None, *extra, rc=None):
+        paths = []
+        for name, obj in (("src.json", src or self.src), ("dst.json", dst or self.dst)):
+            p = os.path.join(self.dir, name)
+            with open(p, "w") as f:
+                json.dump(obj, f)
+            paths.append(p)
+        x = os.path.join(self.dir, "dom.xml")
+        with open(x, "w") as f:
+            f.write(dom or self.dom)
+        p = subprocess.run([VFMIGCTL, "check", "--from", paths[0], "--to", paths[1], "--domain-xml", x, "--json", *extra],
+                           capture_output=True, text=True)
+        if rc is not None:
+            self.assertEqual(p.returncode, rc, p.stdout + p.stderr)
+        return p.returncode, json.loads(p.stdout)
+
+    def rule(self, out, name, hostdev=0):
+        return next(r for r in out["destinations"][0]["hostdevs"][hostdev]["rules"] if r["rule"] == name)
+
+    def verdict(self, out):
+        return out["destinations"][0]["strategy"]
+
+    def test_native(self):
+        rc, out = self.check(rc=0)
+        d = out["destinations"][0]
+        self.assertEqual(d["strategy"], "native")
+        self.assertTrue(d["migratable"])
+        self.assertEqual(d["hostdevs"][0]["destination_bdf"], "0000:5e:00.4")
+        self.assertEqual(d["hostdevs"][0]["supports"], ["native", "replug"])
+        self.assertTrue(all(r["outcome"] in ("pass", "warn", "skip") or "failover" in r["strategies"]
+                            for r in d["hostdevs"][0]["rules"]))
+        self.assertTrue(any("claim hostb 0000:5e:00.4" in s for s in d["plan"]))
+
+    def fails_alone(self, name, src=None, dst=None, dom=None, expect="replug"):
+        rc, out = self.check(src, dst, dom)
+        self.assertEqual(self.rule(out, name)["outcome"], "fail", self.rule(out, name))
+        self.assertEqual(self.verdict(out), expect)
+        self.assertEqual(rc, 0 if expect != "refuse" else 3)
+        failing = {r["rule"] for r in out["destinations"][0]["hostdevs"][0]["rules"] if r["outcome"] == "fail"}
+        self.assertEqual(failing - {"failover-pair"}, {name} if name != "failover-pair" else set(), failing)
+        return out
+
+    def test_no_destination_device(self):
+        dst = host("hostb", [dev("0000:5e:00.4", device="1017")])
+        self.fails_alone("destination-device-free", dst=dst, expect="refuse")
+
+    def test_destination_device_in_use(self):
+        dst = host("hostb", [dev("0000:5e:00.4", in_use=True)])
+        self.fails_alone("destination-device-free", dst=dst, expect="refuse")
+
+    def test_other_driver(self):
+        dst = copy.deepcopy(self.dst)
+        dst["devices"][0].update(driver="vfio-pci", selected_driver="vfio-pci", module="vfio_pci")
+        self.fails_alone("same-variant-driver", dst=dst)
+
+    def test_source_never_probed(self):
+        src = host("hosta", [dev("0000:3b:00.2", probed=False)])
+        rc, out = self.check(src=src)
+        self.assertEqual(self.rule(out, "kernel-migration-source")["outcome"], "fail")
+        self.assertIn("vfmigctl probe 0000:3b:00.2", self.rule(out, "kernel-migration-source")["reason"])
+        self.assertEqual(self.verdict(out), "replug")
+
+    def test_destination_enotty(self):
+        dst = host("hostb", [dev("0000:5e:00.4", flags=(), dirty=True)])
+        self.fails_alone("kernel-migration-destination", dst=dst)
+
+    def test_no_dirty_tracking_old_qemu(self):
+        src = host("hosta", [dev("0000:3b:00.2", dirty=False)], qemu="8.2.0")
+        dst = host("hostb", [dev("0000:5e:00.4", dirty=False)], qemu="8.2.0")
+        self.fails_alone("dirty-tracking", src=src, dst=dst)
+
+    def test_no_dirty_tracking_new_qemu_warns(self):
+        src = host("hosta", [dev("0000:3b:00.2", dirty=False)])
+        rc, out = self.check(src=src, rc=0)
+        self.assertEqual(self.rule(out, "dirty-tracking")["outcome"], "warn")
+        self.assertEqual(self.verdict(out), "native")
+
+    def test_old_qemu(self):
+        dst = host("hostb", [dev("0000:5e:00.4")], qemu="8.0.0")
+        self.fails_alone("qemu-vfio-migration", dst=dst)
+
+    def test_old_libvirt(self):
+        src = host("hosta", [dev("0000:3b:00.2")], libvirt="8.0.0")
+        self.fails_alone("libvirt-asks-qemu", src=src)
+
+    def test_unknown_versions(self):
+        src = host("hosta", [dev("0000:3b:00.2")], qemu=None, libvirt=None)
+        rc, out = self.check(src=src)
+        self.assertEqual(self.rule(out, "qemu-vfio-migration")["outcome"], "fail")
+        self.assertIn("unknown", self.rule(out, "qemu-vfio-migration")["reason"])
+
+    def test_several_devices_without_p2p(self):
+        src = host("hosta", [dev("0000:3b:00.2", flags=("stop_copy",)), dev("0000:3b:00.3")])
+        dst = host("hostb", [dev("0000:5e:00.4", flags=("stop_copy",)), dev("0000:5e:00.5")])
+        rc, out = self.check(src, dst, domain([("0000:3b:00.2",), ("0000:3b:00.3",)]))
+        self.assertEqual(self.rule(out, "multiple-devices-p2p")["outcome"], "fail")
+        self.assertEqual(self.verdict(out), "replug")
+        # two distinct destination devices were chosen
+        d = out["destinations"][0]["hostdevs"]
+        self.assertNotEqual(d[0]["destination_bdf"], d[1]["destination_bdf"])
+
+    def test_viommu(self):
+        self.fails_alone("no-viommu", dom=domain([("0000:3b:00.2",)], viommu=True))
+
+    def test_managed_old_libvirt_warns(self):
+        dst = host("hostb", [dev("0000:5e:00.4")], libvirt="9.0.0")
+        rc, out = self.check(dst=dst, dom=domain([("0000:3b:00.2", "yes")]), rc=0)
+        self.assertEqual(self.rule(out, "managed-hostdev")["outcome"], "warn")
+        self.assertEqual(self.verdict(out), "native")
+
+    def test_firmware_differs(self):
+        dst = host("hostb", [dev("0000:5e:00.4", firmware="22.41.1000")])
+        self.fails_alone("same-firmware", dst=dst)
+
+    def test_igd_never(self):
+        src = host("hosta", [dev("0000:00:02.0", vendor="8086", device="3e92", driver="vfio-pci", kind="igd")])
+        dst = host("hostb", [dev("0000:00:02.0", vendor="8086", device="3e92", driver="vfio-pci", kind="igd")])
+        rc, out = self.check(src, dst, domain([("0000:00:02.0",)]))
+        self.assertEqual(rc, 3)
+        self.assertEqual(self.rule(out, "not-igd")["outcome"], "fail")
+        self.assertEqual(out["destinations"][0]["hostdevs"][0]["supports"], [])
+
+    def test_legacy_assignment(self):
+        dom = domain([("0000:3b:00.2", "no", "<driver name='kvm'/>")])
+        rc, out = self.check(dom=dom)
+        self.assertEqual(rc, 3)
+        self.assertEqual(self.rule(out, "not-legacy-assignment")["outcome"], "fail")
+
+    def test_no_acpi_no_replug(self):
+        dst = host("hostb", [dev("0000:5e:00.4", flags=())])
+        rc, out = self.check(dst=dst, dom=domain([("0000:3b:00.2",)], acpi=False))
+        self.assertEqual(rc, 3)
+        self.assertEqual(self.rule(out, "hot-unplug")["outcome"], "fail")
+        self.assertEqual(self.verdict(out), "refuse")
+
+    def test_failover(self):
+        dst = host("hostb", [dev("0000:5e:00.4", flags=())])
+        standby = ("<interface type='bridge'><source bridge='br0'/><model type='virtio'/>"
+                   "<teaming type='persistent'/><alias name='ua-standby'/></interface>")
+        dom = domain([("0000:3b:00.2", "no", "<teaming type='transient' persistent='ua-standby'/>")],
+                     acpi=False, extra=standby)
+        rc, out = self.check(dst=dst, dom=dom, rc=0)
+        self.assertEqual(self.verdict(out), "failover")
+        self.assertEqual(self.rule(out, "failover-pair")["outcome"], "pass")
+
+    def test_requested_strategy(self):
+        dst = host("hostb", [dev("0000:5e:00.4", flags=())])
+        rc, out = self.check(None, dst, None, "--strategy", "native", rc=3)
+        self.assertEqual(self.verdict(out), "refuse")
+        rc, out = self.check(None, dst, None, "--strategy", "replug", rc=0)
+        self.assertEqual(self.verdict(out), "replug")
+        rc, out = self.check(None, None, None, "--strategy", "replug", rc=0)
+        self.assertEqual(self.verdict(out), "replug")
+
+    def test_non_pci_hostdev(self):
+        mdev = "<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>"
+        rc, out = self.check(dom=domain([("0000:3b:00.2",)], extra=mdev))
+        self.assertEqual(rc, 3)
+        self.assertEqual(out["destinations"][0]["domain_rules"][0]["rule"], "only-pci-hostdevs")
+
+    def test_no_hostdevs(self):
+        rc, out = self.check(dom=domain([]), rc=0)
+        self.assertIn("no PCI passthrough devices", out["destinations"][0]["summary"])
+
+    def test_human_output_names_reasons(self):
+        dst = host("hostb", [dev("0000:5e:00.4", flags=())])
+        paths = []
+        for name, obj in (("s.json", self.src), ("d.json", dst)):
+            p = os.path.join(self.dir, name)
+            with open(p, "w") as f:
+                json.dump(obj, f)
+            paths.append(p)
+        x = os.path.join(self.dir, "d.xml")
+        with open(x, "w") as f:
+            f.write(self.dom)
+        p = subprocess.run([VFMIGCTL, "check", "--from", paths[0], "--to", paths[1], "--domain-xml", x],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("web01 → hostb: MIGRATABLE (replug", p.stdout)
+        self.assertIn("✗ the kernel on the destination reports no VFIO migration", p.stdout)
+
+    def test_several_destinations(self):
+        good = os.path.join(self.dir, "good.json")
+        bad = os.path.join(self.dir, "bad.json")
+        src = os.path.join(self.dir, "src.json")
+        x = os.path.join(self.dir, "x.xml")
+        for path, obj in ((good, self.dst), (bad, host("hostc", [])), (src, self.src)):
+            with open(path, "w") as f:
+                json.dump(obj, f)
+        with open(x, "w") as f:
+            f.write(self.dom)
+        p = subprocess.run([VFMIGCTL, "check", "--from", src, "--to", bad, "--to", good, "--domain-xml", x, "--json"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        out = json.loads(p.stdout)
+        self.assertEqual([d["migratable"] for d in out["destinations"]], [False, True])
+
+    def test_bad_profiles(self):
+        x = os.path.join(self.dir, "x.xml")
+        with open(x, "w") as f:
+            f.write(self.dom)
+        good = os.path.join(self.dir, "good.json")
+        with open(good, "w") as f:
+            json.dump(self.src, f)
+        cases = {"garbage.json": "{not json", "format.json": json.dumps(dict(self.src, format=2)),
+                 "hex.json": json.dumps(host("h", [dict(dev("0000:3b:00.2"), vendor="zzzz")])),
+                 "bdf.json": json.dumps(host("h", [dict(dev("0000:3b:00.2"), bdf="../../x")])),
+                 "devices.json": json.dumps(dict(self.src, devices=7))}
+        for name, text in cases.items():
+            path = os.path.join(self.dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            p = subprocess.run([VFMIGCTL, "check", "--from", path, "--to", good, "--domain-xml", x],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 1, name)
+            self.assertIn(name, p.stderr)
+        with open(x, "w") as f:
+            f.write("<domain><devices><hostdev mode='subsystem' type='pci'><source><address bus='zz'/></source></hostdev></devices></domain>")
+        p = subprocess.run([VFMIGCTL, "check", "--from", good, "--to", good, "--domain-xml", x], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(subprocess.run([VFMIGCTL, "check", "--from", good], capture_output=True).returncode, 2)
+        self.assertEqual(subprocess.run([VFMIGCTL, "check", "--from", good, "--to", good, "--strategy", "teleport"],
+                                        capture_output=True).returncode, 1)
+
+
+class Synthetic(unittest.TestCase):
+    """profile and probe on synthetic hosts, then check between their files."""
+
+    def setUp(self):
+        self.roots = []
+        for name in ("hosta", "hostb"):
+            root = tempfile.mkdtemp(prefix="vfm-chk-")
+            shutil.rmtree(root)
+            subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "2", "--vfs-per-pf", "2",
+                            "--hostname", name, root], check=True)
+            self.roots.append(root)
+
+    def tearDown(self):
+        for r in self.roots:
+            shutil.rmtree(r)
+
+    def ctl(self, root, *args, mock=False):
+        env = dict(os.environ, VFMIG_SYSROOT=root)
+        if mock:
+            env["LD_PRELOAD"] = KMOCK
+        return subprocess.run([VFMIGCTL, *args], capture_output=True, text=True, env=env)
+
+    def test_profile_probe_check(self):
+        vfs = []
+        for root in self.roots:
+            lst = json.loads(self.ctl(root, "list", "--json").stdout)
+            vf = next(d["bdf"] for d in lst if d["device"] == "101e")
+            vfs.append(vf)
+            p = self.ctl(root, "probe", vf)
+            self.assertEqual(p.returncode, 1)  # not on a VFIO driver yet
+            self.assertIn("bind it first", p.stderr)
+            self.assertEqual(self.ctl(root, "bind", vf, mock=True).returncode, 0)
+            out = json.loads(self.ctl(root, "probe", vf, "--json").stdout)["results"][0]
+            self.assertTrue(out["stop_copy"] and out["p2p"] and out["dirty_tracking"])
+            self.assertEqual(out["source"], "synthetic")
+        prof = [json.loads(self.ctl(r, "profile", "--json").stdout) for r in self.roots]
+        self.assertEqual(prof[0]["format"], 1)
+        self.assertEqual(prof[0]["hostname"], "hosta")
+        self.assertEqual(prof[0]["iommu_mode"], "on (passthrough default)")
+        d = next(x for x in prof[0]["devices"] if x["bdf"] == vfs[0])
+        self.assertTrue(d["vfio_migration"]["stop_copy"])
+        self.assertGreaterEqual(d["vfio_migration"]["age_s"], 0)
+        files = []
+        for i, p in enumerate(prof):
+            p["qemu_version"], p["libvirt_version"] = "9.2.0", "10.10.0"
+            path = os.path.join(self.roots[i], "profile.json")
+            with open(path, "w") as f:
+                json.dump(p, f)
+            files.append(path)
+        out = subprocess.run([VFMIGCTL, "check", "--from", files[0], "--to", files[1], "--json"],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        res = json.loads(out.stdout)["destinations"][0]
+        self.assertEqual(res["strategy"], "native")
+        # an unbind drops the cached answer: the kernel must be asked again
+        self.assertEqual(self.ctl(self.roots[0], "unbind", vfs[0], mock=True).returncode, 0)
+        self.assertEqual(self.ctl(self.roots[0], "bind", vfs[0], mock=True).returncode, 0)
+        again = json.loads(self.ctl(self.roots[0], "profile", "--json").stdout)
+        d = next(x for x in again["devices"] if x["bdf"] == vfs[0])
+        self.assertIsNone(d["vfio_migration"])
+
+
+if __name__ == "__main__":
+    sys.exit(run_tap(sys.modules[__name__]))

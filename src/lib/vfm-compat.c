@@ -363,7 +363,7 @@ pick_candidate (const VfmHostProfile *dst, const VfmDeviceProfile *src, GHashTab
   for (guint i = 0; i < dst->devices->len; i++) {
     const VfmDeviceProfile *d = g_ptr_array_index (dst->devices, i);
     int score = 0;
-    if (!same_ids (src, d) || d->in_use || g_hash_table_contains (taken, d->bdf))
+    if (!same_ids (src, d) || d->in_use || d->claimed || g_hash_table_contains (taken, d->bdf))
       continue;
     if (d->driver != NULL && !d->vfio_bound)
       continue; /* on a host driver: not free */

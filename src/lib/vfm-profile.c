@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-config.h"
 #include "vfm-profile.h"
+#include "vfm-claims.h"
 #include "vfm-error.h"
 #include "vfm-iommu.h"
 #include "vfm-sysfs.h"
@@ -112,7 +113,7 @@ profiled (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel)
 }
 
 static VfmDeviceProfile *
-device_profile (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel)
+device_profile (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, GHashTable *claimed)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
   VfmDeviceProfile *d = g_new0 (VfmDeviceProfile, 1);
@@ -151,6 +152,7 @@ device_profile (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel)
   d->group_viable = group->viable;
   d->vfio_bound = vfm_host_is_vfio_driver (host, d->driver);
   d->in_use = d->vfio_bound && vfm_vfio_in_use (sr, d->bdf, d->iommu_group);
+  d->claimed = g_hash_table_contains (claimed, d->bdf);
   if (d->vfio_bound && (caps = vfm_vfio_cached (host, dev)) != NULL) {
     d->probed = TRUE;
     d->migration = caps->migration;
@@ -174,6 +176,7 @@ vfm_host_profile_build (VfmHost *host, GError **error)
   g_autoptr (VfmHostProfile) p = profile_new ();
   g_autoptr (GPtrArray) devices = NULL;
   g_autofree char *hostname_path = vfm_sysroot_proc_file (sr, "sys/kernel/hostname");
+  g_autoptr (GHashTable) claimed = NULL;
 
   if (vfm_host_db (host, error) == NULL || (devices = vfm_host_devices (host, NULL, error)) == NULL)
     return NULL;
@@ -183,11 +186,12 @@ vfm_host_profile_build (VfmHost *host, GError **error)
   p->cpu_model = cpu_model (sr);
   p->vfmig_version = g_strdup (VFM_VERSION);
   p->created_at = g_get_real_time () / G_USEC_PER_SEC;
+  claimed = vfm_claims_taken (host);
   for (guint i = 0; i < devices->len; i++) {
     VfmPciDevice *dev = g_ptr_array_index (devices, i);
     g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, NULL);
     if (sel != NULL && profiled (host, dev, sel))
-      g_ptr_array_add (p->devices, device_profile (host, dev, sel));
+      g_ptr_array_add (p->devices, device_profile (host, dev, sel, claimed));
   }
   return g_steal_pointer (&p);
 }
@@ -293,6 +297,7 @@ vfm_host_profile_to_json (const VfmHostProfile *p)
     put_bool (b, "group_viable", d->group_viable);
     put_bool (b, "vfio_bound", d->vfio_bound);
     put_bool (b, "in_use", d->in_use);
+    put_bool (b, "claimed", d->claimed);
     json_builder_set_member_name (b, "vfio_migration");
     if (d->probed) {
       json_builder_begin_object (b);
@@ -442,6 +447,7 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
     dp->group_viable = json_object_get_boolean_member_with_default (d, "group_viable", FALSE);
     dp->vfio_bound = json_object_get_boolean_member_with_default (d, "vfio_bound", FALSE);
     dp->in_use = json_object_get_boolean_member_with_default (d, "in_use", FALSE);
+    dp->claimed = json_object_get_boolean_member_with_default (d, "claimed", FALSE);
     mig = json_object_get_member (d, "vfio_migration");
     if (mig != NULL && JSON_NODE_HOLDS_OBJECT (mig)) {
       JsonObject *m = json_node_get_object (mig);

@@ -33,6 +33,7 @@ typedef struct {
   gboolean group_viable;
   gboolean vfio_bound;
   gboolean in_use;           /* its VFIO group is open (a VM holds it) */
+  gboolean claimed;          /* held by a migration's claim */
   /* the kernel's answer (probe cache); probed FALSE: never asked */
   gboolean probed;
   gboolean migration, stop_copy, p2p, pre_copy, dirty_tracking;

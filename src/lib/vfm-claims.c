@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-claims.h"
+#include "vfm-error.h"
+#include "vfm-ids.h"
+#include "vfm-journal.h"
+#include "vfm-lock.h"
+
+#include <string.h>
+
+#define CLAIMS_LOCK_MS 10000
+
+static void
+claim_device_free (gpointer data)
+{
+  VfmClaimDevice *d = data;
+  g_free (d->source_bdf);
+  g_free (d->bdf);
+  g_free (d->driver);
+  g_free (d);
+}
+
+void
+vfm_claim_free (VfmClaim *c)
+{
+  if (c == NULL)
+    return;
+  g_free (c->id);
+  g_free (c->domain_uuid);
+  g_free (c->domain_name);
+  g_free (c->state);
+  g_ptr_array_unref (c->devices);
+  g_free (c);
+}
+
+void
+vfm_claim_want_free (VfmClaimWant *w)
+{
+  if (w == NULL)
+    return;
+  g_free (w->source_bdf);
+  g_free (w->driver);
+  g_free (w);
+}
+
+static VfmClaim *
+claim_new (void)
+{
+  VfmClaim *c = g_new0 (VfmClaim, 1);
+  c->devices = g_ptr_array_new_with_free_func (claim_device_free);
+  return c;
+}
+
+static void
+put_str (JsonBuilder *b, const char *k, const char *v)
+{
+  json_builder_set_member_name (b, k);
+  if (v)
+    json_builder_add_string_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+JsonNode *
+vfm_claim_to_json (const VfmClaim *c)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  put_str (b, "id", c->id);
+  put_str (b, "domain_uuid", c->domain_uuid);
+  put_str (b, "domain_name", c->domain_name);
+  put_str (b, "state", c->state);
+  json_builder_set_member_name (b, "created_at");
+  json_builder_add_int_value (b, c->created_at);
+  json_builder_set_member_name (b, "expires_at");
+  json_builder_add_int_value (b, c->expires_at);
+  json_builder_set_member_name (b, "devices");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < c->devices->len; i++) {
+    const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
+    json_builder_begin_object (b);
+    put_str (b, "source_bdf", d->source_bdf);
+    put_str (b, "bdf", d->bdf);
+    put_str (b, "driver", d->driver);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static char *
+dup_member (JsonObject *o, const char *k)
+{
+  JsonNode *n = json_object_get_member (o, k);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+    return NULL;
+  return g_strdup (json_node_get_string (n));
+}
+
+VfmClaim *
+vfm_claim_from_json (JsonNode *node, GError **error)
+{
+  g_autoptr (VfmClaim) c = claim_new ();
+  JsonObject *o;
+  JsonArray *devs;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "a claim must be a JSON object");
+    return NULL;
+  }
+  o = json_node_get_object (node);
+  c->id = dup_member (o, "id");
+  c->domain_uuid = dup_member (o, "domain_uuid");
+  c->domain_name = dup_member (o, "domain_name");
+  c->state = dup_member (o, "state");
+  c->created_at = json_object_get_int_member_with_default (o, "created_at", 0);
+  c->expires_at = json_object_get_int_member_with_default (o, "expires_at", 0);
+  if (c->id == NULL || !json_object_has_member (o, "devices") ||
+      !JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "devices"))) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "a claim needs an id and a devices array");
+    return NULL;
+  }
+  devs = json_object_get_array_member (o, "devices");
+  for (guint i = 0; i < json_array_get_length (devs); i++) {
+    JsonNode *dn = json_array_get_element (devs, i);
+    VfmClaimDevice *d;
+    if (!JSON_NODE_HOLDS_OBJECT (dn)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claim %s: devices[%u] is not an object", c->id, i);
+      return NULL;
+    }
+    d = g_new0 (VfmClaimDevice, 1);
+    g_ptr_array_add (c->devices, d);
+    d->source_bdf = dup_member (json_node_get_object (dn), "source_bdf");
+    d->bdf = dup_member (json_node_get_object (dn), "bdf");
+    d->driver = dup_member (json_node_get_object (dn), "driver");
+    if (!vfm_bdf_is_valid (d->bdf) || (d->source_bdf && !vfm_bdf_is_valid (d->source_bdf))) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claim %s: devices[%u] has no valid bdf", c->id, i);
+      return NULL;
+    }
+  }
+  return g_steal_pointer (&c);
+}
+
+JsonNode *
+vfm_claim_wants_to_json (GPtrArray *wants)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_array (b);
+  for (guint i = 0; i < wants->len; i++) {
+    const VfmClaimWant *w = g_ptr_array_index (wants, i);
+    char buf[16];
+    json_builder_begin_object (b);
+    put_str (b, "source_bdf", w->source_bdf);
+#define HEX(key, val, width) g_snprintf (buf, sizeof buf, "%0*x", width, val); put_str (b, key, buf);
+    HEX ("vendor", w->vendor, 4);
+    HEX ("device", w->device, 4);
+    HEX ("subsystem_vendor", w->subsystem_vendor, 4);
+    HEX ("subsystem_device", w->subsystem_device, 4);
+    HEX ("class", w->class_code, 6);
+#undef HEX
+    put_str (b, "driver", w->driver);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  return json_builder_get_root (b);
+}
+
+static gboolean
+hex_member (JsonObject *o, const char *k, guint max, guint *out)
+{
+  const char *s = json_object_get_string_member_with_default (o, k, NULL);
+  char *end = NULL;
+  guint64 v;
+  if (s == NULL || *s == '\0')
+    return FALSE;
+  v = g_ascii_strtoull (s, &end, 16);
+  if (end == NULL || *end != '\0' || v > max)
+    return FALSE;
+  *out = (guint) v;
+  return TRUE;
+}
+
+GPtrArray *
+vfm_claim_wants_from_json (JsonNode *node, GError **error)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_claim_want_free);
+  JsonArray *a;
+
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "the devices wanted must be a JSON array");
+    return NULL;
+  }
+  a = json_node_get_array (node);
+  if (json_array_get_length (a) > 256) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "at most 256 devices per claim");
+    return NULL;
+  }
+  for (guint i = 0; i < json_array_get_length (a); i++) {
+    JsonNode *n = json_array_get_element (a, i);
+    JsonObject *o;
+    VfmClaimWant *w;
+    guint v, d, sv, sd, cls;
+    if (!JSON_NODE_HOLDS_OBJECT (n)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "wanted device %u is not an object", i);
+      return NULL;
+    }
+    o = json_node_get_object (n);
+    if (!hex_member (o, "vendor", 0xffff, &v) || !hex_member (o, "device", 0xffff, &d) ||
+        !hex_member (o, "subsystem_vendor", 0xffff, &sv) || !hex_member (o, "subsystem_device", 0xffff, &sd) ||
+        !hex_member (o, "class", 0xffffff, &cls)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "wanted device %u: ids must be hex strings", i);
+      return NULL;
+    }
+    w = g_new0 (VfmClaimWant, 1);
+    g_ptr_array_add (out, w);
+    w->vendor = v;
+    w->device = d;
+    w->subsystem_vendor = sv;
+    w->subsystem_device = sd;
+    w->class_code = cls;
+    w->source_bdf = dup_member (o, "source_bdf");
+    w->driver = dup_member (o, "driver");
+    if ((w->source_bdf && !vfm_bdf_is_valid (w->source_bdf)) ||
+        (w->driver && (strchr (w->driver, '/') || !*w->driver))) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "wanted device %u: bad source_bdf or driver", i);
+      return NULL;
+    }
+  }
+  return g_steal_pointer (&out);
+}
+
+/* ---- the claims file ---- */
+
+static char *
+claims_path (VfmSysroot *sr)
+{
+  g_autofree char *state = vfm_sysroot_state_dir (sr);
+  return g_build_filename (state, "claims.json", NULL);
+}
+
+/* Reads every claim, dropping expired ones. A damaged file is an error
+ * naming it: claims are never silently forgotten. */
+static GPtrArray *
+load_claims (VfmSysroot *sr, GError **error)
+{
+  g_autofree char *path = claims_path (sr);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) local = NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_claim_free);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  JsonNode *root;
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return out;
+  if (!json_parser_load_from_file (parser, path, &local) || (root = json_parser_get_root (parser)) == NULL ||
+      !JSON_NODE_HOLDS_ARRAY (root)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claims file %s is damaged: %s", path,
+                 local ? local->message : "not a JSON array");
+    g_ptr_array_unref (out);
+    return NULL;
+  }
+  for (guint i = 0; i < json_array_get_length (json_node_get_array (root)); i++) {
+    VfmClaim *c = vfm_claim_from_json (json_array_get_element (json_node_get_array (root), i), &local);
+    if (c == NULL) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claims file %s: %s", path, local->message);
+      g_ptr_array_unref (out);
+      return NULL;
+    }
+    if (c->expires_at != 0 && c->expires_at <= now)
+      vfm_claim_free (c);
+    else
+      g_ptr_array_add (out, c);
+  }
+  return out;
+}
+
+static gboolean
+save_claims (VfmSysroot *sr, GPtrArray *claims, GError **error)
+{
+  g_autofree char *path = claims_path (sr);
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+
+  json_builder_begin_array (b);
+  for (guint i = 0; i < claims->len; i++)
+    json_builder_add_value (b, vfm_claim_to_json (g_ptr_array_index (claims, i)));
+  json_builder_end_array (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  text = json_generator_to_data (gen, NULL);
+  if (g_mkdir_with_parents (dir, 0755) < 0 ||
+      !g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &local)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot write %s: %s", path, local ? local->message : "mkdir failed");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* BDFs held by a live claim. */
+GHashTable *
+vfm_claims_taken (VfmHost *host)
+{
+  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), NULL);
+  GHashTable *taken = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; claims && i < claims->len; i++) {
+    const VfmClaim *c = g_ptr_array_index (claims, i);
+    for (guint j = 0; j < c->devices->len; j++)
+      g_hash_table_add (taken, g_strdup (((VfmClaimDevice *) g_ptr_array_index (c->devices, j))->bdf));
+  }
+  return taken;
+}
+
+static VfmClaim *
+find (GPtrArray *claims, const char *id)
+{
+  for (guint i = 0; i < claims->len; i++)
+    if (g_strcmp0 (((VfmClaim *) g_ptr_array_index (claims, i))->id, id) == 0)
+      return g_ptr_array_index (claims, i);
+  return NULL;
+}
+
+static VfmClaim *
+copy_claim (const VfmClaim *c)
+{
+  g_autoptr (JsonNode) n = vfm_claim_to_json (c);
+  return vfm_claim_from_json (n, NULL);
+}
+
+VfmClaim *
+vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_name, GPtrArray *wants, guint ttl_s,
+                  GError **error)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (VfmLock) lock = vfm_lock_named (sr, "claims", CLAIMS_LOCK_MS, error);
+  g_autoptr (GPtrArray) claims = NULL;
+  g_autoptr (VfmHostProfile) here = NULL;
+  g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (VfmClaim) c = claim_new ();
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  if (lock == NULL || (claims = load_claims (sr, error)) == NULL || (here = vfm_host_profile_build (host, error)) == NULL)
+    return NULL;
+  for (guint i = 0; i < claims->len; i++) {
+    const VfmClaim *o = g_ptr_array_index (claims, i);
+    for (guint j = 0; j < o->devices->len; j++)
+      g_hash_table_add (taken, ((VfmClaimDevice *) g_ptr_array_index (o->devices, j))->bdf);
+  }
+  c->id = g_uuid_string_random ();
+  c->domain_uuid = g_strdup (domain_uuid);
+  c->domain_name = g_strdup (domain_name);
+  c->state = g_strdup ("claimed");
+  c->created_at = now;
+  c->expires_at = now + (ttl_s ? ttl_s : 300);
+
+  for (guint i = 0; i < wants->len; i++) {
+    const VfmClaimWant *w = g_ptr_array_index (wants, i);
+    const VfmDeviceProfile *best = NULL;
+    int best_score = -1;
+    for (guint j = 0; j < here->devices->len; j++) {
+      const VfmDeviceProfile *d = g_ptr_array_index (here->devices, j);
+      int score = 0;
+      if (d->vendor != w->vendor || d->device != w->device || d->subsystem_vendor != w->subsystem_vendor ||
+          d->subsystem_device != w->subsystem_device || d->class_code != w->class_code)
+        continue;
+      /* in use by a VM, held by another claim, or on a host driver: not free */
+      if (d->in_use || g_hash_table_contains (taken, d->bdf) || (d->driver != NULL && !d->vfio_bound))
+        continue;
+      score += g_strcmp0 (d->driver, w->driver) == 0 ? 2 : 0;
+      score += g_strcmp0 (d->bdf, w->source_bdf) == 0 ? 1 : 0;
+      if (score > best_score) {
+        best = d;
+        best_score = score;
+      }
+    }
+    if (best == NULL) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY,
+                   "no free device %04x:%04x (subsystem %04x:%04x) for %s: all are in use or claimed", w->vendor,
+                   w->device, w->subsystem_vendor, w->subsystem_device, w->source_bdf ? w->source_bdf : "the domain");
+      return NULL;
+    }
+    g_hash_table_add (taken, best->bdf);
+    VfmClaimDevice *cd = g_new0 (VfmClaimDevice, 1);
+    cd->source_bdf = g_strdup (w->source_bdf);
+    cd->bdf = g_strdup (best->bdf);
+    cd->driver = g_strdup (w->driver ? w->driver : best->selected_driver);
+    g_ptr_array_add (c->devices, cd);
+  }
+  g_ptr_array_add (claims, copy_claim (c));
+  if (!save_claims (sr, claims, error))
+    return NULL;
+  return g_steal_pointer (&c);
+}
+
+typedef gboolean (*ClaimEdit) (VfmClaim *c, gpointer data, GError **error);
+
+static gboolean
+edit_claim (VfmHost *host, const char *id, ClaimEdit edit, gpointer data, gboolean remove, GError **error)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (VfmLock) lock = vfm_lock_named (sr, "claims", CLAIMS_LOCK_MS, error);
+  g_autoptr (GPtrArray) claims = NULL;
+  VfmClaim *c;
+
+  if (lock == NULL || (claims = load_claims (sr, error)) == NULL)
+    return FALSE;
+  if ((c = find (claims, id)) == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no claim %s (expired or released)", id);
+    return FALSE;
+  }
+  if (edit != NULL && !edit (c, data, error))
+    return FALSE;
+  if (remove)
+    g_ptr_array_remove (claims, c);
+  return save_claims (sr, claims, error);
+}
+
+static gboolean
+set_ttl (VfmClaim *c, gpointer data, GError **error)
+{
+  guint ttl = GPOINTER_TO_UINT (data);
+  if (c->expires_at != 0)
+    c->expires_at = g_get_real_time () / G_USEC_PER_SEC + (ttl ? ttl : 300);
+  return TRUE;
+}
+
+gboolean
+vfm_claims_renew (VfmHost *host, const char *id, guint ttl_s, GError **error)
+{
+  return edit_claim (host, id, set_ttl, GUINT_TO_POINTER (ttl_s), FALSE, error);
+}
+
+static gboolean
+set_running (VfmClaim *c, gpointer data, GError **error)
+{
+  c->expires_at = 0;
+  g_free (c->state);
+  c->state = g_strdup ("running");
+  return TRUE;
+}
+
+/* The domain started with the claimed devices: they are its own now, no
+ * lease, until release. */
+gboolean
+vfm_claims_adopt (VfmHost *host, const char *id, GError **error)
+{
+  return edit_claim (host, id, set_running, NULL, FALSE, error);
+}
+
+VfmClaim *
+vfm_claims_get (VfmHost *host, const char *id, GError **error)
+{
+  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), error);
+  VfmClaim *c;
+  if (claims == NULL)
+    return NULL;
+  if ((c = find (claims, id)) == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no claim %s (expired or released)", id);
+    return NULL;
+  }
+  return copy_claim (c);
+}
+
+GPtrArray *
+vfm_claims_list (VfmHost *host, GError **error)
+{
+  return load_claims (vfm_host_sysroot (host), error);
+}
+
+static gboolean
+set_prepared (VfmClaim *c, gpointer data, GError **error)
+{
+  if (c->expires_at != 0) {
+    g_free (c->state);
+    c->state = g_strdup ("prepared");
+  }
+  return TRUE;
+}
+
+/* Binds each claimed device to its driver (the binder verifies and rolls
+ * back); the claim's state says it was done. */
+GPtrArray *
+vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
+{
+  g_autoptr (VfmClaim) c = vfm_claims_get (host, id, error);
+  g_autoptr (GPtrArray) results = NULL;
+  guint failed = 0;
+
+  if (c == NULL)
+    return NULL;
+  results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  for (guint i = 0; i < c->devices->len; i++) {
+    const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
+    VfmBindResult *r = vfm_binder_bind (host, d->bdf, d->driver, 0);
+    failed += r->error != NULL;
+    g_ptr_array_add (results, r);
+  }
+  if (failed > 0) {
+    const VfmBindResult *first = NULL;
+    for (guint i = 0; i < results->len && first == NULL; i++)
+      if (((VfmBindResult *) g_ptr_array_index (results, i))->error)
+        first = g_ptr_array_index (results, i);
+    g_set_error (error, VFM_ERROR, VFM_ERROR_BIND, "cannot prepare claim %s: %s", id, first->error->message);
+    return NULL;
+  }
+  if (!edit_claim (host, id, set_prepared, NULL, FALSE, error))
+    return NULL;
+  return g_steal_pointer (&results);
+}
+
+/* Ends a claim. With restore, devices vfmig bound for it go back to their
+ * original drivers; without, they stay on VFIO, free for the next one. */
+gboolean
+vfm_claims_release (VfmHost *host, const char *id, gboolean restore, GPtrArray *results, GError **error)
+{
+  g_autoptr (VfmClaim) c = vfm_claims_get (host, id, error);
+  if (c == NULL)
+    return FALSE;
+  if (restore)
+    for (guint i = 0; i < c->devices->len; i++) {
+      const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
+      g_autoptr (VfmOwned) owned = vfm_journal_read_owned (vfm_host_sysroot (host), d->bdf, NULL);
+      if (owned != NULL) {
+        VfmBindResult *r = vfm_binder_unbind (host, d->bdf, 0);
+        if (results != NULL)
+          g_ptr_array_add (results, r);
+        else
+          vfm_bind_result_free (r);
+      }
+    }
+  return edit_claim (host, id, NULL, NULL, TRUE, error);
+}

@@ -13,19 +13,26 @@
 static const VfmCliCommand commands[] = {
   { "bind", "BDF…|--all [--driver NAME] [--group] [--dry-run] [--force]", "Bind devices to their selected VFIO driver, verified", vfm_cmd_bind },
   { "check", "DOMAIN --to URI… | --from FILE --to FILE… [--strategy S]", "Can a domain migrate there, how, and if not why", vfm_cmd_check },
+  { "claim", "--domain-uuid U --domain-name N [--ttl S] < WANTS.json", "Destination: claim free devices for a migration", vfm_cmd_claim },
+  { "claims", "", "Destination: the claims held now", vfm_cmd_claims },
   { "db lint", "[FILE…]", "Check driver and policy files; report FILE:LINE for each problem", vfm_cmd_db_lint },
   { "db list", "", "List the driver database: curated entries and kernel aliases", vfm_cmd_db_list },
   { "db show", "ID|DRIVER", "Show everything the database knows about one driver", vfm_cmd_db_show },
   { "explain", "BDF", "Explain which driver a device would take and why", vfm_cmd_explain },
+  { "hook", "qemu DOMAIN OPERATION SUB-OPERATION EXTRA", "The libvirt qemu hook (domain XML on stdin)", vfm_cmd_hook },
   { "list", "[--all]", "List passthrough-relevant PCI devices and their selected driver", vfm_cmd_list },
+  { "migrate", "DOMAIN DEST_URI [--strategy S] [--dry-run] [--persistent]", "Migrate a domain with its passthrough devices", vfm_cmd_migrate },
+  { "prepare", "CLAIM", "Destination: bind a claim's devices", vfm_cmd_prepare },
   { "probe", "BDF…", "Ask the kernel about a VFIO device's migration support", vfm_cmd_probe },
   { "profile", "", "This host as check sees it (--json for check --from/--to)", vfm_cmd_profile },
+  { "release", "CLAIM [--restore]", "Destination: end a claim", vfm_cmd_release },
   { "restore", "[--dry-run]", "Return every device vfmig bound to its original driver", vfm_cmd_restore },
   { "status", "", "What vfmig owns, and interrupted operations", vfm_cmd_status },
+  { "udev-query", "KERNEL_NAME", "The udev rule's helper: the driver to set at hotplug", vfm_cmd_udev_query },
   { "unbind", "BDF… [--dry-run]", "Return devices vfmig bound to their original driver", vfm_cmd_unbind },
-  { "xml", "BDF [--libvirt-version X.Y.Z]", "Print the <hostdev> element for a domain", vfm_cmd_xml },
   { "vf create", "PF N [--migratable] [--mac MAC|auto] [--vlan ID]", "Create N VFs for vfmig and bind them", vfm_cmd_vf_create },
   { "vf destroy", "PF", "Return the PF's VFs and remove them", vfm_cmd_vf_destroy },
+  { "xml", "BDF [--libvirt-version X.Y.Z]", "Print the <hostdev> element for a domain", vfm_cmd_xml },
 };
 
 static void

@@ -59,6 +59,13 @@ gboolean vfm_cmd_xml        (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_check      (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_profile    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_probe      (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_migrate    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_claim      (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_prepare    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_release    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_claims     (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_hook       (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_udev_query (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_lint    (VfmCli *cli, int argc, char **argv, GError **error);
 
 G_END_DECLS

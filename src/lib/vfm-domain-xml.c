@@ -305,3 +305,124 @@ vfm_domain_parse (const char *xml, gsize len, GError **error)
   }
   return g_steal_pointer (&info);
 }
+
+static xmlDoc *
+read_domain (const char *xml, gsize len, GError **error)
+{
+  xmlDoc *doc;
+  if (len > G_MAXINT || (doc = xmlReadMemory (xml, (int) len, "domain.xml", NULL,
+                                               XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)) == NULL ||
+      xmlDocGetRootElement (doc) == NULL || !xmlStrEqual (xmlDocGetRootElement (doc)->name, BAD_CAST "domain")) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "not a libvirt domain XML document");
+    return NULL;
+  }
+  return doc;
+}
+
+static void
+set_address (xmlNode *addr, const char *bdf)
+{
+  guint domain, bus, slot, fn;
+  char buf[16];
+  sscanf (bdf, "%x:%x:%x.%x", &domain, &bus, &slot, &fn);
+  g_snprintf (buf, sizeof buf, "0x%04x", domain);
+  xmlSetProp (addr, BAD_CAST "domain", BAD_CAST buf);
+  g_snprintf (buf, sizeof buf, "0x%02x", bus);
+  xmlSetProp (addr, BAD_CAST "bus", BAD_CAST buf);
+  g_snprintf (buf, sizeof buf, "0x%02x", slot);
+  xmlSetProp (addr, BAD_CAST "slot", BAD_CAST buf);
+  g_snprintf (buf, sizeof buf, "0x%x", fn);
+  xmlSetProp (addr, BAD_CAST "function", BAD_CAST buf);
+}
+
+char *
+vfm_domain_rewrite (const char *xml, gsize len, GHashTable *moves, GHashTable *drop, const char *claim_id,
+                    GError **error)
+{
+  g_autoptr (VfmXmlDoc) doc = read_domain (xml, len, error);
+  xmlNode *root, *devices, *next;
+  xmlChar *out = NULL;
+  int out_len = 0;
+  char *result;
+
+  if (doc == NULL)
+    return NULL;
+  root = xmlDocGetRootElement (doc);
+  devices = child (root, "devices");
+  for (xmlNode *c = devices ? devices->children : NULL; c; c = next) {
+    g_autofree char *type = NULL, *mode = NULL, *bdf = NULL;
+    xmlNode *addr;
+    const char *to;
+    next = c->next;
+    if (c->type != XML_ELEMENT_NODE)
+      continue;
+    type = prop (c, "type");
+    mode = prop (c, "mode");
+    if (!((xmlStrEqual (c->name, BAD_CAST "hostdev") && g_strcmp0 (mode, "subsystem") == 0 && g_strcmp0 (type, "pci") == 0) ||
+          (xmlStrEqual (c->name, BAD_CAST "interface") && g_strcmp0 (type, "hostdev") == 0)))
+      continue;
+    addr = child (child (c, "source"), "address");
+    if (addr == NULL || (bdf = address_bdf (addr, TRUE)) == NULL)
+      continue;
+    if (drop != NULL && g_hash_table_contains (drop, bdf)) {
+      xmlUnlinkNode (c);
+      xmlFreeNode (c);
+      continue;
+    }
+    if (moves != NULL && (to = g_hash_table_lookup (moves, bdf)) != NULL) {
+      set_address (addr, to);
+      xmlSetProp (c, BAD_CAST "managed", BAD_CAST "no");
+    }
+  }
+  if (claim_id != NULL) {
+    xmlNode *meta = child (root, "metadata");
+    xmlNode *claim;
+    xmlNs *ns;
+    if (meta == NULL)
+      meta = xmlNewChild (root, NULL, BAD_CAST "metadata", NULL);
+    claim = xmlNewChild (meta, NULL, BAD_CAST "claim", NULL);
+    ns = xmlNewNs (claim, BAD_CAST VFM_XML_NAMESPACE, BAD_CAST "vfmig");
+    xmlSetNs (claim, ns);
+    xmlSetProp (claim, BAD_CAST "id", BAD_CAST claim_id);
+  }
+  xmlDocDumpFormatMemory (doc, &out, &out_len, 1);
+  result = g_strndup ((const char *) out, out_len);
+  xmlFree (out);
+  return result;
+}
+
+/* The claim a migration made, from <metadata><vfmig:claim id=…/>. */
+char *
+vfm_domain_claim_id (const char *xml, gsize len)
+{
+  g_autoptr (VfmXmlDoc) doc = read_domain (xml, len, NULL);
+  xmlNode *meta;
+  if (doc == NULL || (meta = child (xmlDocGetRootElement (doc), "metadata")) == NULL)
+    return NULL;
+  for (xmlNode *c = meta->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrEqual (c->name, BAD_CAST "claim") && c->ns != NULL &&
+        xmlStrEqual (c->ns->href, BAD_CAST VFM_XML_NAMESPACE)) {
+      g_autofree char *id = prop (c, "id");
+      /* claim ids are UUIDs: anything else is not ours */
+      return id != NULL && g_uuid_string_is_valid (id) ? g_steal_pointer (&id) : NULL;
+    }
+  return NULL;
+}
+
+/* A bare <hostdev managed='no'> for attach-device (replug). */
+char *
+vfm_hostdev_element (const char *bdf, const char *alias)
+{
+  g_autoptr (VfmXmlDoc) doc = xmlNewDoc (BAD_CAST "1.0");
+  xmlNode *h = xmlNewDocNode (doc, NULL, BAD_CAST "hostdev", NULL);
+  xmlDocSetRootElement (doc, h);
+  xmlNewProp (h, BAD_CAST "mode", BAD_CAST "subsystem");
+  xmlNewProp (h, BAD_CAST "type", BAD_CAST "pci");
+  xmlNewProp (h, BAD_CAST "managed", BAD_CAST "no");
+  pci_address (xmlNewChild (h, NULL, BAD_CAST "source", NULL), bdf, FALSE);
+  if (alias != NULL && g_str_has_prefix (alias, "ua-")) {
+    xmlNode *a = xmlNewChild (h, NULL, BAD_CAST "alias", NULL);
+    xmlNewProp (a, BAD_CAST "name", BAD_CAST alias);
+  }
+  return node_to_string (doc, h);
+}

@@ -57,4 +57,21 @@ VfmDomainInfo *vfm_domain_parse     (const char *xml,
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmDomainInfo, vfm_domain_info_free)
 
+#define VFM_XML_NAMESPACE "urn:vfmig:1"
+
+/* The destination's XML: each hostdev whose source address is a key of
+ * moves points at its value (the claimed device) with managed='no' (vfmig
+ * binds it); hostdevs in drop are left out (replugged after the migration);
+ * claim_id goes into <metadata><vfmig:claim id=…/> for the destination hook. */
+char *vfm_domain_rewrite   (const char  *xml,
+                            gsize        len,
+                            GHashTable  *moves,
+                            GHashTable  *drop,
+                            const char  *claim_id,
+                            GError     **error);
+char *vfm_domain_claim_id  (const char  *xml,
+                            gsize        len);
+char *vfm_hostdev_element  (const char  *bdf,
+                            const char  *alias);
+
 G_END_DECLS

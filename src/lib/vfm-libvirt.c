@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <json-glib/json-glib.h>
 #include <stdlib.h>
+#include <string.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -22,7 +23,20 @@
   X (virConnectOpen)                     \
   X (virDomainLookupByName)              \
   X (virDomainGetXMLDesc)                \
-  X (virDomainFree)
+  X (virDomainFree)                      \
+  X (virDomainGetUUIDString)             \
+  X (virDomainIsPersistent)              \
+  X (virDomainIsActive)                  \
+  X (virDomainMigrateToURI3)             \
+  X (virDomainGetJobStats)               \
+  X (virDomainAbortJob)                  \
+  X (virDomainAttachDeviceFlags)         \
+  X (virDomainDetachDeviceFlags)         \
+  X (virDomainMigrateSetMaxDowntime)     \
+  X (virTypedParamsAddString)            \
+  X (virTypedParamsAddULLong)            \
+  X (virTypedParamsGetULLong)            \
+  X (virTypedParamsFree)
 
 #define DECLARE(name) static __typeof__ (name) *p_##name;
 VFM_LIBVIRT_SYMBOLS (DECLARE)
@@ -213,4 +227,177 @@ vfm_libvirt_qemu_blockers (const char *uri, const char *name, GError **error)
   }
   free (reply);
   return out;
+}
+
+/* ---- a connection for the migration sequence ---- */
+
+struct _VfmVirt {
+  virConnectPtr conn;
+  char *uri;
+};
+
+VfmVirt *
+vfm_virt_open (const char *uri, gboolean read_only, GError **error)
+{
+  virConnectPtr c = open_conn (uri, read_only, error);
+  VfmVirt *v;
+  if (c == NULL)
+    return NULL;
+  v = g_new0 (VfmVirt, 1);
+  v->conn = c;
+  v->uri = g_strdup (default_uri (uri));
+  return v;
+}
+
+void
+vfm_virt_close (VfmVirt *v)
+{
+  if (v == NULL)
+    return;
+  p_virConnectClose (v->conn);
+  g_free (v->uri);
+  g_free (v);
+}
+
+static void
+set_virt_error (GError **error, const char *what)
+{
+  virErrorPtr e = p_virGetLastError ();
+  g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "%s: %s", what, e && e->message ? e->message : "failed");
+}
+
+static virDomainPtr
+lookup (VfmVirt *v, const char *name, GError **error)
+{
+  virDomainPtr d = p_virDomainLookupByName (v->conn, name);
+  if (d == NULL)
+    g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no domain \"%s\" at %s", name, v->uri);
+  return d;
+}
+
+char *
+vfm_virt_domain_xml (VfmVirt *v, const char *name, gboolean inactive, GError **error)
+{
+  virDomainPtr d = lookup (v, name, error);
+  char *xml, *out;
+  if (d == NULL)
+    return NULL;
+  xml = p_virDomainGetXMLDesc (d, VIR_DOMAIN_XML_MIGRATABLE | (inactive ? VIR_DOMAIN_XML_INACTIVE : 0));
+  p_virDomainFree (d);
+  if (xml == NULL) {
+    set_virt_error (error, "cannot read the domain XML");
+    return NULL;
+  }
+  out = g_strdup (xml);
+  free (xml);
+  return out;
+}
+
+gboolean
+vfm_virt_domain_facts (VfmVirt *v, const char *name, char **uuid, gboolean *persistent, gboolean *active,
+                       GError **error)
+{
+  virDomainPtr d = lookup (v, name, error);
+  char buf[VIR_UUID_STRING_BUFLEN];
+  if (d == NULL)
+    return FALSE;
+  if (uuid != NULL)
+    *uuid = p_virDomainGetUUIDString (d, buf) == 0 ? g_strdup (buf) : NULL;
+  if (persistent != NULL)
+    *persistent = p_virDomainIsPersistent (d) == 1;
+  if (active != NULL)
+    *active = p_virDomainIsActive (d) == 1;
+  p_virDomainFree (d);
+  return TRUE;
+}
+
+gboolean
+vfm_virt_migrate (VfmVirt *v, const char *name, const char *dest_uri, const char *dest_xml, const char *persist_xml,
+                  guint flags, guint64 bandwidth_mib, GError **error)
+{
+  virDomainPtr d = lookup (v, name, error);
+  virTypedParameterPtr params = NULL;
+  int n = 0, max = 0, r;
+  if (d == NULL)
+    return FALSE;
+  if (dest_xml)
+    p_virTypedParamsAddString (&params, &n, &max, VIR_MIGRATE_PARAM_DEST_XML, dest_xml);
+  if (persist_xml)
+    p_virTypedParamsAddString (&params, &n, &max, VIR_MIGRATE_PARAM_PERSIST_XML, persist_xml);
+  if (bandwidth_mib)
+    p_virTypedParamsAddULLong (&params, &n, &max, VIR_MIGRATE_PARAM_BANDWIDTH, bandwidth_mib);
+  r = p_virDomainMigrateToURI3 (d, dest_uri, params, n, flags);
+  if (r < 0)
+    set_virt_error (error, "libvirt migration failed");
+  p_virTypedParamsFree (params, n);
+  p_virDomainFree (d);
+  return r == 0;
+}
+
+gboolean
+vfm_virt_job_stats (VfmVirt *v, const char *name, VfmJobStats *out)
+{
+  virDomainPtr d = p_virDomainLookupByName (v->conn, name);
+  virTypedParameterPtr params = NULL;
+  int n = 0, type = 0;
+  gboolean ok;
+  memset (out, 0, sizeof *out);
+  if (d == NULL)
+    return FALSE;
+  ok = p_virDomainGetJobStats (d, &type, &params, &n, 0) == 0 && type != VIR_DOMAIN_JOB_NONE;
+  if (ok) {
+    unsigned long long val;
+    if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_DATA_PROCESSED, &val) == 1)
+      out->processed = val;
+    if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_DATA_REMAINING, &val) == 1)
+      out->remaining = val;
+    if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_DATA_TOTAL, &val) == 1)
+      out->total = val;
+    if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE, &val) == 1)
+      out->dirty_rate_pages = val;
+    if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_DOWNTIME, &val) == 1)
+      out->expected_downtime_ms = val;
+  }
+  p_virTypedParamsFree (params, n);
+  p_virDomainFree (d);
+  return ok;
+}
+
+gboolean
+vfm_virt_abort (VfmVirt *v, const char *name)
+{
+  virDomainPtr d = p_virDomainLookupByName (v->conn, name);
+  int r;
+  if (d == NULL)
+    return FALSE;
+  r = p_virDomainAbortJob (d);
+  p_virDomainFree (d);
+  return r == 0;
+}
+
+gboolean
+vfm_virt_set_max_downtime (VfmVirt *v, const char *name, guint64 ms)
+{
+  virDomainPtr d = p_virDomainLookupByName (v->conn, name);
+  int r;
+  if (d == NULL)
+    return FALSE;
+  r = p_virDomainMigrateSetMaxDowntime (d, ms, 0);
+  p_virDomainFree (d);
+  return r == 0;
+}
+
+gboolean
+vfm_virt_device (VfmVirt *v, const char *name, const char *xml, gboolean attach, gboolean config, GError **error)
+{
+  virDomainPtr d = lookup (v, name, error);
+  unsigned int flags = VIR_DOMAIN_AFFECT_LIVE | (config ? VIR_DOMAIN_AFFECT_CONFIG : 0);
+  int r;
+  if (d == NULL)
+    return FALSE;
+  r = attach ? p_virDomainAttachDeviceFlags (d, xml, flags) : p_virDomainDetachDeviceFlags (d, xml, flags);
+  if (r < 0)
+    set_virt_error (error, attach ? "attaching the device failed" : "detaching the device failed");
+  p_virDomainFree (d);
+  return r == 0;
 }

@@ -20,4 +20,28 @@ GPtrArray *vfm_libvirt_qemu_blockers (const char  *uri,
                                       const char  *name,
                                       GError     **error);
 
+/* A libvirt connection for the migration sequence (read-write). */
+typedef struct _VfmVirt VfmVirt;
+
+typedef struct {
+  guint64 processed, remaining, total;   /* bytes */
+  guint64 dirty_rate_pages;              /* pages per second */
+  guint64 expected_downtime_ms;
+} VfmJobStats;
+
+VfmVirt  *vfm_virt_open          (const char *uri, gboolean read_only, GError **error);
+void      vfm_virt_close         (VfmVirt *v);
+char     *vfm_virt_domain_xml    (VfmVirt *v, const char *name, gboolean inactive, GError **error);
+gboolean  vfm_virt_domain_facts  (VfmVirt *v, const char *name, char **uuid, gboolean *persistent,
+                                  gboolean *active, GError **error);
+gboolean  vfm_virt_migrate       (VfmVirt *v, const char *name, const char *dest_uri, const char *dest_xml,
+                                  const char *persist_xml, guint flags, guint64 bandwidth_mib, GError **error);
+gboolean  vfm_virt_job_stats     (VfmVirt *v, const char *name, VfmJobStats *out);
+gboolean  vfm_virt_abort         (VfmVirt *v, const char *name);
+gboolean  vfm_virt_set_max_downtime (VfmVirt *v, const char *name, guint64 ms);
+gboolean  vfm_virt_device        (VfmVirt *v, const char *name, const char *xml, gboolean attach,
+                                  gboolean config, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmVirt, vfm_virt_close)
+
 G_END_DECLS

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-migrate.h"
+#include "vfm-error.h"
+
+#include <libvirt/libvirt.h>
+#include <string.h>
+
+void
+vfm_migrate_result_free (VfmMigrateResult *r)
+{
+  if (r == NULL)
+    return;
+  g_free (r->domain);
+  g_clear_pointer (&r->check, vfm_check_result_free);
+  g_ptr_array_unref (r->steps);
+  g_free (r->claim_id);
+  g_clear_error (&r->error);
+  g_free (r);
+}
+
+/* The destination's vfmig by default: the URI's host over ssh, or this
+ * machine (the same sysroot) for a local URI. */
+char *
+vfm_migrate_default_peer (const char *dest_uri, const char *sysroot)
+{
+  g_autoptr (GUri) u = g_uri_parse (dest_uri, G_URI_FLAGS_NONE, NULL);
+  const char *host = u ? g_uri_get_host (u) : NULL;
+  if (host != NULL && *host != '\0' && strcmp (host, "localhost") != 0)
+    return g_strdup_printf ("ssh://%s", host);
+  return sysroot ? g_strdup_printf ("sysroot:%s", sysroot) : g_strdup ("local");
+}
+
+typedef struct {
+  VfmMigrateResult *r;
+  const VfmMigrateOptions *o;
+  gint64 step_start;
+} Run;
+
+static void
+say (Run *run, const char *event, const VfmJobStats *stats, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
+
+static void
+say (Run *run, const char *event, const VfmJobStats *stats, const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  if (run->o->progress)
+    run->o->progress (event, stats, msg, run->o->progress_data);
+}
+
+static void
+step_begin (Run *run)
+{
+  run->step_start = g_get_monotonic_time ();
+}
+
+static void
+step_done (Run *run, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+step_done (Run *run, const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_ptr_array_add (run->r->steps, g_strdup_printf ("%s (%.2f s)", msg, (g_get_monotonic_time () - run->step_start) / 1e6));
+  say (run, "step", NULL, "%s", (const char *) g_ptr_array_index (run->r->steps, run->r->steps->len - 1));
+}
+
+/* virDomainMigrateToURI3 blocks: it runs in a thread while the caller
+ * reports progress and watches for cancel and timeout. */
+typedef struct {
+  VfmVirt *virt;
+  const char *name, *dest_uri, *dest_xml, *persist_xml;
+  guint flags;
+  guint64 bandwidth;
+  GError *error;
+  gboolean ok;
+  volatile gint done;
+} MigrateJob;
+
+static gpointer
+migrate_thread (gpointer data)
+{
+  MigrateJob *j = data;
+  j->ok = vfm_virt_migrate (j->virt, j->name, j->dest_uri, j->dest_xml, j->persist_xml, j->flags, j->bandwidth,
+                            &j->error);
+  g_atomic_int_set (&j->done, 1);
+  return NULL;
+}
+
+/* Waits until the live XML no longer has the hostdev: a detach returns
+ * success even when the guest never acknowledged it (LAB-NOTES). */
+static gboolean
+wait_detached (VfmVirt *virt, const char *name, const char *bdf, guint timeout_s, GError **error)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+  guint delay_ms = 50;
+  while (TRUE) {
+    g_autofree char *xml = vfm_virt_domain_xml (virt, name, FALSE, error);
+    g_autoptr (VfmDomainInfo) info = NULL;
+    gboolean present = FALSE;
+    if (xml == NULL || (info = vfm_domain_parse (xml, strlen (xml), error)) == NULL)
+      return FALSE;
+    for (guint i = 0; i < info->hostdevs->len; i++)
+      present |= g_strcmp0 (((VfmHostdev *) g_ptr_array_index (info->hostdevs, i))->bdf, bdf) == 0;
+    if (!present)
+      return TRUE;
+    if (g_get_monotonic_time () >= deadline) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED,
+                   "the guest did not release %s within %u s (it must acknowledge the unplug)", bdf, timeout_s);
+      return FALSE;
+    }
+    g_usleep (delay_ms * 1000);
+    delay_ms = MIN (delay_ms * 2, 500);
+  }
+}
+
+static VfmClaimWant *
+want_for (const VfmDeviceProfile *d)
+{
+  VfmClaimWant *w = g_new0 (VfmClaimWant, 1);
+  w->source_bdf = g_strdup (d->bdf);
+  w->vendor = d->vendor;
+  w->device = d->device;
+  w->subsystem_vendor = d->subsystem_vendor;
+  w->subsystem_device = d->subsystem_device;
+  w->class_code = d->class_code;
+  w->driver = g_strdup (d->vfio_bound ? d->driver : d->selected_driver);
+  return w;
+}
+
+VfmMigrateResult *
+vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char *dest_uri,
+             const VfmMigrateOptions *o)
+{
+  VfmMigrateResult *r = g_new0 (VfmMigrateResult, 1);
+  Run run = { .r = r, .o = o };
+  gint64 start = g_get_monotonic_time ();
+  g_autoptr (VfmVirt) src = NULL;
+  g_autoptr (VfmVirt) dst_ro = NULL;
+  g_autoptr (VfmPeer) peer = NULL;
+  g_autoptr (VfmHostProfile) src_profile = NULL, dst_profile = NULL;
+  g_autoptr (VfmDomainInfo) info = NULL;
+  g_autoptr (VfmClaim) claim = NULL;
+  g_autoptr (GPtrArray) wants = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_claim_want_free);
+  g_autoptr (GHashTable) moves = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (GHashTable) replug = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (GPtrArray) detached = g_ptr_array_new_with_free_func (g_free); /* hostdev XML, for roll-back */
+  g_autofree char *xml = NULL, *inactive = NULL, *dest_xml = NULL, *persist_xml = NULL, *uuid = NULL;
+  g_autofree char *peer_spec = NULL;
+  gboolean persistent = FALSE, active = FALSE, prepared = FALSE;
+  guint flags;
+
+  r->domain = g_strdup (name);
+  r->steps = g_ptr_array_new_with_free_func (g_free);
+
+  /* 1. pre-flight */
+  step_begin (&run);
+  if ((src = vfm_virt_open (source_uri, FALSE, &r->error)) == NULL ||
+      !vfm_virt_domain_facts (src, name, &uuid, &persistent, &active, &r->error) ||
+      (xml = vfm_virt_domain_xml (src, name, FALSE, &r->error)) == NULL ||
+      (info = vfm_domain_parse (xml, strlen (xml), &r->error)) == NULL)
+    goto fail;
+  if (!active) {
+    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "domain %s is not running: nothing to migrate live", name);
+    goto fail;
+  }
+  if (persistent && (inactive = vfm_virt_domain_xml (src, name, TRUE, &r->error)) == NULL)
+    goto fail;
+  peer_spec = o->peer ? g_strdup (o->peer) : vfm_migrate_default_peer (dest_uri, NULL);
+  if ((peer = vfm_peer_new (peer_spec, &r->error)) == NULL || (src_profile = vfm_host_profile_build (host, &r->error)) == NULL ||
+      (dst_profile = vfm_peer_profile (peer, &r->error)) == NULL)
+    goto fail;
+  vfm_libvirt_versions (source_uri, &src_profile->libvirt_version, &src_profile->qemu_version, NULL);
+  vfm_libvirt_versions (dest_uri, &dst_profile->libvirt_version, &dst_profile->qemu_version, NULL);
+  r->check = vfm_check (src_profile, dst_profile, info, o->strategy);
+  r->strategy = r->check->strategy;
+  if (!r->check->ok) {
+    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_NOT_MIGRATABLE,
+                 "%s cannot move to %s%s%s (vfmigctl check %s --to %s says why)", name, dest_uri,
+                 o->strategy != VFM_STRATEGY_AUTO ? " with strategy " : "",
+                 o->strategy != VFM_STRATEGY_AUTO ? vfm_strategy_to_string (o->strategy) : "", name, dest_uri);
+    goto fail;
+  }
+  step_done (&run, "pre-flight: %s, %u passthrough device%s", vfm_strategy_to_string (r->strategy),
+             info->hostdevs->len, info->hostdevs->len == 1 ? "" : "s");
+
+  for (guint i = 0; i < r->check->hostdevs->len; i++) {
+    const VfmHostdevVerdict *v = g_ptr_array_index (r->check->hostdevs, i);
+    const VfmDeviceProfile *d = vfm_host_profile_device (src_profile, v->bdf);
+    VfmStrategy s = o->strategy == VFM_STRATEGY_AUTO ? v->best : o->strategy;
+    g_ptr_array_add (wants, want_for (d));
+    if (s == VFM_STRATEGY_REPLUG || s == VFM_STRATEGY_FAILOVER)
+      g_hash_table_insert (replug, g_strdup (v->bdf), g_strdup (v->alias));
+  }
+  if (o->dry_run) {
+    for (guint i = 0; i < r->check->plan->len; i++)
+      g_ptr_array_add (r->steps, g_strdup_printf ("plan: %s", (const char *) g_ptr_array_index (r->check->plan, i)));
+    r->seconds = (g_get_monotonic_time () - start) / 1e6;
+    return r;
+  }
+
+  /* 2-3. claim and prepare on the destination */
+  if (wants->len > 0) {
+    step_begin (&run);
+    if ((claim = vfm_peer_claim (peer, uuid, name, wants, o->claim_ttl_s ? o->claim_ttl_s : 300, &r->error)) == NULL)
+      goto fail;
+    r->claim_id = g_strdup (claim->id);
+    for (guint i = 0; i < claim->devices->len; i++) {
+      const VfmClaimDevice *cd = g_ptr_array_index (claim->devices, i);
+      g_hash_table_insert (moves, g_strdup (cd->source_bdf), g_strdup (cd->bdf));
+    }
+    step_done (&run, "claimed %u device%s on %s (claim %s)", claim->devices->len, claim->devices->len == 1 ? "" : "s",
+               vfm_peer_spec (peer), claim->id);
+    step_begin (&run);
+    if (!vfm_peer_prepare (peer, claim->id, &r->error))
+      goto rollback;
+    prepared = TRUE;
+    step_done (&run, "prepared the destination devices (bound, verified)");
+  }
+
+  /* 4. replug: detach on the source, and wait until the guest let go */
+  {
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init (&it, replug);
+    while (g_hash_table_iter_next (&it, &key, &value)) {
+      g_autofree char *el = vfm_hostdev_element (key, value);
+      step_begin (&run);
+      if (!vfm_virt_device (src, name, el, FALSE, FALSE, &r->error) ||
+          !wait_detached (src, name, key, o->detach_timeout_s ? o->detach_timeout_s : 30, &r->error)) {
+        /* the device may still be half-detached: putting it back is part of the roll-back */
+        g_ptr_array_add (detached, g_strdup (el));
+        goto rollback;
+      }
+      g_ptr_array_add (detached, g_strdup (el));
+      step_done (&run, "detached %s from %s on the source", (const char *) key, name);
+    }
+  }
+
+  /* 5. migrate */
+  if ((dest_xml = vfm_domain_rewrite (xml, strlen (xml), moves, replug, r->claim_id, &r->error)) == NULL ||
+      (inactive && (persist_xml = vfm_domain_rewrite (inactive, strlen (inactive), moves, NULL, NULL, &r->error)) == NULL))
+    goto rollback;
+  flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_ABORT_ON_ERROR |
+          (o->persistent ? VIR_MIGRATE_PERSIST_DEST : 0) | (o->undefine_source ? VIR_MIGRATE_UNDEFINE_SOURCE : 0);
+  {
+    MigrateJob job = { .virt = src, .name = name, .dest_uri = dest_uri, .dest_xml = dest_xml,
+                       .persist_xml = o->persistent ? persist_xml : NULL, .flags = flags,
+                       .bandwidth = o->bandwidth_mib };
+    g_autoptr (GThread) t = NULL;
+    gint64 deadline = o->timeout_s ? g_get_monotonic_time () + (gint64) o->timeout_s * G_USEC_PER_SEC : 0;
+    gboolean aborted = FALSE, downtime_set = FALSE;
+    step_begin (&run);
+    t = g_thread_new ("vfm-migrate", migrate_thread, &job);
+    while (!g_atomic_int_get (&job.done)) {
+      VfmJobStats stats;
+      if (vfm_virt_job_stats (src, name, &stats)) {
+        if (o->max_downtime_ms && !downtime_set)
+          downtime_set = vfm_virt_set_max_downtime (src, name, o->max_downtime_ms);
+        say (&run, "progress", &stats, "migrating");
+      }
+      if (!aborted && ((o->cancel && g_atomic_int_get (o->cancel)) || (deadline && g_get_monotonic_time () > deadline))) {
+        say (&run, "abort", NULL, "%s", o->cancel && g_atomic_int_get (o->cancel) ? "cancelled: aborting the job"
+                                                                                 : "timeout: aborting the job");
+        aborted = vfm_virt_abort (src, name);
+      }
+      g_usleep (200000);
+    }
+    g_thread_join (g_steal_pointer (&t));
+    if (!job.ok) {
+      r->error = job.error;
+      if (aborted)
+        g_prefix_error (&r->error, "%s: ", o->cancel && g_atomic_int_get (o->cancel) ? "cancelled" : "timed out");
+      goto rollback;
+    }
+    r->migrated = TRUE;
+    step_done (&run, "migrated %s live to %s", name, dest_uri);
+  }
+
+  /* 6. replug: attach the claimed devices on the destination */
+  if (g_hash_table_size (replug) > 0) {
+    g_autoptr (VfmVirt) dst = vfm_virt_open (dest_uri, FALSE, &r->error);
+    GHashTableIter it;
+    gpointer key, value;
+    if (dst == NULL)
+      goto after_migration_failure;
+    g_hash_table_iter_init (&it, replug);
+    while (g_hash_table_iter_next (&it, &key, &value)) {
+      const char *to = g_hash_table_lookup (moves, key);
+      g_autofree char *el = vfm_hostdev_element (to, value);
+      step_begin (&run);
+      if (!vfm_virt_device (dst, name, el, TRUE, o->persistent, &r->error))
+        goto after_migration_failure;
+      step_done (&run, "attached %s on the destination", to);
+    }
+  }
+
+  /* 7. the source devices stay on their VFIO driver, free for the next guest;
+   * the claim ends: the running domain holds the devices now */
+  if (claim != NULL) {
+    step_begin (&run);
+    if (!vfm_peer_release (peer, claim->id, FALSE, &r->error))
+      goto after_migration_failure;
+    step_done (&run, "released claim %s", claim->id);
+  }
+  r->seconds = (g_get_monotonic_time () - start) / 1e6;
+  return r;
+
+after_migration_failure:
+  /* the guest runs on the destination: going back would be a second
+   * migration; report what is missing instead */
+  g_prefix_error (&r->error, "%s runs on %s, but: ", name, dest_uri);
+  r->seconds = (g_get_monotonic_time () - start) / 1e6;
+  return r;
+
+rollback:
+  say (&run, "rollback", NULL, "%s", r->error ? r->error->message : "rolling back");
+  for (guint i = 0; i < detached->len; i++) {
+    g_autoptr (GError) e = NULL;
+    step_begin (&run);
+    if (vfm_virt_device (src, name, g_ptr_array_index (detached, i), TRUE, FALSE, &e))
+      step_done (&run, "roll-back: re-attached a device on the source");
+    else
+      g_ptr_array_add (r->steps, g_strdup_printf ("roll-back: re-attaching on the source failed: %s", e->message));
+  }
+  if (claim != NULL) {
+    g_autoptr (GError) e = NULL;
+    step_begin (&run);
+    if (vfm_peer_release (peer, claim->id, prepared, &e))
+      step_done (&run, "roll-back: released claim %s%s", claim->id, prepared ? " and returned its devices" : "");
+    else
+      g_ptr_array_add (r->steps, g_strdup_printf ("roll-back: releasing the claim failed: %s", e->message));
+  }
+  r->rolled_back = TRUE;
+fail:
+  if (r->error != NULL)
+    g_prefix_error (&r->error, "cannot migrate %s: ", name);
+  r->seconds = (g_get_monotonic_time () - start) / 1e6;
+  return r;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "vfm-compat.h"
+#include "vfm-libvirt.h"
+#include "vfm-peer.h"
+
+G_BEGIN_DECLS
+
+/* The migration sequence (DESIGN.md, "Migration sequence"): pre-flight
+ * check, claim and prepare on the destination, detach (replug), migrate with
+ * a destination XML pointing at the claimed devices, attach (replug),
+ * release. Any failure rolls back: the job is aborted, detached devices go
+ * back into the guest, the claim is released and its devices returned; the
+ * guest keeps running where it was. Every step is logged with its duration. */
+
+typedef void (*VfmMigrateProgress) (const char *event, const VfmJobStats *stats, const char *message,
+                                    gpointer user_data);
+
+typedef struct {
+  VfmStrategy strategy;
+  gboolean persistent;       /* VIR_MIGRATE_PERSIST_DEST */
+  gboolean undefine_source;  /* VIR_MIGRATE_UNDEFINE_SOURCE */
+  gboolean offline_ok;       /* not used yet: migrations are live */
+  gboolean dry_run;
+  guint timeout_s;           /* 0: none */
+  guint64 bandwidth_mib;     /* 0: unlimited */
+  guint64 max_downtime_ms;   /* 0: libvirt's default */
+  guint claim_ttl_s;
+  guint detach_timeout_s;
+  const char *peer;          /* NULL: from the destination URI */
+  VfmMigrateProgress progress;
+  gpointer progress_data;
+  volatile gint *cancel;     /* set to 1 to abort (Ctrl-C) */
+} VfmMigrateOptions;
+
+typedef struct {
+  char *domain;
+  VfmStrategy strategy;
+  VfmCheckResult *check;     /* the pre-flight */
+  GPtrArray *steps;          /* char *: "claim … (0.12 s)" */
+  char *claim_id;
+  gboolean migrated;
+  gboolean rolled_back;
+  gdouble seconds;
+  GError *error;
+} VfmMigrateResult;
+
+void              vfm_migrate_result_free (VfmMigrateResult *r);
+VfmMigrateResult *vfm_migrate             (VfmHost                 *host,
+                                           const char              *source_uri,
+                                           const char              *domain,
+                                           const char              *dest_uri,
+                                           const VfmMigrateOptions *opts);
+char             *vfm_migrate_default_peer (const char *dest_uri,
+                                            const char *sysroot);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmMigrateResult, vfm_migrate_result_free)
+
+G_END_DECLS

@@ -9,6 +9,7 @@
 #  - COMMANDS documents no command the CLI lacks;
 #  - on a synthetic host the completion offers the devices "list --all" shows.
 # The completion is driven as bash drives it (COMP_LINE/COMP_POINT).
+# shellcheck disable=SC2317 # functions run through check()
 set -u
 src=${VFMIG_SOURCE_ROOT:?}
 ctl=${VFMIGCTL:?}
@@ -44,7 +45,7 @@ in_text() { # needle, text
   [[ $2 == *"$1"* ]]
 }
 
-# shellcheck source=../../data/completion/vfmigctl
+# shellcheck source=data/completion/vfmigctl
 source "$completion"
 COMP_WORDBREAKS=$' \t\n"\'><=;|&(:'
 offers() { # line (completed at its end), word expected among the replies
@@ -76,6 +77,7 @@ for cmd in "${commands[@]}"; do
     check "completion offers \"$w\" after \"vfmigctl $prefix\"" offers "$prefix" "$w"
     prefix+="$w "
   done
+  # shellcheck disable=SC2086 # a two-word command is two arguments
   for opt in $(help_options "$ctl" $cmd); do
     check "vfmigctl(8) names $opt under \"$cmd\"" in_text "*$opt*" "$entry"
     check "completion offers $opt after \"$cmd\"" offers "$cmd --" "$opt"

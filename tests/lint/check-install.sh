@@ -6,6 +6,7 @@
 # @SBINDIR@ filled in, and a vfmigctl compiled to read the database from where
 # it was installed. Expected paths come from the build's options and the
 # pkg-config files, not from meson's own install plan.
+# shellcheck disable=SC2317 # functions run through check()
 set -u
 src=${VFMIG_SOURCE_ROOT:?}
 build=${VFMIG_BUILD_ROOT:?}
@@ -30,6 +31,7 @@ if ! out=$("$meson" install -C "$build" --destdir "$dest" 2>&1); then
 fi
 ok "meson install --destdir"
 
+prefix='' sbindir='' datadir='' mandir='' sysconfdir=''
 eval "$("$meson" introspect "$build" --buildoptions | python3 -c '
 import json, os, shlex, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
@@ -52,7 +54,7 @@ unitdir=$(pcvar systemd systemdsystemunitdir prefix "$prefix" "$prefix/lib/syste
 echo "# prefix $prefix: sbin $sbindir, data $datadir, man $mandir, etc $sysconfdir"
 echo "# completions $completionsdir, udev $udevdir, units $unitdir"
 
-file() { [ -f "$dest$1" ]; }
+is_file() { [ -f "$dest$1" ]; }
 exe() { [ -f "$dest$1" ] && [ -x "$dest$1" ]; }
 has() { grep -qF -- "$2" "$dest$1"; }
 configured() { ! grep -qE -- "@[A-Z_]+@" "$dest$1"; }
@@ -63,23 +65,23 @@ if [ -e "$build/src/daemon/vfmigd" ]; then
 fi
 for f in "$src"/data/drivers/*.conf "$src"/data/policies/*.conf; do
   rel=${f#"$src/data/"}
-  check "$rel in $datadir/vfmig" file "$datadir/vfmig/$rel"
+  check "$rel in $datadir/vfmig" is_file "$datadir/vfmig/$rel"
 done
 check "vfmigctl reads the database from $datadir/vfmig" grep -qaF "$datadir/vfmig" "$dest$sbindir/vfmigctl"
 
 if command -v scdoc >/dev/null; then
   for page in "$src"/man/*.scd; do
     page=$(basename "$page" .scd)
-    check "man page $page" file "$mandir/man${page##*.}/$page"
+    check "man page $page" is_file "$mandir/man${page##*.}/$page"
   done
 else
   ok "# SKIP man pages: no scdoc"
 fi
 
-check "bash completion in $completionsdir" file "$completionsdir/vfmigctl"
+check "bash completion in $completionsdir" is_file "$completionsdir/vfmigctl"
 
 rules="$udevdir/rules.d/70-vfmig.rules"
-check "udev rule $rules" file "$rules"
+check "udev rule $rules" is_file "$rules"
 check "udev rule runs $sbindir/vfmigctl udev-query" has "$rules" "IMPORT{program}=\"$sbindir/vfmigctl udev-query %k\""
 check "udev rule has no @VARIABLE@ left" configured "$rules"
 
@@ -91,7 +93,7 @@ check "libvirt hook has no @VARIABLE@ left" configured "$hook"
 if [ -f "$src/data/systemd/meson.build" ]; then
   for unit in "$src"/data/systemd/vfmigd.*; do
     unit=$(basename "$unit" .in)
-    check "systemd unit $unitdir/$unit" file "$unitdir/$unit"
+    check "systemd unit $unitdir/$unit" is_file "$unitdir/$unit"
   done
 fi
 

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The libvirt hook and the destination verbs on synthetic hosts (kernel
+mock): migrate-begin filtering with claims, prepare, started, release;
+claim/prepare/release as migrate drives them; hostile XML. Prints TAP."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import run_tap  # noqa: E402
+
+VFMIGCTL = os.environ["VFMIGCTL"]
+GEN_HOST = os.environ["GEN_HOST"]
+KMOCK = os.environ["KMOCK"]
+
+
+def hostdev(bdf, managed="yes"):
+    return (f"<hostdev mode='subsystem' type='pci' managed='{managed}'><source><address domain='0x{bdf[0:4]}' "
+            f"bus='0x{bdf[5:7]}' slot='0x{bdf[8:10]}' function='0x{bdf[11]}'/></source></hostdev>")
+
+
+def domain_xml(*devs):
+    return ("<domain type='kvm'><name>web01</name><uuid>11111111-2222-3333-4444-555555555555</uuid>"
+            "<memory>65536</memory><os><type>hvm</type></os><features><acpi/></features>"
+            f"<devices>{''.join(devs)}</devices></domain>")
+
+
+class Hook(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vfm-hook-")
+        shutil.rmtree(self.root)
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "4", self.root],
+                       check=True)
+        self.env = dict(os.environ, VFMIG_SYSROOT=self.root, LD_PRELOAD=KMOCK)
+        lst = json.loads(self.ctl("list", "--json").stdout)
+        self.vfs = [d["bdf"] for d in lst if d["device"] == "101e"]
+
+    def tearDown(self):
+        shutil.rmtree(self.root)
+
+    def ctl(self, *args, stdin=None):
+        return subprocess.run([VFMIGCTL, *args], input=stdin, capture_output=True, text=True, env=self.env, timeout=60)
+
+    def hook(self, op, subop, xml):
+        return self.ctl("hook", "qemu", "web01", op, subop, "-", stdin=xml)
+
+    def claims(self):
+        return json.loads(self.ctl("claims", "--json").stdout)
+
+    def driver(self, bdf):
+        link = os.path.join(self.root, "sys", "bus", "pci", "devices", bdf, "driver")
+        return os.path.basename(os.readlink(link)) if os.path.islink(link) else None
+
+    def test_no_hostdevs_passes_through(self):
+        xml = domain_xml()
+        t0 = time.monotonic()
+        p = self.hook("migrate", "begin", xml)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(p.stdout, xml)
+        self.assertEqual(self.claims(), [])
+        self.assertLess(time.monotonic() - t0, 5)  # sanity only: bench/ measures latency
+        for op in ("prepare", "started", "stopped", "release", "reconnect"):
+            self.assertEqual(self.hook(op, "begin", xml).returncode, 0, op)
+
+    def test_incoming_migration_claims_prepares_and_releases(self):
+        # the source used the first VF; here that one is in use, so another is claimed
+        os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)
+        self.assertEqual(self.ctl("bind", self.vfs[0]).returncode, 0)
+        open(os.path.join(self.root, ".kmock", "in-use", self.vfs[0]), "w").close()
+        p = self.hook("migrate", "begin", domain_xml(hostdev(self.vfs[0])))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout
+        self.assertIn("urn:vfmig:1", out)
+        claims = self.claims()
+        self.assertEqual(len(claims), 1)
+        claimed = claims[0]["devices"][0]["bdf"]
+        self.assertNotEqual(claimed, self.vfs[0])
+        bus, slot, fn = claimed[5:7], claimed[8:10], claimed[11]
+        self.assertIn(f'bus="0x{bus}" slot="0x{slot}" function="0x{fn}"', out)
+        self.assertIn('managed="no"', out)
+        self.assertEqual(claims[0]["state"], "claimed")
+        # prepare binds the claimed device (verified), started adopts the claim
+        self.assertEqual(self.hook("prepare", "begin", out).returncode, 0)
+        self.assertEqual(self.driver(claimed), "mlx5_vfio_pci")
+        self.assertEqual(self.claims()[0]["state"], "prepared")
+        self.assertEqual(self.hook("started", "begin", out).returncode, 0)
+        self.assertEqual(self.claims()[0]["expires_at"], 0)
+        # a migration whose XML already carries a claim is not claimed twice
+        again = self.hook("migrate", "begin", out)
+        self.assertEqual(again.stdout, out)
+        self.assertEqual(len(self.claims()), 1)
+        # release (the domain leaves or stops) ends the claim
+        self.assertEqual(self.hook("release", "end", out).returncode, 0)
+        self.assertEqual(self.claims(), [])
+
+    def test_no_free_device_refuses_migration(self):
+        os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)
+        for vf in self.vfs:
+            self.assertEqual(self.ctl("bind", vf).returncode, 0)
+            open(os.path.join(self.root, ".kmock", "in-use", vf), "w").close()
+        p = self.hook("migrate", "begin", domain_xml(hostdev(self.vfs[0])))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no free device 15b3:101e", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1)  # libvirt shows it: one line
+        self.assertEqual(self.claims(), [])
+
+    def test_concurrent_claims_never_share(self):
+        wants = json.dumps([{"source_bdf": self.vfs[0], "vendor": "15b3", "device": "101e",
+                             "subsystem_vendor": "15b3", "subsystem_device": "0016", "class": "020000",
+                             "driver": "mlx5_vfio_pci"}])
+        procs = [subprocess.Popen([VFMIGCTL, "claim", "--domain-name", f"d{i}", "--json"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+                 for i in range(8)]
+        got = []
+        for p in procs:
+            out, err = p.communicate(wants, timeout=60)
+            if p.returncode == 0:
+                got.append(json.loads(out)["devices"][0]["bdf"])
+            else:
+                self.assertIn("no free device", json.loads(out)["error"]["message"])
+        self.assertEqual(len(got), len(self.vfs))   # 4 VFs, 8 claimants
+        self.assertEqual(len(set(got)), len(got))   # never the same device twice
+
+    def test_claim_prepare_release_restore(self):
+        wants = json.dumps([{"source_bdf": "0000:99:00.2", "vendor": "15b3", "device": "101e",
+                             "subsystem_vendor": "15b3", "subsystem_device": "0016", "class": "020000",
+                             "driver": "mlx5_vfio_pci"}])
+        c = json.loads(self.ctl("claim", "--domain-name", "x", "--ttl", "60", "--json", stdin=wants).stdout)
+        bdf = c["devices"][0]["bdf"]
+        self.assertEqual(self.ctl("prepare", c["id"]).returncode, 0)
+        self.assertEqual(self.driver(bdf), "mlx5_vfio_pci")
+        self.assertEqual(self.ctl("release", c["id"], "--restore").returncode, 0)
+        self.assertIsNone(self.driver(bdf))
+        self.assertEqual(self.ctl("release", c["id"]).returncode, 1)  # gone
+
+    def test_claim_expires(self):
+        wants = json.dumps([{"vendor": "15b3", "device": "101e", "subsystem_vendor": "15b3",
+                             "subsystem_device": "0016", "class": "020000"}])
+        c = json.loads(self.ctl("claim", "--ttl", "1", "--json", stdin=wants).stdout)
+        self.assertEqual(len(self.claims()), 1)
+        deadline = time.monotonic() + 10
+        while self.claims() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.claims(), [])
+        self.assertEqual(self.ctl("prepare", c["id"]).returncode, 1)
+
+    def test_hostile_input(self):
+        cases = ["", "<domain", "<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><domain><name>&e;</name></domain>",
+                 "<notadomain/>", domain_xml("<hostdev mode='subsystem' type='pci'><source><address bus='0x../..'/></source></hostdev>"),
+                 "\x00\x01garbage"]
+        for xml in cases:
+            p = self.hook("migrate", "begin", xml)
+            if xml == "":
+                self.assertNotEqual(p.returncode, 0)
+            self.assertNotIn("root:", p.stdout)
+            self.assertEqual(self.claims(), [])
+        for bad in (["claim"], ["prepare", "../../etc"], ["release", "x;rm"]):
+            self.assertNotEqual(self.ctl(*bad, stdin="[{\"vendor\": 1}]").returncode, 0, bad)
+
+
+if __name__ == "__main__":
+    sys.exit(run_tap(sys.modules[__name__]))

@@ -255,21 +255,28 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
                        .persist_xml = o->persistent ? persist_xml : NULL, .flags = flags,
                        .bandwidth = o->bandwidth_mib };
     g_autoptr (GThread) t = NULL;
+    /* its own connection: calls beside a running migration on the one
+     * connection that started it wait behind it, or are refused */
+    g_autoptr (VfmVirt) watch = vfm_virt_open (source_uri, FALSE, NULL);
     gint64 deadline = o->timeout_s ? g_get_monotonic_time () + (gint64) o->timeout_s * G_USEC_PER_SEC : 0;
     gboolean aborted = FALSE, downtime_set = FALSE;
     step_begin (&run);
     t = g_thread_new ("vfm-migrate", migrate_thread, &job);
     while (!g_atomic_int_get (&job.done)) {
       VfmJobStats stats;
-      if (vfm_virt_job_stats (src, name, &stats)) {
+      if (watch != NULL && vfm_virt_job_stats (watch, name, &stats)) {
         if (o->max_downtime_ms && !downtime_set)
-          downtime_set = vfm_virt_set_max_downtime (src, name, o->max_downtime_ms);
+          downtime_set = vfm_virt_set_max_downtime (watch, name, o->max_downtime_ms);
         say (&run, "progress", &stats, "migrating");
       }
-      if (!aborted && ((o->cancel && g_atomic_int_get (o->cancel)) || (deadline && g_get_monotonic_time () > deadline))) {
-        say (&run, "abort", NULL, "%s", o->cancel && g_atomic_int_get (o->cancel) ? "cancelled: aborting the job"
-                                                                                 : "timeout: aborting the job");
-        aborted = vfm_virt_abort (src, name);
+      if ((o->cancel && g_atomic_int_get (o->cancel)) || (deadline && g_get_monotonic_time () > deadline)) {
+        /* until the job is gone: an abort before libvirt's perform phase
+         * finds no job to cancel, and the migration would go on */
+        if (!aborted)
+          say (&run, "abort", NULL, "%s", o->cancel && g_atomic_int_get (o->cancel) ? "cancelled: aborting the job"
+                                                                                   : "timeout: aborting the job");
+        aborted = TRUE;
+        vfm_virt_abort (watch ? watch : src, name);
       }
       g_usleep (200000);
     }

@@ -188,8 +188,11 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
                  o->strategy != VFM_STRATEGY_AUTO ? vfm_strategy_to_string (o->strategy) : "", name, dest_uri);
     goto fail;
   }
-  step_done (&run, "pre-flight: %s, %u passthrough device%s", vfm_strategy_to_string (r->strategy),
-             info->hostdevs->len, info->hostdevs->len == 1 ? "" : "s");
+  if (info->hostdevs->len == 0)
+    step_done (&run, "pre-flight: no PCI passthrough devices, a plain live migration");
+  else
+    step_done (&run, "pre-flight: %s, %u passthrough device%s", vfm_strategy_to_string (r->strategy),
+               info->hostdevs->len, info->hostdevs->len == 1 ? "" : "s");
 
   for (guint i = 0; i < r->check->hostdevs->len; i++) {
     const VfmHostdevVerdict *v = g_ptr_array_index (r->check->hostdevs, i);

@@ -64,13 +64,22 @@ check_netdevs (VfmSysroot *sr, VfmPciDevice *dev, GPtrArray *reasons)
   for (guint i = 0; i < nets->len; i++) {
     const char *ifname = g_ptr_array_index (nets, i);
     g_autofree char *dir = vfm_sysroot_pci_device_attr (sr, vfm_pci_device_bdf (dev), "net");
+    g_autofree char *flags_path = g_build_filename (dir, ifname, "flags", NULL);
     g_autofree char *oper = g_build_filename (dir, ifname, "operstate", NULL);
     char state[32] = "";
+    guint32 flags;
     g_autoptr (GPtrArray) addrs = NULL;
 
-    vfm_sysfs_read (oper, state, sizeof state);
-    if (strcmp (state, "up") != 0 && strcmp (state, "unknown") != 0)
-      continue;
+    /* administratively up (IFF_UP), carrier or not: an interface that lost
+     * its link still carries the host's addresses and routes */
+    if (vfm_sysfs_read_hex (flags_path, &flags)) {
+      if (!(flags & 0x1))
+        continue;
+    } else {
+      vfm_sysfs_read (oper, state, sizeof state);
+      if (strcmp (state, "up") != 0 && strcmp (state, "unknown") != 0)
+        continue;
+    }
     addrs = netdev_addresses (sr, ifname);
     if (addrs->len > 0) {
       g_ptr_array_add (addrs, NULL);

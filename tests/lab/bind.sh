@@ -415,7 +415,6 @@ else
             tap_skip "bind --dry-run $nic while $ifname has no carrier" "the carrier came up meanwhile"
         else
             check "bind --dry-run $nic: refused, $ifname is IFF_UP (flags $flags) with $ADDR, no carrier (operstate $op)" \
-                --todo "the safety check reads operstate, not IFF_UP: no carrier, no protection" \
                 rc_has 1 "$err" "$ifname is up with $ADDR"
             if ((rc != 1)); then
                 tap_diag "vfmigctl said (exit $rc): $out"

@@ -188,11 +188,94 @@ def case_bind_mock(runs):
     return lines
 
 
+def case_hook(runs):
+    """The libvirt hook for a domain without hostdevs (what every domain start
+    and migration on a host pays) against `cat`, the floor of a process that
+    copies the XML through."""
+    xml = ("<domain type='kvm'><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid>"
+           "<memory>65536</memory><devices><disk type='file'/></devices></domain>")
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as f:
+        f.write(xml)
+    try:
+        hook = timed(["sh", "-c", f"{VFMIGCTL} hook qemu g migrate begin - < {f.name}"], runs * 4)
+        cat = timed(["sh", "-c", f"cat < {f.name}"], runs * 4)
+    finally:
+        os.unlink(f.name)
+    return ["| case | tool | ms (min / median / max) | ratio to cat |", "|---|---|---|---|",
+            f"| hook, domain without hostdevs | cat | {ms(cat)} | 1.00x |",
+            f"| hook, domain without hostdevs | vfmigctl hook qemu … migrate begin | {ms(hook)} | {hook[1] / cat[1]:.2f}x |"]
+
+
+def case_check(runs):
+    """Pre-flight of a domain with 8 hostdevs between two profile files."""
+    host = gen_host("server", "--pfs", "8", "--vfs-per-pf", "1")
+    try:
+        env = dict(ENV, LD_PRELOAD=KMOCK, VFMIG_SYSROOT=host)
+        devdir = os.path.join(host, "sys", "bus", "pci", "devices")
+        vfs = sorted(b for b in os.listdir(devdir) if os.path.islink(os.path.join(devdir, b, "physfn")))[:8]
+        subprocess.run([VFMIGCTL, "bind", *vfs], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([VFMIGCTL, "probe", *vfs], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        prof = os.path.join(host, "profile.json")
+        with open(prof, "w") as f:
+            subprocess.run([VFMIGCTL, "profile", "--json"], env=env, stdout=f, stderr=subprocess.DEVNULL, check=True)
+        devs = "".join(f"<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x{b[0:4]}' "
+                       f"bus='0x{b[5:7]}' slot='0x{b[8:10]}' function='0x{b[11]}'/></source></hostdev>" for b in vfs)
+        dom = os.path.join(host, "dom.xml")
+        with open(dom, "w") as f:
+            f.write(f"<domain><name>d8</name><features><acpi/></features><devices>{devs}</devices></domain>")
+        chk = timed([VFMIGCTL, "check", "--from", prof, "--to", prof, "--domain-xml", dom, "--json"], runs,
+                    env=dict(ENV))
+        ver = timed([VFMIGCTL, "--version"], runs)
+    except RuntimeError as e:
+        if "exit 3" not in str(e):
+            raise
+        raise
+    finally:
+        shutil.rmtree(host)
+    return ["| case | tool | ms (min / median / max) | ratio to process start |", "|---|---|---|---|",
+            f"| process start | vfmigctl --version | {ms(ver)} | 1.00x |",
+            f"| pre-flight, 8 hostdevs, two profiles | vfmigctl check --from --to | {ms(chk)} | {chk[1] / ver[1]:.2f}x |"]
+
+
+def case_migrate(runs):
+    """vfmigctl migrate against bare virsh migrate of the same tiny guest
+    between the two libvirtd of the lab, alternating so both see the same
+    state; includes vfmigctl's pre-flight."""
+    lib = os.path.join(ROOT, "tests", "lab", "twohost")
+    work = tempfile.mkdtemp(prefix="vfm-bm-")
+    sa, sb = os.path.join(work, "sa"), os.path.join(work, "sb")
+    subprocess.run([sys.executable, GEN, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "1", sa], check=True)
+    subprocess.run([sys.executable, GEN, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "1", sb], check=True)
+    sh = f"source {ROOT}/tests/lab/lab-lib.sh; source {lib}/twohost-lib.sh; "
+    try:
+        subprocess.run(["bash", "-c", sh + f"th_install >/dev/null && th_up {work}/lab >/dev/null && "
+                        "th_define_guest a bm >/dev/null && th_start_guest a bm >/dev/null"], check=True)
+        uri = {h: f"qemu+unix:///system?socket={work}/lab/{h}/run/libvirt/libvirt-sock" for h in "ab"}
+        vfm, virsh = [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([VFMIGCTL, "-c", uri["a"], "--sysroot", sa, "migrate", "bm", uri["b"], "--peer",
+                            f"sysroot:{sb}"], env=ENV, check=True, stdout=subprocess.DEVNULL)
+            vfm.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            subprocess.run(["virsh", "-c", uri["b"], "migrate", "--live", "--p2p", "bm", uri["a"]], check=True,
+                           stdout=subprocess.DEVNULL)
+            virsh.append(time.perf_counter() - t0)
+    finally:
+        subprocess.run(["bash", "-c", sh + f"th_down {work}/lab"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+    v = (min(vfm), statistics.median(vfm), max(vfm))
+    b = (min(virsh), statistics.median(virsh), max(virsh))
+    return ["| case | tool | ms (min / median / max) | ratio to virsh |", "|---|---|---|---|",
+            f"| live migration, tiny TCG guest, two libvirtd | virsh migrate --live --p2p | {ms(b)} | 1.00x |",
+            f"| live migration, tiny TCG guest, two libvirtd | vfmigctl migrate (with pre-flight) | {ms(v)} | {v[1] / b[1]:.2f}x |"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", default="64,512,2048,8192")
-    ap.add_argument("--cases", default="list,bind-mock,lab")
+    ap.add_argument("--cases", default="list,bind-mock,check,hook,migrate,lab")
     ap.add_argument("--output", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     a = ap.parse_args()
     cases = a.cases.split(",")
@@ -218,6 +301,18 @@ def main():
                 "journal (intent and ownership records), the per-device lock, the host-safety and group "
                 "checks, and the verification.", ""]
         out += case_bind_mock(a.runs)
+    if "check" in cases:
+        out += ["", "## check pre-flight", ""]
+        out += case_check(a.runs)
+    if "hook" in cases:
+        out += ["", "## libvirt hook latency", ""]
+        out += case_hook(a.runs)
+    if "migrate" in cases:
+        out += ["", "## migrate against bare virsh", "",
+                "The same tiny guest, migrated a -> b by vfmigctl and back by virsh in each round "
+                "(two libvirtd on this machine, tests/lab/twohost). The guest has no hostdev: this "
+                "machine has no VFIO device (DESIGN.md, Decisions 15).", ""]
+        out += case_migrate(a.runs)
     if "lab" in cases:
         lab = os.path.join(RESULTS, "bind.md")
         out += ["", "## bind on the real kernel (lab VM)", ""]

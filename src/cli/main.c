@@ -147,20 +147,33 @@ report (VfmCli *cli, const GError *error)
   return code;
 }
 
+static int run (VfmCli *cli, int argc, char **argv);
+
 int
 main (int argc, char **argv)
 {
   VfmCli cli = { 0 };
+  int rc;
+
+  setlocale (LC_ALL, "");
+  cli.tty = isatty (STDOUT_FILENO);
+  rc = run (&cli, argc, argv);
+  g_clear_pointer (&cli.host, vfm_host_free);
+  g_free (cli.sysroot);
+  g_free (cli.connect);
+  return rc;
+}
+
+static int
+run (VfmCli *cli, int argc, char **argv)
+{
   g_autoptr (GError) error = NULL;
   gboolean version = FALSE, help = FALSE;
   const VfmCliCommand *cmd;
   int consumed = 0, rc = 0;
 
-  setlocale (LC_ALL, "");
-  cli.tty = isatty (STDOUT_FILENO);
-
-  if (!extract_globals (&cli, &argc, argv, &version, &help, &error))
-    return report (&cli, error);
+  if (!extract_globals (cli, &argc, argv, &version, &help, &error))
+    return report (cli, error);
   if (version) {
     printf ("vfmigctl %s\n", VFM_VERSION);
     return 0;
@@ -179,16 +192,12 @@ main (int argc, char **argv)
   cmd = find_command (argc, argv, &consumed);
   if (cmd == NULL) {
     g_set_error (&error, VFM_ERROR, VFM_ERROR_USAGE, "unknown command \"%s\"", argv[1]);
-    return report (&cli, error);
+    return report (cli, error);
   }
   /* the command sees argv[0] = its name, then its own arguments */
-  if (!cmd->func (&cli, argc - consumed, argv + consumed, &error))
-    rc = report (&cli, error);
+  if (!cmd->func (cli, argc - consumed, argv + consumed, &error))
+    rc = report (cli, error);
   else
-    rc = cli.exit_code;
-
-  g_clear_pointer (&cli.host, vfm_host_free);
-  g_free (cli.sysroot);
-  g_free (cli.connect);
+    rc = cli->exit_code;
   return rc;
 }

@@ -170,6 +170,7 @@ vfm_driver_entry_parse (const char *path, const char *text, GError **error)
   g_autoptr (VfmDriverEntry) e = NULL;
   g_autofree char *base = NULL;
   gboolean have_driver = FALSE;
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
 
   if (kf == NULL)
     return NULL;
@@ -185,12 +186,13 @@ vfm_driver_entry_parse (const char *path, const char *text, GError **error)
     VfmKeyfileGroup *g = g_ptr_array_index (kf->groups, i);
     gboolean ok;
 
+    /* every group but [Match] once: a second one would silently win */
+    if (g_strcmp0 (g->name, "Match") != 0 && !g_hash_table_add (seen, g->name)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s:%u: a second [%s] group (one per entry)", path, g->line,
+                   g->name);
+      return NULL;
+    }
     if (g_strcmp0 (g->name, "Driver") == 0) {
-      if (have_driver) {
-        g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE,
-                     "%s:%u: a second [Driver] group (one entry per file)", path, g->line);
-        return NULL;
-      }
       have_driver = TRUE;
       ok = parse_driver_group (e, g, error);
     } else if (g_strcmp0 (g->name, "Match") == 0) {

@@ -128,6 +128,17 @@ get_str (JsonObject *o, const char *key)
   return g_strdup (json_node_get_string (n));
 }
 
+/* An integer member, 0 when absent or of another type (a damaged record
+ * must not trip json-glib's assertions). */
+static gint64
+get_int (JsonObject *o, const char *key)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
+    return 0;
+  return json_node_get_int (n);
+}
+
 static gboolean
 remove_record (VfmSysroot *sr, const char *kind, const char *bdf, GError **error)
 {
@@ -198,7 +209,7 @@ vfm_journal_read_owned (VfmSysroot *sr, const char *bdf, GError **error)
   r->original_driver = get_str (o, "original_driver");
   r->original_override = get_str (o, "original_override");
   r->driver = get_str (o, "driver");
-  r->bound_at = json_object_has_member (o, "bound_at") ? json_object_get_int_member (o, "bound_at") : 0;
+  r->bound_at = get_int (o, "bound_at");
   return r;
 }
 
@@ -271,8 +282,8 @@ vfm_journal_read_intent (VfmSysroot *sr, const char *bdf, GError **error)
   r->previous_override = get_str (o, "previous_override");
   r->original_driver = get_str (o, "original_driver");
   r->original_override = get_str (o, "original_override");
-  r->started_at = json_object_has_member (o, "started_at") ? json_object_get_int_member (o, "started_at") : 0;
-  r->pid = json_object_has_member (o, "pid") ? (gint) json_object_get_int_member (o, "pid") : 0;
+  r->started_at = get_int (o, "started_at");
+  r->pid = (gint) get_int (o, "pid");
   return r;
 }
 

@@ -143,7 +143,6 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
   Run run = { .r = r, .o = o };
   gint64 start = g_get_monotonic_time ();
   g_autoptr (VfmVirt) src = NULL;
-  g_autoptr (VfmVirt) dst_ro = NULL;
   g_autoptr (VfmPeer) peer = NULL;
   g_autoptr (VfmHostProfile) src_profile = NULL, dst_profile = NULL;
   g_autoptr (VfmDomainInfo) info = NULL;

@@ -135,8 +135,12 @@ check_blocks (VfmSysroot *sr, VfmPciDevice *dev, GPtrArray *reasons)
         g_ptr_array_add (reasons, g_strdup_printf ("%s is mounted on %s%s", f[dash + 2], f[4],
                                                    strcmp (f[4], "/") == 0 ? " (the root filesystem)" : ""));
     }
-    for (guint i = 1; slines[i]; i++) {
-      g_auto (GStrv) f = g_strsplit_set (slines[i], " \t", 2);
+    /* /proc/swaps: a header line, then "FILENAME TYPE SIZE USED PRIORITY" */
+    for (guint i = 0; slines[i]; i++) {
+      g_auto (GStrv) f = NULL;
+      if (i == 0)
+        continue;
+      f = g_strsplit_set (slines[i], " \t", 2);
       if (f[0] && *f[0] && belongs_to (f[0], block))
         g_ptr_array_add (reasons, g_strdup_printf ("%s holds active swap", f[0]));
     }

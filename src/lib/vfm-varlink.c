@@ -81,7 +81,8 @@ vfm_varlink_call_parse (const char *text, gsize len, GError **error)
     g_set_error (error, VFM_VARLINK_ERROR, VFM_VARLINK_ERROR_PROTOCOL, "malformed call: %s", local->message);
     return NULL;
   }
-  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
+  /* an empty, blank or comment-only message parses to no root at all */
+  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
     protocol_error (error, "not a JSON object");
     return NULL;
   }

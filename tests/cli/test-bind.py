@@ -17,6 +17,8 @@ from tap import run_tap  # noqa: E402
 VFMIGCTL = os.environ["VFMIGCTL"]
 GEN_HOST = os.environ["GEN_HOST"]
 KMOCK = os.environ["KMOCK"]
+# Under the 'asan' test setup the ASan runtime must come first in LD_PRELOAD.
+PRELOAD = " ".join(p for p in (os.environ.get("VFMIG_ASAN_RUNTIME"), KMOCK) if p)
 
 
 def gen(profile, *extra):
@@ -32,7 +34,7 @@ class Host:
     def ctl(self, *args, mock=True, rc=None):
         env = dict(os.environ, VFMIG_SYSROOT=self.root)
         if mock:
-            env["LD_PRELOAD"] = KMOCK
+            env["LD_PRELOAD"] = PRELOAD
         p = subprocess.run([VFMIGCTL, *args], capture_output=True, text=True, env=env, timeout=120)
         if rc is not None and p.returncode != rc:
             raise AssertionError(f"vfmigctl {' '.join(args)}: exit {p.returncode}, expected {rc}\n"
@@ -132,7 +134,7 @@ class ServerBind(unittest.TestCase):
         with open(os.path.join(self.h.root, "sys", "bus", "pci", "devices", self.vf, "driver_override"), "w") as f:
             f.write("mlx5_core\n")
         self.h.ctl("list", rc=0)
-        env = dict(os.environ, LD_PRELOAD=KMOCK)
+        env = dict(os.environ, LD_PRELOAD=PRELOAD)
         subprocess.run(["sh", "-c", f"echo {self.vf} > {self.h.root}/sys/bus/pci/drivers_probe"], env=env, check=True)
         subprocess.run(["sh", "-c", f"echo > {self.h.dev(self.vf)}/driver_override"], env=env, check=True)
         self.assertEqual(self.h.driver(self.vf), "mlx5_core")
@@ -188,7 +190,7 @@ class ServerBind(unittest.TestCase):
 
     def test_unbind_failure_keeps_host_driver(self):
         self.h.kmock("default_driver/" + self.vf, "mlx5_core\n")
-        env = dict(os.environ, LD_PRELOAD=KMOCK)
+        env = dict(os.environ, LD_PRELOAD=PRELOAD)
         subprocess.run(["sh", "-c", f"echo mlx5_core > {self.h.dev(self.vf)}/driver_override; "
                         f"echo {self.vf} > {self.h.root}/sys/bus/pci/drivers_probe; "
                         f"echo > {self.h.dev(self.vf)}/driver_override"], env=env, check=True)
@@ -223,7 +225,7 @@ class ServerBind(unittest.TestCase):
     def test_crash_between_steps_is_recovered(self):
         # the VF starts on its host driver, so a bind has three kernel steps
         self.h.kmock("default_driver/" + self.vf, "mlx5_core\n")
-        env = dict(os.environ, LD_PRELOAD=KMOCK)
+        env = dict(os.environ, LD_PRELOAD=PRELOAD)
         for n in (1, 2, 3):
             subprocess.run(["sh", "-c", f"echo mlx5_core > {self.h.dev(self.vf)}/driver_override; "
                             f"echo {self.vf} > {self.h.root}/sys/bus/pci/drivers_probe; "

@@ -18,6 +18,8 @@ from tap import run_tap  # noqa: E402
 VFMIGCTL = os.environ["VFMIGCTL"]
 GEN_HOST = os.environ["GEN_HOST"]
 KMOCK = os.environ["KMOCK"]
+# Under the 'asan' test setup the ASan runtime must come first in LD_PRELOAD.
+PRELOAD = " ".join(p for p in (os.environ.get("VFMIG_ASAN_RUNTIME"), KMOCK) if p)
 
 
 def dev(bdf, vendor="15b3", device="101e", driver="mlx5_vfio_pci", probed=True, flags=("stop_copy", "p2p", "pre_copy"),
@@ -310,7 +312,7 @@ class Synthetic(unittest.TestCase):
     def ctl(self, root, *args, mock=False):
         env = dict(os.environ, VFMIG_SYSROOT=root)
         if mock:
-            env["LD_PRELOAD"] = KMOCK
+            env["LD_PRELOAD"] = PRELOAD
         return subprocess.run([VFMIGCTL, *args], capture_output=True, text=True, env=env)
 
     def test_profile_probe_check(self):

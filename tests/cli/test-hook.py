@@ -18,6 +18,8 @@ from tap import run_tap  # noqa: E402
 VFMIGCTL = os.environ["VFMIGCTL"]
 GEN_HOST = os.environ["GEN_HOST"]
 KMOCK = os.environ["KMOCK"]
+# Under the 'asan' test setup the ASan runtime must come first in LD_PRELOAD.
+PRELOAD = " ".join(p for p in (os.environ.get("VFMIG_ASAN_RUNTIME"), KMOCK) if p)
 
 
 def hostdev(bdf, managed="yes"):
@@ -37,7 +39,7 @@ class Hook(unittest.TestCase):
         shutil.rmtree(self.root)
         subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "4", self.root],
                        check=True)
-        self.env = dict(os.environ, VFMIG_SYSROOT=self.root, LD_PRELOAD=KMOCK)
+        self.env = dict(os.environ, VFMIG_SYSROOT=self.root, LD_PRELOAD=PRELOAD)
         lst = json.loads(self.ctl("list", "--json").stdout)
         self.vfs = [d["bdf"] for d in lst if d["device"] == "101e"]
 

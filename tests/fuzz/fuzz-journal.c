@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Journal records (/var/lib/vfmig/{intent,owned}/BDF.json), read at every
+ * start for crash recovery. The input is written as a record of a temporary
+ * sysroot and read back the way the binder and `vfmigctl restore` do; an
+ * intent that reads must survive a write and a second read unchanged. */
+#include "fuzz-common.h"
+#include "vfm-journal.h"
+
+#include <glib/gstdio.h>
+#include <stdlib.h>
+
+#define BDF "0000:00:01.0"
+
+static char *root;
+static VfmSysroot *sysroot;
+static char *intent_path;
+static char *owned_path;
+
+static void
+remove_root (void)
+{
+  /* the tree holds only what this process created */
+  static const char * const dirs[] = {
+    "var/lib/vfmig/intent", "var/lib/vfmig/owned", "var/lib/vfmig", "var/lib", "var", "",
+  };
+  g_unlink (intent_path);
+  g_unlink (owned_path);
+  for (guint i = 0; i < G_N_ELEMENTS (dirs); i++) {
+    g_autofree char *d = g_build_filename (root, dirs[i], NULL);
+    g_rmdir (d);
+  }
+}
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *intent_dir = NULL;
+  g_autofree char *owned_dir = NULL;
+
+  vfm_fuzz_init_logging ();
+  root = g_dir_make_tmp ("vfm-fuzz-journal-XXXXXX", &error);
+  if (root == NULL)
+    g_error ("%s", error->message);
+  intent_dir = g_build_filename (root, "var", "lib", "vfmig", "intent", NULL);
+  owned_dir = g_build_filename (root, "var", "lib", "vfmig", "owned", NULL);
+  g_mkdir_with_parents (intent_dir, 0755);
+  g_mkdir_with_parents (owned_dir, 0755);
+  intent_path = g_build_filename (intent_dir, BDF ".json", NULL);
+  owned_path = g_build_filename (owned_dir, BDF ".json", NULL);
+  sysroot = vfm_sysroot_new (root, &error);
+  if (sysroot == NULL)
+    g_error ("%s", error->message);
+  atexit (remove_root);
+  return 0;
+}
+
+static void
+check_same (const char *field, const char *a, const char *b)
+{
+  VFM_FUZZ_CHECK (g_strcmp0 (a, b) == 0, "%s changed across write and read: \"%s\" -> \"%s\"",
+                  field, a ? a : "(null)", b ? b : "(null)");
+}
+
+static void
+fuzz_intent (const uint8_t *data, size_t size)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmIntent) it = NULL;
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) list = NULL;
+
+  if (!g_file_set_contents (intent_path, (const char *) data, size, &error))
+    g_error ("%s", error->message);
+  it = vfm_journal_read_intent (sysroot, BDF, &error);
+  VFM_FUZZ_CHECK ((it == NULL) == (error != NULL), "intent %p, error %p", (void *) it, (void *) error);
+
+  list = vfm_journal_list_intents (sysroot, warnings);
+  VFM_FUZZ_CHECK (list->len == (it != NULL ? 1u : 0u), "listed %u intents", list->len);
+  VFM_FUZZ_CHECK (warnings->len == (it != NULL ? 0u : 1u), "%u warnings", warnings->len);
+  if (it == NULL)
+    return;
+  VFM_FUZZ_CHECK (g_strcmp0 (it->bdf, BDF) == 0, "bdf %s", it->bdf);
+
+  /* round trip */
+  g_autoptr (VfmIntent) back = NULL;
+  g_clear_error (&error);
+  VFM_FUZZ_CHECK (vfm_journal_write_intent (sysroot, it, &error), "write: %s", error->message);
+  back = vfm_journal_read_intent (sysroot, BDF, &error);
+  VFM_FUZZ_CHECK (back != NULL, "written intent does not read back: %s", error->message);
+  VFM_FUZZ_CHECK (back->op == it->op, "op changed");
+  check_same ("target_driver", it->target_driver, back->target_driver);
+  check_same ("previous_driver", it->previous_driver, back->previous_driver);
+  check_same ("previous_override", it->previous_override, back->previous_override);
+  check_same ("original_driver", it->original_driver, back->original_driver);
+  check_same ("original_override", it->original_override, back->original_override);
+  VFM_FUZZ_CHECK (back->started_at == it->started_at && back->pid == it->pid, "numbers changed");
+}
+
+static void
+fuzz_owned (const uint8_t *data, size_t size)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmOwned) o = NULL;
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) list = NULL;
+
+  if (!g_file_set_contents (owned_path, (const char *) data, size, &error))
+    g_error ("%s", error->message);
+  o = vfm_journal_read_owned (sysroot, BDF, &error);
+  VFM_FUZZ_CHECK ((o == NULL) == (error != NULL), "owned %p, error %p", (void *) o, (void *) error);
+  list = vfm_journal_list_owned (sysroot, warnings);
+  VFM_FUZZ_CHECK (list->len == (o != NULL ? 1u : 0u), "listed %u owned", list->len);
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  fuzz_intent (data, size);
+  fuzz_owned (data, size);
+  return 0;
+}

@@ -156,6 +156,7 @@ main (int argc, char **argv)
   int rc;
 
   setlocale (LC_ALL, "");
+  g_set_prgname ("vfmigctl"); /* "Usage: vfmigctl [OPTION…] vf create PF N" */
   cli.tty = isatty (STDOUT_FILENO);
   rc = run (&cli, argc, argv);
   g_clear_pointer (&cli.host, vfm_host_free);
@@ -191,7 +192,16 @@ run (VfmCli *cli, int argc, char **argv)
 
   cmd = find_command (argc, argv, &consumed);
   if (cmd == NULL) {
-    g_set_error (&error, VFM_ERROR, VFM_ERROR_USAGE, "unknown command \"%s\"", argv[1]);
+    /* the first word of a two-word command ("vf", "db") names its group */
+    g_autoptr (GString) sub = g_string_new (NULL);
+    g_autofree char *prefix = g_strconcat (argv[1], " ", NULL);
+    for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+      if (g_str_has_prefix (commands[i].name, prefix))
+        g_string_append_printf (sub, "%s%s", sub->len ? ", " : "", commands[i].name);
+    if (sub->len > 0)
+      g_set_error (&error, VFM_ERROR, VFM_ERROR_USAGE, "\"%s\" needs a subcommand: %s", argv[1], sub->str);
+    else
+      g_set_error (&error, VFM_ERROR, VFM_ERROR_USAGE, "unknown command \"%s\"", argv[1]);
     return report (cli, error);
   }
   /* the command sees argv[0] = its name, then its own arguments */

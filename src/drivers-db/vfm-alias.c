@@ -75,30 +75,42 @@ vfm_alias_table_parse (VfmAliasTable *t, const char *path, const char *text, GEr
     lineno++;
 
     if (len > 0 && p[0] != '#') {
-      g_autofree char *line = g_strndup (p, len);
-      g_auto (GStrv) f = g_strsplit_set (g_strstrip (line), " \t", -1);
-      g_autoptr (GPtrArray) words = g_ptr_array_new ();
-      for (guint i = 0; f[i]; i++)
-        if (*f[i])
-          g_ptr_array_add (words, f[i]);
-
-      if (words->len == 0) {
-        /* blank */
-      } else if (words->len != 3 || strcmp (g_ptr_array_index (words, 0), "alias") != 0) {
-        g_ptr_array_add (t->warnings,
-                         g_strdup_printf ("%s:%u: not \"alias PATTERN MODULE\", ignored", path, lineno));
+      /* most of the file is "alias pci:… MODULE", "alias usb:… MODULE" …:
+       * only the module name matters there, found without splitting */
+      gboolean vfio = len > strlen ("alias vfio_pci:") && strncmp (p, "alias vfio_pci:", strlen ("alias vfio_pci:")) == 0;
+      const char *last = p + len;
+      const char *word = last;
+      while (word > p && word[-1] != ' ' && word[-1] != '\t')
+        word--;
+      if (!vfio && len > 6 && strncmp (p, "alias ", 6) == 0 && word > p + 6 && word < last &&
+          memchr (p + 6, ' ', (gsize) (word - 1 - (p + 6))) == NULL && memchr (p + 6, '\t', (gsize) (word - 1 - (p + 6))) == NULL) {
+        add_module (t, word, (gsize) (last - word));
       } else {
-        const char *pattern = g_ptr_array_index (words, 1);
-        const char *module = g_ptr_array_index (words, 2);
-        add_module (t, module, strlen (module));
-        if (g_str_has_prefix (pattern, "vfio_pci:")) {
-          VfmAlias *a = g_new0 (VfmAlias, 1);
-          a->pattern = g_ascii_strup (pattern + strlen ("vfio_pci:"), -1);
-          a->module = vfm_module_normalize (module);
-          a->line = lineno;
-          for (const char *c = a->pattern; *c; c++)
-            a->wildcards += (*c == '*');
-          g_ptr_array_add (t->vfio, a);
+        g_autofree char *line = g_strndup (p, len);
+        g_auto (GStrv) f = g_strsplit_set (g_strstrip (line), " \t", -1);
+        g_autoptr (GPtrArray) words = g_ptr_array_new ();
+        for (guint i = 0; f[i]; i++)
+          if (*f[i])
+            g_ptr_array_add (words, f[i]);
+
+        if (words->len == 0) {
+          /* blank */
+        } else if (words->len != 3 || strcmp (g_ptr_array_index (words, 0), "alias") != 0) {
+          g_ptr_array_add (t->warnings,
+                           g_strdup_printf ("%s:%u: not \"alias PATTERN MODULE\", ignored", path, lineno));
+        } else {
+          const char *pattern = g_ptr_array_index (words, 1);
+          const char *module = g_ptr_array_index (words, 2);
+          add_module (t, module, strlen (module));
+          if (g_str_has_prefix (pattern, "vfio_pci:")) {
+            VfmAlias *a = g_new0 (VfmAlias, 1);
+            a->pattern = g_ascii_strup (pattern + strlen ("vfio_pci:"), -1);
+            a->module = vfm_module_normalize (module);
+            a->line = lineno;
+            for (const char *c = a->pattern; *c; c++)
+              a->wildcards += (*c == '*');
+            g_ptr_array_add (t->vfio, a);
+          }
         }
       }
     }

@@ -328,7 +328,9 @@ vfm_binder_bind (VfmHost *host, const char *bdf_in, const char *driver_name, Vfm
 out:
   if (r->error != NULL)
     g_prefix_error (&r->error, "cannot bind %s%s%s: ", r->bdf, r->driver ? " to " : "", r->driver ? r->driver : "");
-  finish (r, start, host, r->error ? NULL : dev);
+  /* a dry run changed nothing: the group as it is now would blame the
+   * device's own current driver */
+  finish (r, start, host, r->error || dry ? NULL : dev);
   return r;
 }
 

@@ -5,7 +5,8 @@ set -euo pipefail
 
 build_pkgs=(meson ninja-build pkg-config gcc python3 libglib2.0-dev libjson-glib-dev libudev-dev
   libvirt-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libxml2-dev libkmod-dev scdoc)
-lab_pkgs=(qemu-system-x86 linux-image-amd64 busybox-static kmod udev cpio xz-utils)
+lab_pkgs=(qemu-system-x86 linux-image-amd64 busybox-static kmod udev cpio xz-utils
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--with-lab" ]; then

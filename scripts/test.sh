@@ -1,7 +1,9 @@
 #!/bin/bash
 # The test command: installs what the tests need, builds with warnings as
-# errors, runs every meson suite (unit, cli, mock, lab), and prints one line
-# "N passed, N failed, N skipped" counted from meson's test log.
+# errors, runs every meson suite (unit, cli, mock, daemon, lint, fuzz, lab),
+# then the sanitizer build (scripts/sanitize.sh: ASan+UBSan over unit, cli,
+# mock, fuzz), and prints one line "N passed, N failed, N skipped" counted
+# from both meson test logs. VFMIG_NO_SANITIZE=1 skips the sanitizer run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,22 +16,35 @@ ninja -C "$builddir" >/dev/null
 
 rc=0
 meson test -C "$builddir" --print-errorlogs "$@" || rc=$?
+logs=("$builddir/meson-logs/testlog.json")
 
-python3 - "$builddir/meson-logs/testlog.json" <<'PY'
-import json, sys
+if [ -z "${VFMIG_NO_SANITIZE:-}" ]; then
+  asan=${VFMIG_ASAN_BUILDDIR:-build-asan}
+  VFMIG_ASAN_BUILDDIR=$asan bash scripts/sanitize.sh || rc=$?
+  logs+=("$asan/meson-logs/testlog-asan.json")
+fi
+
+python3 - "${logs[@]}" <<'PY' || rc=1
+import json, os, sys
 passed = failed = skipped = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line)["result"]
-    if r in ("OK", "EXPECTEDFAIL"):
-        passed += 1
-    elif r == "SKIP":
-        # a skipped lab test counts as a failure in CI (DESIGN.md, Decisions 16)
-        if "lab" in json.loads(line).get("suite", []) and __import__("os").environ.get("CI"):
-            failed += 1
-        else:
-            skipped += 1
-    else:
+for path in sys.argv[1:]:
+    if not os.path.exists(path):
+        print(f"missing test log {path}", file=sys.stderr)
         failed += 1
+        continue
+    for line in open(path):
+        t = json.loads(line)
+        r = t["result"]
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            # in CI the lab suites must not skip (DESIGN.md, Decisions 16)
+            if "lab" in t.get("suite", []) and os.environ.get("CI"):
+                failed += 1
+            else:
+                skipped += 1
+        else:
+            failed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY

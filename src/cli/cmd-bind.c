@@ -2,7 +2,9 @@
 /* bind, unbind, restore: change drivers through the binder, and report each
  * device's result (steps with --dry-run or -v). */
 #include "vfm-cli.h"
+#include "vfm-batch.h"
 #include "vfm-binder.h"
+#include "vfm-varlink.h"
 #include "vfm-error.h"
 #include "vfm-journal.h"
 #include "vfm-json.h"
@@ -10,117 +12,126 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Interrupted operations are finished or rolled back before anything new
- * starts (the next command after a crash does it, or the daemon at start). */
+/* One device's result, from its JSON form (the same whether the daemon or
+ * this process did the work). */
 static void
-recover_first (VfmCli *cli, VfmHost *host, GPtrArray *results)
+print_result (const JsonObject *r, gboolean show_steps)
 {
-  g_autoptr (GPtrArray) rec = vfm_binder_recover (host);
-  for (guint i = 0; i < rec->len; i++) {
-    VfmBindResult *r = g_ptr_array_index (rec, i);
-    if (!cli->json)
-      fprintf (stderr, "%s: %s\n", r->error ? "error" : "recovered",
-               r->error ? r->error->message : r->message);
-    g_ptr_array_add (results, g_steal_pointer (&g_ptr_array_index (rec, i)));
-  }
-  g_ptr_array_set_free_func (rec, NULL);
-}
+  JsonObject *o = (JsonObject *) r;
+  JsonNode *err = json_object_get_member (o, "error");
+  JsonNode *group = json_object_get_member (o, "iommu_group");
+  const char *bdf = json_object_get_string_member_with_default (o, "bdf", "");
+  const char *op = json_object_get_string_member_with_default (o, "op", "");
+  JsonArray *steps = json_object_has_member (o, "steps") ? json_object_get_array_member (o, "steps") : NULL;
+  JsonArray *warnings = json_object_has_member (o, "warnings") ? json_object_get_array_member (o, "warnings") : NULL;
 
-static void
-print_result (VfmCli *cli, const VfmBindResult *r, gboolean show_steps)
-{
-  if (r->error != NULL)
-    fprintf (stderr, "error: %s\n", r->error->message);
-  else if (r->message != NULL)
-    printf ("%s (%.3f s)\n", r->message, r->seconds);
-  if (show_steps)
-    for (guint i = 0; i < r->steps->len; i++)
-      printf ("  %u. %s\n", i + 1, (const char *) g_ptr_array_index (r->steps, i));
-  for (guint i = 0; i < r->warnings->len; i++)
-    fprintf (stderr, "warning: %s: %s\n", r->bdf, (const char *) g_ptr_array_index (r->warnings, i));
-  if (r->group != NULL && !r->group->viable && g_strcmp0 (r->op, "bind") == 0) {
-    g_ptr_array_add (r->group->blockers, NULL);
-    g_autofree char *why = g_strjoinv ("; ", (char **) r->group->blockers->pdata);
-    g_ptr_array_remove_index (r->group->blockers, r->group->blockers->len - 1);
-    fprintf (stderr, "warning: IOMMU group %d of %s is not viable: %s (bind the whole group with --group)\n",
-             r->group->group, r->bdf, why);
+  if (err != NULL && JSON_NODE_HOLDS_OBJECT (err))
+    fprintf (stderr, "error: %s\n", json_object_get_string_member_with_default (json_node_get_object (err), "message", "failed"));
+  else if (json_object_get_string_member_with_default (o, "message", NULL) != NULL)
+    printf ("%s%s (%.3f s)\n", g_strcmp0 (op, "recover") == 0 ? "recovered: " : "",
+            json_object_get_string_member (o, "message"), json_object_get_double_member_with_default (o, "seconds", 0));
+  if (show_steps && steps != NULL)
+    for (guint i = 0; i < json_array_get_length (steps); i++)
+      printf ("  %u. %s\n", i + 1, json_array_get_string_element (steps, i));
+  for (guint i = 0; warnings != NULL && i < json_array_get_length (warnings); i++)
+    fprintf (stderr, "warning: %s: %s\n", bdf, json_array_get_string_element (warnings, i));
+  if (group != NULL && JSON_NODE_HOLDS_OBJECT (group) && g_strcmp0 (op, "bind") == 0 &&
+      !json_object_get_boolean_member_with_default (json_node_get_object (group), "viable", TRUE)) {
+    JsonObject *g = json_node_get_object (group);
+    JsonArray *blockers = json_object_get_array_member (g, "blockers");
+    g_autoptr (GString) why = g_string_new (NULL);
+    for (guint i = 0; blockers != NULL && i < json_array_get_length (blockers); i++)
+      g_string_append_printf (why, "%s%s", i ? "; " : "", json_array_get_string_element (blockers, i));
+    fprintf (stderr, "warning: IOMMU group %" G_GINT64_FORMAT " of %s is not viable: %s (bind the whole group with --group)\n",
+             json_object_get_int_member_with_default (g, "group", -1), bdf, why->str);
   }
 }
 
-/* One report for the whole command: {"results": […]}, or on any failure the
- * error shape with the results inside, and exit 1. */
+/* One report for the whole command, from {"results": […]} (and the first
+ * failure's error): the JSON as is, or a line per device; exit 1 on any
+ * failure. */
 static gboolean
-report (VfmCli *cli, GPtrArray *results, gboolean show_steps, GError **error)
+report (VfmCli *cli, JsonObject *reply, const char *error_name, const char *error_message, gboolean show_steps)
 {
-  guint failed = 0;
-  const VfmBindResult *first = NULL;
+  JsonArray *results = json_object_get_array_member (reply, "results");
+  for (guint i = 0; !cli->json && results != NULL && i < json_array_get_length (results); i++)
+    print_result (json_array_get_object_element (results, i), show_steps);
+  if (cli->json) {
+    g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+    if (error_name != NULL) {
+      JsonObject *outer = json_object_new ();
+      JsonObject *err = json_object_new ();
+      json_object_set_string_member (err, "name", error_name);
+      json_object_set_string_member (err, "message", error_message);
+      json_object_set_array_member (err, "results", json_array_ref (results));
+      json_object_set_object_member (outer, "error", err);
+      json_node_take_object (root, outer);
+    } else {
+      json_node_set_object (root, reply);
+    }
+    vfm_cli_print_json (cli, root);
+  }
+  if (error_name != NULL)
+    cli->exit_code = 1;
+  return TRUE;
+}
 
+/* Results of this process's own work, in the daemon's reply shape. */
+static gboolean
+report_local (VfmCli *cli, GPtrArray *results, gboolean show_steps)
+{
+  g_autoptr (JsonObject) reply = json_object_new ();
+  JsonArray *list = json_array_new ();
+  const VfmBindResult *first = NULL;
   for (guint i = 0; i < results->len; i++) {
     const VfmBindResult *r = g_ptr_array_index (results, i);
     if (r->error != NULL && first == NULL)
       first = r;
-    failed += r->error != NULL;
-    if (!cli->json)
-      print_result (cli, r, show_steps);
+    json_array_add_element (list, vfm_bind_result_to_json (r));
   }
-  if (cli->json) {
-    g_autoptr (JsonBuilder) b = json_builder_new ();
-    g_autoptr (JsonNode) root = NULL;
-    json_builder_begin_object (b);
-    if (failed > 0) {
-      json_builder_set_member_name (b, "error");
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "name");
-      json_builder_add_string_value (b, vfm_error_name (first->error));
-      json_builder_set_member_name (b, "message");
-      json_builder_add_string_value (b, first->error->message);
-    }
-    json_builder_set_member_name (b, "results");
-    json_builder_begin_array (b);
-    for (guint i = 0; i < results->len; i++)
-      json_builder_add_value (b, vfm_bind_result_to_json (g_ptr_array_index (results, i)));
-    json_builder_end_array (b);
-    if (failed > 0)
-      json_builder_end_object (b);
-    json_builder_end_object (b);
-    root = json_builder_get_root (b);
-    vfm_cli_print_json (cli, root);
-  }
-  if (failed > 0)
-    cli->exit_code = vfm_error_exit_code (first->error);
-  return TRUE;
+  json_object_set_array_member (reply, "results", list);
+  return report (cli, reply, first ? vfm_error_name (first->error) : NULL, first ? first->error->message : NULL,
+                 show_steps);
 }
 
-/* --group: every endpoint of each device's IOMMU group (bridges are not
- * endpoints), each once, in BDF order. */
-static GPtrArray *
-expand_groups (VfmHost *host, char **bdfs, GError **error)
+/* Through vfmigd when it answers (its authorization lets members of group
+ * vfmig bind without root); FALSE when it does not run. */
+static gboolean
+via_daemon (VfmCli *cli, const char *method, JsonObject *params, gboolean show_steps, gboolean *handled, GError **error)
 {
-  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; bdfs[i]; i++) {
-    VfmPciDevice *dev = vfm_host_device (host, bdfs[i], error);
-    g_autoptr (GPtrArray) members = NULL;
-    if (dev == NULL)
-      return NULL;
-    members = vfm_pci_device_group_members (dev);
-    if (members->len == 0)
-      g_ptr_array_add (members, g_strdup (vfm_pci_device_bdf (dev)));
-    for (guint j = 0; j < members->len; j++) {
-      const char *m = g_ptr_array_index (members, j);
-      VfmPciDevice *mdev = vfm_host_device (host, m, NULL);
-      if (mdev == NULL || vfm_pci_device_is_bridge (mdev))
-        continue;
-      if (!g_ptr_array_find_with_equal_func (out, m, g_str_equal, NULL))
-        g_ptr_array_add (out, g_strdup (m));
-    }
+  g_autoptr (VfmVarlinkClient) client = vfm_cli_daemon (cli);
+  g_autoptr (JsonObject) reply = NULL;
+  g_autoptr (GError) local = NULL;
+
+  *handled = FALSE;
+  if (client == NULL)
+    return TRUE;
+  *handled = TRUE;
+  reply = vfm_varlink_client_call (client, method, params, &local);
+  if (reply != NULL)
+    return report (cli, reply, NULL, NULL, show_steps);
+  {
+    JsonObject *ep = vfm_varlink_client_last_error_parameters (client);
+    if (ep != NULL && json_object_has_member (ep, "results"))
+      return report (cli, ep, vfm_error_name (local), local->message, show_steps);
   }
-  return g_steal_pointer (&out);
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+static JsonArray *
+strv_to_array (int argc, char **argv)
+{
+  JsonArray *a = json_array_new ();
+  for (int i = 0; i < argc; i++)
+    json_array_add_string_element (a, argv[i]);
+  return a;
 }
 
 gboolean
 vfm_cmd_bind (VfmCli *cli, int argc, char **argv, GError **error)
 {
-  gboolean all = FALSE, group = FALSE, dry = FALSE, force = FALSE;
+  gboolean all = FALSE, group = FALSE, dry = FALSE, force = FALSE, handled;
   g_autofree char *driver = NULL;
   GOptionEntry entries[] = {
     { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "Every device a policy manages", NULL },
@@ -130,9 +141,10 @@ vfm_cmd_bind (VfmCli *cli, int argc, char **argv, GError **error)
     { "force", 'f', 0, G_OPTION_ARG_NONE, &force, "Bind even a device the host uses", NULL },
     { NULL }
   };
-  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
-  g_autoptr (GPtrArray) targets = NULL;
-  VfmBindFlags flags = 0;
+  g_autoptr (JsonObject) params = json_object_new ();
+  g_autoptr (GPtrArray) bdfs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) results = NULL;
+  VfmBatchOptions o = { 0 };
   VfmHost *host;
 
   if (!vfm_cli_parse_options (cli, "bind", "BDF…|--all", entries, &argc, &argv, error))
@@ -141,71 +153,47 @@ vfm_cmd_bind (VfmCli *cli, int argc, char **argv, GError **error)
     g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "bind: give BDFs or --all (not both)");
     return FALSE;
   }
+  if (argc > 1)
+    json_object_set_array_member (params, "bdfs", strv_to_array (argc - 1, argv + 1));
+  if (all)
+    json_object_set_boolean_member (params, "all", TRUE);
+  if (driver)
+    json_object_set_string_member (params, "driver", driver);
+  if (group)
+    json_object_set_boolean_member (params, "group", TRUE);
+  if (dry)
+    json_object_set_boolean_member (params, "dry_run", TRUE);
+  if (force)
+    json_object_set_boolean_member (params, "force", TRUE);
+  if (!via_daemon (cli, "io.vfmig.Bind", params, dry || cli->verbose, &handled, error))
+    return FALSE;
+  if (handled)
+    return TRUE;
+
   if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
     return FALSE;
-  flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
-  if (!dry)
-    recover_first (cli, host, results);
-
-  if (all) {
-    g_autoptr (GPtrArray) devices = vfm_host_devices (host, NULL, error);
-    if (devices == NULL)
-      return FALSE;
-    targets = g_ptr_array_new_with_free_func (g_free);
-    for (guint i = 0; i < devices->len; i++) {
-      VfmPciDevice *dev = g_ptr_array_index (devices, i);
-      g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, NULL);
-      if (sel != NULL && sel->managed)
-        g_ptr_array_add (targets, g_strdup (vfm_pci_device_bdf (dev)));
-    }
-  } else if (group) {
-    if ((targets = expand_groups (host, argv + 1, error)) == NULL)
-      return FALSE;
-  } else {
-    targets = g_ptr_array_new_with_free_func (g_free);
-    for (int i = 1; i < argc; i++)
-      g_ptr_array_add (targets, g_strdup (argv[i]));
-  }
-
-  {
-    guint first_new = results->len;
-    gboolean group_failed = FALSE;
-    for (guint i = 0; i < targets->len; i++) {
-      VfmBindResult *r = vfm_binder_bind (host, g_ptr_array_index (targets, i), driver, flags);
-      group_failed |= r->error != NULL;
-      g_ptr_array_add (results, r);
-    }
-    /* a group is bound whole or not at all: undo what this command bound */
-    if (group && group_failed && !dry) {
-      for (guint i = first_new; i < results->len; i++) {
-        VfmBindResult *r = g_ptr_array_index (results, i);
-        if (r->error == NULL && r->changed) {
-          g_autoptr (VfmBindResult) undo = vfm_binder_unbind (host, r->bdf, 0);
-          g_ptr_array_add (r->warnings, undo->error
-                             ? g_strdup_printf ("could not undo after the group failed: %s", undo->error->message)
-                             : g_strdup ("undone: another device of its IOMMU group failed"));
-          if (undo->error == NULL) {
-            r->changed = FALSE;
-            g_free (r->message);
-            r->message = g_strdup_printf ("%s left on %s: its group could not be bound whole", r->bdf,
-                                          r->previous_driver ? r->previous_driver : "no driver");
-          }
-        }
-      }
-    }
-  }
-  return report (cli, results, dry || cli->verbose, error);
+  for (int i = 1; i < argc; i++)
+    g_ptr_array_add (bdfs, g_strdup (argv[i]));
+  o.all = all;
+  o.group = group;
+  o.driver = driver;
+  o.flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
+  if ((results = vfm_batch_bind (host, bdfs, &o, error)) == NULL)
+    return FALSE;
+  return report_local (cli, results, dry || cli->verbose);
 }
 
 gboolean
 vfm_cmd_unbind (VfmCli *cli, int argc, char **argv, GError **error)
 {
-  gboolean dry = FALSE;
+  gboolean dry = FALSE, handled;
   GOptionEntry entries[] = {
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry, "Print the exact steps, change nothing", NULL },
     { NULL }
   };
-  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  g_autoptr (JsonObject) params = json_object_new ();
+  g_autoptr (GPtrArray) bdfs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) results = NULL;
   VfmHost *host;
 
   if (!vfm_cli_parse_options (cli, "unbind", "BDF…", entries, &argc, &argv, error))
@@ -214,26 +202,32 @@ vfm_cmd_unbind (VfmCli *cli, int argc, char **argv, GError **error)
     g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "unbind: expected one or more BDFs");
     return FALSE;
   }
+  json_object_set_array_member (params, "bdfs", strv_to_array (argc - 1, argv + 1));
+  if (dry)
+    json_object_set_boolean_member (params, "dry_run", TRUE);
+  if (!via_daemon (cli, "io.vfmig.Unbind", params, dry || cli->verbose, &handled, error))
+    return FALSE;
+  if (handled)
+    return TRUE;
   if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
     return FALSE;
-  if (!dry)
-    recover_first (cli, host, results);
   for (int i = 1; i < argc; i++)
-    g_ptr_array_add (results, vfm_binder_unbind (host, argv[i], dry ? VFM_BIND_DRY_RUN : 0));
-  return report (cli, results, dry || cli->verbose, error);
+    g_ptr_array_add (bdfs, g_strdup (argv[i]));
+  results = vfm_batch_unbind (host, bdfs, dry ? VFM_BIND_DRY_RUN : 0);
+  return report_local (cli, results, dry || cli->verbose);
 }
 
 gboolean
 vfm_cmd_restore (VfmCli *cli, int argc, char **argv, GError **error)
 {
-  gboolean dry = FALSE;
+  gboolean dry = FALSE, handled;
   GOptionEntry entries[] = {
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry, "Print the exact steps, change nothing", NULL },
     { NULL }
   };
-  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
-  g_autoptr (GPtrArray) owned = NULL;
+  g_autoptr (JsonObject) params = json_object_new ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) results = NULL;
   VfmHost *host;
 
   if (!vfm_cli_parse_options (cli, "restore", "", entries, &argc, &argv, error))
@@ -242,18 +236,18 @@ vfm_cmd_restore (VfmCli *cli, int argc, char **argv, GError **error)
     g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "restore: unexpected argument \"%s\"", argv[1]);
     return FALSE;
   }
+  if (dry)
+    json_object_set_boolean_member (params, "dry_run", TRUE);
+  if (!via_daemon (cli, "io.vfmig.Restore", params, dry || cli->verbose, &handled, error))
+    return FALSE;
+  if (handled)
+    return TRUE;
   if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
     return FALSE;
-  if (!dry)
-    recover_first (cli, host, results);
-  owned = vfm_journal_list_owned (vfm_host_sysroot (host), warnings);
+  results = vfm_batch_restore (host, dry ? VFM_BIND_DRY_RUN : 0, warnings);
   for (guint i = 0; i < warnings->len; i++)
     vfm_cli_warn (cli, g_ptr_array_index (warnings, i));
-  for (guint i = 0; i < owned->len; i++) {
-    const VfmOwned *o = g_ptr_array_index (owned, i);
-    g_ptr_array_add (results, vfm_binder_unbind (host, o->bdf, dry ? VFM_BIND_DRY_RUN : 0));
-  }
-  if (owned->len == 0 && !cli->json)
+  if (results->len == 0 && !cli->json)
     printf ("nothing to restore: vfmig owns no device\n");
-  return report (cli, results, dry || cli->verbose, error);
+  return report_local (cli, results, dry || cli->verbose);
 }

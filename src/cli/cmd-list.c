@@ -1,25 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-batch.h"
 #include "vfm-cli.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
 
 #include <string.h>
-
-/* What list shows without --all: devices vfmig manages, SR-IOV functions,
- * devices already on a VFIO driver, and devices a variant driver or profile
- * would take. Bridges, USB controllers and the like stay out of the way. */
-static gboolean
-is_relevant (VfmPciDevice *dev, VfmSelection *sel)
-{
-  const char *driver = vfm_pci_device_driver (dev);
-  if (sel->managed)
-    return TRUE;
-  if (vfm_pci_device_physfn (dev) != NULL || vfm_pci_device_sriov_totalvfs (dev) > 0)
-    return TRUE;
-  if (driver != NULL && strstr (driver, "vfio") != NULL)
-    return TRUE;
-  return sel->selected != NULL && sel->selected->kind != VFM_KIND_GENERIC;
-}
 
 /* The MIGRATION column: what the curated facts say, or why the device is
  * not vfmig's to bind. The kernel's own answer comes from `probe` (check). */
@@ -105,7 +90,7 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
     g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, error);
     if (sel == NULL)
       return FALSE;
-    if (!all && !is_relevant (dev, sel))
+    if (!all && !vfm_device_is_relevant (dev, sel))
       continue;
     if (cli->json) {
       json_builder_add_value (b, vfm_device_to_json (host, dev, sel, FALSE));

@@ -48,6 +48,7 @@ print_usage (FILE *out)
                 "  --sysroot DIR   operate on a synthetic host rooted at DIR (also VFMIG_SYSROOT)\n"
                 "  -c, --connect URI  local libvirt URI, as in virsh\n"
                 "  --json          machine-readable output (see vfmigctl(8), JSON OUTPUT)\n"
+                "  --no-daemon     do the work in this process even when vfmigd runs\n"
                 "  -v, --verbose   more detail\n"
                 "  --version       print the version\n"
                 "  -h, --help      this help; COMMAND --help for a command's options\n");
@@ -77,6 +78,8 @@ extract_globals (VfmCli *cli, int *argc, char **argv, gboolean *version, gboolea
     }
     if (strcmp (a, "--json") == 0) {
       cli->json = TRUE;
+    } else if (strcmp (a, "--no-daemon") == 0) {
+      cli->no_daemon = TRUE;
     } else if (strcmp (a, "-v") == 0 || strcmp (a, "--verbose") == 0) {
       cli->verbose = TRUE;
     } else if (strcmp (a, "--version") == 0) {

@@ -14,6 +14,37 @@ vfm_cli_host (VfmCli *cli, GError **error)
   return cli->host;
 }
 
+/* vfmigd, when its socket answers (VFMIG_SOCKET, else /run/vfmig/vfmigd.sock
+ * under the sysroot); NULL when it does not run or --no-daemon was given:
+ * then the command does the work itself, with the same results. */
+VfmVarlinkClient *
+vfm_cli_daemon (VfmCli *cli)
+{
+  g_autoptr (VfmSysroot) sr = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr (GError) error = NULL;
+  VfmVarlinkClient *client;
+  const char *env = g_getenv ("VFMIG_SOCKET");
+
+  if (cli->no_daemon)
+    return NULL;
+  if (env != NULL && *env != '\0') {
+    path = g_strdup (env);
+  } else {
+    g_autofree char *run = NULL;
+    if ((sr = vfm_sysroot_new (cli->sysroot, NULL)) == NULL)
+      return NULL;
+    run = vfm_sysroot_run_dir (sr);
+    path = g_build_filename (run, "vfmigd.sock", NULL);
+  }
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return NULL;
+  client = vfm_varlink_client_connect (path, &error);
+  if (client == NULL && cli->verbose)
+    fprintf (stderr, "note: vfmigd does not answer at %s (%s); working directly\n", path, error->message);
+  return client;
+}
+
 /* Parses a command's own options; unknown options and missing values are
  * command-line syntax errors (exit 2). */
 gboolean

@@ -6,6 +6,7 @@
 
 #include "vfm-host.h"
 #include "vfm-profile.h"
+#include "vfm-varlink.h"
 
 G_BEGIN_DECLS
 
@@ -17,6 +18,7 @@ typedef struct {
   gboolean json;
   gboolean verbose;
   gboolean tty;
+  gboolean no_daemon;  /* --no-daemon: never through vfmigd */
   int exit_code;      /* set by a command that succeeded but reports a failure (lint) */
   VfmHost *host;
 } VfmCli;
@@ -31,6 +33,7 @@ typedef struct {
 } VfmCliCommand;
 
 VfmHost  *vfm_cli_host          (VfmCli *cli, GError **error);
+VfmVarlinkClient *vfm_cli_daemon (VfmCli *cli);
 gboolean  vfm_cli_parse_options (VfmCli        *cli,
                                  const char    *command,
                                  const char    *args,

@@ -4,6 +4,7 @@
  * through the daemon and directly. */
 #include "vfm-config.h"
 #include "vfm-methods.h"
+#include "vfm-batch.h"
 #include "vfm-binder.h"
 #include "vfm-error.h"
 #include "vfm-journal.h"
@@ -92,22 +93,6 @@ method_hello (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
   return object_node (out);
 }
 
-/* What `vfmigctl list` shows without --all (kept in step with cmd-list.c):
- * managed devices, SR-IOV functions, devices on a VFIO driver, and devices a
- * variant driver or profile would take. */
-static gboolean
-is_relevant (VfmPciDevice *dev, VfmSelection *sel)
-{
-  const char *driver = vfm_pci_device_driver (dev);
-  if (sel->managed)
-    return TRUE;
-  if (vfm_pci_device_physfn (dev) != NULL || vfm_pci_device_sriov_totalvfs (dev) > 0)
-    return TRUE;
-  if (driver != NULL && strstr (driver, "vfio") != NULL)
-    return TRUE;
-  return sel->selected != NULL && sel->selected->kind != VFM_KIND_GENERIC;
-}
-
 static JsonNode *
 method_list (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
 {
@@ -128,7 +113,7 @@ method_list (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
     g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, error);
     if (sel == NULL)
       return NULL;
-    if (all || is_relevant (dev, sel))
+    if (all || vfm_device_is_relevant (dev, sel))
       json_array_add_element (list, vfm_device_to_json (host, dev, sel, FALSE));
   }
   out = json_object_new ();
@@ -199,16 +184,6 @@ log_result (const VfmBindResult *r)
     vfm_daemon_log (G_LOG_LEVEL_MESSAGE, r->op, r->bdf, "%s", r->message);
 }
 
-/* Interrupted operations are finished or rolled back before anything new. */
-static void
-recover_first (VfmHost *host, GPtrArray *results)
-{
-  g_autoptr (GPtrArray) rec = vfm_binder_recover (host);
-  for (guint i = 0; i < rec->len; i++)
-    g_ptr_array_add (results, g_steal_pointer (&g_ptr_array_index (rec, i)));
-  g_ptr_array_set_free_func (rec, NULL);
-}
-
 /* {"results": […]}; when a device failed, the error of the first failure
  * with the results among its parameters (vfmigctl's --json shape). */
 static JsonNode *
@@ -234,116 +209,32 @@ results_reply (GPtrArray *results, JsonNode **error_parameters, GError **error)
   return object_node (out);
 }
 
-/* Every endpoint of each device's IOMMU group (bridges are not endpoints),
- * each once, in BDF order (as `vfmigctl bind --group`). */
-static GPtrArray *
-expand_groups (VfmHost *host, GPtrArray *bdfs, GError **error)
-{
-  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; i < bdfs->len; i++) {
-    VfmPciDevice *dev = vfm_host_device (host, g_ptr_array_index (bdfs, i), error);
-    g_autoptr (GPtrArray) members = NULL;
-    if (dev == NULL)
-      return NULL;
-    members = vfm_pci_device_group_members (dev);
-    if (members->len == 0)
-      g_ptr_array_add (members, g_strdup (vfm_pci_device_bdf (dev)));
-    for (guint j = 0; j < members->len; j++) {
-      const char *m = g_ptr_array_index (members, j);
-      VfmPciDevice *mdev = vfm_host_device (host, m, NULL);
-      if (mdev == NULL || vfm_pci_device_is_bridge (mdev))
-        continue;
-      if (!g_ptr_array_find_with_equal_func (out, m, g_str_equal, NULL))
-        g_ptr_array_add (out, g_strdup (m));
-    }
-  }
-  return g_steal_pointer (&out);
-}
-
-static GPtrArray *
-managed_devices (VfmHost *host, GError **error)
-{
-  g_autoptr (GPtrArray) devices = vfm_host_devices (host, NULL, error);
-  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
-  if (devices == NULL)
-    return NULL;
-  for (guint i = 0; i < devices->len; i++) {
-    VfmPciDevice *dev = g_ptr_array_index (devices, i);
-    g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, NULL);
-    if (sel != NULL && sel->managed)
-      g_ptr_array_add (out, g_strdup (vfm_pci_device_bdf (dev)));
-  }
-  return g_steal_pointer (&out);
-}
-
-/* A group is bound whole or not at all: undo what this call bound. */
-static void
-undo_group (VfmHost *host, GPtrArray *results, guint first_new)
-{
-  for (guint i = first_new; i < results->len; i++) {
-    VfmBindResult *r = g_ptr_array_index (results, i);
-    g_autoptr (VfmBindResult) undo = NULL;
-    if (r->error != NULL || !r->changed)
-      continue;
-    undo = vfm_binder_unbind (host, r->bdf, 0);
-    if (undo->error != NULL) {
-      g_ptr_array_add (r->warnings, g_strdup_printf ("could not undo after the group failed: %s", undo->error->message));
-      continue;
-    }
-    g_ptr_array_add (r->warnings, g_strdup ("undone: another device of its IOMMU group failed"));
-    r->changed = FALSE;
-    g_free (r->message);
-    r->message = g_strdup_printf ("%s left on %s: its group could not be bound whole", r->bdf,
-                                  r->previous_driver ? r->previous_driver : "no driver");
-  }
-}
-
 static JsonNode *
 method_bind (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
 {
   static const char * const known[] = { "bdfs", "all", "driver", "group", "dry_run", "force", NULL };
-  g_autoptr (GPtrArray) bdfs = NULL, targets = NULL;
-  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  g_autoptr (GPtrArray) bdfs = NULL, results = NULL;
   g_autoptr (VfmHost) host = NULL;
-  gboolean all, group, dry, force, group_failed = FALSE;
-  const char *driver;
-  VfmBindFlags flags;
-  guint first_new;
+  VfmBatchOptions o = { 0 };
+  gboolean dry, force;
 
   if (!vfm_varlink_params_check (call->parameters, known, error) ||
       !vfm_varlink_param_strv (call->parameters, "bdfs", FALSE, &bdfs, error) ||
-      !vfm_varlink_param_bool (call->parameters, "all", &all, error) ||
-      !vfm_varlink_param_string (call->parameters, "driver", FALSE, &driver, error) ||
-      !vfm_varlink_param_bool (call->parameters, "group", &group, error) ||
+      !vfm_varlink_param_bool (call->parameters, "all", &o.all, error) ||
+      !vfm_varlink_param_string (call->parameters, "driver", FALSE, &o.driver, error) ||
+      !vfm_varlink_param_bool (call->parameters, "group", &o.group, error) ||
       !vfm_varlink_param_bool (call->parameters, "dry_run", &dry, error) ||
       !vfm_varlink_param_bool (call->parameters, "force", &force, error))
     return NULL;
-  if ((bdfs == NULL || bdfs->len == 0) == !all) {
+  if ((bdfs == NULL || bdfs->len == 0) == !o.all) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "Bind: give bdfs or all (not both)");
     return NULL;
   }
   if ((host = open_host (call, TRUE, error)) == NULL)
     return NULL;
-  flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
-  if (!dry)
-    recover_first (host, results);
-  if (all)
-    targets = managed_devices (host, error);
-  else if (group)
-    targets = expand_groups (host, bdfs, error);
-  else
-    targets = g_ptr_array_ref (bdfs);
-  if (targets == NULL)
+  o.flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
+  if ((results = vfm_batch_bind (host, bdfs, &o, error)) == NULL)
     return NULL;
-
-  first_new = results->len;
-  for (guint i = 0; i < targets->len; i++) {
-    VfmBindResult *r = vfm_binder_bind (host, g_ptr_array_index (targets, i), driver, flags);
-    group_failed |= r->error != NULL;
-    g_ptr_array_add (results, r);
-  }
-  if (group && group_failed && !dry)
-    undo_group (host, results, first_new);
   return results_reply (results, error_parameters, error);
 }
 
@@ -352,7 +243,7 @@ method_unbind (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
 {
   static const char * const known[] = { "bdfs", "dry_run", NULL };
   g_autoptr (GPtrArray) bdfs = NULL;
-  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  g_autoptr (GPtrArray) results = NULL;
   g_autoptr (VfmHost) host = NULL;
   gboolean dry;
 
@@ -366,10 +257,7 @@ method_unbind (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
   }
   if ((host = open_host (call, TRUE, error)) == NULL)
     return NULL;
-  if (!dry)
-    recover_first (host, results);
-  for (guint i = 0; i < bdfs->len; i++)
-    g_ptr_array_add (results, vfm_binder_unbind (host, g_ptr_array_index (bdfs, i), dry ? VFM_BIND_DRY_RUN : 0));
+  results = vfm_batch_unbind (host, bdfs, dry ? VFM_BIND_DRY_RUN : 0);
   return results_reply (results, error_parameters, error);
 }
 
@@ -377,9 +265,8 @@ static JsonNode *
 method_restore (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
 {
   static const char * const known[] = { "dry_run", NULL };
-  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  g_autoptr (GPtrArray) results = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) owned = NULL;
   g_autoptr (VfmHost) host = NULL;
   gboolean dry;
 
@@ -388,15 +275,9 @@ method_restore (VfmMethodCall *call, JsonNode **error_parameters, GError **error
     return NULL;
   if ((host = open_host (call, TRUE, error)) == NULL)
     return NULL;
-  if (!dry)
-    recover_first (host, results);
-  owned = vfm_journal_list_owned (vfm_host_sysroot (host), warnings);
+  results = vfm_batch_restore (host, dry ? VFM_BIND_DRY_RUN : 0, warnings);
   for (guint i = 0; i < warnings->len; i++)
     vfm_daemon_log (G_LOG_LEVEL_WARNING, "restore", NULL, "%s", (char *) g_ptr_array_index (warnings, i));
-  for (guint i = 0; i < owned->len; i++) {
-    const VfmOwned *o = g_ptr_array_index (owned, i);
-    g_ptr_array_add (results, vfm_binder_unbind (host, o->bdf, dry ? VFM_BIND_DRY_RUN : 0));
-  }
   return results_reply (results, error_parameters, error);
 }
 

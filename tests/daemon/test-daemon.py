@@ -7,6 +7,7 @@ concurrent clients, systemd's notify and socket activation, and recovery of
 a bind killed mid-way. Prints TAP."""
 import grp
 import json
+import re
 import os
 import pwd
 import shutil
@@ -249,6 +250,31 @@ class Methods(HostCase):
         self.ctl_json("unbind", vf)
         theirs = self.ctl_json("bind", vf)
         self.assertEqual(without_seconds(ours["results"]), without_seconds(theirs["results"]))
+
+    def test_cli_goes_through_the_daemon(self):
+        vf = self.vfs()[0]
+        env = dict(os.environ, VFMIG_SYSROOT=self.root, VFMIG_SOCKET=self.sock)  # no mock: the daemon writes
+        before = self.log_bind_count()
+        p = subprocess.run([VFMIGCTL, "bind", vf, "--json"], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.driver(vf), "mlx5_vfio_pci")
+        self.assertGreater(self.log_bind_count(), before)  # the daemon did it
+        # human output is the same either way (timings aside)
+        via = subprocess.run([VFMIGCTL, "unbind", vf, "--dry-run"], capture_output=True, text=True, env=env)
+        direct = subprocess.run([VFMIGCTL, "unbind", vf, "--dry-run", "--no-daemon"], capture_output=True, text=True,
+                                env=dict(env, LD_PRELOAD=KMOCK))
+        strip = lambda t: re.sub(r"\(\d+\.\d+ s\)", "", t)
+        self.assertEqual(strip(via.stdout), strip(direct.stdout))
+        self.assertIn("would return", via.stdout)
+        # a failure through the daemon is the CLI's error, exit 1
+        self.kmock("fail/probe/mlx5_vfio_pci", "")
+        other = self.vfs()[1]
+        p = subprocess.run([VFMIGCTL, "bind", other], capture_output=True, text=True, env=env)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"cannot bind {other} to mlx5_vfio_pci", p.stderr)
+
+    def log_bind_count(self):
+        return self.daemon.log().count("bound ")
 
     def test_bind_failure_is_an_error_with_results(self):
         vf = self.vfs()[0]

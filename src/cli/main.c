@@ -20,6 +20,7 @@ static const VfmCliCommand commands[] = {
   { "db show", "ID|DRIVER", "Show everything the database knows about one driver", vfm_cmd_db_show },
   { "explain", "BDF", "Explain which driver a device would take and why", vfm_cmd_explain },
   { "hook", "qemu DOMAIN OPERATION SUB-OPERATION EXTRA", "The libvirt qemu hook (domain XML on stdin)", vfm_cmd_hook },
+  { "import-driverctl", "[--dry-run]", "Turn driverctl's overrides into a vfmig policy", vfm_cmd_import_driverctl },
   { "list", "[--all]", "List passthrough-relevant PCI devices and their selected driver", vfm_cmd_list },
   { "migrate", "DOMAIN DEST_URI [--strategy S] [--dry-run] [--persistent]", "Migrate a domain with its passthrough devices", vfm_cmd_migrate },
   { "prepare", "CLAIM", "Destination: bind a claim's devices", vfm_cmd_prepare },

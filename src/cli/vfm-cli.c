@@ -141,3 +141,10 @@ vfm_cli_class_name (guint32 class_code)
       return class_names[i].name;
   return NULL;
 }
+
+/* For g_ptr_array_sort on arrays of strings. */
+gint
+vfm_cli_compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
+}

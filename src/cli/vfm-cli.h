@@ -69,6 +69,8 @@ gboolean vfm_cmd_release    (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_claims     (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_hook       (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_udev_query (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_import_driverctl (VfmCli *cli, int argc, char **argv, GError **error);
+gint     vfm_cli_compare_strings (gconstpointer a, gconstpointer b);
 gboolean vfm_cmd_db_lint    (VfmCli *cli, int argc, char **argv, GError **error);
 
 G_END_DECLS

@@ -164,3 +164,11 @@ vfm_sysroot_synthetic_file (VfmSysroot *sr, const char *name)
 {
   return build (sr, "/.kmock", name, NULL);
 }
+
+/* driverctl's persistent overrides: /etc/driverctl.d/pci-BDF, each holding a
+ * driver name (what `vfmigctl import-driverctl` reads). */
+char *
+vfm_sysroot_driverctl_dir (VfmSysroot *sr)
+{
+  return build (sr, "/etc/driverctl.d", NULL);
+}

@@ -277,6 +277,38 @@ class Batch(unittest.TestCase):
             shutil.rmtree(h.root)
 
 
+class DriverctlImport(unittest.TestCase):
+    def test_import(self):
+        h = Host(gen("server", "--pfs", "1", "--vfs-per-pf", "2"))
+        try:
+            vfs = h.vfs()
+            d = os.path.join(h.root, "etc", "driverctl.d")
+            os.makedirs(d)
+            for name, text in ((f"pci-{vfs[0]}", "vfio-pci\n"), (f"pci-{vfs[1]}", "mlx5_core\n"),
+                               ("pci-../../x", "vfio-pci\n"), ("usb-1-1", "usbhid\n")):
+                if "/" in name:
+                    continue
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(text)
+            dry = h.ctl("import-driverctl", "--dry-run", rc=0).stdout
+            self.assertIn(f"Bdf={vfs[0]}", dry)
+            self.assertFalse(os.path.exists(os.path.join(h.root, "etc", "vfmig", "policies.d", "90-driverctl.conf")))
+            out = h.json("import-driverctl")
+            imported = [x for x in out["devices"] if x["imported"]]
+            self.assertEqual(len(imported), 1)  # mlx5_core is not a VFIO driver, usb-1-1 not PCI
+            # the policy now manages that VF with driverctl's driver: bind --all applies it
+            lst = {x["bdf"]: x for x in h.json("list")}
+            self.assertTrue(lst[vfs[0]]["managed"])
+            self.assertEqual(lst[vfs[0]]["selected_driver"], "vfio-pci")
+            self.assertFalse(lst[vfs[1]]["managed"])
+            h.json("bind", "--all")
+            self.assertEqual(h.driver(vfs[0]), "vfio-pci")
+            self.assertIsNone(h.driver(vfs[1]))
+            h.ctl("db", "lint", rc=0)
+        finally:
+            shutil.rmtree(h.root)
+
+
 class Provision(unittest.TestCase):
     def setUp(self):
         self.h = Host(gen("server", "--pfs", "2", "--vfs-per-pf", "0"))

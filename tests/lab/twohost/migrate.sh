@@ -73,6 +73,10 @@ out=$(ctl_a check g1 --to "$TH_B_URI" --peer "sysroot:$wd/sb" --json 2>&1)
 assert_eq "check against the live hosts: exit 0" 0 "$?"
 assert_eq "check: migratable (no passthrough devices)" true "$(json_get destinations.0.migratable <<<"$out")"
 
+out=$(ctl_a check g1 --to "$TH_B_URI" --peer "sysroot:$wd/sb" --ask-qemu --json 2>&1)
+assert_eq "check --ask-qemu: QEMU reports no blocker for the tiny guest" "[]" \
+    "$(python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["destinations"][0]["qemu_blocked_reasons"]))' <<<"$out" 2>&1)"
+
 out=$(ctl_a migrate g1 "$TH_B_URI" --dry-run 2>&1)
 assert_eq "dry run: exit 0" 0 "$?"
 assert_eq "dry run: still on a" running "$(th_state a g1)"

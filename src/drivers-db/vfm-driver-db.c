@@ -44,8 +44,9 @@ vfm_driver_entry_free (VfmDriverEntry *e)
   g_free (e);
 }
 
-static gboolean
-get_fact (VfmKeyfileGroup *g, const char *key, const char *path, VfmFact *out, GError **error)
+/* A true/false key that may be absent (unknown). */
+gboolean
+vfm_keyfile_group_get_fact (VfmKeyfileGroup *g, const char *key, const char *path, VfmFact *out, GError **error)
 {
   gboolean v;
   if (vfm_keyfile_group_lookup (g, key) == NULL) {
@@ -107,10 +108,10 @@ static gboolean
 parse_migration_group (VfmDriverEntry *e, VfmKeyfileGroup *g, GError **error)
 {
   const char *dt;
-  if (!get_fact (g, "Supported", e->path, &e->migratable, error) ||
-      !get_fact (g, "StopCopy", e->path, &e->stop_copy, error) ||
-      !get_fact (g, "PreCopy", e->path, &e->pre_copy, error) ||
-      !get_fact (g, "P2P", e->path, &e->p2p, error))
+  if (!vfm_keyfile_group_get_fact (g, "Supported", e->path, &e->migratable, error) ||
+      !vfm_keyfile_group_get_fact (g, "StopCopy", e->path, &e->stop_copy, error) ||
+      !vfm_keyfile_group_get_fact (g, "PreCopy", e->path, &e->pre_copy, error) ||
+      !vfm_keyfile_group_get_fact (g, "P2P", e->path, &e->p2p, error))
     return FALSE;
   dt = vfm_keyfile_group_get (g, "DirtyTracking");
   if (dt != NULL && !g_strv_contains ((const char *[]){ "device", "iommu", "none", NULL }, dt)) {

@@ -55,6 +55,11 @@ typedef struct {
 } VfmDriverDb;
 
 const char     *vfm_driver_kind_to_string (VfmDriverKind kind);
+gboolean        vfm_keyfile_group_get_fact (VfmKeyfileGroup *g,
+                                            const char      *key,
+                                            const char      *path,
+                                            VfmFact         *out,
+                                            GError         **error);
 VfmDriverDb    *vfm_driver_db_new         (void);
 void            vfm_driver_db_free        (VfmDriverDb *db);
 void            vfm_driver_db_load_dirs   (VfmDriverDb        *db,

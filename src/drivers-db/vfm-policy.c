@@ -35,20 +35,6 @@ vfm_policy_set_free (VfmPolicySet *s)
   g_free (s);
 }
 
-static gboolean
-get_fact (VfmKeyfileGroup *g, const char *key, const char *path, VfmFact *out, GError **error)
-{
-  gboolean v;
-  if (vfm_keyfile_group_lookup (g, key) == NULL) {
-    *out = VFM_FACT_UNKNOWN;
-    return TRUE;
-  }
-  if (!vfm_keyfile_group_get_bool (g, key, FALSE, path, &v, error))
-    return FALSE;
-  *out = v ? VFM_FACT_YES : VFM_FACT_NO;
-  return TRUE;
-}
-
 /* All or nothing per file: a file that does not parse adds no policy, so a
  * half-read policy never manages devices its author did not mean. */
 gboolean
@@ -81,8 +67,8 @@ vfm_policy_set_parse (VfmPolicySet *set, const char *path, const char *text, GEr
     p->match = vfm_match_from_group (g, path, error);
     if (p->match == NULL)
       return FALSE;
-    if (!get_fact (g, "Manage", path, &p->manage, error) ||
-        !get_fact (g, "AutoBind", path, &p->auto_bind, error))
+    if (!vfm_keyfile_group_get_fact (g, "Manage", path, &p->manage, error) ||
+        !vfm_keyfile_group_get_fact (g, "AutoBind", path, &p->auto_bind, error))
       return FALSE;
     if ((v = vfm_keyfile_group_get (g, "Prefer")) != NULL) {
       if (*v == '\0' || strchr (v, '/') != NULL) {

@@ -131,6 +131,24 @@ roll_back (VfmSysroot *sr, VfmPciDevice *dev, VfmBindResult *r, const char *prev
   return write_override (sr, r, FALSE, bdf, prev_override, error);
 }
 
+/* After a failed step: back to where the operation started and its intent
+ * cleared; when even that fails the intent stays, and the next command or
+ * vfmigd's start retries the roll-back. */
+static void
+fail_and_roll_back (VfmSysroot *sr, VfmPciDevice *dev, VfmBindResult *r, const char *prev_driver,
+                    const char *prev_override, const GError *step_error, const char *where)
+{
+  g_autoptr (GError) rb = NULL;
+  if (roll_back (sr, dev, r, prev_driver, prev_override, &rb)) {
+    vfm_journal_clear_intent (sr, vfm_pci_device_bdf (dev), NULL);
+    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%s; %s %s", step_error->message, where,
+                 prev_driver ? prev_driver : "no driver");
+  } else {
+    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%s; roll-back failed too (%s), left for recovery",
+                 step_error->message, rb->message);
+  }
+}
+
 gboolean
 vfm_binder_resolve_driver (VfmHost *host, const char *name, char **driver, char **module, GError **error)
 {
@@ -293,16 +311,7 @@ vfm_binder_bind (VfmHost *host, const char *bdf_in, const char *driver_name, Vfm
     if (!write_override (sr, r, dry, bdf, target, &local) ||
         (prev_driver != NULL && !write_unbind (sr, r, dry, bdf, prev_driver, &local)) ||
         !write_probe (sr, r, dry, bdf, &local) || (!dry && !verify_driver (dev, r, target, &local))) {
-      g_autoptr (GError) rb = NULL;
-      if (roll_back (sr, dev, r, prev_driver, prev_override, &rb)) {
-        vfm_journal_clear_intent (sr, bdf, NULL);
-        g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%s; rolled back to %s", local->message,
-                     prev_driver ? prev_driver : "no driver");
-      } else {
-        /* the intent stays: the next command or the daemon retries the roll-back */
-        g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%s; roll-back failed too (%s), left for recovery",
-                     local->message, rb->message);
-      }
+      fail_and_roll_back (sr, dev, r, prev_driver, prev_override, local, "rolled back to");
       goto out;
     }
     if (dry) {
@@ -412,15 +421,7 @@ vfm_binder_unbind (VfmHost *host, const char *bdf_in, VfmBindFlags flags)
     }
     ok = ok && write_override (sr, r, dry, bdf, owned->original_override, &local);
     if (!ok) {
-      g_autoptr (GError) rb = NULL;
-      if (roll_back (sr, dev, r, prev_driver, prev_override, &rb)) {
-        vfm_journal_clear_intent (sr, bdf, NULL);
-        g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%s; left on %s", local->message,
-                     prev_driver ? prev_driver : "no driver");
-      } else {
-        g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%s; roll-back failed too (%s), left for recovery",
-                     local->message, rb->message);
-      }
+      fail_and_roll_back (sr, dev, r, prev_driver, prev_override, local, "left on");
       goto out;
     }
     if (dry) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-claims.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 #include "vfm-ids.h"
 #include "vfm-journal.h"
 #include "vfm-lock.h"
@@ -50,25 +51,15 @@ claim_new (void)
   return c;
 }
 
-static void
-put_str (JsonBuilder *b, const char *k, const char *v)
-{
-  json_builder_set_member_name (b, k);
-  if (v)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
 JsonNode *
 vfm_claim_to_json (const VfmClaim *c)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  put_str (b, "id", c->id);
-  put_str (b, "domain_uuid", c->domain_uuid);
-  put_str (b, "domain_name", c->domain_name);
-  put_str (b, "state", c->state);
+  vfm_json_add_str (b, "id", c->id);
+  vfm_json_add_str (b, "domain_uuid", c->domain_uuid);
+  vfm_json_add_str (b, "domain_name", c->domain_name);
+  vfm_json_add_str (b, "state", c->state);
   json_builder_set_member_name (b, "created_at");
   json_builder_add_int_value (b, c->created_at);
   json_builder_set_member_name (b, "expires_at");
@@ -78,9 +69,9 @@ vfm_claim_to_json (const VfmClaim *c)
   for (guint i = 0; i < c->devices->len; i++) {
     const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
     json_builder_begin_object (b);
-    put_str (b, "source_bdf", d->source_bdf);
-    put_str (b, "bdf", d->bdf);
-    put_str (b, "driver", d->driver);
+    vfm_json_add_str (b, "source_bdf", d->source_bdf);
+    vfm_json_add_str (b, "bdf", d->bdf);
+    vfm_json_add_str (b, "driver", d->driver);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
@@ -150,15 +141,15 @@ vfm_claim_wants_to_json (GPtrArray *wants)
     const VfmClaimWant *w = g_ptr_array_index (wants, i);
     char buf[16];
     json_builder_begin_object (b);
-    put_str (b, "source_bdf", w->source_bdf);
-#define HEX(key, val, width) g_snprintf (buf, sizeof buf, "%0*x", width, val); put_str (b, key, buf);
+    vfm_json_add_str (b, "source_bdf", w->source_bdf);
+#define HEX(key, val, width) g_snprintf (buf, sizeof buf, "%0*x", width, val); vfm_json_add_str (b, key, buf);
     HEX ("vendor", w->vendor, 4);
     HEX ("device", w->device, 4);
     HEX ("subsystem_vendor", w->subsystem_vendor, 4);
     HEX ("subsystem_device", w->subsystem_device, 4);
     HEX ("class", w->class_code, 6);
 #undef HEX
-    put_str (b, "driver", w->driver);
+    vfm_json_add_str (b, "driver", w->driver);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);

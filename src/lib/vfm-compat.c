@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-compat.h"
+#include "vfm-json.h"
 
 #include <string.h>
 
@@ -599,29 +600,19 @@ rules_to_json (JsonBuilder *b, GPtrArray *rs)
   json_builder_end_array (b);
 }
 
-static void
-put_str (JsonBuilder *b, const char *k, const char *v)
-{
-  json_builder_set_member_name (b, k);
-  if (v)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
 JsonNode *
 vfm_check_result_to_json (const VfmCheckResult *r)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  put_str (b, "domain", r->domain);
-  put_str (b, "source", r->source_host);
-  put_str (b, "destination", r->dest_host);
-  put_str (b, "requested", vfm_strategy_to_string (r->requested));
-  put_str (b, "strategy", vfm_strategy_to_string (r->strategy));
+  vfm_json_add_str (b, "domain", r->domain);
+  vfm_json_add_str (b, "source", r->source_host);
+  vfm_json_add_str (b, "destination", r->dest_host);
+  vfm_json_add_str (b, "requested", vfm_strategy_to_string (r->requested));
+  vfm_json_add_str (b, "strategy", vfm_strategy_to_string (r->strategy));
   json_builder_set_member_name (b, "migratable");
   json_builder_add_boolean_value (b, r->ok);
-  put_str (b, "summary", r->summary);
+  vfm_json_add_str (b, "summary", r->summary);
   json_builder_set_member_name (b, "domain_rules");
   rules_to_json (b, r->domain_rules);
   json_builder_set_member_name (b, "hostdevs");
@@ -629,11 +620,11 @@ vfm_check_result_to_json (const VfmCheckResult *r)
   for (guint i = 0; i < r->hostdevs->len; i++) {
     const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
     json_builder_begin_object (b);
-    put_str (b, "bdf", v->bdf);
-    put_str (b, "alias", v->alias);
-    put_str (b, "driver", v->driver);
-    put_str (b, "destination_bdf", v->dest_bdf);
-    put_str (b, "verdict", vfm_strategy_to_string (v->best));
+    vfm_json_add_str (b, "bdf", v->bdf);
+    vfm_json_add_str (b, "alias", v->alias);
+    vfm_json_add_str (b, "driver", v->driver);
+    vfm_json_add_str (b, "destination_bdf", v->dest_bdf);
+    vfm_json_add_str (b, "verdict", vfm_strategy_to_string (v->best));
     json_builder_set_member_name (b, "supports");
     json_builder_begin_array (b);
     for (VfmStrategy s = VFM_STRATEGY_NATIVE; s >= VFM_STRATEGY_REPLUG; s--)

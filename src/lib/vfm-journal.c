@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-journal.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 #include "vfm-ids.h"
 
 #include <errno.h>
@@ -53,16 +54,6 @@ record_path (VfmSysroot *sr, const char *kind, const char *bdf)
   g_autofree char *dir = record_dir (sr, kind);
   g_autofree char *name = g_strconcat (bdf, ".json", NULL);
   return g_build_filename (dir, name, NULL);
-}
-
-static void
-set_str (JsonBuilder *b, const char *key, const char *v)
-{
-  json_builder_set_member_name (b, key);
-  if (v)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
 }
 
 static gboolean
@@ -182,10 +173,10 @@ vfm_journal_write_owned (VfmSysroot *sr, const VfmOwned *o, GError **error)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) node = NULL;
   json_builder_begin_object (b);
-  set_str (b, "bdf", o->bdf);
-  set_str (b, "original_driver", o->original_driver);
-  set_str (b, "original_override", o->original_override);
-  set_str (b, "driver", o->driver);
+  vfm_json_add_str (b, "bdf", o->bdf);
+  vfm_json_add_str (b, "original_driver", o->original_driver);
+  vfm_json_add_str (b, "original_override", o->original_override);
+  vfm_json_add_str (b, "driver", o->driver);
   json_builder_set_member_name (b, "bound_at");
   json_builder_add_int_value (b, o->bound_at);
   json_builder_end_object (b);
@@ -241,13 +232,13 @@ vfm_journal_write_intent (VfmSysroot *sr, const VfmIntent *i, GError **error)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) node = NULL;
   json_builder_begin_object (b);
-  set_str (b, "op", vfm_intent_op_to_string (i->op));
-  set_str (b, "bdf", i->bdf);
-  set_str (b, "target_driver", i->target_driver);
-  set_str (b, "previous_driver", i->previous_driver);
-  set_str (b, "previous_override", i->previous_override);
-  set_str (b, "original_driver", i->original_driver);
-  set_str (b, "original_override", i->original_override);
+  vfm_json_add_str (b, "op", vfm_intent_op_to_string (i->op));
+  vfm_json_add_str (b, "bdf", i->bdf);
+  vfm_json_add_str (b, "target_driver", i->target_driver);
+  vfm_json_add_str (b, "previous_driver", i->previous_driver);
+  vfm_json_add_str (b, "previous_override", i->previous_override);
+  vfm_json_add_str (b, "original_driver", i->original_driver);
+  vfm_json_add_str (b, "original_override", i->original_override);
   json_builder_set_member_name (b, "started_at");
   json_builder_add_int_value (b, i->started_at);
   json_builder_set_member_name (b, "pid");

@@ -2,17 +2,8 @@
 #include "vfm-json.h"
 #include "vfm-error.h"
 
-static void
-add_hex (JsonBuilder *b, const char *key, guint32 v, int width)
-{
-  char buf[16];
-  g_snprintf (buf, sizeof buf, "%0*x", width, v);
-  json_builder_set_member_name (b, key);
-  json_builder_add_string_value (b, buf);
-}
-
-static void
-add_str (JsonBuilder *b, const char *key, const char *v)
+void
+vfm_json_add_str (JsonBuilder *b, const char *key, const char *v)
 {
   json_builder_set_member_name (b, key);
   if (v != NULL)
@@ -20,6 +11,30 @@ add_str (JsonBuilder *b, const char *key, const char *v)
   else
     json_builder_add_null_value (b);
 }
+
+/* PCI ids as lowercase hex without 0x (DESIGN.md, Decisions 4). */
+void
+vfm_json_add_hex (JsonBuilder *b, const char *key, guint32 v, int width)
+{
+  char buf[16];
+  g_snprintf (buf, sizeof buf, "%0*x", width, v);
+  vfm_json_add_str (b, key, buf);
+}
+
+void
+vfm_json_add_bool (JsonBuilder *b, const char *key, gboolean v)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_add_boolean_value (b, v);
+}
+
+void
+vfm_json_add_int (JsonBuilder *b, const char *key, gint64 v)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_add_int_value (b, v);
+}
+
 
 static void
 add_int_or_null (JsonBuilder *b, const char *key, gint v)
@@ -61,20 +76,20 @@ vfm_device_to_json (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, gboolea
   gint total = vfm_pci_device_sriov_totalvfs (dev);
 
   json_builder_begin_object (b);
-  add_str (b, "bdf", vfm_pci_device_bdf (dev));
-  add_hex (b, "vendor", vfm_pci_device_vendor (dev), 4);
-  add_hex (b, "device", vfm_pci_device_device (dev), 4);
-  add_hex (b, "subsystem_vendor", vfm_pci_device_subsystem_vendor (dev), 4);
-  add_hex (b, "subsystem_device", vfm_pci_device_subsystem_device (dev), 4);
-  add_hex (b, "class", vfm_pci_device_class (dev), 6);
-  add_str (b, "driver", vfm_pci_device_driver (dev));
+  vfm_json_add_str (b, "bdf", vfm_pci_device_bdf (dev));
+  vfm_json_add_hex (b, "vendor", vfm_pci_device_vendor (dev), 4);
+  vfm_json_add_hex (b, "device", vfm_pci_device_device (dev), 4);
+  vfm_json_add_hex (b, "subsystem_vendor", vfm_pci_device_subsystem_vendor (dev), 4);
+  vfm_json_add_hex (b, "subsystem_device", vfm_pci_device_subsystem_device (dev), 4);
+  vfm_json_add_hex (b, "class", vfm_pci_device_class (dev), 6);
+  vfm_json_add_str (b, "driver", vfm_pci_device_driver (dev));
   add_int_or_null (b, "iommu_group", vfm_pci_device_iommu_group (dev));
-  add_str (b, "physfn", vfm_pci_device_physfn (dev));
+  vfm_json_add_str (b, "physfn", vfm_pci_device_physfn (dev));
   json_builder_set_member_name (b, "sriov_totalvfs");
   json_builder_add_int_value (b, total);
   json_builder_set_member_name (b, "sriov_numvfs");
   json_builder_add_int_value (b, vfm_pci_device_sriov_numvfs (dev));
-  add_str (b, "pci_path", vfm_pci_device_pci_path (dev));
+  vfm_json_add_str (b, "pci_path", vfm_pci_device_pci_path (dev));
   if (full) {
     g_autoptr (GPtrArray) net = vfm_pci_device_net (dev);
     g_autoptr (GPtrArray) block = vfm_pci_device_block (dev);
@@ -87,8 +102,8 @@ vfm_device_to_json (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, gboolea
     } else {
       json_builder_add_null_value (b);
     }
-    add_str (b, "module", vfm_pci_device_module (dev));
-    add_str (b, "driver_override", vfm_pci_device_driver_override (dev));
+    vfm_json_add_str (b, "module", vfm_pci_device_module (dev));
+    vfm_json_add_str (b, "driver_override", vfm_pci_device_driver_override (dev));
     json_builder_set_member_name (b, "numa_node");
     json_builder_add_int_value (b, vfm_pci_device_numa_node (dev));
     add_int_or_null (b, "vf_index", vfm_pci_device_physfn (dev) ? vfm_pci_device_vf_index (dev) : -1);
@@ -96,16 +111,16 @@ vfm_device_to_json (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, gboolea
     add_strv (b, "net", net);
     add_strv (b, "block", block);
   }
-  add_str (b, "selected_driver", sel && sel->selected ? sel->selected->driver : NULL);
-  add_str (b, "selected_module", sel && sel->selected ? sel->selected->module : NULL);
-  add_str (b, "selection_kind", sel && sel->selected ? vfm_driver_kind_to_string (sel->selected->kind) : NULL);
-  add_str (b, "selection_source", sel && sel->selected ? sel->selected->source : NULL);
-  add_str (b, "selection_reason", sel ? sel->reason : NULL);
+  vfm_json_add_str (b, "selected_driver", sel && sel->selected ? sel->selected->driver : NULL);
+  vfm_json_add_str (b, "selected_module", sel && sel->selected ? sel->selected->module : NULL);
+  vfm_json_add_str (b, "selection_kind", sel && sel->selected ? vfm_driver_kind_to_string (sel->selected->kind) : NULL);
+  vfm_json_add_str (b, "selection_source", sel && sel->selected ? sel->selected->source : NULL);
+  vfm_json_add_str (b, "selection_reason", sel ? sel->reason : NULL);
   json_builder_set_member_name (b, "managed");
   json_builder_add_boolean_value (b, sel ? sel->managed : FALSE);
   json_builder_set_member_name (b, "auto_bind");
   json_builder_add_boolean_value (b, sel ? sel->auto_bind : FALSE);
-  add_str (b, "managed_reason", sel ? sel->managed_reason : NULL);
+  vfm_json_add_str (b, "managed_reason", sel ? sel->managed_reason : NULL);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -114,17 +129,17 @@ static void
 add_candidate_object (JsonBuilder *b, const VfmCandidate *c, gboolean full)
 {
   json_builder_begin_object (b);
-  add_str (b, "driver", c->driver);
-  add_str (b, "module", c->module);
-  add_str (b, "kind", vfm_driver_kind_to_string (c->kind));
-  add_str (b, "source", c->source);
+  vfm_json_add_str (b, "driver", c->driver);
+  vfm_json_add_str (b, "module", c->module);
+  vfm_json_add_str (b, "kind", vfm_driver_kind_to_string (c->kind));
+  vfm_json_add_str (b, "source", c->source);
   if (full) {
     json_builder_set_member_name (b, "score");
     json_builder_add_int_value (b, c->score);
-    add_str (b, "reason", c->reason);
+    vfm_json_add_str (b, "reason", c->reason);
     json_builder_set_member_name (b, "chosen");
     json_builder_add_boolean_value (b, c->chosen);
-    add_str (b, "entry", c->entry ? c->entry->id : NULL);
+    vfm_json_add_str (b, "entry", c->entry ? c->entry->id : NULL);
   }
   json_builder_end_object (b);
 }
@@ -135,13 +150,13 @@ vfm_selection_to_json (VfmPciDevice *dev, VfmSelection *sel)
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
-  add_str (b, "bdf", vfm_pci_device_bdf (dev));
+  vfm_json_add_str (b, "bdf", vfm_pci_device_bdf (dev));
   json_builder_set_member_name (b, "selected");
   if (sel->selected != NULL)
     add_candidate_object (b, sel->selected, FALSE);
   else
     json_builder_add_null_value (b);
-  add_str (b, "reason", sel->reason);
+  vfm_json_add_str (b, "reason", sel->reason);
   json_builder_set_member_name (b, "candidates");
   json_builder_begin_array (b);
   for (guint i = 0; i < sel->candidates->len; i++)
@@ -151,7 +166,7 @@ vfm_selection_to_json (VfmPciDevice *dev, VfmSelection *sel)
   json_builder_add_boolean_value (b, sel->managed);
   json_builder_set_member_name (b, "auto_bind");
   json_builder_add_boolean_value (b, sel->auto_bind);
-  add_str (b, "managed_reason", sel->managed_reason);
+  vfm_json_add_str (b, "managed_reason", sel->managed_reason);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -172,12 +187,12 @@ vfm_driver_entry_to_json (const VfmDriverEntry *e)
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
-  add_str (b, "id", e->id);
-  add_str (b, "driver", e->driver);
-  add_str (b, "module", e->module);
-  add_str (b, "kind", vfm_driver_kind_to_string (e->kind));
-  add_str (b, "summary", e->summary);
-  add_str (b, "source", e->path);
+  vfm_json_add_str (b, "id", e->id);
+  vfm_json_add_str (b, "driver", e->driver);
+  vfm_json_add_str (b, "module", e->module);
+  vfm_json_add_str (b, "kind", vfm_driver_kind_to_string (e->kind));
+  vfm_json_add_str (b, "summary", e->summary);
+  vfm_json_add_str (b, "source", e->path);
   json_builder_set_member_name (b, "matches");
   json_builder_begin_array (b);
   for (guint i = 0; i < e->matches->len; i++) {
@@ -191,31 +206,31 @@ vfm_driver_entry_to_json (const VfmDriverEntry *e)
   add_fact (b, "stop_copy", e->stop_copy);
   add_fact (b, "pre_copy", e->pre_copy);
   add_fact (b, "p2p", e->p2p);
-  add_str (b, "dirty_tracking", e->dirty_tracking);
-  add_str (b, "since_kernel", e->migration_since);
-  add_str (b, "notes", e->migration_notes);
+  vfm_json_add_str (b, "dirty_tracking", e->dirty_tracking);
+  vfm_json_add_str (b, "since_kernel", e->migration_since);
+  vfm_json_add_str (b, "notes", e->migration_notes);
   json_builder_end_object (b);
   json_builder_set_member_name (b, "prerequisites");
   json_builder_begin_object (b);
   add_cstrv (b, "pf_drivers", e->pf_drivers);
   json_builder_set_member_name (b, "devlink_migratable");
   json_builder_add_boolean_value (b, e->devlink_migratable);
-  add_str (b, "min_kernel", e->min_kernel);
-  add_str (b, "min_qemu", e->min_qemu);
-  add_str (b, "min_libvirt", e->min_libvirt);
-  add_str (b, "firmware", e->firmware);
-  add_str (b, "notes", e->prereq_notes);
+  vfm_json_add_str (b, "min_kernel", e->min_kernel);
+  vfm_json_add_str (b, "min_qemu", e->min_qemu);
+  vfm_json_add_str (b, "min_libvirt", e->min_libvirt);
+  vfm_json_add_str (b, "firmware", e->firmware);
+  vfm_json_add_str (b, "notes", e->prereq_notes);
   json_builder_end_object (b);
   json_builder_set_member_name (b, "qemu");
   json_builder_begin_object (b);
   add_cstrv (b, "device_properties", e->qemu_properties);
-  add_str (b, "machine", e->qemu_machine);
-  add_str (b, "guest_address", e->qemu_guest_address);
+  vfm_json_add_str (b, "machine", e->qemu_machine);
+  vfm_json_add_str (b, "guest_address", e->qemu_guest_address);
   json_builder_set_member_name (b, "rom_required");
   json_builder_add_boolean_value (b, e->qemu_rom_required);
-  add_str (b, "notes", e->qemu_notes);
+  vfm_json_add_str (b, "notes", e->qemu_notes);
   json_builder_end_object (b);
-  add_str (b, "notes", e->notes);
+  vfm_json_add_str (b, "notes", e->notes);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -233,8 +248,8 @@ vfm_group_status_to_json (const VfmGroupStatus *st)
   for (guint i = 0; i < st->members->len; i++) {
     const VfmGroupMember *m = g_ptr_array_index (st->members, i);
     json_builder_begin_object (b);
-    add_str (b, "bdf", m->bdf);
-    add_str (b, "driver", m->driver);
+    vfm_json_add_str (b, "bdf", m->bdf);
+    vfm_json_add_str (b, "driver", m->driver);
     json_builder_set_member_name (b, "bridge");
     json_builder_add_boolean_value (b, m->is_bridge);
     json_builder_set_member_name (b, "vfio_owned");
@@ -252,13 +267,13 @@ vfm_bind_result_to_json (const VfmBindResult *r)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  add_str (b, "bdf", r->bdf);
-  add_str (b, "op", r->op);
-  add_str (b, "driver", r->driver);
-  add_str (b, "previous_driver", r->previous_driver);
+  vfm_json_add_str (b, "bdf", r->bdf);
+  vfm_json_add_str (b, "op", r->op);
+  vfm_json_add_str (b, "driver", r->driver);
+  vfm_json_add_str (b, "previous_driver", r->previous_driver);
   json_builder_set_member_name (b, "changed");
   json_builder_add_boolean_value (b, r->changed);
-  add_str (b, "message", r->message);
+  vfm_json_add_str (b, "message", r->message);
   add_strv (b, "steps", r->steps);
   add_strv (b, "warnings", r->warnings);
   json_builder_set_member_name (b, "iommu_group");
@@ -271,8 +286,8 @@ vfm_bind_result_to_json (const VfmBindResult *r)
   json_builder_set_member_name (b, "error");
   if (r->error != NULL) {
     json_builder_begin_object (b);
-    add_str (b, "name", vfm_error_name (r->error));
-    add_str (b, "message", r->error->message);
+    vfm_json_add_str (b, "name", vfm_error_name (r->error));
+    vfm_json_add_str (b, "message", r->error->message);
     json_builder_end_object (b);
   } else {
     json_builder_add_null_value (b);
@@ -286,13 +301,13 @@ vfm_owned_to_json (const VfmOwned *o, const char *current_driver)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  add_str (b, "bdf", o->bdf);
-  add_str (b, "driver", o->driver);
-  add_str (b, "current_driver", current_driver);
+  vfm_json_add_str (b, "bdf", o->bdf);
+  vfm_json_add_str (b, "driver", o->driver);
+  vfm_json_add_str (b, "current_driver", current_driver);
   json_builder_set_member_name (b, "in_place");
   json_builder_add_boolean_value (b, g_strcmp0 (o->driver, current_driver) == 0);
-  add_str (b, "original_driver", o->original_driver);
-  add_str (b, "original_override", o->original_override);
+  vfm_json_add_str (b, "original_driver", o->original_driver);
+  vfm_json_add_str (b, "original_override", o->original_override);
   json_builder_set_member_name (b, "bound_at");
   json_builder_add_int_value (b, o->bound_at);
   json_builder_end_object (b);
@@ -304,10 +319,10 @@ vfm_intent_to_json (const VfmIntent *i)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  add_str (b, "bdf", i->bdf);
-  add_str (b, "op", vfm_intent_op_to_string (i->op));
-  add_str (b, "target_driver", i->target_driver);
-  add_str (b, "previous_driver", i->previous_driver);
+  vfm_json_add_str (b, "bdf", i->bdf);
+  vfm_json_add_str (b, "op", vfm_intent_op_to_string (i->op));
+  vfm_json_add_str (b, "target_driver", i->target_driver);
+  vfm_json_add_str (b, "previous_driver", i->previous_driver);
   json_builder_set_member_name (b, "started_at");
   json_builder_add_int_value (b, i->started_at);
   json_builder_set_member_name (b, "pid");
@@ -323,8 +338,8 @@ vfm_error_to_json (const GError *error)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "error");
   json_builder_begin_object (b);
-  add_str (b, "name", vfm_error_name (error));
-  add_str (b, "message", error->message);
+  vfm_json_add_str (b, "name", vfm_error_name (error));
+  vfm_json_add_str (b, "message", error->message);
   json_builder_end_object (b);
   json_builder_end_object (b);
   return json_builder_get_root (b);

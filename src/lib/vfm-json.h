@@ -11,6 +11,12 @@ G_BEGIN_DECLS
 
 /* JSON shapes shared by the CLI (--json) and the daemon's replies. Keys are
  * snake_case; ids are lowercase hex without 0x (DESIGN.md, Decisions 4). */
+/* Builder helpers shared by every JSON shape of the library. */
+void      vfm_json_add_str       (JsonBuilder *b, const char *key, const char *v);
+void      vfm_json_add_hex       (JsonBuilder *b, const char *key, guint32 v, int width);
+void      vfm_json_add_bool      (JsonBuilder *b, const char *key, gboolean v);
+void      vfm_json_add_int       (JsonBuilder *b, const char *key, gint64 v);
+
 JsonNode *vfm_device_to_json     (VfmHost      *host,
                                   VfmPciDevice *dev,
                                   VfmSelection *sel,

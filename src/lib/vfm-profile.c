@@ -3,6 +3,7 @@
 #include "vfm-profile.h"
 #include "vfm-claims.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 #include "vfm-iommu.h"
 #include "vfm-sysfs.h"
 #include "vfm-vfio.h"
@@ -210,42 +211,10 @@ vfm_host_profile_device (const VfmHostProfile *p, const char *bdf)
 /* ---- JSON ---- */
 
 static void
-put_str (JsonBuilder *b, const char *k, const char *v)
-{
-  json_builder_set_member_name (b, k);
-  if (v)
-    json_builder_add_string_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
-put_hex (JsonBuilder *b, const char *k, guint v, int width)
-{
-  char buf[16];
-  g_snprintf (buf, sizeof buf, "%0*x", width, v);
-  put_str (b, k, buf);
-}
-
-static void
-put_bool (JsonBuilder *b, const char *k, gboolean v)
-{
-  json_builder_set_member_name (b, k);
-  json_builder_add_boolean_value (b, v);
-}
-
-static void
-put_int (JsonBuilder *b, const char *k, gint64 v)
-{
-  json_builder_set_member_name (b, k);
-  json_builder_add_int_value (b, v);
-}
-
-static void
 put_version (JsonBuilder *b, const char *k, gulong v)
 {
   g_autofree char *s = v ? g_strdup_printf ("%lu.%lu.%lu", v / 1000000, (v / 1000) % 1000, v % 1000) : NULL;
-  put_str (b, k, s);
+  vfm_json_add_str (b, k, s);
 }
 
 JsonNode *
@@ -255,61 +224,61 @@ vfm_host_profile_to_json (const VfmHostProfile *p)
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
   json_builder_begin_object (b);
-  put_int (b, "format", p->format);
-  put_str (b, "hostname", p->hostname);
-  put_str (b, "kernel_release", p->kernel_release);
-  put_str (b, "iommu_mode", p->iommu_mode);
-  put_str (b, "cpu_model", p->cpu_model);
-  put_str (b, "vfmig_version", p->vfmig_version);
+  vfm_json_add_int (b, "format", p->format);
+  vfm_json_add_str (b, "hostname", p->hostname);
+  vfm_json_add_str (b, "kernel_release", p->kernel_release);
+  vfm_json_add_str (b, "iommu_mode", p->iommu_mode);
+  vfm_json_add_str (b, "cpu_model", p->cpu_model);
+  vfm_json_add_str (b, "vfmig_version", p->vfmig_version);
   put_version (b, "libvirt_version", p->libvirt_version);
   put_version (b, "qemu_version", p->qemu_version);
-  put_int (b, "created_at", p->created_at);
+  vfm_json_add_int (b, "created_at", p->created_at);
   json_builder_set_member_name (b, "devices");
   json_builder_begin_array (b);
   for (guint i = 0; i < p->devices->len; i++) {
     const VfmDeviceProfile *d = g_ptr_array_index (p->devices, i);
     json_builder_begin_object (b);
-    put_str (b, "bdf", d->bdf);
-    put_hex (b, "vendor", d->vendor, 4);
-    put_hex (b, "device", d->device, 4);
-    put_hex (b, "subsystem_vendor", d->subsystem_vendor, 4);
-    put_hex (b, "subsystem_device", d->subsystem_device, 4);
-    put_hex (b, "class", d->class_code, 6);
+    vfm_json_add_str (b, "bdf", d->bdf);
+    vfm_json_add_hex (b, "vendor", d->vendor, 4);
+    vfm_json_add_hex (b, "device", d->device, 4);
+    vfm_json_add_hex (b, "subsystem_vendor", d->subsystem_vendor, 4);
+    vfm_json_add_hex (b, "subsystem_device", d->subsystem_device, 4);
+    vfm_json_add_hex (b, "class", d->class_code, 6);
     if (d->revision >= 0)
-      put_hex (b, "revision", (guint) d->revision, 2);
+      vfm_json_add_hex (b, "revision", (guint) d->revision, 2);
     else
-      put_str (b, "revision", NULL);
-    put_str (b, "driver", d->driver);
-    put_str (b, "module", d->module);
-    put_str (b, "module_version", d->module_version);
-    put_str (b, "module_srcversion", d->module_srcversion);
-    put_str (b, "selected_driver", d->selected_driver);
-    put_str (b, "selected_module", d->selected_module);
-    put_str (b, "selection_kind", d->selection_kind);
-    put_str (b, "physfn", d->physfn);
-    put_str (b, "pf_driver", d->pf_driver);
-    put_int (b, "numa_node", d->numa_node);
+      vfm_json_add_str (b, "revision", NULL);
+    vfm_json_add_str (b, "driver", d->driver);
+    vfm_json_add_str (b, "module", d->module);
+    vfm_json_add_str (b, "module_version", d->module_version);
+    vfm_json_add_str (b, "module_srcversion", d->module_srcversion);
+    vfm_json_add_str (b, "selected_driver", d->selected_driver);
+    vfm_json_add_str (b, "selected_module", d->selected_module);
+    vfm_json_add_str (b, "selection_kind", d->selection_kind);
+    vfm_json_add_str (b, "physfn", d->physfn);
+    vfm_json_add_str (b, "pf_driver", d->pf_driver);
+    vfm_json_add_int (b, "numa_node", d->numa_node);
     json_builder_set_member_name (b, "iommu_group");
     if (d->iommu_group >= 0)
       json_builder_add_int_value (b, d->iommu_group);
     else
       json_builder_add_null_value (b);
-    put_bool (b, "group_viable", d->group_viable);
-    put_bool (b, "vfio_bound", d->vfio_bound);
-    put_bool (b, "in_use", d->in_use);
-    put_bool (b, "claimed", d->claimed);
+    vfm_json_add_bool (b, "group_viable", d->group_viable);
+    vfm_json_add_bool (b, "vfio_bound", d->vfio_bound);
+    vfm_json_add_bool (b, "in_use", d->in_use);
+    vfm_json_add_bool (b, "claimed", d->claimed);
     json_builder_set_member_name (b, "vfio_migration");
     if (d->probed) {
       json_builder_begin_object (b);
-      put_bool (b, "supported", d->migration);
-      put_bool (b, "stop_copy", d->stop_copy);
-      put_bool (b, "p2p", d->p2p);
-      put_bool (b, "pre_copy", d->pre_copy);
-      put_bool (b, "dirty_tracking", d->dirty_tracking);
-      put_str (b, "source", d->probe_source);
-      put_str (b, "detail", d->probe_detail);
-      put_int (b, "probed_at", d->probed_at);
-      put_int (b, "age_s", MAX (0, now - d->probed_at));
+      vfm_json_add_bool (b, "supported", d->migration);
+      vfm_json_add_bool (b, "stop_copy", d->stop_copy);
+      vfm_json_add_bool (b, "p2p", d->p2p);
+      vfm_json_add_bool (b, "pre_copy", d->pre_copy);
+      vfm_json_add_bool (b, "dirty_tracking", d->dirty_tracking);
+      vfm_json_add_str (b, "source", d->probe_source);
+      vfm_json_add_str (b, "detail", d->probe_detail);
+      vfm_json_add_int (b, "probed_at", d->probed_at);
+      vfm_json_add_int (b, "age_s", MAX (0, now - d->probed_at));
       json_builder_end_object (b);
     } else {
       json_builder_add_null_value (b);
@@ -319,8 +288,8 @@ vfm_host_profile_to_json (const VfmHostProfile *p)
       json_builder_add_null_value (b);
     else
       json_builder_add_boolean_value (b, d->facts_supported == VFM_FACT_YES);
-    put_str (b, "facts_dirty_tracking", d->facts_dirty_tracking);
-    put_str (b, "firmware", d->firmware);
+    vfm_json_add_str (b, "facts_dirty_tracking", d->facts_dirty_tracking);
+    vfm_json_add_str (b, "firmware", d->firmware);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);

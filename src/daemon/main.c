@@ -96,12 +96,15 @@ main (int argc, char **argv)
     return 1;
   }
 
-  vfm_autobind_start (&d.config);
-  if ((server = vfm_server_new (&d.config, &error)) == NULL) {
+  /* watch udev before the start-up scan: a device added meanwhile waits in
+   * the monitor's socket instead of falling between scan and watch (binding
+   * it twice is a no-op) */
+  if (d.config.udev && (monitor = vfm_udev_monitor_new (on_uevent, &d, &error)) == NULL) {
     fprintf (stderr, "vfmigd: %s\n", error->message);
     return 1;
   }
-  if (d.config.udev && (monitor = vfm_udev_monitor_new (on_uevent, &d, &error)) == NULL) {
+  vfm_autobind_start (&d.config);
+  if ((server = vfm_server_new (&d.config, &error)) == NULL) {
     fprintf (stderr, "vfmigd: %s\n", error->message);
     return 1;
   }

@@ -57,7 +57,7 @@ write (int fd, const void *buf, size_t count)
   const char *when, *nstr, *logfile;
   char link[64], path[4096];
   ssize_t n, r;
-  int kill_at, after;
+  int kill_at, after, mine;
 
   if (real_write == NULL)
     real_write = (write_fn) dlsym (RTLD_NEXT, "write");
@@ -72,19 +72,20 @@ write (int fd, const void *buf, size_t count)
   if (fnmatch (match, path, 0) != 0)
     return real_write (fd, buf, count);
 
-  seen++;
+  /* vfmigd binds from several threads: each write takes its own number */
+  mine = __atomic_add_fetch (&seen, 1, __ATOMIC_SEQ_CST);
   nstr = getenv ("VFMIG_KILL_N");
   kill_at = nstr && *nstr ? atoi (nstr) : 1;
   when = getenv ("VFMIG_KILL_WHEN");
   after = !(when && strcmp (when, "before") == 0);
   logfile = getenv ("VFMIG_KILL_LOG");
   if (logfile && *logfile)
-    log_write (logfile, seen, path);
+    log_write (logfile, mine, path);
 
-  if (seen == kill_at && !after)
+  if (mine == kill_at && !after)
     raise (SIGKILL);
   r = real_write (fd, buf, count);
-  if (seen == kill_at)
+  if (mine == kill_at)
     raise (SIGKILL);
   return r;
 }

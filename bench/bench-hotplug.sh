@@ -1,0 +1,288 @@
+#!/bin/bash
+# bench-hotplug.sh — how long vfmigd takes to bind hot-added VFs, against the
+# userspace floor, measured INSIDE the real-kernel lab VM
+# (tests/lab/vm-run.sh: QEMU TCG, Debian's 6.1 kernel, SR-IOV NVMe).
+#
+#   bench/bench-hotplug.sh [--runs N] [--vfs N] [--out FILE]   (on the host, as root)
+#
+# Both paths start from the same state: the NVMe PF with
+# sriov_drivers_autoprobe 0, no VFs, vfio_pci loaded, the host's
+# systemd-udevd running; the clock starts just before the sriov_numvfs write
+# and stops when every VF's driver link is vfio-pci.  N runs each (default 5),
+# interleaved round by round:
+#   floor   the userspace floor (DESIGN.md Decisions 26): the sriov_numvfs
+#           write, then for each VF driver_override + drivers_probe, written by
+#           shell builtins in the timing script right after the write returns
+#           (no fork, no udev, no policy)
+#   vfmigd  a plain sriov_numvfs write; vfmigd (started fresh for the run, with
+#           a policy: Ids=1b36:0010 VirtualFunction=true Manage=true
+#           AutoBind=true) binds the VFs from their udev add events; the end
+#           is polled every 20 ms.  Its debug log splits the time: write ->
+#           first "uevent add" it receives, that -> last "bound".
+# The journal is emptied between vfmigd runs (vfmigd stopped), so every run
+# binds from the same state.  Also: vfmigd's resident memory (VmRSS) and its
+# wakeups (voluntary context switches, summed over its threads) during 10 s
+# idle, right after start and after it bound the VFs.
+#
+# Prints a Markdown table and writes it to bench/results/hotplug.md (--out).
+# shellcheck disable=SC2016 # conditions given to wait_for are single-quoted on purpose
+set -euo pipefail
+
+here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
+srcroot=$(realpath -- "$here/..")
+LAB_DIR=${LAB_DIR:-$srcroot/tests/lab}
+
+runs=5 nvfs=3 out=$here/results/hotplug.md guest=0
+while (($#)); do
+    case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --vfs) nvfs=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --guest) guest=1; shift ;;
+    -h | --help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) printf 'bench-hotplug.sh: unknown argument %s (try --help)\n' "$1" >&2; exit 2 ;;
+    esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { printf 'bench-hotplug.sh: --runs wants a positive integer\n' >&2; exit 2; }
+[[ $nvfs =~ ^[1-4]$ ]] || { printf 'bench-hotplug.sh: --vfs wants 1 to 4 (the lab NVMe has 4)\n' >&2; exit 2; }
+
+VFMIGD=${VFMIGD:-$srcroot/build/src/daemon/vfmigd}
+UDEVD=/lib/systemd/systemd-udevd
+
+# ====================================================================== host
+if ((!guest)); then
+    [[ -x $VFMIGD ]] || { printf 'bench-hotplug.sh: no %s: ninja -C build first\n' "$VFMIGD" >&2; exit 1; }
+    [[ -x $UDEVD ]] || { printf 'bench-hotplug.sh: no %s: apt-get install udev\n' "$UDEVD" >&2; exit 1; }
+    rc=0
+    "$LAB_DIR/vm-run.sh" --check || rc=$?
+    ((rc == 0)) || { printf 'bench-hotplug.sh: the lab VM cannot run here (see above)\n' >&2; exit "$rc"; }
+    tmp=$(mktemp)
+    trap 'rm -f -- "$tmp"' EXIT
+    export VFMIGD VFMIG_DATADIR=${VFMIG_DATADIR:-$srcroot/data}
+    read -r load_before _ </proc/loadavg
+    PATH=/usr/sbin:/usr/bin:/sbin:/bin "$LAB_DIR/vm-run.sh" --timeout 1200 --nvme-vfs 4 \
+        "${BASH_SOURCE[0]}" --guest --runs "$runs" --vfs "$nvfs" >"$tmp"
+    read -r load_after _ </proc/loadavg
+    printf '\nHost (%s CPUs) load average, 1 min, before/after the VM: %s / %s: the VM'"'"'s vCPUs\nshare the machine, so the spread (max) is mostly other load.\n' \
+        "$(nproc)" "$load_before" "$load_after" >>"$tmp"
+    cat -- "$tmp"
+    mkdir -p -- "$(dirname -- "$out")"
+    cp -- "$tmp" "$out"
+    printf '\n(written to %s)\n' "$out" >&2
+    exit 0
+fi
+
+# ===================================================================== guest
+# shellcheck source-path=SCRIPTDIR source=../tests/lab/lab-lib.sh
+source "$LAB_DIR/lab-lib.sh"
+lab_require_vm
+readonly PCI=/sys/bus/pci
+readonly SOCK=/run/vfmig/vfmigd.sock STATE=/var/lib/vfmig
+readonly POLICY=/etc/vfmig/policies.d/50-vfmig-bench-hotplug.conf
+pf=$(lab_nvme_pf) || { echo "no NVMe PF" >&2; exit 1; }
+P=$PCI/devices/$pf
+note() { printf '%s\n' "$*" >&2; }
+w() { printf '%s' "$2" >"$1"; } # one write(2), no newline
+on() { [[ -e $PCI/drivers/$2/$1 ]]; }
+dead() {
+    local s
+    { IFS= read -r s <"/proc/$1/stat"; } 2>/dev/null || return 0
+    s=${s##*) }
+    [[ ${s:0:1} == Z ]]
+}
+slurp() { text=''; IFS= read -r -d '' text <"$1" || true; }
+
+udevd_pid='' dpid=''
+cleanup() {
+    [[ -n $dpid ]] && { kill -TERM "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null; }
+    w "$P/sriov_numvfs" 0 2>/dev/null || true
+    w "$P/sriov_drivers_autoprobe" 1 2>/dev/null || true
+    [[ -n $udevd_pid ]] && { kill -TERM "$udevd_pid" 2>/dev/null; wait "$udevd_pid" 2>/dev/null; }
+    rm -f -- "$POLICY"
+    rm -rf -- "$STATE"
+}
+trap cleanup EXIT
+
+mkdir -p /run/vfmig "${POLICY%/*}"
+rm -rf -- "$STATE"
+"$UDEVD" >/run/bench-udevd.log 2>&1 &
+udevd_pid=$!
+wait_for 'udevadm control --ping >/dev/null 2>&1' 30 || { note "systemd-udevd does not answer"; exit 1; }
+printf '%s\n' '[Policy bench-nvme-vfs]' 'Ids=1b36:0010' 'VirtualFunction=true' 'Manage=true' 'AutoBind=true' >"$POLICY"
+modprobe vfio-pci
+[[ -d $PCI/drivers/vfio-pci ]] || { note "vfio-pci did not register"; exit 1; }
+w "$P/sriov_drivers_autoprobe" 0
+# the VFs' BDFs (the same every time): learnt once, so the timed loops need no readlink
+w "$P/sriov_numvfs" "$nvfs"
+mapfile -t vfs < <(lab_vfs "$pf")
+w "$P/sriov_numvfs" 0
+((${#vfs[@]} == nvfs)) || { note "expected $nvfs VFs, got ${#vfs[@]}"; exit 1; }
+all_on() { local vf; for vf in "${vfs[@]}"; do on "$vf" vfio-pci || return 1; done; }
+
+declare -A samples=() failed=()
+add() { samples[$1]+="$2 "; }
+fail() { failed[$1]=$((${failed[$1]:-0} + 1)); }
+
+floor_run() {
+    local t0 tw t1 vf
+    t0=${EPOCHREALTIME/./}
+    w "$P/sriov_numvfs" "$nvfs"
+    tw=${EPOCHREALTIME/./}
+    for vf in "${vfs[@]}"; do
+        w "$PCI/devices/$vf/driver_override" vfio-pci
+        w "$PCI/drivers_probe" "$vf"
+    done
+    t1=${EPOCHREALTIME/./}
+    if all_on; then
+        add floor $((t1 - t0))
+        add numvfs-write $((tw - t0))
+    else
+        fail floor
+    fi
+    w "$P/sriov_numvfs" 0
+}
+
+# time of day in ms (local time, as GLib's log prints it) of an $EPOCHREALTIME
+tod_ms() {
+    local us=${1/./} hms
+    printf -v hms '%(%H:%M:%S)T' "$((us / 1000000))"
+    echo $(((10#${hms:0:2} * 3600 + 10#${hms:3:2} * 60 + 10#${hms:6:2}) * 1000 + us % 1000000 / 1000))
+}
+log_ms() { # "HH:MM:SS.mmm" -> ms
+    echo $(((10#${1:0:2} * 3600 + 10#${1:3:2} * 60 + 10#${1:6:2}) * 1000 + 10#${1:9:3}))
+}
+
+start_daemon() {
+    rm -f -- "$SOCK" "$STATE"/owned/*.json "$STATE"/intent/*.json
+    G_MESSAGES_DEBUG=vfmig "$VFMIGD" --socket "$SOCK" >/run/bench-vfmigd.log 2>&1 &
+    dpid=$!
+    # "listening" is logged once the udev monitor is set up, after the socket
+    wait_for 'slurp /run/bench-vfmigd.log; [[ $text == *" listening on "* ]] || dead $dpid' 60 && ! dead "$dpid"
+}
+stop_daemon() {
+    kill -TERM "$dpid"
+    wait "$dpid" || note "vfmigd exited $?"
+    dpid=''
+}
+
+# proc_sum PID -> "VmRSS_kB threads voluntary nonvoluntary" (context
+# switches summed over the threads)
+proc_sum() {
+    local t l rss=0 n=0 vol=0 nvol=0
+    while IFS= read -r l; do [[ $l == VmRSS:* ]] && { l=${l#VmRSS:}; l=${l% kB}; rss=$((l)); }; done <"/proc/$1/status"
+    for t in /proc/"$1"/task/*; do
+        n=$((n + 1))
+        while IFS= read -r l; do
+            case $l in
+            voluntary_ctxt_switches:*) vol=$((vol + ${l##*:})) ;;
+            nonvoluntary_ctxt_switches:*) nvol=$((nvol + ${l##*:})) ;;
+            esac
+        done <"$t/status"
+    done
+    echo "$rss $n $vol $nvol"
+}
+declare -A idle=()
+idle_probe() { # LABEL: 1 s to settle, then 10 s idle
+    local a b
+    lab_sleep 1
+    read -r -a a <<<"$(proc_sum "$dpid")"
+    lab_sleep 10
+    read -r -a b <<<"$(proc_sum "$dpid")"
+    idle[$1]="${b[0]} ${b[1]} $((b[2] - a[2])) $((b[3] - a[3]))"
+}
+
+daemon_run() { # ROUND
+    local t0 tw t1 t0ms first='' last='' l
+    start_daemon || { fail vfmigd; note "vfmigd did not start: $text"; return; }
+    (($1 == 1)) && idle_probe "after start"
+    t0=${EPOCHREALTIME/./}
+    w "$P/sriov_numvfs" "$nvfs"
+    tw=${EPOCHREALTIME/./}
+    if wait_for all_on 60; then
+        t1=${EPOCHREALTIME/./}
+        add vfmigd $((t1 - t0))
+        t0ms=$(tod_ms "$t0")
+        while IFS= read -r l; do
+            [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ uevent\ add\  && -z $first ]] && first=${BASH_REMATCH[1]}
+            [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ bound\  ]] && last=${BASH_REMATCH[1]}
+        done </run/bench-vfmigd.log
+        if [[ -n $first && -n $last ]]; then
+            add "vfmigd-to-event" $((($(log_ms "$first") - t0ms) * 1000))
+            add "vfmigd-event-to-bound" $((($(log_ms "$last") - $(log_ms "$first")) * 1000))
+        fi
+        (($1 == 1)) && idle_probe "after binding"
+    else
+        fail vfmigd
+        note "vfmigd run $1: not all bound after 60 s"
+    fi
+    w "$P/sriov_numvfs" 0
+    stop_daemon
+}
+
+t_start=${EPOCHREALTIME/./}
+note "bench: $nvfs VFs of $pf, $runs runs"
+for ((r = 1; r <= runs; r++)); do
+    floor_run
+    daemon_run "$r"
+done
+
+# ---------------------------------------------------------------- report
+ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+stats() {
+    local -a v
+    read -r -a v <<<"$1"
+    mapfile -t v < <(printf '%s\n' "${v[@]}" | sort -n)
+    local n=${#v[@]} med
+    if ((n % 2)); then med=${v[n / 2]}; else med=$(((v[n / 2 - 1] + v[n / 2]) / 2)); fi
+    printf '%s %s %s %s' "$n" "${v[0]}" "$med" "${v[n - 1]}"
+}
+read -r load _ </proc/loadavg
+echo "## Hotplug: sriov_numvfs write -> all $nvfs VFs on vfio-pci, inside the lab VM"
+echo
+echo "QEMU TCG (\`tests/lab/vm-run.sh\`, 2 vCPUs), kernel $(uname -r), the host's systemd-udevd"
+echo "running in the guest; $(date -u +%Y-%m-%dT%H:%MZ); $runs runs per row, floor and vfmigd interleaved."
+echo "Guest load average at the end: $load. NVMe PF $pf, autoprobe 0, vfio_pci loaded beforehand."
+echo "Ratio: median / floor median."
+echo
+echo "| path | runs | min ms | median ms | max ms | ratio |"
+echo "|------|-----:|-------:|----------:|-------:|------:|"
+read -r _ _ floor_med _ <<<"$(stats "${samples[floor]:-0}")"
+for key in floor numvfs-write vfmigd vfmigd-to-event vfmigd-event-to-bound; do
+    [[ -n ${samples[$key]:-} ]] || continue
+    case $key in
+    floor) label="floor: write + shell loop (override + drivers_probe per VF)" ;;
+    numvfs-write) label="… of which the sriov_numvfs write itself" ;;
+    vfmigd) label="**vfmigd**: write → every VF on vfio-pci (polled 20 ms)" ;;
+    vfmigd-to-event) label="… write → first udev add event received by vfmigd" ;;
+    vfmigd-event-to-bound) label="… first add event → last VF bound (vfmigd's log)" ;;
+    esac
+    read -r n mn med mx <<<"$(stats "${samples[$key]}")"
+    ratio=-
+    [[ $key == floor || $key == vfmigd ]] &&
+        ratio=$(awk -v a="$med" -v b="$floor_med" 'BEGIN { if (b > 0) printf "%.1f×", a / b; else print "-" }')
+    printf '| %s | %d | %s | %s | %s | %s |\n' "$label" "$n" "$(ms "$mn")" "$(ms "$med")" "$(ms "$mx")" "$ratio"
+done
+echo
+echo "The breakdown rows come from vfmigd's \`G_MESSAGES_DEBUG=vfmig\` log (millisecond"
+echo "timestamps): vfmigd hears of a VF only after systemd-udevd processed its add event, then"
+echo "applies policy and binds each VF in its own worker thread."
+echo
+echo "### vfmigd at rest"
+echo
+echo "| when | VmRSS kB | threads | voluntary ctxt switches in 10 s | nonvoluntary in 10 s |"
+echo "|------|---------:|--------:|--------------------------------:|---------------------:|"
+for k in "after start" "after binding"; do
+    [[ -n ${idle[$k]:-} ]] || continue
+    read -r rss thr vol nvol <<<"${idle[$k]}"
+    printf '| idle %s | %s | %s | %s | %s |\n' "$k" "$rss" "$thr" "$vol" "$nvol"
+done
+echo
+echo "Run 1 only: 1 s after vfmigd logged \"listening\" (and again 1 s after its binds), then"
+echo "10 s of nothing; context switches summed over /proc/PID/task/*."
+if ((${#failed[@]})); then
+    echo
+    echo "Failed runs (left out of the table):"
+    echo
+    for k in "${!failed[@]}"; do printf -- '- %s ×%s\n' "$k" "${failed[$k]}"; done
+fi
+note "bench: $(((${EPOCHREALTIME/./} - t_start) / 1000000)) s in the guest"

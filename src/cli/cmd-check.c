@@ -5,6 +5,8 @@
 #include "vfm-domain-xml.h"
 #include "vfm-error.h"
 #include "vfm-libvirt.h"
+#include "vfm-migrate.h"
+#include "vfm-peer.h"
 #include "vfm-profile.h"
 
 #include <stdio.h>
@@ -25,48 +27,17 @@ domain_from_profile (const VfmHostProfile *src)
   return d;
 }
 
-/* A destination's facts: from a profile file, a synthetic host on this
- * machine, or the destination host itself over ssh (its own vfmig). */
+/* A destination's facts: a profile FILE, or its own vfmig as a migration
+ * reaches it (ssh://HOST, sysroot:DIR, local: see vfm-peer). */
 static VfmHostProfile *
-peer_profile (VfmCli *cli, const char *peer, const char *uri, GError **error)
+peer_profile (const char *peer, GError **error)
 {
-  if (g_str_has_prefix (peer, "sysroot:")) {
-    VfmCli other = { .sysroot = (char *) peer + strlen ("sysroot:"), .connect = (char *) uri, .json = TRUE };
-    VfmHostProfile *p = vfm_cli_build_profile (&other, TRUE, error);
-    g_clear_pointer (&other.host, vfm_host_free);
-    return p;
-  }
-  if (g_str_has_prefix (peer, "ssh://")) {
-    const char *host = peer + strlen ("ssh://");
-    const char *argv[] = { "ssh", "-o", "BatchMode=yes", "--", host, "vfmigctl", "profile", "--json", NULL };
-    g_autofree char *out = NULL, *err = NULL;
-    g_autoptr (JsonParser) parser = json_parser_new ();
-    gint status;
-    if (*host == '\0' || strchr (host, '/') != NULL || host[0] == '-') {
-      g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "\"%s\" is not a host for ssh", host);
-      return NULL;
-    }
-    if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, error))
-      return NULL;
-    if (!g_spawn_check_wait_status (status, NULL) || !json_parser_load_from_data (parser, out, -1, NULL)) {
-      g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot get the profile of %s over ssh: %s", host,
-                   err && *err ? g_strstrip (err) : "no answer");
-      return NULL;
-    }
-    return vfm_host_profile_from_json (json_parser_get_root (parser), peer, error);
-  }
-  return vfm_host_profile_load (g_str_has_prefix (peer, "file:") ? peer + 5 : peer, error);
-}
-
-/* The peer a destination URI implies: its host over ssh, or this machine. */
-static char *
-default_peer (VfmCli *cli, const char *uri)
-{
-  g_autoptr (GUri) u = g_uri_parse (uri, G_URI_FLAGS_NONE, NULL);
-  const char *host = u ? g_uri_get_host (u) : NULL;
-  if (host != NULL && *host != '\0' && strcmp (host, "localhost") != 0)
-    return g_strdup_printf ("ssh://%s", host);
-  return g_strdup_printf ("sysroot:%s", cli->sysroot ? cli->sysroot : "/");
+  g_autoptr (VfmPeer) p = NULL;
+  if (!g_str_has_prefix (peer, "ssh://") && !g_str_has_prefix (peer, "sysroot:") && strcmp (peer, "local") != 0)
+    return vfm_host_profile_load (g_str_has_prefix (peer, "file:") ? peer + 5 : peer, error);
+  if ((p = vfm_peer_new (peer, error)) == NULL)
+    return NULL;
+  return vfm_peer_profile (p, error);
 }
 
 static const char *
@@ -199,8 +170,8 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
     if (from != NULL) {
       dst = vfm_host_profile_load (to[i], &local);
     } else {
-      g_autofree char *peer = peers ? g_strdup (peers[i]) : default_peer (cli, to[i]);
-      dst = peer_profile (cli, peer, to[i], &local);
+      g_autofree char *peer = peers ? g_strdup (peers[i]) : vfm_migrate_default_peer (to[i], cli->sysroot);
+      dst = peer_profile (peer, &local);
       if (dst != NULL) {
         gulong lv = 0, qv = 0;
         g_autoptr (GError) verr = NULL;

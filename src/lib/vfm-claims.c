@@ -72,6 +72,7 @@ vfm_claim_to_json (const VfmClaim *c)
     vfm_json_add_str (b, "source_bdf", d->source_bdf);
     vfm_json_add_str (b, "bdf", d->bdf);
     vfm_json_add_str (b, "driver", d->driver);
+    vfm_json_add_bool (b, "bound", d->bound);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
@@ -124,6 +125,7 @@ vfm_claim_from_json (JsonNode *node, GError **error)
     d->source_bdf = dup_member (json_node_get_object (dn), "source_bdf");
     d->bdf = dup_member (json_node_get_object (dn), "bdf");
     d->driver = dup_member (json_node_get_object (dn), "driver");
+    d->bound = json_object_get_boolean_member_with_default (json_node_get_object (dn), "bound", FALSE);
     if (!vfm_bdf_is_valid (d->bdf) || (d->source_bdf && !vfm_bdf_is_valid (d->source_bdf))) {
       g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claim %s: devices[%u] has no valid bdf", c->id, i);
       return NULL;
@@ -462,12 +464,18 @@ vfm_claims_list (VfmHost *host, GError **error)
   return load_claims (vfm_host_sysroot (host), error);
 }
 
+/* data: the BDFs this prepare bound (it found the others on their driver) */
 static gboolean
 set_prepared (VfmClaim *c, gpointer data, GError **error)
 {
+  GHashTable *bound = data;
   if (c->expires_at != 0) {
     g_free (c->state);
     c->state = g_strdup ("prepared");
+  }
+  for (guint i = 0; i < c->devices->len; i++) {
+    VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
+    d->bound |= g_hash_table_contains (bound, d->bdf);
   }
   return TRUE;
 }
@@ -498,13 +506,22 @@ vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
     g_set_error (error, VFM_ERROR, VFM_ERROR_BIND, "cannot prepare claim %s: %s", id, first->error->message);
     return NULL;
   }
-  if (!edit_claim (host, id, set_prepared, NULL, FALSE, error))
-    return NULL;
+  {
+    g_autoptr (GHashTable) bound = g_hash_table_new (g_str_hash, g_str_equal);
+    for (guint i = 0; i < results->len; i++) {
+      const VfmBindResult *r = g_ptr_array_index (results, i);
+      if (r->changed)
+        g_hash_table_add (bound, r->bdf);
+    }
+    if (!edit_claim (host, id, set_prepared, bound, FALSE, error))
+      return NULL;
+  }
   return g_steal_pointer (&results);
 }
 
-/* Ends a claim. With restore, devices vfmig bound for it go back to their
- * original drivers; without, they stay on VFIO, free for the next one. */
+/* Ends a claim. With restore, the devices its prepare bound go back to their
+ * original drivers (ones already on their driver before are left alone);
+ * without, they stay on VFIO, free for the next one. */
 gboolean
 vfm_claims_release (VfmHost *host, const char *id, gboolean restore, GPtrArray *results, GError **error)
 {
@@ -514,7 +531,7 @@ vfm_claims_release (VfmHost *host, const char *id, gboolean restore, GPtrArray *
   if (restore)
     for (guint i = 0; i < c->devices->len; i++) {
       const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
-      g_autoptr (VfmOwned) owned = vfm_journal_read_owned (vfm_host_sysroot (host), d->bdf, NULL);
+      g_autoptr (VfmOwned) owned = d->bound ? vfm_journal_read_owned (vfm_host_sysroot (host), d->bdf, NULL) : NULL;
       if (owned != NULL) {
         VfmBindResult *r = vfm_binder_unbind (host, d->bdf, 0);
         if (results != NULL)

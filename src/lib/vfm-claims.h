@@ -18,6 +18,7 @@ typedef struct {
   char *source_bdf;   /* the device on the source */
   char *bdf;          /* the device claimed here */
   char *driver;       /* the driver it must be bound to */
+  gboolean bound;     /* prepare bound it (release --restore returns only these) */
 } VfmClaimDevice;
 
 typedef struct {

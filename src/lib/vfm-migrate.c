@@ -121,6 +121,17 @@ wait_detached (VfmVirt *virt, const char *name, const char *bdf, guint timeout_s
   }
 }
 
+static gboolean
+still_attached (VfmVirt *virt, const char *name, const char *bdf)
+{
+  g_autofree char *xml = vfm_virt_domain_xml (virt, name, FALSE, NULL);
+  g_autoptr (VfmDomainInfo) info = xml ? vfm_domain_parse (xml, strlen (xml), NULL) : NULL;
+  for (guint i = 0; info != NULL && i < info->hostdevs->len; i++)
+    if (g_strcmp0 (((VfmHostdev *) g_ptr_array_index (info->hostdevs, i))->bdf, bdf) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 static VfmClaimWant *
 want_for (const VfmDeviceProfile *d)
 {
@@ -151,6 +162,7 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
   g_autoptr (GHashTable) moves = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr (GHashTable) replug = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr (GPtrArray) detached = g_ptr_array_new_with_free_func (g_free); /* hostdev XML, for roll-back */
+  g_autoptr (GPtrArray) detached_bdfs = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *xml = NULL, *inactive = NULL, *dest_xml = NULL, *persist_xml = NULL, *uuid = NULL;
   g_autofree char *peer_spec = NULL;
   gboolean persistent = FALSE, active = FALSE, prepared = FALSE;
@@ -239,9 +251,11 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
           !wait_detached (src, name, key, o->detach_timeout_s ? o->detach_timeout_s : 30, &r->error)) {
         /* the device may still be half-detached: putting it back is part of the roll-back */
         g_ptr_array_add (detached, g_strdup (el));
+        g_ptr_array_add (detached_bdfs, g_strdup (key));
         goto rollback;
       }
       g_ptr_array_add (detached, g_strdup (el));
+      g_ptr_array_add (detached_bdfs, g_strdup (key));
       step_done (&run, "detached %s from %s on the source", (const char *) key, name);
     }
   }
@@ -334,6 +348,12 @@ rollback:
   for (guint i = 0; i < detached->len; i++) {
     g_autoptr (GError) e = NULL;
     step_begin (&run);
+    if (still_attached (src, name, g_ptr_array_index (detached_bdfs, i))) {
+      /* the guest never let go: nothing to put back (its unplug request may
+       * still be pending in QEMU; a late acknowledgement would remove it) */
+      step_done (&run, "roll-back: %s is still attached on the source", (const char *) g_ptr_array_index (detached_bdfs, i));
+      continue;
+    }
     if (vfm_virt_device (src, name, g_ptr_array_index (detached, i), TRUE, FALSE, &e))
       step_done (&run, "roll-back: re-attached a device on the source");
     else

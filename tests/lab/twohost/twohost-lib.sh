@@ -22,6 +22,9 @@
 #   TH_GUEST_MEM_MIB       guest RAM (32)
 #   TH_GUEST_FILL_MIB      RAM the guest fills with non-zero data at start (0);
 #                          migration time grows with it (decision 27)
+#   TH_GUEST_ACK_UNPLUG    1: the guest ROM acknowledges PCI hot-unplug (ACPI
+#                          PIIX4 eject), so a <hostdev> can be detached (0)
+#   TH_GUEST_DEVICES       XML added inside the guest's <devices> ("")
 #   TH_CAPS_CACHE          where QEMU capabilities are kept between runs
 #                          (/var/tmp/vfmig-th-caps-$UID; "" for none)
 #   TH_UP_TIMEOUT          seconds to wait for each daemon (60)
@@ -376,6 +379,11 @@ _th_reloads() { # WORKDIR HOST: how many SIGHUP reloads the daemon hook saw
 # migration time grow with it, DESIGN.md decision 27; RAM must be at least
 # FILL_MIB + 1 MiB), then increments the 64-bit little-endian counter at
 # TH_COUNTER_ADDR forever with interrupts off.
+# With TH_GUEST_ACK_UNPLUG=1 the loop also acknowledges PCI hot-unplug the way
+# ACPI's _EJ0 does on an i440fx "pc" machine with <acpi/> (PIIX4 PCI hotplug,
+# I/O base 0xae00): write 0 to the bus select (0xae10, the root bus), read the
+# slots pending removal (0xae04), write that mask to the eject register
+# (0xae08).  Without it a detach is never acknowledged (the device stays).
 th_make_rom() {
     local file=$1 fill=${2:-0} hex
     fill=$((fill * 262144)) # dwords
@@ -391,8 +399,24 @@ th_make_rom() {
     hex+=' 31C0 A300100000 A304100000'  # counter = 0
     hex+=" BF00001000 B9$(_th_le32 "$fill")" # edi = 1 MiB; ecx = dwords
     hex+=' B8A55AC33C F3AB'             # eax = 0x3CC35AA5; rep stosd
-    hex+=' FF0500100000 75F8'           # 1: inc dword [0x1000]; jnz 1b
-    hex+=' FF0504100000 EBF0'           #    inc dword [0x1004]; jmp 1b
+    if [[ ${TH_GUEST_ACK_UNPLUG:-0} == 1 ]]; then
+        # Every 65536 counts: "pause", which makes TCG leave its execution
+        # loop (QEMU 7.2 helper_pause: EXCP_INTERRUPT).  Without such an exit
+        # an interrupt-less busy loop blocks QEMU's RCU grace periods forever:
+        # the ejected device is unrealized but never finalized, so QEMU never
+        # sends DEVICE_DELETED (libvirt keeps the hostdev) and never closes
+        # /dev/vfio/N.  Then the unplug acknowledgment.
+        hex+=' FF0500100000 7506'       # 1: inc dword [0x1000]; jnz 2f
+        hex+=' FF0504100000'            #    inc dword [0x1004]
+        hex+=' F70500100000FFFF0000'    # 2: test dword [0x1000],0xffff
+        hex+=' 75E6 F390'               #    jnz 1b; pause
+        hex+=' 31C0 66BA10AE EF'        #    xor eax,eax; mov dx,0xae10; out dx,eax (bus 0)
+        hex+=' B204 ED 85C0 74D6'       #    mov dl,0x04; in eax,dx (pending); test; jz 1b
+        hex+=' B208 EF EBD1'            #    mov dl,0x08; out dx,eax (eject them); jmp 1b
+    else
+        hex+=' FF0500100000 75F8'       # 1: inc dword [0x1000]; jnz 1b
+        hex+=' FF0504100000 EBF0'       #    inc dword [0x1004]; jmp 1b
+    fi
     _th_rom_put "$file" $((0x40)) "$hex" || return 1
     # GDT at 0xF0100: null, code 0x08, data 0x10 (flat 4 GiB); GDTR at 0xF0120
     hex='0000000000000000 FFFF0000009ACF00 FFFF00000092CF00'
@@ -415,18 +439,27 @@ _th_rom_put() {
 
 # th_guest_xml NAME MEM_MIB ROM: print the domain XML (guest.xml filled in).
 th_guest_xml() {
-    local name=$1 mem=$2 rom=$3
-    sed -e "s|@NAME@|$name|g" -e "s|@MEM_MIB@|$mem|g" -e "s|@ROM@|$rom|g" "$TH_DIR/guest.xml"
+    local name=$1 mem=$2 rom=$3 line
+    while IFS= read -r line; do
+        line=${line//@NAME@/"$name"} line=${line//@MEM_MIB@/"$mem"} line=${line//@ROM@/"$rom"}
+        if [[ $line == *'</devices>'* && -n ${TH_GUEST_DEVICES:-} ]]; then
+            printf '%s\n' "$TH_GUEST_DEVICES"
+        fi
+        printf '%s\n' "$line"
+    done <"$TH_DIR/guest.xml"
 }
 
 # th_define_guest HOST NAME [MEM_MIB [FILL_MIB]]: make the ROM
-# (WORKDIR/rom-fillN.bin, shared by both hosts) and define the guest
-# persistently on HOST.  Defaults: TH_GUEST_MEM_MIB (32), TH_GUEST_FILL_MIB
-# (0: nothing to copy, migration is quick; MEM_MIB - 1 fills all RAM).
+# (WORKDIR/rom-fillN.bin, or rom-fillN-ack.bin with TH_GUEST_ACK_UNPLUG=1;
+# shared by both hosts) and define the guest persistently on HOST.
+# Defaults: TH_GUEST_MEM_MIB (32), TH_GUEST_FILL_MIB (0: nothing to copy,
+# migration is quick; MEM_MIB - 1 fills all RAM).  TH_GUEST_DEVICES: XML
+# put inside <devices> (e.g. a <hostdev>; default none).
 th_define_guest() {
     local h=$1 name=$2 mem=${3:-${TH_GUEST_MEM_MIB:-32}} fill=${4:-${TH_GUEST_FILL_MIB:-0}} rom xml
     ((fill < mem)) || { _th_err "th_define_guest: FILL_MIB must be < MEM_MIB"; return 2; }
     rom=$TH_WORKDIR/rom-fill$fill.bin xml=$TH_WORKDIR/$name.xml
+    [[ ${TH_GUEST_ACK_UNPLUG:-0} == 1 ]] && rom=${rom%.bin}-ack.bin
     [[ -s $rom ]] || th_make_rom "$rom" "$fill" || return 1
     th_guest_xml "$name" "$mem" "$rom" >"$xml" || return 1
     th_virsh "$h" define "$xml" >/dev/null

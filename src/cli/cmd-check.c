@@ -4,6 +4,7 @@
 #include "vfm-compat.h"
 #include "vfm-domain-xml.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 #include "vfm-libvirt.h"
 #include "vfm-migrate.h"
 #include "vfm-peer.h"
@@ -210,8 +211,7 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
     }
   }
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "migratable");
-  json_builder_add_boolean_value (b, ok > 0);
+  vfm_json_add_bool (b, "migratable", ok > 0);
   json_builder_end_object (b);
   if (cli->json) {
     g_autoptr (JsonNode) root = json_builder_get_root (b);

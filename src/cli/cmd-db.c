@@ -69,18 +69,12 @@ vfm_cmd_db_list (VfmCli *cli, int argc, char **argv, GError **error)
     g_hash_table_add (listed, a->module);
     if (cli->json) {
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "id");
-      json_builder_add_string_value (b, a->module);
-      json_builder_set_member_name (b, "driver");
-      json_builder_add_string_value (b, a->module);
-      json_builder_set_member_name (b, "module");
-      json_builder_add_string_value (b, a->module);
-      json_builder_set_member_name (b, "kind");
-      json_builder_add_string_value (b, "vendor");
-      json_builder_set_member_name (b, "source");
-      json_builder_add_string_value (b, "modules.alias");
-      json_builder_set_member_name (b, "installed");
-      json_builder_add_boolean_value (b, TRUE);
+      vfm_json_add_str (b, "id", a->module);
+      vfm_json_add_str (b, "driver", a->module);
+      vfm_json_add_str (b, "module", a->module);
+      vfm_json_add_str (b, "kind", "vendor");
+      vfm_json_add_str (b, "source", "modules.alias");
+      vfm_json_add_bool (b, "installed", TRUE);
       json_builder_end_object (b);
     } else {
       char **row = g_new0 (char *, 8);
@@ -234,8 +228,7 @@ vfm_cmd_db_lint (VfmCli *cli, int argc, char **argv, GError **error)
     g_autoptr (JsonBuilder) b = json_builder_new ();
     g_autoptr (JsonNode) root = NULL;
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "checked");
-    json_builder_add_int_value (b, checked);
+    vfm_json_add_int (b, "checked", checked);
     json_builder_set_member_name (b, "problems");
     json_builder_begin_array (b);
     for (guint i = 0; i < problems->len; i++)

@@ -4,6 +4,7 @@
 #include "vfm-binder.h"
 #include "vfm-cli.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 #include "vfm-ids.h"
 
 #include <stdio.h>
@@ -61,14 +62,10 @@ vfm_cmd_import_driverctl (VfmCli *cli, int argc, char **argv, GError **error)
     else if (!vfm_binder_resolve_driver (host, text, &drv, &module, &local))
       why = "not a VFIO driver vfmig knows (it binds only VFIO drivers)";
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "file");
-    json_builder_add_string_value (b, full);
-    json_builder_set_member_name (b, "driver");
-    json_builder_add_string_value (b, text ? text : "");
-    json_builder_set_member_name (b, "imported");
-    json_builder_add_boolean_value (b, why == NULL);
-    json_builder_set_member_name (b, "reason");
-    json_builder_add_string_value (b, why ? why : "imported");
+    vfm_json_add_str (b, "file", full);
+    vfm_json_add_str (b, "driver", text ? text : "");
+    vfm_json_add_bool (b, "imported", why == NULL);
+    vfm_json_add_str (b, "reason", why ? why : "imported");
     json_builder_end_object (b);
     if (why != NULL) {
       if (!cli->json)
@@ -79,10 +76,8 @@ vfm_cmd_import_driverctl (VfmCli *cli, int argc, char **argv, GError **error)
     g_string_append_printf (policy, "\n[Policy driverctl-%s]\nBdf=%s\nManage=true\nAutoBind=true\nPrefer=%s\n", bdf, bdf, drv);
   }
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "policy_file");
-  json_builder_add_string_value (b, path);
-  json_builder_set_member_name (b, "written");
-  json_builder_add_boolean_value (b, !dry && imported > 0);
+  vfm_json_add_str (b, "policy_file", path);
+  vfm_json_add_bool (b, "written", !dry && imported > 0);
   json_builder_end_object (b);
 
   if (imported > 0 && !dry) {

@@ -28,21 +28,14 @@ progress (const char *event, const VfmJobStats *s, const char *message, gpointer
     g_autoptr (JsonBuilder) b = json_builder_new ();
     g_autoptr (JsonNode) n = NULL;
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "event");
-    json_builder_add_string_value (b, event);
-    json_builder_set_member_name (b, "message");
-    json_builder_add_string_value (b, message);
+    vfm_json_add_str (b, "event", event);
+    vfm_json_add_str (b, "message", message);
     if (s != NULL) {
-      json_builder_set_member_name (b, "processed_bytes");
-      json_builder_add_int_value (b, (gint64) s->processed);
-      json_builder_set_member_name (b, "remaining_bytes");
-      json_builder_add_int_value (b, (gint64) s->remaining);
-      json_builder_set_member_name (b, "total_bytes");
-      json_builder_add_int_value (b, (gint64) s->total);
-      json_builder_set_member_name (b, "dirty_rate_pages");
-      json_builder_add_int_value (b, (gint64) s->dirty_rate_pages);
-      json_builder_set_member_name (b, "expected_downtime_ms");
-      json_builder_add_int_value (b, (gint64) s->expected_downtime_ms);
+      vfm_json_add_int (b, "processed_bytes", (gint64) s->processed);
+      vfm_json_add_int (b, "remaining_bytes", (gint64) s->remaining);
+      vfm_json_add_int (b, "total_bytes", (gint64) s->total);
+      vfm_json_add_int (b, "dirty_rate_pages", (gint64) s->dirty_rate_pages);
+      vfm_json_add_int (b, "expected_downtime_ms", (gint64) s->expected_downtime_ms);
     }
     json_builder_end_object (b);
     n = json_builder_get_root (b);
@@ -75,16 +68,11 @@ result_to_json (const VfmMigrateResult *r)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "event");
-  json_builder_add_string_value (b, "result");
-  json_builder_set_member_name (b, "domain");
-  json_builder_add_string_value (b, r->domain);
-  json_builder_set_member_name (b, "strategy");
-  json_builder_add_string_value (b, vfm_strategy_to_string (r->strategy));
-  json_builder_set_member_name (b, "migrated");
-  json_builder_add_boolean_value (b, r->migrated);
-  json_builder_set_member_name (b, "rolled_back");
-  json_builder_add_boolean_value (b, r->rolled_back);
+  vfm_json_add_str (b, "event", "result");
+  vfm_json_add_str (b, "domain", r->domain);
+  vfm_json_add_str (b, "strategy", vfm_strategy_to_string (r->strategy));
+  vfm_json_add_bool (b, "migrated", r->migrated);
+  vfm_json_add_bool (b, "rolled_back", r->rolled_back);
   json_builder_set_member_name (b, "claim_id");
   if (r->claim_id)
     json_builder_add_string_value (b, r->claim_id);

@@ -2,6 +2,7 @@
 /* profile: this host as check sees it; probe: ask the kernel about a device. */
 #include "vfm-cli.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 #include "vfm-libvirt.h"
 #include "vfm-profile.h"
 #include "vfm-vfio.h"
@@ -96,23 +97,15 @@ vfm_cmd_probe (VfmCli *cli, int argc, char **argv, GError **error)
     if (dev != NULL)
       caps = vfm_vfio_probe (host, dev, &local);
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "bdf");
-    json_builder_add_string_value (b, dev ? vfm_pci_device_bdf (dev) : argv[i]);
+    vfm_json_add_str (b, "bdf", dev ? vfm_pci_device_bdf (dev) : argv[i]);
     if (caps != NULL) {
-      json_builder_set_member_name (b, "migration");
-      json_builder_add_boolean_value (b, caps->migration);
-      json_builder_set_member_name (b, "stop_copy");
-      json_builder_add_boolean_value (b, caps->stop_copy);
-      json_builder_set_member_name (b, "p2p");
-      json_builder_add_boolean_value (b, caps->p2p);
-      json_builder_set_member_name (b, "pre_copy");
-      json_builder_add_boolean_value (b, caps->pre_copy);
-      json_builder_set_member_name (b, "dirty_tracking");
-      json_builder_add_boolean_value (b, caps->dirty_tracking);
-      json_builder_set_member_name (b, "source");
-      json_builder_add_string_value (b, caps->source);
-      json_builder_set_member_name (b, "detail");
-      json_builder_add_string_value (b, caps->detail);
+      vfm_json_add_bool (b, "migration", caps->migration);
+      vfm_json_add_bool (b, "stop_copy", caps->stop_copy);
+      vfm_json_add_bool (b, "p2p", caps->p2p);
+      vfm_json_add_bool (b, "pre_copy", caps->pre_copy);
+      vfm_json_add_bool (b, "dirty_tracking", caps->dirty_tracking);
+      vfm_json_add_str (b, "source", caps->source);
+      vfm_json_add_str (b, "detail", caps->detail);
       if (!cli->json)
         printf ("%s: %s; device dirty tracking: %s (%s)\n", caps->bdf, caps->detail,
                 caps->dirty_tracking ? "yes" : "no", caps->source);
@@ -120,10 +113,8 @@ vfm_cmd_probe (VfmCli *cli, int argc, char **argv, GError **error)
       failed++;
       json_builder_set_member_name (b, "error");
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "name");
-      json_builder_add_string_value (b, vfm_error_name (local));
-      json_builder_set_member_name (b, "message");
-      json_builder_add_string_value (b, local->message);
+      vfm_json_add_str (b, "name", vfm_error_name (local));
+      vfm_json_add_str (b, "message", local->message);
       json_builder_end_object (b);
       if (!cli->json)
         fprintf (stderr, "error: %s\n", local->message);

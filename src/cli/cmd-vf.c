@@ -12,10 +12,8 @@ vf_result_to_json (const VfmVfResult *r)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "pf");
-  json_builder_add_string_value (b, r->pf);
-  json_builder_set_member_name (b, "numvfs");
-  json_builder_add_int_value (b, r->numvfs);
+  vfm_json_add_str (b, "pf", r->pf);
+  vfm_json_add_int (b, "numvfs", r->numvfs);
   json_builder_set_member_name (b, "message");
   if (r->message)
     json_builder_add_string_value (b, r->message);

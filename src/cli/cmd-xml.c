@@ -3,6 +3,7 @@
 #include "vfm-cli.h"
 #include "vfm-domain-xml.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 #include "vfm-journal.h"
 #include "vfm-libvirt.h"
 
@@ -66,12 +67,9 @@ vfm_cmd_xml (VfmCli *cli, int argc, char **argv, GError **error)
     g_autoptr (JsonBuilder) b = json_builder_new ();
     g_autoptr (JsonNode) root = NULL;
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "bdf");
-    json_builder_add_string_value (b, vfm_pci_device_bdf (dev));
-    json_builder_set_member_name (b, "managed");
-    json_builder_add_boolean_value (b, owned == NULL);
-    json_builder_set_member_name (b, "xml");
-    json_builder_add_string_value (b, xml);
+    vfm_json_add_str (b, "bdf", vfm_pci_device_bdf (dev));
+    vfm_json_add_bool (b, "managed", owned == NULL);
+    vfm_json_add_str (b, "xml", xml);
     json_builder_end_object (b);
     root = json_builder_get_root (b);
     vfm_cli_print_json (cli, root);

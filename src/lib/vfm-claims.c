@@ -60,10 +60,8 @@ vfm_claim_to_json (const VfmClaim *c)
   vfm_json_add_str (b, "domain_uuid", c->domain_uuid);
   vfm_json_add_str (b, "domain_name", c->domain_name);
   vfm_json_add_str (b, "state", c->state);
-  json_builder_set_member_name (b, "created_at");
-  json_builder_add_int_value (b, c->created_at);
-  json_builder_set_member_name (b, "expires_at");
-  json_builder_add_int_value (b, c->expires_at);
+  vfm_json_add_int (b, "created_at", c->created_at);
+  vfm_json_add_int (b, "expires_at", c->expires_at);
   json_builder_set_member_name (b, "devices");
   json_builder_begin_array (b);
   for (guint i = 0; i < c->devices->len; i++) {

@@ -177,8 +177,7 @@ vfm_journal_write_owned (VfmSysroot *sr, const VfmOwned *o, GError **error)
   vfm_json_add_str (b, "original_driver", o->original_driver);
   vfm_json_add_str (b, "original_override", o->original_override);
   vfm_json_add_str (b, "driver", o->driver);
-  json_builder_set_member_name (b, "bound_at");
-  json_builder_add_int_value (b, o->bound_at);
+  vfm_json_add_int (b, "bound_at", o->bound_at);
   json_builder_end_object (b);
   node = json_builder_get_root (b);
   return write_record (sr, "owned", o->bdf, node, error);
@@ -239,10 +238,8 @@ vfm_journal_write_intent (VfmSysroot *sr, const VfmIntent *i, GError **error)
   vfm_json_add_str (b, "previous_override", i->previous_override);
   vfm_json_add_str (b, "original_driver", i->original_driver);
   vfm_json_add_str (b, "original_override", i->original_override);
-  json_builder_set_member_name (b, "started_at");
-  json_builder_add_int_value (b, i->started_at);
-  json_builder_set_member_name (b, "pid");
-  json_builder_add_int_value (b, i->pid);
+  vfm_json_add_int (b, "started_at", i->started_at);
+  vfm_json_add_int (b, "pid", i->pid);
   json_builder_end_object (b);
   node = json_builder_get_root (b);
   return write_record (sr, "intent", i->bdf, node, error);

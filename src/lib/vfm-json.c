@@ -85,10 +85,8 @@ vfm_device_to_json (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, gboolea
   vfm_json_add_str (b, "driver", vfm_pci_device_driver (dev));
   add_int_or_null (b, "iommu_group", vfm_pci_device_iommu_group (dev));
   vfm_json_add_str (b, "physfn", vfm_pci_device_physfn (dev));
-  json_builder_set_member_name (b, "sriov_totalvfs");
-  json_builder_add_int_value (b, total);
-  json_builder_set_member_name (b, "sriov_numvfs");
-  json_builder_add_int_value (b, vfm_pci_device_sriov_numvfs (dev));
+  vfm_json_add_int (b, "sriov_totalvfs", total);
+  vfm_json_add_int (b, "sriov_numvfs", vfm_pci_device_sriov_numvfs (dev));
   vfm_json_add_str (b, "pci_path", vfm_pci_device_pci_path (dev));
   if (full) {
     g_autoptr (GPtrArray) net = vfm_pci_device_net (dev);
@@ -104,8 +102,7 @@ vfm_device_to_json (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, gboolea
     }
     vfm_json_add_str (b, "module", vfm_pci_device_module (dev));
     vfm_json_add_str (b, "driver_override", vfm_pci_device_driver_override (dev));
-    json_builder_set_member_name (b, "numa_node");
-    json_builder_add_int_value (b, vfm_pci_device_numa_node (dev));
+    vfm_json_add_int (b, "numa_node", vfm_pci_device_numa_node (dev));
     add_int_or_null (b, "vf_index", vfm_pci_device_physfn (dev) ? vfm_pci_device_vf_index (dev) : -1);
     add_strv (b, "iommu_group_members", members);
     add_strv (b, "net", net);
@@ -116,10 +113,8 @@ vfm_device_to_json (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, gboolea
   vfm_json_add_str (b, "selection_kind", sel && sel->selected ? vfm_driver_kind_to_string (sel->selected->kind) : NULL);
   vfm_json_add_str (b, "selection_source", sel && sel->selected ? sel->selected->source : NULL);
   vfm_json_add_str (b, "selection_reason", sel ? sel->reason : NULL);
-  json_builder_set_member_name (b, "managed");
-  json_builder_add_boolean_value (b, sel ? sel->managed : FALSE);
-  json_builder_set_member_name (b, "auto_bind");
-  json_builder_add_boolean_value (b, sel ? sel->auto_bind : FALSE);
+  vfm_json_add_bool (b, "managed", sel ? sel->managed : FALSE);
+  vfm_json_add_bool (b, "auto_bind", sel ? sel->auto_bind : FALSE);
   vfm_json_add_str (b, "managed_reason", sel ? sel->managed_reason : NULL);
   json_builder_end_object (b);
   return json_builder_get_root (b);
@@ -134,11 +129,9 @@ add_candidate_object (JsonBuilder *b, const VfmCandidate *c, gboolean full)
   vfm_json_add_str (b, "kind", vfm_driver_kind_to_string (c->kind));
   vfm_json_add_str (b, "source", c->source);
   if (full) {
-    json_builder_set_member_name (b, "score");
-    json_builder_add_int_value (b, c->score);
+    vfm_json_add_int (b, "score", c->score);
     vfm_json_add_str (b, "reason", c->reason);
-    json_builder_set_member_name (b, "chosen");
-    json_builder_add_boolean_value (b, c->chosen);
+    vfm_json_add_bool (b, "chosen", c->chosen);
     vfm_json_add_str (b, "entry", c->entry ? c->entry->id : NULL);
   }
   json_builder_end_object (b);
@@ -162,10 +155,8 @@ vfm_selection_to_json (VfmPciDevice *dev, VfmSelection *sel)
   for (guint i = 0; i < sel->candidates->len; i++)
     add_candidate_object (b, g_ptr_array_index (sel->candidates, i), TRUE);
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "managed");
-  json_builder_add_boolean_value (b, sel->managed);
-  json_builder_set_member_name (b, "auto_bind");
-  json_builder_add_boolean_value (b, sel->auto_bind);
+  vfm_json_add_bool (b, "managed", sel->managed);
+  vfm_json_add_bool (b, "auto_bind", sel->auto_bind);
   vfm_json_add_str (b, "managed_reason", sel->managed_reason);
   json_builder_end_object (b);
   return json_builder_get_root (b);
@@ -213,8 +204,7 @@ vfm_driver_entry_to_json (const VfmDriverEntry *e)
   json_builder_set_member_name (b, "prerequisites");
   json_builder_begin_object (b);
   add_cstrv (b, "pf_drivers", e->pf_drivers);
-  json_builder_set_member_name (b, "devlink_migratable");
-  json_builder_add_boolean_value (b, e->devlink_migratable);
+  vfm_json_add_bool (b, "devlink_migratable", e->devlink_migratable);
   vfm_json_add_str (b, "min_kernel", e->min_kernel);
   vfm_json_add_str (b, "min_qemu", e->min_qemu);
   vfm_json_add_str (b, "min_libvirt", e->min_libvirt);
@@ -226,8 +216,7 @@ vfm_driver_entry_to_json (const VfmDriverEntry *e)
   add_cstrv (b, "device_properties", e->qemu_properties);
   vfm_json_add_str (b, "machine", e->qemu_machine);
   vfm_json_add_str (b, "guest_address", e->qemu_guest_address);
-  json_builder_set_member_name (b, "rom_required");
-  json_builder_add_boolean_value (b, e->qemu_rom_required);
+  vfm_json_add_bool (b, "rom_required", e->qemu_rom_required);
   vfm_json_add_str (b, "notes", e->qemu_notes);
   json_builder_end_object (b);
   vfm_json_add_str (b, "notes", e->notes);
@@ -241,8 +230,7 @@ vfm_group_status_to_json (const VfmGroupStatus *st)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   add_int_or_null (b, "group", st->group);
-  json_builder_set_member_name (b, "viable");
-  json_builder_add_boolean_value (b, st->viable);
+  vfm_json_add_bool (b, "viable", st->viable);
   json_builder_set_member_name (b, "members");
   json_builder_begin_array (b);
   for (guint i = 0; i < st->members->len; i++) {
@@ -250,10 +238,8 @@ vfm_group_status_to_json (const VfmGroupStatus *st)
     json_builder_begin_object (b);
     vfm_json_add_str (b, "bdf", m->bdf);
     vfm_json_add_str (b, "driver", m->driver);
-    json_builder_set_member_name (b, "bridge");
-    json_builder_add_boolean_value (b, m->is_bridge);
-    json_builder_set_member_name (b, "vfio_owned");
-    json_builder_add_boolean_value (b, m->vfio_owned);
+    vfm_json_add_bool (b, "bridge", m->is_bridge);
+    vfm_json_add_bool (b, "vfio_owned", m->vfio_owned);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
@@ -271,8 +257,7 @@ vfm_bind_result_to_json (const VfmBindResult *r)
   vfm_json_add_str (b, "op", r->op);
   vfm_json_add_str (b, "driver", r->driver);
   vfm_json_add_str (b, "previous_driver", r->previous_driver);
-  json_builder_set_member_name (b, "changed");
-  json_builder_add_boolean_value (b, r->changed);
+  vfm_json_add_bool (b, "changed", r->changed);
   vfm_json_add_str (b, "message", r->message);
   add_strv (b, "steps", r->steps);
   add_strv (b, "warnings", r->warnings);
@@ -304,12 +289,10 @@ vfm_owned_to_json (const VfmOwned *o, const char *current_driver)
   vfm_json_add_str (b, "bdf", o->bdf);
   vfm_json_add_str (b, "driver", o->driver);
   vfm_json_add_str (b, "current_driver", current_driver);
-  json_builder_set_member_name (b, "in_place");
-  json_builder_add_boolean_value (b, g_strcmp0 (o->driver, current_driver) == 0);
+  vfm_json_add_bool (b, "in_place", g_strcmp0 (o->driver, current_driver) == 0);
   vfm_json_add_str (b, "original_driver", o->original_driver);
   vfm_json_add_str (b, "original_override", o->original_override);
-  json_builder_set_member_name (b, "bound_at");
-  json_builder_add_int_value (b, o->bound_at);
+  vfm_json_add_int (b, "bound_at", o->bound_at);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -323,10 +306,8 @@ vfm_intent_to_json (const VfmIntent *i)
   vfm_json_add_str (b, "op", vfm_intent_op_to_string (i->op));
   vfm_json_add_str (b, "target_driver", i->target_driver);
   vfm_json_add_str (b, "previous_driver", i->previous_driver);
-  json_builder_set_member_name (b, "started_at");
-  json_builder_add_int_value (b, i->started_at);
-  json_builder_set_member_name (b, "pid");
-  json_builder_add_int_value (b, i->pid);
+  vfm_json_add_int (b, "started_at", i->started_at);
+  vfm_json_add_int (b, "pid", i->pid);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-vfio.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 #include "vfm-iommu.h"
 #include "vfm-journal.h"
 #include "vfm-lock.h"
@@ -87,20 +88,13 @@ save (VfmSysroot *sr, const VfmVfioCaps *c)
   g_autofree char *text = NULL;
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "key");
-  json_builder_add_string_value (b, c->key);
-  json_builder_set_member_name (b, "migration");
-  json_builder_add_boolean_value (b, c->migration);
-  json_builder_set_member_name (b, "flags");
-  json_builder_add_int_value (b, (gint64) c->flags);
-  json_builder_set_member_name (b, "dirty_tracking");
-  json_builder_add_boolean_value (b, c->dirty_tracking);
-  json_builder_set_member_name (b, "detail");
-  json_builder_add_string_value (b, c->detail);
-  json_builder_set_member_name (b, "source");
-  json_builder_add_string_value (b, c->source);
-  json_builder_set_member_name (b, "probed_at");
-  json_builder_add_int_value (b, c->probed_at);
+  vfm_json_add_str (b, "key", c->key);
+  vfm_json_add_bool (b, "migration", c->migration);
+  vfm_json_add_int (b, "flags", (gint64) c->flags);
+  vfm_json_add_bool (b, "dirty_tracking", c->dirty_tracking);
+  vfm_json_add_str (b, "detail", c->detail);
+  vfm_json_add_str (b, "source", c->source);
+  vfm_json_add_int (b, "probed_at", c->probed_at);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   json_generator_set_root (gen, root);

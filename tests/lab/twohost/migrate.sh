@@ -124,7 +124,10 @@ check "host b comes back" th_host_start b
 # Ctrl-C aborts the job cleanly
 ctl_a_bg migrate g2 "$TH_B_URI" --bandwidth 4 >"$wd/m3.out" 2>&1 &
 bg_pid=$!
-wait_for job_running 30 >/dev/null
+# this vfmigctl's own job: it printed its pre-flight (its signal handler is
+# in place by then), and libvirt reports a migration running
+started_here() { grep -q "pre-flight" "$wd/m3.out" && job_running; }
+wait_for started_here 30 >/dev/null
 kill -INT "$bg_pid"
 wait "$bg_pid"
 rc=$?

@@ -12,7 +12,7 @@ gboolean
 vfm_cmd_status (VfmCli *cli, int argc, char **argv, GError **error)
 {
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) owned = NULL, intents = NULL;
+  g_autoptr (GPtrArray) owned = NULL, intents = NULL, sriov = NULL;
   g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   VfmHost *host;
@@ -29,6 +29,7 @@ vfm_cmd_status (VfmCli *cli, int argc, char **argv, GError **error)
   sr = vfm_host_sysroot (host);
   owned = vfm_journal_list_owned (sr, warnings);
   intents = vfm_journal_list_intents (sr, warnings);
+  sriov = vfm_journal_list_sriov (sr, warnings);
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "owned");
@@ -57,6 +58,8 @@ vfm_cmd_status (VfmCli *cli, int argc, char **argv, GError **error)
   json_builder_begin_array (b);
   for (guint i = 0; i < intents->len; i++)
     json_builder_add_value (b, vfm_intent_to_json (g_ptr_array_index (intents, i)));
+  for (guint i = 0; i < sriov->len; i++)
+    json_builder_add_value (b, vfm_sriov_intent_to_json (g_ptr_array_index (sriov, i)));
   json_builder_end_array (b);
   json_builder_set_member_name (b, "journal_problems");
   json_builder_begin_array (b);
@@ -78,6 +81,11 @@ vfm_cmd_status (VfmCli *cli, int argc, char **argv, GError **error)
     const VfmIntent *it = g_ptr_array_index (intents, i);
     printf ("pending: interrupted %s of %s to %s (pid %d); the next bind/unbind/restore or vfmigd finishes or rolls it back\n",
             vfm_intent_op_to_string (it->op), it->bdf, it->target_driver ? it->target_driver : "no driver", it->pid);
+  }
+  for (guint i = 0; i < sriov->len; i++) {
+    const VfmSriovIntent *it = g_ptr_array_index (sriov, i);
+    printf ("pending: interrupted %s of %s (pid %d); the next bind/unbind/restore/vf or vfmigd %s it\n",
+            vfm_sriov_op_to_string (it->op), it->pf, it->pid, it->op == VFM_SRIOV_CREATE ? "rolls back" : "finishes");
   }
   for (guint i = 0; i < warnings->len; i++)
     vfm_cli_warn (cli, g_ptr_array_index (warnings, i));

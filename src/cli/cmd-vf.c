@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vf create / vf destroy: provision a PF's VFs for vfmig. */
+#include "vfm-batch.h"
 #include "vfm-cli.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
@@ -40,6 +41,17 @@ vf_result_to_json (const VfmVfResult *r)
   return json_builder_get_root (b);
 }
 
+/* Interrupted work (a killed bind, vf create or destroy) is recovered before
+ * a new provisioning starts; its results come first, as with bind. */
+static void
+prepend_results (VfmVfResult *r, GPtrArray *recovered)
+{
+  for (guint i = 0; recovered != NULL && i < recovered->len; i++)
+    g_ptr_array_insert (r->binds, (gint) i, g_steal_pointer (&g_ptr_array_index (recovered, i)));
+  if (recovered != NULL)
+    g_ptr_array_set_size (recovered, 0);
+}
+
 static gboolean
 report (VfmCli *cli, VfmVfResult *r, gboolean show_steps, GError **error)
 {
@@ -64,6 +76,8 @@ report (VfmCli *cli, VfmVfResult *r, gboolean show_steps, GError **error)
       const VfmBindResult *b = g_ptr_array_index (r->binds, i);
       if (b->error)
         fprintf (stderr, "error: %s\n", b->error->message);
+      else if (g_strcmp0 (b->op, "recover") == 0)
+        printf ("recovered: %s\n", b->message);
       else if (cli->verbose)
         printf ("  %s\n", b->message);
     }
@@ -92,6 +106,7 @@ vfm_cmd_vf_create (VfmCli *cli, int argc, char **argv, GError **error)
     { NULL }
   };
   g_autoptr (VfmVfResult) r = NULL;
+  g_autoptr (GPtrArray) recovered = NULL;
   VfmVfOptions opts = { 0 };
   VfmHost *host;
   gint64 n;
@@ -114,7 +129,9 @@ vfm_cmd_vf_create (VfmCli *cli, int argc, char **argv, GError **error)
   opts.vlan = vlan;
   opts.no_bind = no_bind;
   opts.flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
+  recovered = dry ? NULL : vfm_batch_recover (host);
   r = vfm_sriov_create (host, argv[1], (gint) n, &opts);
+  prepend_results (r, recovered);
   return report (cli, r, dry || cli->verbose, error);
 }
 
@@ -127,6 +144,7 @@ vfm_cmd_vf_destroy (VfmCli *cli, int argc, char **argv, GError **error)
     { NULL }
   };
   g_autoptr (VfmVfResult) r = NULL;
+  g_autoptr (GPtrArray) recovered = NULL;
   VfmHost *host;
 
   if (!vfm_cli_parse_options (cli, "vf destroy", "PF", entries, &argc, &argv, error))
@@ -137,6 +155,8 @@ vfm_cmd_vf_destroy (VfmCli *cli, int argc, char **argv, GError **error)
   }
   if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
     return FALSE;
+  recovered = dry ? NULL : vfm_batch_recover (host);
   r = vfm_sriov_destroy (host, argv[1], dry ? VFM_BIND_DRY_RUN : 0);
+  prepend_results (r, recovered);
   return report (cli, r, dry || cli->verbose, error);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-autobind.h"
+#include "vfm-batch.h"
 #include "vfm-binder.h"
 #include "vfm-error.h"
 #include "vfm-sysfs.h"
@@ -90,7 +91,7 @@ vfm_autobind_start (const VfmDaemonConfig *config)
     vfm_daemon_log (G_LOG_LEVEL_WARNING, "recover", NULL, "cannot recover or apply policy: %s", error->message);
     return;
   }
-  recovered = vfm_binder_recover (host);
+  recovered = vfm_batch_recover (host);
   for (guint i = 0; i < recovered->len; i++) {
     const VfmBindResult *r = g_ptr_array_index (recovered, i);
     if (r->error != NULL)

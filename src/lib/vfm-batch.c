@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-batch.h"
+#include "vfm-sriov.h"
 #include "vfm-journal.h"
 
 #include <string.h>
@@ -20,21 +21,41 @@ vfm_device_is_relevant (VfmPciDevice *dev, VfmSelection *sel)
   return sel->selected != NULL && sel->selected->kind != VFM_KIND_GENERIC;
 }
 
+
 static GPtrArray *
 results_new (void)
 {
   return g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
 }
 
+static void
+move_results (GPtrArray *to, GPtrArray *from)
+{
+  for (guint i = 0; i < from->len; i++)
+    g_ptr_array_add (to, g_steal_pointer (&g_ptr_array_index (from, i)));
+  g_ptr_array_set_size (from, 0);
+}
+
 /* Interrupted operations are finished or rolled back before anything new
- * starts (the next command after a crash does it, or the daemon at start). */
+ * starts (the next command after a crash does it, or the daemon at start):
+ * device binds first, then the vf create/destroy they were part of. */
+GPtrArray *
+vfm_batch_recover (VfmHost *host)
+{
+  GPtrArray *results = results_new ();
+  g_autoptr (GPtrArray) binds = vfm_binder_recover (host);
+  g_autoptr (GPtrArray) pfs = NULL;
+  move_results (results, binds);
+  pfs = vfm_sriov_recover (host);
+  move_results (results, pfs);
+  return results;
+}
+
 static void
 recover_into (VfmHost *host, GPtrArray *results)
 {
-  g_autoptr (GPtrArray) rec = vfm_binder_recover (host);
-  for (guint i = 0; i < rec->len; i++)
-    g_ptr_array_add (results, g_steal_pointer (&g_ptr_array_index (rec, i)));
-  g_ptr_array_set_free_func (rec, NULL);
+  g_autoptr (GPtrArray) rec = vfm_batch_recover (host);
+  move_results (results, rec);
 }
 
 /* Every endpoint of each device's IOMMU group (bridges are not endpoints),

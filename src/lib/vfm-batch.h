@@ -19,6 +19,7 @@ typedef struct {
 
 gboolean   vfm_device_is_relevant (VfmPciDevice *dev,
                                    VfmSelection *sel);
+GPtrArray *vfm_batch_recover      (VfmHost      *host);
 GPtrArray *vfm_batch_bind         (VfmHost               *host,
                                    GPtrArray             *bdfs,
                                    const VfmBatchOptions *opts,

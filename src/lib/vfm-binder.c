@@ -30,8 +30,8 @@ vfm_bind_result_free (VfmBindResult *r)
   g_free (r);
 }
 
-static VfmBindResult *
-result_new (const char *bdf, const char *op)
+VfmBindResult *
+vfm_bind_result_new (const char *bdf, const char *op)
 {
   VfmBindResult *r = g_new0 (VfmBindResult, 1);
   r->bdf = g_strdup (bdf);
@@ -226,7 +226,7 @@ vfm_binder_bind (VfmHost *host, const char *bdf_in, const char *driver_name, Vfm
   VfmSysroot *sr = vfm_host_sysroot (host);
   gboolean dry = (flags & VFM_BIND_DRY_RUN) != 0;
   gint64 start = g_get_monotonic_time ();
-  VfmBindResult *r = result_new (bdf_in, "bind");
+  VfmBindResult *r = vfm_bind_result_new (bdf_in, "bind");
   g_autofree char *target = NULL, *module = NULL, *prev_driver = NULL, *prev_override = NULL;
   g_autoptr (VfmLock) lock = NULL;
   g_autoptr (VfmOwned) owned = NULL;
@@ -350,7 +350,7 @@ vfm_binder_unbind (VfmHost *host, const char *bdf_in, VfmBindFlags flags)
   VfmSysroot *sr = vfm_host_sysroot (host);
   gboolean dry = (flags & VFM_BIND_DRY_RUN) != 0;
   gint64 start = g_get_monotonic_time ();
-  VfmBindResult *r = result_new (bdf_in, "unbind");
+  VfmBindResult *r = vfm_bind_result_new (bdf_in, "unbind");
   g_autofree char *prev_driver = NULL, *prev_override = NULL;
   g_autoptr (VfmLock) lock = NULL;
   g_autoptr (VfmOwned) owned = NULL;
@@ -445,21 +445,25 @@ out:
   return r;
 }
 
-/* An intent left by a process that died mid-operation (we hold the device's
- * lock, so its owner is gone): a verified result is kept, anything else is
- * rolled back to where the operation started. */
+/* An intent left by a process that died mid-operation: a verified result is
+ * kept, anything else is rolled back to where the operation started. NULL
+ * when there is nothing to recover: the device's lock is held (the operation
+ * is alive: the kernel drops the lock of a dead holder), or the intent was
+ * cleared by the time we held it. */
 static VfmBindResult *
-recover_one (VfmHost *host, VfmIntent *it)
+recover_one (VfmHost *host, const char *bdf)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
-  VfmBindResult *r = result_new (it->bdf, "recover");
-  g_autoptr (VfmLock) lock = NULL;
+  g_autoptr (VfmLock) lock = vfm_lock_device (sr, bdf, 0, NULL);
+  g_autoptr (VfmIntent) it = lock ? vfm_journal_read_intent (sr, bdf, NULL) : NULL;
+  VfmBindResult *r;
   gint64 start = g_get_monotonic_time ();
   VfmPciDevice *dev;
   const char *now;
 
-  if ((lock = vfm_lock_device (sr, it->bdf, LOCK_TIMEOUT_MS, &r->error)) == NULL)
-    goto out;
+  if (it == NULL)
+    return NULL;
+  r = vfm_bind_result_new (it->bdf, "recover");
   dev = vfm_host_device (host, it->bdf, &r->error);
   if (dev == NULL) {
     /* the device is gone (hot-removed): nothing to finish */
@@ -514,10 +518,13 @@ vfm_binder_recover (VfmHost *host)
   g_autoptr (GPtrArray) intents = vfm_journal_list_intents (vfm_host_sysroot (host), warnings);
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
 
-  for (guint i = 0; i < intents->len; i++)
-    g_ptr_array_add (out, recover_one (host, g_ptr_array_index (intents, i)));
+  for (guint i = 0; i < intents->len; i++) {
+    VfmBindResult *r = recover_one (host, ((VfmIntent *) g_ptr_array_index (intents, i))->bdf);
+    if (r != NULL)
+      g_ptr_array_add (out, r);
+  }
   for (guint i = 0; i < warnings->len; i++) {
-    VfmBindResult *r = result_new ("", "recover");
+    VfmBindResult *r = vfm_bind_result_new ("", "recover");
     g_set_error (&r->error, VFM_ERROR, VFM_ERROR_PARSE, "%s", (char *) g_ptr_array_index (warnings, i));
     g_ptr_array_add (out, r);
   }

@@ -33,6 +33,7 @@ typedef struct {
   GError *error;             /* set when this device failed */
 } VfmBindResult;
 
+VfmBindResult *vfm_bind_result_new  (const char *bdf, const char *op);
 void           vfm_bind_result_free (VfmBindResult *r);
 
 VfmBindResult *vfm_binder_bind      (VfmHost      *host,

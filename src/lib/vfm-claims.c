@@ -229,10 +229,11 @@ claims_path (VfmSysroot *sr)
   return g_build_filename (state, "claims.json", NULL);
 }
 
-/* Reads every claim, dropping expired ones. A damaged file is an error
- * naming it: claims are never silently forgotten. */
+/* Reads every claim; expired ones go to expired (when not NULL) or are
+ * dropped. A damaged file is an error naming it: claims are never silently
+ * forgotten. */
 static GPtrArray *
-load_claims (VfmSysroot *sr, GError **error)
+load_claims (VfmSysroot *sr, GPtrArray *expired, GError **error)
 {
   g_autofree char *path = claims_path (sr);
   g_autoptr (JsonParser) parser = json_parser_new ();
@@ -257,7 +258,9 @@ load_claims (VfmSysroot *sr, GError **error)
       g_ptr_array_unref (out);
       return NULL;
     }
-    if (c->expires_at != 0 && c->expires_at <= now)
+    if (c->expires_at != 0 && c->expires_at <= now && expired != NULL)
+      g_ptr_array_add (expired, c);
+    else if (c->expires_at != 0 && c->expires_at <= now)
       vfm_claim_free (c);
     else
       g_ptr_array_add (out, c);
@@ -292,11 +295,56 @@ save_claims (VfmSysroot *sr, GPtrArray *claims, GError **error)
   return TRUE;
 }
 
+/* The devices a claim's prepare bound go back to their original drivers
+ * (ones already on their driver before it are left alone). */
+static void
+return_bound (VfmHost *host, const VfmClaim *c, GPtrArray *results)
+{
+  for (guint i = 0; i < c->devices->len; i++) {
+    const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
+    g_autoptr (VfmOwned) owned = d->bound ? vfm_journal_read_owned (vfm_host_sysroot (host), d->bdf, NULL) : NULL;
+    VfmBindResult *r;
+    if (owned == NULL)
+      continue;
+    r = vfm_binder_unbind (host, d->bdf, 0);
+    if (r->error != NULL) /* it keeps its owned record: restore returns it later */
+      g_debug ("claim %s: cannot return %s: %s", c->id, d->bdf, r->error->message);
+    if (results != NULL)
+      g_ptr_array_add (results, r);
+    else
+      vfm_bind_result_free (r);
+  }
+}
+
+/* A lease that ran out (its migration died, or never came) ends like a
+ * release with restore: what its prepare bound is returned, under the claims
+ * lock so that no new claim takes a device on its way back. */
+static gboolean
+expire_claims (VfmHost *host, GError **error)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (VfmLock) lock = vfm_lock_named (sr, "claims", CLAIMS_LOCK_MS, error);
+  g_autoptr (GPtrArray) expired = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_claim_free);
+  g_autoptr (GPtrArray) claims = NULL;
+
+  if (lock == NULL || (claims = load_claims (sr, expired, error)) == NULL)
+    return FALSE;
+  if (expired->len == 0)
+    return TRUE;
+  for (guint i = 0; i < expired->len; i++) {
+    const VfmClaim *c = g_ptr_array_index (expired, i);
+    g_debug ("claim %s for %s expired: returning what its prepare bound", c->id,
+               c->domain_name ? c->domain_name : "?");
+    return_bound (host, c, NULL);
+  }
+  return save_claims (sr, claims, error);
+}
+
 /* BDFs held by a live claim. */
 GHashTable *
 vfm_claims_taken (VfmHost *host)
 {
-  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), NULL);
+  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), NULL, NULL);
   GHashTable *taken = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; claims && i < claims->len; i++) {
     const VfmClaim *c = g_ptr_array_index (claims, i);
@@ -327,14 +375,15 @@ vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_nam
                   GError **error)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
-  g_autoptr (VfmLock) lock = vfm_lock_named (sr, "claims", CLAIMS_LOCK_MS, error);
+  g_autoptr (VfmLock) lock = NULL;
   g_autoptr (GPtrArray) claims = NULL;
   g_autoptr (VfmHostProfile) here = NULL;
   g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (VfmClaim) c = claim_new ();
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
-  if (lock == NULL || (claims = load_claims (sr, error)) == NULL || (here = vfm_host_profile_build (host, error)) == NULL)
+  if (!expire_claims (host, error) || (lock = vfm_lock_named (sr, "claims", CLAIMS_LOCK_MS, error)) == NULL ||
+      (claims = load_claims (sr, NULL, error)) == NULL || (here = vfm_host_profile_build (host, error)) == NULL)
     return NULL;
   for (guint i = 0; i < claims->len; i++) {
     const VfmClaim *o = g_ptr_array_index (claims, i);
@@ -397,7 +446,7 @@ edit_claim (VfmHost *host, const char *id, ClaimEdit edit, gpointer data, gboole
   g_autoptr (GPtrArray) claims = NULL;
   VfmClaim *c;
 
-  if (lock == NULL || (claims = load_claims (sr, error)) == NULL)
+  if (lock == NULL || (claims = load_claims (sr, NULL, error)) == NULL)
     return FALSE;
   if ((c = find (claims, id)) == NULL) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no claim %s (expired or released)", id);
@@ -445,7 +494,7 @@ vfm_claims_adopt (VfmHost *host, const char *id, GError **error)
 VfmClaim *
 vfm_claims_get (VfmHost *host, const char *id, GError **error)
 {
-  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), error);
+  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), NULL, error);
   VfmClaim *c;
   if (claims == NULL)
     return NULL;
@@ -459,10 +508,13 @@ vfm_claims_get (VfmHost *host, const char *id, GError **error)
 GPtrArray *
 vfm_claims_list (VfmHost *host, GError **error)
 {
-  return load_claims (vfm_host_sysroot (host), error);
+  if (!expire_claims (host, error))
+    return NULL;
+  return load_claims (vfm_host_sysroot (host), NULL, error);
 }
 
-/* data: the BDFs this prepare bound (it found the others on their driver) */
+/* data: the BDFs this prepare bound (marked already unless a device changed
+ * driver meanwhile) */
 static gboolean
 set_prepared (VfmClaim *c, gpointer data, GError **error)
 {
@@ -478,16 +530,41 @@ set_prepared (VfmClaim *c, gpointer data, GError **error)
   return TRUE;
 }
 
+/* data: the BDFs prepare is about to bind */
+static gboolean
+mark_binding (VfmClaim *c, gpointer data, GError **error)
+{
+  GHashTable *to_bind = data;
+  for (guint i = 0; i < c->devices->len; i++) {
+    VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
+    d->bound |= g_hash_table_contains (to_bind, d->bdf);
+  }
+  return TRUE;
+}
+
 /* Binds each claimed device to its driver (the binder verifies and rolls
- * back); the claim's state says it was done. */
+ * back); the claim's state says it was done. The devices it will bind are
+ * marked first: whatever stops prepare half-way (a failure, a kill), the
+ * release or the lease's end returns those it did bind. */
 GPtrArray *
 vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
 {
   g_autoptr (VfmClaim) c = vfm_claims_get (host, id, error);
   g_autoptr (GPtrArray) results = NULL;
+  g_autoptr (GHashTable) to_bind = g_hash_table_new (g_str_hash, g_str_equal);
   guint failed = 0;
 
   if (c == NULL)
+    return NULL;
+  for (guint i = 0; i < c->devices->len; i++) {
+    const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
+    VfmPciDevice *dev = vfm_host_device (host, d->bdf, NULL);
+    if (dev != NULL)
+      vfm_pci_device_reload (dev);
+    if (dev == NULL || g_strcmp0 (vfm_pci_device_driver (dev), d->driver) != 0)
+      g_hash_table_add (to_bind, d->bdf);
+  }
+  if (g_hash_table_size (to_bind) > 0 && !edit_claim (host, id, mark_binding, to_bind, FALSE, error))
     return NULL;
   results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
   for (guint i = 0; i < c->devices->len; i++) {
@@ -527,16 +604,6 @@ vfm_claims_release (VfmHost *host, const char *id, gboolean restore, GPtrArray *
   if (c == NULL)
     return FALSE;
   if (restore)
-    for (guint i = 0; i < c->devices->len; i++) {
-      const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
-      g_autoptr (VfmOwned) owned = d->bound ? vfm_journal_read_owned (vfm_host_sysroot (host), d->bdf, NULL) : NULL;
-      if (owned != NULL) {
-        VfmBindResult *r = vfm_binder_unbind (host, d->bdf, 0);
-        if (results != NULL)
-          g_ptr_array_add (results, r);
-        else
-          vfm_bind_result_free (r);
-      }
-    }
+    return_bound (host, c, results);
   return edit_claim (host, id, NULL, NULL, TRUE, error);
 }

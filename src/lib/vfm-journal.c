@@ -35,6 +35,21 @@ vfm_intent_free (VfmIntent *i)
   g_free (i);
 }
 
+void
+vfm_sriov_intent_free (VfmSriovIntent *i)
+{
+  if (i == NULL)
+    return;
+  g_free (i->pf);
+  g_free (i);
+}
+
+const char *
+vfm_sriov_op_to_string (VfmSriovOp op)
+{
+  return op == VFM_SRIOV_CREATE ? "vf-create" : "vf-destroy";
+}
+
 const char *
 vfm_intent_op_to_string (VfmIntentOp op)
 {
@@ -289,6 +304,74 @@ vfm_journal_list_intents (VfmSysroot *sr, GPtrArray *warnings)
   for (guint i = 0; i < bdfs->len; i++) {
     g_autoptr (GError) error = NULL;
     VfmIntent *it = vfm_journal_read_intent (sr, g_ptr_array_index (bdfs, i), &error);
+    if (it != NULL)
+      g_ptr_array_add (out, it);
+    else if (error != NULL && warnings != NULL)
+      g_ptr_array_add (warnings, g_strdup (error->message));
+  }
+  return out;
+}
+
+gboolean
+vfm_journal_write_sriov (VfmSysroot *sr, const VfmSriovIntent *i, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) node = NULL;
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "op", vfm_sriov_op_to_string (i->op));
+  vfm_json_add_str (b, "pf", i->pf);
+  vfm_json_add_int (b, "numvfs", i->numvfs);
+  vfm_json_add_int (b, "previous_numvfs", i->previous_numvfs);
+  vfm_json_add_int (b, "previous_autoprobe", i->previous_autoprobe);
+  vfm_json_add_int (b, "started_at", i->started_at);
+  vfm_json_add_int (b, "pid", i->pid);
+  json_builder_end_object (b);
+  node = json_builder_get_root (b);
+  return write_record (sr, "sriov", i->pf, node, error);
+}
+
+VfmSriovIntent *
+vfm_journal_read_sriov (VfmSysroot *sr, const char *pf, GError **error)
+{
+  g_autofree char *path = record_path (sr, "sriov", pf);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *op = NULL;
+  gboolean absent;
+  JsonObject *o = read_record (path, parser, &absent, error);
+  VfmSriovIntent *r;
+
+  if (o == NULL)
+    return NULL;
+  op = get_str (o, "op");
+  if (g_strcmp0 (op, "vf-create") != 0 && g_strcmp0 (op, "vf-destroy") != 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: unknown op \"%s\"", path, op ? op : "");
+    return NULL;
+  }
+  r = g_new0 (VfmSriovIntent, 1);
+  r->op = g_strcmp0 (op, "vf-create") == 0 ? VFM_SRIOV_CREATE : VFM_SRIOV_DESTROY;
+  r->pf = g_strdup (pf);
+  r->numvfs = (gint) get_int (o, "numvfs");
+  r->previous_numvfs = (gint) get_int (o, "previous_numvfs");
+  r->previous_autoprobe = get_int (o, "previous_autoprobe") != 0;
+  r->started_at = get_int (o, "started_at");
+  r->pid = (gint) get_int (o, "pid");
+  return r;
+}
+
+gboolean
+vfm_journal_clear_sriov (VfmSysroot *sr, const char *pf, GError **error)
+{
+  return remove_record (sr, "sriov", pf, error);
+}
+
+GPtrArray *
+vfm_journal_list_sriov (VfmSysroot *sr, GPtrArray *warnings)
+{
+  g_autoptr (GPtrArray) pfs = list_bdfs (sr, "sriov");
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_sriov_intent_free);
+  for (guint i = 0; i < pfs->len; i++) {
+    g_autoptr (GError) error = NULL;
+    VfmSriovIntent *it = vfm_journal_read_sriov (sr, g_ptr_array_index (pfs, i), &error);
     if (it != NULL)
       g_ptr_array_add (out, it);
     else if (error != NULL && warnings != NULL)

@@ -8,7 +8,8 @@ G_BEGIN_DECLS
 /* Crash-safe state under /var/lib/vfmig (DESIGN.md, "Journal"):
  *   owned/BDF.json   a device vfmig bound, and the driver it came from;
  *   intent/BDF.json  an operation under way, written before the first sysfs
- *                    write and removed after the result is verified.
+ *                    write and removed after the result is verified;
+ *   sriov/PF.json    a vf create/destroy under way on a PF, likewise.
  * Every file is written whole (temp file, fsync, rename), so a crash leaves
  * the old or the new version, never a torn one. */
 
@@ -34,7 +35,23 @@ typedef struct {
   gint pid;
 } VfmIntent;
 
+/* sriov/PF.json: a vf create or destroy under way on a PF (its VFs' binds
+ * have their own intents). */
+typedef enum { VFM_SRIOV_CREATE, VFM_SRIOV_DESTROY } VfmSriovOp;
+
+typedef struct {
+  VfmSriovOp op;
+  char *pf;
+  gint numvfs;              /* create: the count asked for */
+  gint previous_numvfs;
+  gint previous_autoprobe;  /* sriov_drivers_autoprobe before, 0 or 1 */
+  gint64 started_at;        /* unix seconds */
+  gint pid;
+} VfmSriovIntent;
+
 void        vfm_owned_free             (VfmOwned *o);
+void        vfm_sriov_intent_free      (VfmSriovIntent *i);
+const char *vfm_sriov_op_to_string     (VfmSriovOp op);
 void        vfm_intent_free            (VfmIntent *i);
 const char *vfm_intent_op_to_string    (VfmIntentOp op);
 
@@ -48,7 +65,13 @@ VfmIntent  *vfm_journal_read_intent    (VfmSysroot *sr, const char *bdf, GError 
 gboolean    vfm_journal_clear_intent   (VfmSysroot *sr, const char *bdf, GError **error);
 GPtrArray  *vfm_journal_list_intents   (VfmSysroot *sr, GPtrArray *warnings);
 
+gboolean        vfm_journal_write_sriov  (VfmSysroot *sr, const VfmSriovIntent *i, GError **error);
+VfmSriovIntent *vfm_journal_read_sriov   (VfmSysroot *sr, const char *pf, GError **error);
+gboolean        vfm_journal_clear_sriov  (VfmSysroot *sr, const char *pf, GError **error);
+GPtrArray      *vfm_journal_list_sriov   (VfmSysroot *sr, GPtrArray *warnings);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmOwned, vfm_owned_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmSriovIntent, vfm_sriov_intent_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmIntent, vfm_intent_free)
 
 G_END_DECLS

@@ -313,6 +313,22 @@ vfm_intent_to_json (const VfmIntent *i)
 }
 
 JsonNode *
+vfm_sriov_intent_to_json (const VfmSriovIntent *i)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "bdf", i->pf);
+  vfm_json_add_str (b, "op", vfm_sriov_op_to_string (i->op));
+  vfm_json_add_int (b, "numvfs", i->numvfs);
+  vfm_json_add_int (b, "previous_numvfs", i->previous_numvfs);
+  vfm_json_add_int (b, "previous_autoprobe", i->previous_autoprobe);
+  vfm_json_add_int (b, "started_at", i->started_at);
+  vfm_json_add_int (b, "pid", i->pid);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+JsonNode *
 vfm_error_to_json (const GError *error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();

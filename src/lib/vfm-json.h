@@ -28,6 +28,7 @@ JsonNode *vfm_bind_result_to_json (const VfmBindResult *r);
 JsonNode *vfm_group_status_to_json (const VfmGroupStatus *st);
 JsonNode *vfm_owned_to_json     (const VfmOwned *o, const char *current_driver);
 JsonNode *vfm_intent_to_json    (const VfmIntent *i);
+JsonNode *vfm_sriov_intent_to_json (const VfmSriovIntent *i);
 JsonNode *vfm_error_to_json      (const GError *error);
 char     *vfm_json_to_string     (JsonNode *node,
                                   gboolean  pretty);

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LOCK_TIMEOUT_MS 10000
 
@@ -38,10 +39,11 @@ result_new (const char *pf)
 }
 
 static gboolean
-pf_write (VfmVfResult *r, VfmSysroot *sr, gboolean dry, const char *attr, const char *value, GError **error)
+pf_write (GPtrArray *steps, VfmSysroot *sr, const char *pf, gboolean dry, const char *attr, const char *value,
+          GError **error)
 {
-  g_autofree char *path = vfm_sysroot_pci_device_attr (sr, r->pf, attr);
-  g_ptr_array_add (r->steps, g_strdup_printf ("write \"%s\" to %s", value, path));
+  g_autofree char *path = vfm_sysroot_pci_device_attr (sr, pf, attr);
+  g_ptr_array_add (steps, g_strdup_printf ("write \"%s\" to %s", value, path));
   if (dry)
     return TRUE;
   if (!vfm_sysfs_write (path, value, error)) {
@@ -110,6 +112,85 @@ pf_netdev (VfmPciDevice *pf)
   return nets->len > 0 ? g_strdup (g_ptr_array_index (nets, 0)) : NULL;
 }
 
+static gint
+read_autoprobe (VfmSysroot *sr, const char *pf)
+{
+  g_autofree char *path = vfm_sysroot_pci_device_attr (sr, pf, "sriov_drivers_autoprobe");
+  gint v = 1;
+  return vfm_sysfs_read_int (path, &v) ? v != 0 : 1;
+}
+
+/* The record written before the first change to the PF (vfm-journal.h). */
+static VfmSriovIntent *
+begin_intent (VfmSysroot *sr, VfmPciDevice *pf, VfmSriovOp op, gint numvfs, GError **error)
+{
+  g_autoptr (VfmSriovIntent) it = g_new0 (VfmSriovIntent, 1);
+  it->op = op;
+  it->pf = g_strdup (vfm_pci_device_bdf (pf));
+  it->numvfs = numvfs;
+  it->previous_numvfs = vfm_pci_device_sriov_numvfs (pf);
+  it->previous_autoprobe = read_autoprobe (sr, it->pf);
+  it->started_at = g_get_real_time () / G_USEC_PER_SEC;
+  it->pid = getpid ();
+  if (!vfm_journal_write_sriov (sr, it, error))
+    return NULL;
+  return g_steal_pointer (&it);
+}
+
+/* Undoes a vf create that did not finish (it failed, or its process died):
+ * the VFs it bound go back, the VFs it created go away, autoprobe is as it
+ * was. VFs removed on the way to a new count cannot come back: the PF ends
+ * with none then, a state the kernel defines. */
+static gboolean
+roll_back_create (VfmHost *host, VfmPciDevice *pf, const VfmSriovIntent *it, GPtrArray *steps, GPtrArray *binds,
+                  GError **error)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (GPtrArray) vfs = NULL;
+  char buf[16];
+  guint failed = 0;
+
+  vfm_pci_device_reload (pf);
+  vfs = vfm_pci_device_vfs (pf);
+  for (guint i = 0; i < vfs->len; i++) {
+    const char *vf = g_ptr_array_index (vfs, i);
+    g_autoptr (VfmOwned) owned = vfm_journal_read_owned (sr, vf, NULL);
+    VfmBindResult *b;
+    if (owned == NULL || owned->bound_at < it->started_at)
+      continue;
+    b = vfm_binder_unbind (host, vf, 0);
+    failed += b->error != NULL;
+    g_ptr_array_add (binds, b);
+  }
+  if (failed > 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_BIND, "%u of its VFs could not be returned; VFs kept", failed);
+    return FALSE;
+  }
+  if (vfm_pci_device_sriov_numvfs (pf) != it->previous_numvfs && vfm_pci_device_sriov_numvfs (pf) != 0 &&
+      !pf_write (steps, sr, it->pf, FALSE, "sriov_numvfs", "0", error))
+    return FALSE;
+  g_snprintf (buf, sizeof buf, "%d", it->previous_autoprobe);
+  if (read_autoprobe (sr, it->pf) != it->previous_autoprobe &&
+      !pf_write (steps, sr, it->pf, FALSE, "sriov_drivers_autoprobe", buf, error))
+    return FALSE;
+  vfm_pci_device_reload (pf);
+  return vfm_journal_clear_sriov (sr, it->pf, error);
+}
+
+/* Finishes a vf destroy: its owned VFs were returned first, so what is
+ * left is the count and autoprobe. */
+static gboolean
+finish_destroy (VfmSysroot *sr, VfmPciDevice *pf, const VfmSriovIntent *it, GPtrArray *steps, GError **error)
+{
+  vfm_pci_device_reload (pf);
+  if (vfm_pci_device_sriov_numvfs (pf) != 0 && !pf_write (steps, sr, it->pf, FALSE, "sriov_numvfs", "0", error))
+    return FALSE;
+  if (read_autoprobe (sr, it->pf) != 1 && !pf_write (steps, sr, it->pf, FALSE, "sriov_drivers_autoprobe", "1", error))
+    return FALSE;
+  vfm_pci_device_reload (pf);
+  return vfm_journal_clear_sriov (sr, it->pf, error);
+}
+
 VfmVfResult *
 vfm_sriov_create (VfmHost *host, const char *pf_in, gint numvfs, const VfmVfOptions *opts)
 {
@@ -118,6 +199,7 @@ vfm_sriov_create (VfmHost *host, const char *pf_in, gint numvfs, const VfmVfOpti
   gint64 start = g_get_monotonic_time ();
   VfmVfResult *r = result_new (pf_in);
   g_autoptr (VfmLock) lock = NULL;
+  g_autoptr (VfmSriovIntent) intent = NULL;
   g_autofree char *netdev = NULL;
   char buf[16];
   VfmPciDevice *pf;
@@ -160,6 +242,9 @@ vfm_sriov_create (VfmHost *host, const char *pf_in, gint numvfs, const VfmVfOpti
   }
   if (!dry && (lock = vfm_lock_device (sr, r->pf, LOCK_TIMEOUT_MS, &r->error)) == NULL)
     goto out;
+  vfm_pci_device_reload (pf);
+  if (!dry && (intent = begin_intent (sr, pf, VFM_SRIOV_CREATE, numvfs, &r->error)) == NULL)
+    goto out;
 
   /* Changing the count removes every VF: return the ones vfmig bound first,
    * so no record outlives its device and no VF vanishes under its driver. */
@@ -169,16 +254,16 @@ vfm_sriov_create (VfmHost *host, const char *pf_in, gint numvfs, const VfmVfOpti
 
   /* The PF's driver would probe the new VFs inside the sriov_numvfs write,
    * before udev or vfmig could act (DESIGN.md, Decisions 9): keep it off them. */
-  if (!pf_write (r, sr, dry, "sriov_drivers_autoprobe", "0", &r->error))
+  if (!pf_write (r->steps, sr, r->pf, dry, "sriov_drivers_autoprobe", "0", &r->error))
     goto out;
   vfm_pci_device_reload (pf);
   now = vfm_pci_device_sriov_numvfs (pf);
   if (now != numvfs) {
     /* the kernel refuses to change a non-zero count except through 0 */
-    if (now != 0 && !pf_write (r, sr, dry, "sriov_numvfs", "0", &r->error))
+    if (now != 0 && !pf_write (r->steps, sr, r->pf, dry, "sriov_numvfs", "0", &r->error))
       goto out;
     g_snprintf (buf, sizeof buf, "%d", numvfs);
-    if (!pf_write (r, sr, dry, "sriov_numvfs", buf, &r->error))
+    if (!pf_write (r->steps, sr, r->pf, dry, "sriov_numvfs", buf, &r->error))
       goto out;
   } else {
     g_ptr_array_add (r->steps, g_strdup_printf ("keep the %d VFs that exist", now));
@@ -226,7 +311,18 @@ vfm_sriov_create (VfmHost *host, const char *pf_in, gint numvfs, const VfmVfOpti
                                 opts->migratable ? ", migratable set" : "",
                                 opts->mac ? ", MAC set" : "",
                                 opts->no_bind ? "" : dry ? ", then bind them" : ", bound");
+  if (intent != NULL && !vfm_journal_clear_sriov (sr, r->pf, &r->error))
+    goto out;
+  g_clear_pointer (&intent, vfm_sriov_intent_free);
 out:
+  if (r->error != NULL && intent != NULL) {
+    /* all or nothing: no VF is left half-prepared */
+    g_autoptr (GError) e = NULL;
+    if (roll_back_create (host, pf, intent, r->steps, r->binds, &e))
+      g_prefix_error (&r->error, "rolled back; ");
+    else
+      g_prefix_error (&r->error, "roll-back failed too (%s), left for recovery; ", e->message);
+  }
   if (r->error != NULL)
     g_prefix_error (&r->error, "cannot create VFs on %s: ", r->pf);
   r->seconds = (g_get_monotonic_time () - start) / 1e6;
@@ -243,6 +339,7 @@ vfm_sriov_destroy (VfmHost *host, const char *pf_in, VfmBindFlags flags)
   gint64 start = g_get_monotonic_time ();
   VfmVfResult *r = result_new (pf_in);
   g_autoptr (VfmLock) lock = NULL;
+  g_autoptr (VfmSriovIntent) intent = NULL;
   g_autoptr (GPtrArray) vfs = NULL;
   VfmPciDevice *pf;
 
@@ -255,15 +352,24 @@ vfm_sriov_destroy (VfmHost *host, const char *pf_in, VfmBindFlags flags)
     g_set_error (&r->error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "it has no SR-IOV capability");
     goto out;
   }
+  if (!dry && (lock = vfm_lock_device (sr, r->pf, LOCK_TIMEOUT_MS, &r->error)) == NULL)
+    goto out;
+  vfm_pci_device_reload (pf);
   vfs = vfm_pci_device_vfs (pf);
   for (guint i = 0; i < vfs->len; i++)
     g_ptr_array_add (r->vfs, g_strdup (g_ptr_array_index (vfs, i)));
-  if (!return_owned_vfs (host, pf, r, flags))
+  if (!dry && (intent = begin_intent (sr, pf, VFM_SRIOV_DESTROY, 0, &r->error)) == NULL)
     goto out;
-  if (!dry && (lock = vfm_lock_device (sr, r->pf, LOCK_TIMEOUT_MS, &r->error)) == NULL)
+  if (!return_owned_vfs (host, pf, r, flags)) {
+    /* nothing removed yet: the VFs stay as they are */
+    if (intent != NULL)
+      vfm_journal_clear_sriov (sr, r->pf, NULL);
     goto out;
-  if (!pf_write (r, sr, dry, "sriov_numvfs", "0", &r->error) ||
-      !pf_write (r, sr, dry, "sriov_drivers_autoprobe", "1", &r->error))
+  }
+  if (!pf_write (r->steps, sr, r->pf, dry, "sriov_numvfs", "0", &r->error) ||
+      !pf_write (r->steps, sr, r->pf, dry, "sriov_drivers_autoprobe", "1", &r->error))
+    goto out;
+  if (intent != NULL && !vfm_journal_clear_sriov (sr, r->pf, &r->error))
     goto out;
   r->message = g_strdup_printf ("%s %u VF%s of %s", dry ? "would remove" : "removed", r->vfs->len,
                                 r->vfs->len == 1 ? "" : "s", r->pf);
@@ -272,4 +378,65 @@ out:
     g_prefix_error (&r->error, "cannot destroy VFs of %s: ", r->pf);
   r->seconds = (g_get_monotonic_time () - start) / 1e6;
   return r;
+}
+
+/* One interrupted vf create/destroy (vfm-journal.h), under the PF's lock:
+ * NULL when its operation is alive (the lock is held) or done. */
+static VfmBindResult *
+recover_one (VfmHost *host, const char *pf_bdf)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (VfmLock) lock = vfm_lock_device (sr, pf_bdf, 0, NULL);
+  g_autoptr (VfmSriovIntent) it = lock ? vfm_journal_read_sriov (sr, pf_bdf, NULL) : NULL;
+  g_autoptr (GPtrArray) binds = NULL;
+  gint64 start = g_get_monotonic_time ();
+  VfmBindResult *r;
+  VfmPciDevice *pf;
+
+  if (it == NULL)
+    return NULL;
+  r = vfm_bind_result_new (pf_bdf, "recover");
+  binds = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  pf = vfm_host_device (host, pf_bdf, NULL);
+  if (pf == NULL) {
+    vfm_journal_clear_sriov (sr, pf_bdf, NULL);
+    r->message = g_strdup_printf ("%s: interrupted %s dropped, the PF is gone", pf_bdf, vfm_sriov_op_to_string (it->op));
+  } else if (it->op == VFM_SRIOV_CREATE) {
+    if (roll_back_create (host, pf, it, r->steps, binds, &r->error))
+      r->message = g_strdup_printf ("%s: interrupted vf create rolled back: %d VF%s, autoprobe %d", pf_bdf,
+                                    vfm_pci_device_sriov_numvfs (pf), vfm_pci_device_sriov_numvfs (pf) == 1 ? "" : "s",
+                                    it->previous_autoprobe);
+  } else {
+    if (finish_destroy (sr, pf, it, r->steps, &r->error))
+      r->message = g_strdup_printf ("%s: interrupted vf destroy finished: no VFs, autoprobe 1", pf_bdf);
+  }
+  for (guint i = 0; i < binds->len; i++) {
+    const VfmBindResult *b = g_ptr_array_index (binds, i);
+    g_ptr_array_add (r->steps, g_strdup_printf ("%s", b->error ? b->error->message : b->message));
+  }
+  r->changed = r->error == NULL;
+  if (r->error != NULL)
+    g_prefix_error (&r->error, "cannot recover the interrupted %s of %s: ", vfm_sriov_op_to_string (it->op), pf_bdf);
+  r->seconds = (g_get_monotonic_time () - start) / 1e6;
+  return r;
+}
+
+GPtrArray *
+vfm_sriov_recover (VfmHost *host)
+{
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) intents = vfm_journal_list_sriov (vfm_host_sysroot (host), warnings);
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+
+  for (guint i = 0; i < intents->len; i++) {
+    VfmBindResult *r = recover_one (host, ((VfmSriovIntent *) g_ptr_array_index (intents, i))->pf);
+    if (r != NULL)
+      g_ptr_array_add (out, r);
+  }
+  for (guint i = 0; i < warnings->len; i++) {
+    VfmBindResult *r = vfm_bind_result_new ("", "recover");
+    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_PARSE, "%s", (char *) g_ptr_array_index (warnings, i));
+    g_ptr_array_add (out, r);
+  }
+  return out;
 }

@@ -36,6 +36,10 @@ VfmVfResult *vfm_sriov_destroy  (VfmHost            *host,
                                  const char         *pf,
                                  VfmBindFlags        flags);
 
+/* Interrupted vf create (rolled back) and destroy (finished), each as a
+ * VfmBindResult with op "recover" naming the PF. */
+GPtrArray   *vfm_sriov_recover  (VfmHost            *host);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmVfResult, vfm_vf_result_free)
 
 G_END_DECLS

@@ -338,6 +338,85 @@ class Provision(unittest.TestCase):
         self.assertEqual(self.attr("sriov_drivers_autoprobe"), "1")
         self.assertEqual(self.h.state_dir("owned"), [])
 
+    def log_lines(self):
+        path = os.path.join(self.h.root, ".kmock", "log")
+        if not os.path.exists(path):
+            return 0
+        with open(path) as f:
+            return len(f.read().splitlines())
+
+    def assert_clean_pf(self, numvfs, autoprobe, what):
+        self.assertEqual(self.h.state_dir("intent"), [], what)
+        self.assertEqual(self.h.state_dir("sriov"), [], what)
+        self.assertIn(int(self.attr("sriov_numvfs")), numvfs, what)
+        self.assertEqual(self.attr("sriov_drivers_autoprobe"), autoprobe, what)
+        # every VF that exists is on a driver vfmig recorded, or on none it did not
+        owned = {f[:-5] for f in self.h.state_dir("owned")}
+        for vf in self.h.vfs():
+            if vf in owned:
+                self.assertEqual(self.h.driver(vf), "mlx5_vfio_pci", what)
+            else:
+                self.assertIsNone(self.h.driver(vf), what)
+            self.assertEqual(self.h.override(vf), "(null)", what)
+
+    def kill_sweep(self, args, setup, expect_numvfs, expect_autoprobe):
+        """Runs vfmigctl ARGS killed after each kernel step it takes in turn;
+        the next command must leave the PF and its VFs in a defined state."""
+        setup()
+        start = self.log_lines()
+        self.h.json(*args)
+        steps = self.log_lines() - start
+        self.assertGreater(steps, 2)
+        self.h.json("vf", "destroy", self.pf)
+        points = 0
+        for n in range(1, steps + 1):
+            setup()
+            autoprobe_before = self.attr("sriov_drivers_autoprobe")
+            self.h.kmock("kill_after", f"{n}\n")
+            p = self.h.ctl(*args)
+            self.assertEqual(p.returncode, -9, f"{args} step {n}: {p.stderr}")
+            st = self.h.json("status", mock=False)
+            self.assertTrue(st["pending"], f"step {n}: nothing pending after the kill")
+            out = self.h.json("restore")
+            self.assertTrue(any(r["op"] == "recover" for r in out["results"]), n)
+            self.assertTrue(all(r["error"] is None for r in out["results"]), (n, out))
+            self.assert_clean_pf(expect_numvfs, expect_autoprobe or autoprobe_before, f"{args} killed after step {n}")
+            self.assertEqual(self.h.json("status", mock=False)["pending"], [], n)
+            self.h.json("vf", "destroy", self.pf)
+            points += 1
+        return points
+
+    def test_vf_create_killed_at_every_step(self):
+        # from no VFs: rolled back to none, autoprobe as it was
+        n = self.kill_sweep(["vf", "create", self.pf, "3"], lambda: None, {0}, None)
+        self.assertGreaterEqual(n, 8)  # autoprobe, numvfs, and the binds of 3 VFs
+
+    def test_vf_recount_killed_at_every_step(self):
+        # 2 bound VFs changed to 3: the old ones are returned first (each its
+        # own verified unbind), the new ones rolled back; killed before the
+        # count changed the PF keeps its 2 VFs, after it has none
+        n = self.kill_sweep(["vf", "create", self.pf, "3"],
+                            lambda: self.h.json("vf", "create", self.pf, "2"), {0, 2}, None)
+        self.assertGreaterEqual(n, 10)
+
+    def test_vf_destroy_killed_at_every_step(self):
+        # a destroy is finished: no VFs, autoprobe back to the kernel's default
+        n = self.kill_sweep(["vf", "destroy", self.pf],
+                            lambda: self.h.json("vf", "create", self.pf, "3"), {0}, "1")
+        self.assertGreaterEqual(n, 5)
+
+    def test_failed_create_rolls_back_whole(self):
+        # the VFs' probes fail: each bind rolls back, then the VFs go away
+        self.h.kmock("fail/probe/mlx5_vfio_pci", "")
+        autoprobe_before = self.attr("sriov_drivers_autoprobe")
+        p = self.h.ctl("vf", "create", self.pf, "3", "--json")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        err = json.loads(p.stdout)["error"]
+        self.assertIn("rolled back", err["message"])
+        self.h.unkmock("fail/probe/mlx5_vfio_pci")
+        self.assert_clean_pf({0}, autoprobe_before, "failed create")
+        self.assertEqual(self.h.state_dir("owned"), [])
+
     def test_bad_requests_change_nothing(self):
         before = snapshot(self.h.root)
         for args, msg in ((["vf", "create", self.pf, "0"], "supports 1 to"),

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-claims.h"
+#include "vfm-batch.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
 #include "vfm-ids.h"
@@ -331,6 +332,7 @@ expire_claims (VfmHost *host, GError **error)
     return FALSE;
   if (expired->len == 0)
     return TRUE;
+  g_ptr_array_unref (vfm_batch_recover (host)); /* a bind its prepare left half-way */
   for (guint i = 0; i < expired->len; i++) {
     const VfmClaim *c = g_ptr_array_index (expired, i);
     g_debug ("claim %s for %s expired: returning what its prepare bound", c->id,
@@ -556,6 +558,7 @@ vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
 
   if (c == NULL)
     return NULL;
+  g_ptr_array_unref (vfm_batch_recover (host)); /* an earlier prepare killed half-way */
   for (guint i = 0; i < c->devices->len; i++) {
     const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
     VfmPciDevice *dev = vfm_host_device (host, d->bdf, NULL);
@@ -603,7 +606,12 @@ vfm_claims_release (VfmHost *host, const char *id, gboolean restore, GPtrArray *
   g_autoptr (VfmClaim) c = vfm_claims_get (host, id, error);
   if (c == NULL)
     return FALSE;
-  if (restore)
+  if (restore) {
+    /* a prepare killed half-way left a bind to finish or roll back first */
+    g_autoptr (GPtrArray) recovered = vfm_batch_recover (host);
+    for (guint i = 0; results != NULL && i < recovered->len; i++)
+      g_ptr_array_add (results, g_steal_pointer (&g_ptr_array_index (recovered, i)));
     return_bound (host, c, results);
+  }
   return edit_claim (host, id, NULL, NULL, TRUE, error);
 }

@@ -152,6 +152,62 @@ class Hook(unittest.TestCase):
         self.assertEqual(self.claims(), [])
         self.assertEqual(self.ctl("prepare", c["id"]).returncode, 1)
 
+    def wants(self, n):
+        return json.dumps([{"source_bdf": f"0000:99:00.{i + 2}", "vendor": "15b3", "device": "101e",
+                            "subsystem_vendor": "15b3", "subsystem_device": "0016", "class": "020000",
+                            "driver": "mlx5_vfio_pci"} for i in range(n)])
+
+    def state_dir(self, kind):
+        d = os.path.join(self.root, "var", "lib", "vfmig", kind)
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def kmock_log_len(self):
+        path = os.path.join(self.root, ".kmock", "log")
+        return len(open(path).read().splitlines()) if os.path.exists(path) else 0
+
+    def kill_prepare_sweep(self, end):
+        """prepare of a 2-device claim killed after each kernel step; END(claim)
+        must then return every device that prepare bound, and leak nothing."""
+        c = json.loads(self.ctl("claim", "--ttl", "60", "--json", stdin=self.wants(2)).stdout)
+        start = self.kmock_log_len()
+        self.assertEqual(self.ctl("prepare", c["id"]).returncode, 0)
+        steps = self.kmock_log_len() - start
+        self.assertEqual(self.ctl("release", c["id"], "--restore").returncode, 0)
+        self.assertGreaterEqual(steps, 4)
+        for n in range(1, steps + 1):
+            c = json.loads(self.ctl("claim", "--ttl", "60", "--json", stdin=self.wants(2)).stdout)
+            with open(os.path.join(self.root, ".kmock", "kill_after"), "w") as f:
+                f.write(f"{n}\n")
+            p = self.ctl("prepare", c["id"])
+            self.assertEqual(p.returncode, -9, f"step {n}: {p.stderr}")
+            end(c)
+            self.assertEqual(self.claims(), [], n)
+            self.assertEqual(self.state_dir("intent"), [], n)
+            self.assertEqual(self.state_dir("owned"), [], n)
+            for d in c["devices"]:
+                self.assertIsNone(self.driver(d["bdf"]), (n, d["bdf"]))
+        return steps
+
+    def test_prepare_killed_then_released(self):
+        # what vfmigctl migrate's roll-back (or its recovery) does
+        def release(c):
+            p = self.ctl("release", c["id"], "--restore")
+            self.assertEqual(p.returncode, 0, p.stderr)
+        self.kill_prepare_sweep(release)
+
+    def test_prepare_killed_then_lease_expires(self):
+        # nobody comes back: the lease ends and returns the devices
+        def expire(c):
+            path = os.path.join(self.root, "var", "lib", "vfmig", "claims.json")
+            with open(path) as f:
+                claims = json.load(f)
+            for x in claims:
+                x["expires_at"] = 1  # long past: the lease ran out
+            with open(path, "w") as f:
+                json.dump(claims, f)
+            self.assertEqual(self.claims(), [])
+        self.kill_prepare_sweep(expire)
+
     def test_hostile_input(self):
         cases = ["", "<domain", "<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><domain><name>&e;</name></domain>",
                  "<notadomain/>", domain_xml("<hostdev mode='subsystem' type='pci'><source><address bus='0x../..'/></source></hostdev>"),
@@ -164,6 +220,41 @@ class Hook(unittest.TestCase):
             self.assertEqual(self.claims(), [])
         for bad in (["claim"], ["prepare", "../../etc"], ["release", "x;rm"]):
             self.assertNotEqual(self.ctl(*bad, stdin="[{\"vendor\": 1}]").returncode, 0, bad)
+
+
+class ManyClaimants(unittest.TestCase):
+    """100 migrations claiming at once on a destination with 64 free VFs."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vfm-claims-")
+        shutil.rmtree(self.root)
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "64",
+                        self.root], check=True)
+        self.env = dict(os.environ, VFMIG_SYSROOT=self.root, LD_PRELOAD=PRELOAD)
+
+    def tearDown(self):
+        shutil.rmtree(self.root)
+
+    def test_100_concurrent_claims_never_share(self):
+        wants = json.dumps([{"vendor": "15b3", "device": "101e", "subsystem_vendor": "15b3",
+                             "subsystem_device": "0016", "class": "020000", "driver": "mlx5_vfio_pci"}])
+        procs = [subprocess.Popen([VFMIGCTL, "claim", "--domain-name", f"d{i}", "--json"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+                 for i in range(100)]
+        got, refused = [], 0
+        for p in procs:
+            out, err = p.communicate(wants, timeout=600)
+            if p.returncode == 0:
+                got.append(json.loads(out)["devices"][0]["bdf"])
+            else:
+                self.assertIn("no free device", json.loads(out)["error"]["message"], err)
+                refused += 1
+        self.assertEqual(len(got), 64)              # every free VF handed out …
+        self.assertEqual(len(set(got)), 64)         # … each exactly once
+        self.assertEqual(refused, 36)
+        p = subprocess.run([VFMIGCTL, "claims", "--json"], capture_output=True, text=True, env=self.env, timeout=60)
+        on_file = [c["devices"][0]["bdf"] for c in json.loads(p.stdout)]
+        self.assertEqual(sorted(on_file), sorted(got))
 
 
 if __name__ == "__main__":

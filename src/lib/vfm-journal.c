@@ -35,6 +35,39 @@ vfm_intent_free (VfmIntent *i)
   g_free (i);
 }
 
+static void
+migration_device_free (VfmMigrationDevice *d)
+{
+  g_free (d->bdf);
+  g_free (d->alias);
+  g_free (d->to);
+  g_free (d);
+}
+
+VfmMigrationRecord *
+vfm_migration_record_new (void)
+{
+  VfmMigrationRecord *m = g_new0 (VfmMigrationRecord, 1);
+  m->devices = g_ptr_array_new_with_free_func ((GDestroyNotify) migration_device_free);
+  return m;
+}
+
+void
+vfm_migration_record_free (VfmMigrationRecord *m)
+{
+  if (m == NULL)
+    return;
+  g_free (m->domain_uuid);
+  g_free (m->domain_name);
+  g_free (m->source_uri);
+  g_free (m->dest_uri);
+  g_free (m->peer);
+  g_free (m->claim_id);
+  g_free (m->phase);
+  g_ptr_array_unref (m->devices);
+  g_free (m);
+}
+
 void
 vfm_sriov_intent_free (VfmSriovIntent *i)
 {
@@ -71,6 +104,19 @@ record_path (VfmSysroot *sr, const char *kind, const char *bdf)
   return g_build_filename (dir, name, NULL);
 }
 
+/* Records are named by BDF, migrations by domain UUID: a name is never a path. */
+static gboolean
+is_uuid_kind (const char *kind)
+{
+  return strcmp (kind, "migrations") == 0;
+}
+
+static gboolean
+name_is_valid (const char *kind, const char *name)
+{
+  return name != NULL && (is_uuid_kind (kind) ? g_uuid_string_is_valid (name) : vfm_bdf_is_valid (name));
+}
+
 static gboolean
 write_record (VfmSysroot *sr, const char *kind, const char *bdf, JsonNode *node, GError **error)
 {
@@ -80,8 +126,9 @@ write_record (VfmSysroot *sr, const char *kind, const char *bdf, JsonNode *node,
   g_autofree char *text = NULL;
   g_autoptr (GError) local = NULL;
 
-  if (!vfm_bdf_is_valid (bdf)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid BDF \"%s\"", bdf);
+  if (!name_is_valid (kind, bdf)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid %s \"%s\"",
+                 is_uuid_kind (kind) ? "domain UUID" : "BDF", bdf);
     return FALSE;
   }
   if (g_mkdir_with_parents (dir, 0755) < 0) {
@@ -148,7 +195,12 @@ get_int (JsonObject *o, const char *key)
 static gboolean
 remove_record (VfmSysroot *sr, const char *kind, const char *bdf, GError **error)
 {
-  g_autofree char *path = record_path (sr, kind, bdf);
+  g_autofree char *path = NULL;
+  if (!name_is_valid (kind, bdf)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid name \"%s\"", bdf ? bdf : "");
+    return FALSE;
+  }
+  path = record_path (sr, kind, bdf);
   if (unlink (path) < 0 && errno != ENOENT) {
     int saved = errno;
     g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot remove %s: %s", path, g_strerror (saved));
@@ -164,7 +216,7 @@ compare_strings (gconstpointer a, gconstpointer b)
 }
 
 static GPtrArray *
-list_bdfs (VfmSysroot *sr, const char *kind)
+list_names (VfmSysroot *sr, const char *kind)
 {
   g_autofree char *dir = record_dir (sr, kind);
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
@@ -175,7 +227,7 @@ list_bdfs (VfmSysroot *sr, const char *kind)
     if (!g_str_has_suffix (name, ".json"))
       continue;
     bdf = g_strndup (name, strlen (name) - 5);
-    if (vfm_bdf_is_valid (bdf))
+    if (name_is_valid (kind, bdf))
       g_ptr_array_add (out, g_steal_pointer (&bdf));
   }
   g_ptr_array_sort (out, compare_strings);
@@ -227,7 +279,7 @@ vfm_journal_remove_owned (VfmSysroot *sr, const char *bdf, GError **error)
 GPtrArray *
 vfm_journal_list_owned (VfmSysroot *sr, GPtrArray *warnings)
 {
-  g_autoptr (GPtrArray) bdfs = list_bdfs (sr, "owned");
+  g_autoptr (GPtrArray) bdfs = list_names (sr, "owned");
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_owned_free);
   for (guint i = 0; i < bdfs->len; i++) {
     g_autoptr (GError) error = NULL;
@@ -299,7 +351,7 @@ vfm_journal_clear_intent (VfmSysroot *sr, const char *bdf, GError **error)
 GPtrArray *
 vfm_journal_list_intents (VfmSysroot *sr, GPtrArray *warnings)
 {
-  g_autoptr (GPtrArray) bdfs = list_bdfs (sr, "intent");
+  g_autoptr (GPtrArray) bdfs = list_names (sr, "intent");
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_intent_free);
   for (guint i = 0; i < bdfs->len; i++) {
     g_autoptr (GError) error = NULL;
@@ -367,13 +419,132 @@ vfm_journal_clear_sriov (VfmSysroot *sr, const char *pf, GError **error)
 GPtrArray *
 vfm_journal_list_sriov (VfmSysroot *sr, GPtrArray *warnings)
 {
-  g_autoptr (GPtrArray) pfs = list_bdfs (sr, "sriov");
+  g_autoptr (GPtrArray) pfs = list_names (sr, "sriov");
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_sriov_intent_free);
   for (guint i = 0; i < pfs->len; i++) {
     g_autoptr (GError) error = NULL;
     VfmSriovIntent *it = vfm_journal_read_sriov (sr, g_ptr_array_index (pfs, i), &error);
     if (it != NULL)
       g_ptr_array_add (out, it);
+    else if (error != NULL && warnings != NULL)
+      g_ptr_array_add (warnings, g_strdup (error->message));
+  }
+  return out;
+}
+
+gboolean
+vfm_journal_write_migration (VfmSysroot *sr, const VfmMigrationRecord *m, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) node = NULL;
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "domain_uuid", m->domain_uuid);
+  vfm_json_add_str (b, "domain_name", m->domain_name);
+  vfm_json_add_str (b, "source_uri", m->source_uri);
+  vfm_json_add_str (b, "dest_uri", m->dest_uri);
+  vfm_json_add_str (b, "peer", m->peer);
+  vfm_json_add_str (b, "claim_id", m->claim_id);
+  vfm_json_add_str (b, "phase", m->phase);
+  vfm_json_add_bool (b, "prepared", m->prepared);
+  vfm_json_add_bool (b, "persistent", m->persistent);
+  json_builder_set_member_name (b, "devices");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < m->devices->len; i++) {
+    const VfmMigrationDevice *d = g_ptr_array_index (m->devices, i);
+    json_builder_begin_object (b);
+    vfm_json_add_str (b, "bdf", d->bdf);
+    vfm_json_add_str (b, "alias", d->alias);
+    vfm_json_add_str (b, "to", d->to);
+    vfm_json_add_bool (b, "detached", d->detached);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  vfm_json_add_int (b, "started_at", m->started_at);
+  vfm_json_add_int (b, "pid", m->pid);
+  json_builder_end_object (b);
+  node = json_builder_get_root (b);
+  return write_record (sr, "migrations", m->domain_uuid, node, error);
+}
+
+static gboolean
+get_bool (JsonObject *o, const char *key)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_BOOLEAN &&
+         json_node_get_boolean (n);
+}
+
+VfmMigrationRecord *
+vfm_journal_read_migration (VfmSysroot *sr, const char *uuid, GError **error)
+{
+  g_autofree char *path = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (VfmMigrationRecord) m = NULL;
+  gboolean absent;
+  JsonObject *o;
+  JsonNode *devs;
+
+  if (!name_is_valid ("migrations", uuid)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid domain UUID \"%s\"", uuid);
+    return NULL;
+  }
+  path = record_path (sr, "migrations", uuid);
+  if ((o = read_record (path, parser, &absent, error)) == NULL)
+    return NULL;
+  m = vfm_migration_record_new ();
+  m->domain_uuid = g_strdup (uuid);
+  m->domain_name = get_str (o, "domain_name");
+  m->source_uri = get_str (o, "source_uri");
+  m->dest_uri = get_str (o, "dest_uri");
+  m->peer = get_str (o, "peer");
+  m->claim_id = get_str (o, "claim_id");
+  m->phase = get_str (o, "phase");
+  m->prepared = get_bool (o, "prepared");
+  m->persistent = get_bool (o, "persistent");
+  m->started_at = get_int (o, "started_at");
+  m->pid = (gint) get_int (o, "pid");
+  if (m->domain_name == NULL || m->source_uri == NULL || m->dest_uri == NULL || m->peer == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: domain_name, source_uri, dest_uri or peer missing",
+                 path);
+    return NULL;
+  }
+  devs = json_object_get_member (o, "devices");
+  for (guint i = 0; devs != NULL && JSON_NODE_HOLDS_ARRAY (devs) && i < json_array_get_length (json_node_get_array (devs)); i++) {
+    JsonNode *dn = json_array_get_element (json_node_get_array (devs), i);
+    VfmMigrationDevice *d;
+    if (!JSON_NODE_HOLDS_OBJECT (dn))
+      continue;
+    d = g_new0 (VfmMigrationDevice, 1);
+    d->bdf = get_str (json_node_get_object (dn), "bdf");
+    d->alias = get_str (json_node_get_object (dn), "alias");
+    d->to = get_str (json_node_get_object (dn), "to");
+    d->detached = get_bool (json_node_get_object (dn), "detached");
+    if (d->bdf == NULL || !vfm_bdf_is_valid (d->bdf) || (d->to != NULL && !vfm_bdf_is_valid (d->to))) {
+      migration_device_free (d);
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: devices[%u] has no valid bdf", path, i);
+      return NULL;
+    }
+    g_ptr_array_add (m->devices, d);
+  }
+  return g_steal_pointer (&m);
+}
+
+gboolean
+vfm_journal_remove_migration (VfmSysroot *sr, const char *uuid, GError **error)
+{
+  return remove_record (sr, "migrations", uuid, error);
+}
+
+GPtrArray *
+vfm_journal_list_migrations (VfmSysroot *sr, GPtrArray *warnings)
+{
+  g_autoptr (GPtrArray) uuids = list_names (sr, "migrations");
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_migration_record_free);
+  for (guint i = 0; i < uuids->len; i++) {
+    g_autoptr (GError) error = NULL;
+    VfmMigrationRecord *m = vfm_journal_read_migration (sr, g_ptr_array_index (uuids, i), &error);
+    if (m != NULL)
+      g_ptr_array_add (out, m);
     else if (error != NULL && warnings != NULL)
       g_ptr_array_add (warnings, g_strdup (error->message));
   }

@@ -9,7 +9,8 @@ G_BEGIN_DECLS
  *   owned/BDF.json   a device vfmig bound, and the driver it came from;
  *   intent/BDF.json  an operation under way, written before the first sysfs
  *                    write and removed after the result is verified;
- *   sriov/PF.json    a vf create/destroy under way on a PF, likewise.
+ *   sriov/PF.json    a vf create/destroy under way on a PF, likewise;
+ *   migrations/UUID.json  a migration under way from this host.
  * Every file is written whole (temp file, fsync, rename), so a crash leaves
  * the old or the new version, never a torn one. */
 
@@ -49,7 +50,35 @@ typedef struct {
   gint pid;
 } VfmSriovIntent;
 
+/* migrations/UUID.json: a vfmigctl migrate under way on this (the source)
+ * host, rewritten before each step, so that a killed migration can be
+ * rolled back (the guest is still here) or finished (it runs there). */
+typedef struct {
+  char *bdf;                /* the source device */
+  char *alias;              /* its hostdev alias in the guest */
+  char *to;                 /* the claimed destination device, or NULL */
+  gboolean detached;        /* a detach was asked on the source */
+} VfmMigrationDevice;
+
+typedef struct {
+  char *domain_uuid;
+  char *domain_name;
+  char *source_uri;
+  char *dest_uri;
+  char *peer;               /* vfm-peer spec of the destination */
+  char *claim_id;           /* NULL: none (yet) */
+  char *phase;              /* "claiming", "claimed", "prepared", "detaching",
+                             * "migrating", "attaching", "releasing" */
+  gboolean prepared;
+  gboolean persistent;      /* attach on the destination with config too */
+  GPtrArray *devices;       /* VfmMigrationDevice: the replugged ones */
+  gint64 started_at;
+  gint pid;
+} VfmMigrationRecord;
+
 void        vfm_owned_free             (VfmOwned *o);
+VfmMigrationRecord *vfm_migration_record_new  (void);
+void        vfm_migration_record_free  (VfmMigrationRecord *m);
 void        vfm_sriov_intent_free      (VfmSriovIntent *i);
 const char *vfm_sriov_op_to_string     (VfmSriovOp op);
 void        vfm_intent_free            (VfmIntent *i);
@@ -70,7 +99,13 @@ VfmSriovIntent *vfm_journal_read_sriov   (VfmSysroot *sr, const char *pf, GError
 gboolean        vfm_journal_clear_sriov  (VfmSysroot *sr, const char *pf, GError **error);
 GPtrArray      *vfm_journal_list_sriov   (VfmSysroot *sr, GPtrArray *warnings);
 
+gboolean            vfm_journal_write_migration  (VfmSysroot *sr, const VfmMigrationRecord *m, GError **error);
+VfmMigrationRecord *vfm_journal_read_migration   (VfmSysroot *sr, const char *uuid, GError **error);
+gboolean            vfm_journal_remove_migration (VfmSysroot *sr, const char *uuid, GError **error);
+GPtrArray          *vfm_journal_list_migrations  (VfmSysroot *sr, GPtrArray *warnings);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmOwned, vfm_owned_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmMigrationRecord, vfm_migration_record_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmSriovIntent, vfm_sriov_intent_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmIntent, vfm_intent_free)
 

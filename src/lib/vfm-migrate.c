@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-migrate.h"
 #include "vfm-error.h"
+#include "vfm-journal.h"
+#include "vfm-lock.h"
 
 #include <libvirt/libvirt.h>
 #include <string.h>
+#include <unistd.h>
 
 void
 vfm_migrate_result_free (VfmMigrateResult *r)
@@ -34,7 +37,36 @@ typedef struct {
   VfmMigrateResult *r;
   const VfmMigrateOptions *o;
   gint64 step_start;
+  VfmSysroot *sr;
+  VfmMigrationRecord *rec;  /* the journal of this migration, once it changes anything */
 } Run;
+
+/* The record is rewritten before each step (vfm-journal.h): a migration
+ * killed at any point leaves what recovery needs. */
+static gboolean
+record_phase (Run *run, const char *phase, GError **error)
+{
+  if (run->rec == NULL)
+    return TRUE;
+  g_free (run->rec->phase);
+  run->rec->phase = g_strdup (phase);
+  if (!vfm_journal_write_migration (run->sr, run->rec, error)) {
+    g_prefix_error (error, "cannot keep the migration's journal: ");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static VfmMigrationDevice *
+record_device (Run *run, const char *bdf)
+{
+  for (guint i = 0; run->rec != NULL && i < run->rec->devices->len; i++) {
+    VfmMigrationDevice *d = g_ptr_array_index (run->rec->devices, i);
+    if (g_strcmp0 (d->bdf, bdf) == 0)
+      return d;
+  }
+  return NULL;
+}
 
 static void
 say (Run *run, const char *event, const VfmJobStats *stats, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
@@ -151,7 +183,9 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
              const VfmMigrateOptions *o)
 {
   VfmMigrateResult *r = g_new0 (VfmMigrateResult, 1);
-  Run run = { .r = r, .o = o };
+  Run run = { .r = r, .o = o, .sr = vfm_host_sysroot (host) };
+  g_autoptr (VfmMigrationRecord) rec = NULL;
+  g_autoptr (VfmLock) rec_lock = NULL;
   gint64 start = g_get_monotonic_time ();
   g_autoptr (VfmVirt) src = NULL;
   g_autoptr (VfmPeer) peer = NULL;
@@ -174,8 +208,26 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
   /* 1. pre-flight */
   step_begin (&run);
   if ((src = vfm_virt_open (source_uri, FALSE, &r->error)) == NULL ||
-      !vfm_virt_domain_facts (src, name, &uuid, &persistent, &active, &r->error) ||
-      (xml = vfm_virt_domain_xml (src, name, FALSE, &r->error)) == NULL ||
+      !vfm_virt_domain_facts (src, name, &uuid, &persistent, &active, &r->error))
+    goto fail;
+  if (!o->dry_run && uuid != NULL) {
+    /* an earlier vfmigctl migrate of this domain died: finish or roll back
+     * its work first (its devices may be detached, its claim held) */
+    g_autoptr (VfmMigrateResult) prev = vfm_migrate_recover_domain (host, uuid);
+    if (prev != NULL) {
+      for (guint i = 0; i < prev->steps->len; i++)
+        g_ptr_array_add (r->steps, g_strdup_printf ("recovery: %s", (const char *) g_ptr_array_index (prev->steps, i)));
+      say (&run, "step", NULL, "recovered an interrupted migration of %s: %s", name,
+           prev->error ? prev->error->message : prev->migrated ? "it had moved; finished" : "rolled back");
+      if (prev->error != NULL) {
+        r->error = g_steal_pointer (&prev->error);
+        goto fail;
+      }
+      if (!vfm_virt_domain_facts (src, name, NULL, &persistent, &active, &r->error))
+        goto fail;
+    }
+  }
+  if ((xml = vfm_virt_domain_xml (src, name, FALSE, &r->error)) == NULL ||
       (info = vfm_domain_parse (xml, strlen (xml), &r->error)) == NULL)
     goto fail;
   if (!active) {
@@ -220,20 +272,60 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
     return r;
   }
 
+  /* from here on the journal keeps what a recovery needs, under a lock
+   * that says this migration is alive */
+  if (uuid != NULL) {
+    g_autofree char *lock_name = g_strdup_printf ("migration-%s", uuid);
+    GHashTableIter it;
+    gpointer key, value;
+    if ((rec_lock = vfm_lock_named (run.sr, lock_name, 0, &r->error)) == NULL) {
+      g_prefix_error (&r->error, "another vfmigctl migrate of %s is running: ", name);
+      goto fail;
+    }
+    rec = vfm_migration_record_new ();
+    rec->domain_uuid = g_strdup (uuid);
+    rec->domain_name = g_strdup (name);
+    rec->source_uri = g_strdup (source_uri);
+    rec->dest_uri = g_strdup (dest_uri);
+    rec->peer = g_strdup (vfm_peer_spec (peer));
+    rec->persistent = o->persistent;
+    rec->started_at = g_get_real_time () / G_USEC_PER_SEC;
+    rec->pid = getpid ();
+    g_hash_table_iter_init (&it, replug);
+    while (g_hash_table_iter_next (&it, &key, &value)) {
+      VfmMigrationDevice *d = g_new0 (VfmMigrationDevice, 1);
+      d->bdf = g_strdup (key);
+      d->alias = g_strdup (value);
+      g_ptr_array_add (rec->devices, d);
+    }
+    run.rec = rec;
+  }
+
   /* 2-3. claim and prepare on the destination */
   if (wants->len > 0) {
     step_begin (&run);
+    if (!record_phase (&run, "claiming", &r->error))
+      goto fail;
     if ((claim = vfm_peer_claim (peer, uuid, name, wants, o->claim_ttl_s ? o->claim_ttl_s : 300, &r->error)) == NULL)
       goto fail;
     r->claim_id = g_strdup (claim->id);
     for (guint i = 0; i < claim->devices->len; i++) {
       const VfmClaimDevice *cd = g_ptr_array_index (claim->devices, i);
+      VfmMigrationDevice *d = record_device (&run, cd->source_bdf);
       g_hash_table_insert (moves, g_strdup (cd->source_bdf), g_strdup (cd->bdf));
+      if (d != NULL)
+        d->to = g_strdup (cd->bdf);
     }
+    if (rec != NULL)
+      rec->claim_id = g_strdup (claim->id);
+    if (!record_phase (&run, "claimed", &r->error))
+      goto rollback;
     step_done (&run, "claimed %u device%s on %s (claim %s)", claim->devices->len, claim->devices->len == 1 ? "" : "s",
                vfm_peer_spec (peer), claim->id);
     step_begin (&run);
-    if (!vfm_peer_prepare (peer, claim->id, &r->error))
+    if (rec != NULL)
+      rec->prepared = TRUE; /* a prepare under way may have bound some */
+    if (!record_phase (&run, "preparing", &r->error) || !vfm_peer_prepare (peer, claim->id, &r->error))
       goto rollback;
     prepared = TRUE;
     step_done (&run, "prepared the destination devices (bound, verified)");
@@ -246,7 +338,12 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
     g_hash_table_iter_init (&it, replug);
     while (g_hash_table_iter_next (&it, &key, &value)) {
       g_autofree char *el = vfm_hostdev_element (key, value);
+      VfmMigrationDevice *d = record_device (&run, key);
       step_begin (&run);
+      if (d != NULL)
+        d->detached = TRUE;
+      if (!record_phase (&run, "detaching", &r->error))
+        goto rollback;
       if (!vfm_virt_device (src, name, el, FALSE, FALSE, &r->error) ||
           !wait_detached (src, name, key, o->detach_timeout_s ? o->detach_timeout_s : 30, &r->error)) {
         /* the device may still be half-detached: putting it back is part of the roll-back */
@@ -277,6 +374,8 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
     gint64 deadline = o->timeout_s ? g_get_monotonic_time () + (gint64) o->timeout_s * G_USEC_PER_SEC : 0;
     gboolean aborted = FALSE, downtime_set = FALSE;
     step_begin (&run);
+    if (!record_phase (&run, "migrating", &r->error))
+      goto rollback;
     t = g_thread_new ("vfm-migrate", migrate_thread, &job);
     while (!g_atomic_int_get (&job.done)) {
       VfmJobStats stats;
@@ -306,6 +405,8 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
     r->migrated = TRUE;
     step_done (&run, "migrated %s live to %s", name, dest_uri);
   }
+  /* the guest runs there now: from here a recovery finishes, never goes back */
+  record_phase (&run, "attaching", NULL);
 
   /* 6. replug: attach the claimed devices on the destination */
   if (g_hash_table_size (replug) > 0) {
@@ -329,16 +430,20 @@ vfm_migrate (VfmHost *host, const char *source_uri, const char *name, const char
    * the claim ends: the running domain holds the devices now */
   if (claim != NULL) {
     step_begin (&run);
+    record_phase (&run, "releasing", NULL);
     if (!vfm_peer_release (peer, claim->id, FALSE, &r->error))
       goto after_migration_failure;
     step_done (&run, "released claim %s", claim->id);
   }
+  if (rec != NULL)
+    vfm_journal_remove_migration (run.sr, rec->domain_uuid, NULL);
   r->seconds = (g_get_monotonic_time () - start) / 1e6;
   return r;
 
 after_migration_failure:
   /* the guest runs on the destination: going back would be a second
-   * migration; report what is missing instead */
+   * migration; report what is missing instead (the record stays, so that
+   * vfmigctl recover can try the attach and the release again) */
   g_prefix_error (&r->error, "%s runs on %s, but: ", name, dest_uri);
   r->seconds = (g_get_monotonic_time () - start) / 1e6;
   return r;
@@ -369,8 +474,152 @@ rollback:
   }
   r->rolled_back = TRUE;
 fail:
+  if (rec != NULL)
+    vfm_journal_remove_migration (run.sr, rec->domain_uuid, NULL);
   if (r->error != NULL)
     g_prefix_error (&r->error, "cannot migrate %s: ", name);
   r->seconds = (g_get_monotonic_time () - start) / 1e6;
   return r;
+}
+
+/* Ends a migration job nobody drives any more (its vfmigctl died): abort it
+ * and wait until libvirt says it is over, either way. */
+static void
+end_orphan_job (VfmVirt *src, const char *name, VfmMigrateResult *r)
+{
+  VfmJobStats stats;
+  gint64 deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  if (!vfm_virt_job_stats (src, name, &stats))
+    return;
+  g_ptr_array_add (r->steps, g_strdup ("aborted the migration job its vfmigctl left running"));
+  vfm_virt_abort (src, name);
+  while (vfm_virt_job_stats (src, name, &stats) && g_get_monotonic_time () < deadline)
+    g_usleep (200000);
+}
+
+static gboolean
+domain_active (VfmVirt *v, const char *name)
+{
+  gboolean active = FALSE;
+  return v != NULL && vfm_virt_domain_facts (v, name, NULL, NULL, &active, NULL) && active;
+}
+
+static void
+release_claim (VfmPeer *peer, const VfmMigrationRecord *m, gboolean restore, VfmMigrateResult *r)
+{
+  g_autoptr (GError) e = NULL;
+  if (m->claim_id == NULL)
+    return;
+  if (vfm_peer_release (peer, m->claim_id, restore, &e))
+    g_ptr_array_add (r->steps, g_strdup_printf ("released claim %s on %s%s", m->claim_id, m->peer,
+                                                restore ? " and returned what its prepare bound" : ""));
+  else if (g_error_matches (e, VFM_ERROR, VFM_ERROR_NOT_FOUND))
+    g_ptr_array_add (r->steps, g_strdup_printf ("claim %s on %s had ended already", m->claim_id, m->peer));
+  else if (r->error == NULL)
+    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_FAILED, "cannot release claim %s on %s: %s", m->claim_id, m->peer,
+                 e->message);
+}
+
+/* One record: the guest still runs here → its detached devices go back and
+ * the claim is released with its devices returned; it runs there → the
+ * claimed devices are attached there and the claim released; it runs
+ * nowhere → the claim is released, returned. */
+static VfmMigrateResult *
+recover_record (VfmHost *host, VfmMigrationRecord *m)
+{
+  VfmMigrateResult *r = g_new0 (VfmMigrateResult, 1);
+  g_autoptr (VfmVirt) src = NULL, dst = NULL;
+  g_autoptr (VfmPeer) peer = NULL;
+  g_autoptr (GError) e = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  r->domain = g_strdup (m->domain_name);
+  r->steps = g_ptr_array_new_with_free_func (g_free);
+  r->claim_id = g_strdup (m->claim_id);
+  if ((src = vfm_virt_open (m->source_uri, FALSE, &r->error)) == NULL)
+    goto out;
+  if (domain_active (src, m->domain_name))
+    end_orphan_job (src, m->domain_name, r);
+  peer = vfm_peer_new (m->peer, &e);
+  if (peer == NULL) {
+    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_FAILED, "cannot reach the destination's vfmig (%s): %s", m->peer,
+                 e->message);
+    goto out;
+  }
+  if (domain_active (src, m->domain_name)) {
+    for (guint i = 0; i < m->devices->len; i++) {
+      const VfmMigrationDevice *d = g_ptr_array_index (m->devices, i);
+      g_autofree char *el = NULL;
+      g_autoptr (GError) ae = NULL;
+      if (!d->detached || still_attached (src, m->domain_name, d->bdf))
+        continue;
+      el = vfm_hostdev_element (d->bdf, d->alias);
+      if (vfm_virt_device (src, m->domain_name, el, TRUE, FALSE, &ae))
+        g_ptr_array_add (r->steps, g_strdup_printf ("re-attached %s to %s on the source", d->bdf, m->domain_name));
+      else if (r->error == NULL)
+        g_set_error (&r->error, VFM_ERROR, VFM_ERROR_FAILED, "cannot re-attach %s to %s: %s", d->bdf,
+                     m->domain_name, ae->message);
+    }
+    release_claim (peer, m, m->prepared, r);
+    r->rolled_back = TRUE;
+    g_ptr_array_add (r->steps, g_strdup_printf ("%s runs on the source: rolled back", m->domain_name));
+  } else if ((dst = vfm_virt_open (m->dest_uri, FALSE, NULL)) != NULL && domain_active (dst, m->domain_name)) {
+    for (guint i = 0; i < m->devices->len; i++) {
+      const VfmMigrationDevice *d = g_ptr_array_index (m->devices, i);
+      g_autofree char *el = NULL;
+      g_autoptr (GError) ae = NULL;
+      if (d->to == NULL || still_attached (dst, m->domain_name, d->to))
+        continue;
+      el = vfm_hostdev_element (d->to, d->alias);
+      if (vfm_virt_device (dst, m->domain_name, el, TRUE, m->persistent, &ae))
+        g_ptr_array_add (r->steps, g_strdup_printf ("attached %s to %s on the destination", d->to, m->domain_name));
+      else if (r->error == NULL)
+        g_set_error (&r->error, VFM_ERROR, VFM_ERROR_FAILED, "cannot attach %s to %s on %s: %s", d->to,
+                     m->domain_name, m->dest_uri, ae->message);
+    }
+    release_claim (peer, m, FALSE, r);
+    r->migrated = TRUE;
+    g_ptr_array_add (r->steps, g_strdup_printf ("%s runs on %s: finished", m->domain_name, m->dest_uri));
+  } else {
+    release_claim (peer, m, m->prepared, r);
+    g_ptr_array_add (r->steps, g_strdup_printf ("%s runs on neither host: nothing to put back", m->domain_name));
+  }
+out:
+  if (r->error == NULL)
+    vfm_journal_remove_migration (vfm_host_sysroot (host), m->domain_uuid, NULL);
+  else
+    g_prefix_error (&r->error, "cannot recover the interrupted migration of %s (journal kept): ", m->domain_name);
+  r->seconds = (g_get_monotonic_time () - start) / 1e6;
+  return r;
+}
+
+VfmMigrateResult *
+vfm_migrate_recover_domain (VfmHost *host, const char *uuid)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autofree char *lock_name = g_strdup_printf ("migration-%s", uuid);
+  g_autoptr (VfmLock) lock = NULL;
+  g_autoptr (VfmMigrationRecord) m = NULL;
+
+  if (!g_uuid_string_is_valid (uuid))
+    return NULL;
+  /* held: that migration is alive */
+  if ((lock = vfm_lock_named (sr, lock_name, 0, NULL)) == NULL ||
+      (m = vfm_journal_read_migration (sr, uuid, NULL)) == NULL)
+    return NULL;
+  return recover_record (host, m);
+}
+
+GPtrArray *
+vfm_migrate_recover (VfmHost *host, GPtrArray *warnings)
+{
+  g_autoptr (GPtrArray) records = vfm_journal_list_migrations (vfm_host_sysroot (host), warnings);
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_migrate_result_free);
+  for (guint i = 0; i < records->len; i++) {
+    VfmMigrateResult *r =
+      vfm_migrate_recover_domain (host, ((VfmMigrationRecord *) g_ptr_array_index (records, i))->domain_uuid);
+    if (r != NULL)
+      g_ptr_array_add (out, r);
+  }
+  return out;
 }

@@ -52,6 +52,12 @@ VfmMigrateResult *vfm_migrate             (VfmHost                 *host,
                                            const char              *domain,
                                            const char              *dest_uri,
                                            const VfmMigrateOptions *opts);
+/* A vfmigctl migrate that died (its journal record, vfm-journal.h, is left
+ * and its lock free) is finished or rolled back, by where the guest runs. */
+VfmMigrateResult *vfm_migrate_recover_domain (VfmHost    *host,
+                                              const char *domain_uuid);
+GPtrArray        *vfm_migrate_recover      (VfmHost   *host,
+                                            GPtrArray *warnings);
 char             *vfm_migrate_default_peer (const char *dest_uri,
                                             const char *sysroot);
 

@@ -89,10 +89,17 @@ vfm_sysfs_write (const char *path, const char *value, GError **error)
   gsize len = strlen (value);
   ssize_t n;
   int saved;
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  /* sysfs attributes are never symlinks: one in a tree is a trick to make
+   * root write elsewhere (a --sysroot host, a tampered mount), refused */
+  int fd = open (path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 
   if (fd < 0) {
     saved = errno;
+    if (saved == ELOOP) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PERMISSION, "refusing to write %s: it is a symlink, not a sysfs attribute",
+                   path);
+      return FALSE;
+    }
     g_set_error (error, VFM_ERROR, saved == EACCES || saved == EPERM ? VFM_ERROR_PERMISSION : VFM_ERROR_FAILED,
                  "cannot open %s: %s", path, g_strerror (saved));
     return FALSE;

@@ -216,6 +216,25 @@ class ServerBind(unittest.TestCase):
         # only lock files may appear
         self.assertEqual({k: v for k, v in after.items() if "/run/vfmig/" not in k}, before)
 
+    def test_symlinked_attribute_refused(self):
+        # a sysfs-like tree whose attribute is a symlink out of it: root must
+        # not write through it (real sysfs attributes are never symlinks)
+        victim = os.path.join(self.h.root, "..", os.path.basename(self.h.root) + "-victim")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        try:
+            attr = os.path.join(self.h.dev(self.vf), "driver_override")
+            os.unlink(attr)
+            os.symlink(victim, attr)
+            p = self.h.ctl("bind", self.vf)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("is a symlink, not a sysfs attribute", p.stderr)
+            with open(victim) as f:
+                self.assertEqual(f.read(), "precious\n")
+            self.assertIsNone(self.h.driver(self.vf))
+        finally:
+            os.unlink(victim)
+
     def test_pf_with_vfs_refused(self):
         pf = next(d["bdf"] for d in self.h.json("list") if d["device"] == "101d")
         p = self.h.ctl("bind", pf)

@@ -17,6 +17,8 @@
 #   E  migrate b -> a: a free VF (VF1) again
 #   F  a guest that ignores the unplug (g2): migrate --detach-timeout 5 fails
 #      and rolls back: g2 runs on a with VF1, nothing on b, no claim
+#   G  migrate g3 killed (SIGKILL) after the detach: vfmigctl recover puts
+#      VF1 back into g3 on a (or finishes on b), no claim, a clean journal
 # Every step is timed (TAP diagnostics, summary at the end).  Known vfmig
 # bugs are "not ok ... # TODO" points; LAB_STRICT=1 makes them fail.
 #
@@ -329,6 +331,50 @@ check "roll-back: no failed step (the device never left g2: nothing to re-attach
 check "$vf2 (claimed and prepared for b, then released) still on vfio-pci" \
     eval '[[ $(lab_driver $vf2) == vfio-pci ]]'
 tap_diag "$vf2 now: driver '$(lab_driver "$vf2")', override '$(_lab_read "$PCI/devices/$vf2/driver_override")'"
+
+# ================================================================ G  vfmigctl killed
+# A replug migration whose vfmigctl is SIGKILLed once the guest let go of its
+# VF: the journal keeps the migration, and vfmigctl recover ends it where the
+# guest runs (on a: the orphaned job aborted, VF1 attached again, the claim on
+# b released; on b: the claimed VF attached there, the claim released).
+t0=$(now_ms)
+th_virsh a destroy g2 >/dev/null 2>&1
+check "g2 destroyed, $vf1 free" wait_for "vfio_free $g1" 10
+srv=0
+TH_GUEST_ACK_UNPLUG=1 TH_GUEST_DEVICES=$hd_xml th_define_guest a g3 >"$T/def" 2>&1 && th_start_guest a g3 >>"$T/def" 2>&1 || srv=$?
+check "g3 (acknowledges unplug) runs on a with $vf1" eval '((srv == 0)) && th_wait_counter_above a g3 0 30' || tap_diag "$(<"$T/def")"
+timed "G start g3 with VF1" "$(($(now_ms) - t0))"
+t0=$(now_ms)
+"$V" -c "$A" --json migrate g3 "$B" --strategy replug --peer local --bandwidth 1 >"$T/m4.json" 2>"$T/m4.err" &
+mpid=$!
+check "the migration detached $vf1 (step event)" wait_for "grep -q 'detached $vf1' '$T/m4.json'" 120 || tap_diag "$(<"$T/m4.err")"
+kill -KILL "$mpid" 2>/dev/null
+wait "$mpid"
+mrc=$?
+tap_diag "$(migrate_report "$T/m4.json")"
+assert_eq "vfmigctl migrate SIGKILLed after the detach" 137 "$mrc"
+vfm --json status
+check "status: the migration is in the journal" has "$(json_get migrations.0.domain_name <<<"$out")" g3 || show --json status
+vfm --json recover
+timed "G vfmigctl recover" "$vfm_ms"
+check "recover: exit 0" is "$rc" 0 || show --json recover
+tap_diag "recover steps: $(json_get migrations.0.steps <<<"$out")"
+if [[ $(th_state a g3) == running ]]; then
+    assert_eq "recover: rolled back (g3 still on a)" true "$(json_get migrations.0.rolled_back <<<"$out")"
+    check "recover: g3 has $vf1 again on a" wait_for '[[ $(hostdevs a g3) == "$vf1" ]]' 60
+    assert_eq "nothing on b" absent "$(th_state b g3)"
+    c0=$(ctr a g3)
+    check "g3 not stopped: its counter goes on on a" th_wait_counter_above a g3 "$c0" 10
+else
+    assert_eq "recover: finished (g3 runs on b)" true "$(json_get migrations.0.migrated <<<"$out")"
+    assert_eq "g3 runs on b" running "$(th_state b g3)"
+    check "recover: g3 has $vf2 on b" wait_for '[[ $(hostdevs b g3) == "$vf2" ]]' 60
+fi
+check "recover: no claim left" claims_empty || show --json claims
+vfm --json status
+check "recover: the journal is clean" eval '[[ $(json_get migrations <<<"$out") == "[]" && $(json_get pending <<<"$out") == "[]" ]]' || show --json status
+check "$vf1 and $vf2 still on vfio-pci" eval '[[ $(lab_driver $vf1) == vfio-pci && $(lab_driver $vf2) == vfio-pci ]]'
+timed "G kill and recover" "$(($(now_ms) - t0))"
 
 # ================================================================ summary
 tap_diag "$(printf '%s\n' "timings (VM clock, TCG inside TCG):" "${timings[@]}" \

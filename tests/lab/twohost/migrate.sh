@@ -148,4 +148,54 @@ ctl_a migrate g2 "$TH_B_URI" --strategy teleport >/dev/null 2>&1
 assert_eq "unknown strategy: exit 1" 1 "$?"
 assert_eq "after bad input: still on a" running "$(th_state a g2)"
 
+# vfmigctl SIGKILLed mid-migration: its journal record stays, status shows
+# it, and vfmigctl recover ends the orphaned job where the guest runs
+kill_mid_migration() { # OUTFILE: starts a capped migration of g2 and kills vfmigctl in it
+    ctl_a_bg migrate g2 "$TH_B_URI" --bandwidth 4 >"$1" 2>&1 &
+    bg_pid=$!
+    started() { grep -q "pre-flight" "$1" && job_running; }
+    wait_for "started $1" 30 >/dev/null
+    kill -KILL "$bg_pid"
+    wait "$bg_pid"
+    rc=$?
+    bg_pid=
+    return "$rc"
+}
+runs_on_one_host() { # prints a or b when g2 runs on exactly one of them
+    local sa sb
+    sa=$(th_state a g2) sb=$(th_state b g2)
+    if [[ $sa == running && $sb != running ]]; then echo a; elif [[ $sb == running && $sa != running ]]; then echo b; else echo "a=$sa b=$sb"; fi
+}
+kill_mid_migration "$wd/m5.out"
+assert_eq "SIGKILL mid-migration: vfmigctl died" 137 "$?"
+out=$(ctl_a status --json 2>&1)
+assert_eq "SIGKILL: status shows the migration in flight" migrating "$(json_get migrations.0.phase <<<"$out")"
+out=$(ctl_a recover --json 2>"$wd/r1.err")
+assert_eq "recover: exit 0" 0 "$?"
+where=$(runs_on_one_host)
+tap_diag "after recover the guest runs on: $where"
+if [[ $where == a ]]; then
+    assert_eq "recover: the guest runs on a, the migration rolled back" true "$(json_get migrations.0.rolled_back <<<"$out")"
+    no_job() { ! job_running; }
+    check "recover: the orphaned job was aborted" no_job
+else
+    assert_eq "recover: the guest runs on b, the migration finished" b "$where"
+    assert_eq "recover: says it had moved" true "$(json_get migrations.0.migrated <<<"$out")"
+fi
+out=$(ctl_a status --json 2>&1)
+assert_eq "recover: no migration left in the journal" "[]" \
+    "$(python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["migrations"]))' <<<"$out" 2>&1)"
+out=$(ctl_a recover 2>&1)
+assert_eq "recover again: nothing to recover" "nothing to recover" "$out"
+
+# killed again: the next migrate of that domain recovers it first, then runs
+if [[ $where == a ]]; then
+    kill_mid_migration "$wd/m6.out"
+    assert_eq "SIGKILL again: vfmigctl died" 137 "$?"
+    ctl_a migrate g2 "$TH_B_URI" >"$wd/m7.out" 2>&1
+    assert_eq "the next migrate: exit 0" 0 "$?"
+    check "the next migrate recovered the interrupted one first" grep -q "recovered an interrupted migration" "$wd/m7.out"
+    assert_eq "the next migrate: runs on b" b "$(runs_on_one_host)"
+fi
+
 tap_done

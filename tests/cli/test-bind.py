@@ -263,6 +263,35 @@ class ServerBind(unittest.TestCase):
             self.assertEqual(self.h.driver(self.vf), "mlx5_core", n)
             self.assertEqual(self.h.override(self.vf), "(null)", n)
 
+    def test_unbind_to_host_driver_killed_at_every_step(self):
+        # the VF came from mlx5_core: its return has several kernel steps
+        self.h.kmock("default_driver/" + self.vf, "mlx5_core\n")
+        env = dict(os.environ, LD_PRELOAD=PRELOAD)
+        subprocess.run(["sh", "-c", f"echo mlx5_core > {self.h.dev(self.vf)}/driver_override; "
+                        f"echo {self.vf} > {self.h.root}/sys/bus/pci/drivers_probe; "
+                        f"echo > {self.h.dev(self.vf)}/driver_override"], env=env, check=True)
+        log = os.path.join(self.h.root, ".kmock", "log")
+        count = lambda: len(open(log).read().splitlines()) if os.path.exists(log) else 0  # noqa: E731
+        self.h.json("bind", self.vf)
+        start = count()
+        self.h.json("unbind", self.vf)
+        steps = count() - start
+        self.assertGreaterEqual(steps, 3)
+        for n in range(1, steps + 1):
+            self.h.json("bind", self.vf)
+            self.h.kmock("kill_after", f"{n}\n")
+            p = self.h.ctl("unbind", self.vf)
+            self.assertEqual(p.returncode, -9, f"step {n}: {p.stderr}")
+            self.h.json("restore")
+            # either back on its host driver, or still on VFIO and owned: never in between
+            self.assertEqual(self.h.state_dir("intent"), [], n)
+            if self.h.state_dir("owned"):
+                self.assertEqual(self.h.driver(self.vf), "mlx5_vfio_pci", n)
+                self.h.json("unbind", self.vf)
+            self.assertEqual(self.h.driver(self.vf), "mlx5_core", n)
+            self.assertEqual(self.h.override(self.vf), "(null)", n)
+            self.assertEqual(self.h.state_dir("owned"), [], n)
+
     def test_crash_during_unbind_is_recovered(self):
         self.h.json("bind", self.vf)
         self.h.kmock("kill_after", "1\n")

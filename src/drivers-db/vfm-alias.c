@@ -18,16 +18,24 @@ VfmAliasTable *
 vfm_alias_table_new (void)
 {
   VfmAliasTable *t = g_new0 (VfmAliasTable, 1);
+  t->ref = 1;
   t->vfio = g_ptr_array_new_with_free_func (alias_free);
   t->modules = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   t->warnings = g_ptr_array_new_with_free_func (g_free);
   return t;
 }
 
+VfmAliasTable *
+vfm_alias_table_ref (VfmAliasTable *t)
+{
+  g_atomic_int_inc (&t->ref);
+  return t;
+}
+
 void
 vfm_alias_table_free (VfmAliasTable *t)
 {
-  if (t == NULL)
+  if (t == NULL || !g_atomic_int_dec_and_test (&t->ref))
     return;
   g_free (t->path);
   g_ptr_array_unref (t->vfio);

@@ -16,6 +16,7 @@ typedef struct {
 } VfmAlias;
 
 typedef struct {
+  gint ref;              /* read-only once parsed: shared between threads */
   char *path;
   GPtrArray *vfio;       /* VfmAlias, in file order */
   GHashTable *modules;   /* module name (with '-' as '_') -> NULL */
@@ -29,6 +30,8 @@ gboolean       vfm_alias_table_parse       (VfmAliasTable *table,
                                             GError       **error);
 void           vfm_alias_table_add_modules (VfmAliasTable *table,
                                             const char    *text);
+VfmAliasTable *vfm_alias_table_ref         (VfmAliasTable *table);
+/* drops a reference; the last frees the table */
 void           vfm_alias_table_free        (VfmAliasTable *table);
 gboolean       vfm_alias_table_has_module  (VfmAliasTable *table,
                                             const char    *module);

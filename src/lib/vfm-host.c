@@ -4,6 +4,7 @@
 #include "vfm-sysfs.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 struct _VfmHost {
   VfmSysroot *sr;
@@ -80,11 +81,54 @@ load_modules_file (VfmHost *host, VfmAliasTable *table, const char *name)
     vfm_alias_table_add_modules (table, text);
 }
 
+/* The kernel's module tables, parsed once per process while the files stay
+ * the same (vfmigd opens a host for each udev event; modules.alias has some
+ * 26 000 lines). Keyed by the three files' identity and mtime. */
+static GMutex alias_cache_lock;
+static char *alias_cache_key;
+static VfmAliasTable *alias_cache;
+
+static char *
+modules_files_key (VfmHost *host)
+{
+  const char *names[] = { "modules.alias", "modules.dep", "modules.builtin" };
+  GString *key = g_string_new (NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    g_autofree char *path = vfm_sysroot_modules_file (host->sr, names[i]);
+    struct stat st;
+    if (stat (path, &st) == 0)
+      g_string_append_printf (key, "%s:%lu:%lu:%lld:%ld.%09ld;", path, (unsigned long) st.st_dev,
+                              (unsigned long) st.st_ino, (long long) st.st_size, (long) st.st_mtim.tv_sec,
+                              (long) st.st_mtim.tv_nsec);
+    else
+      g_string_append_printf (key, "%s:-;", path);
+  }
+  return g_string_free (key, FALSE);
+}
+
+static VfmAliasTable *
+cached_aliases (const char *key)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&alias_cache_lock);
+  return alias_cache != NULL && g_strcmp0 (alias_cache_key, key) == 0 ? vfm_alias_table_ref (alias_cache) : NULL;
+}
+
+static void
+cache_aliases (const char *key, VfmAliasTable *table)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&alias_cache_lock);
+  g_clear_pointer (&alias_cache, vfm_alias_table_free);
+  g_free (alias_cache_key);
+  alias_cache_key = g_strdup (key);
+  alias_cache = vfm_alias_table_ref (table);
+}
+
 static void
 load_db (VfmHost *host)
 {
   g_autofree char *alias_path = vfm_sysroot_modules_file (host->sr, "modules.alias");
   g_autofree char *alias_text = NULL;
+  g_autofree char *key = modules_files_key (host);
   g_autofree char *data_drivers = vfm_sysroot_data_dir ("drivers");
   g_autofree char *etc_drivers = vfm_sysroot_config_dir (host->sr, "drivers.d");
   g_autofree char *data_policies = vfm_sysroot_data_dir ("policies");
@@ -94,11 +138,15 @@ load_db (VfmHost *host)
   g_autoptr (GError) error = NULL;
   VfmDb *db = vfm_db_new ();
 
-  if (g_file_get_contents (alias_path, &alias_text, NULL, &error)) {
+  if ((db->aliases = cached_aliases (key)) != NULL) {
+    for (guint i = 0; i < db->aliases->warnings->len; i++)
+      g_ptr_array_add (host->db_warnings, g_strdup (g_ptr_array_index (db->aliases->warnings, i)));
+  } else if (g_file_get_contents (alias_path, &alias_text, NULL, &error)) {
     db->aliases = vfm_alias_table_new ();
     vfm_alias_table_parse (db->aliases, alias_path, alias_text, NULL);
     load_modules_file (host, db->aliases, "modules.dep");
     load_modules_file (host, db->aliases, "modules.builtin");
+    cache_aliases (key, db->aliases);
     for (guint i = 0; i < db->aliases->warnings->len; i++)
       g_ptr_array_add (host->db_warnings, g_strdup (g_ptr_array_index (db->aliases->warnings, i)));
   } else {

@@ -15,7 +15,7 @@
 /* One device's result, from its JSON form (the same whether the daemon or
  * this process did the work). */
 static void
-print_result (const JsonObject *r, gboolean show_steps)
+print_result (VfmCli *cli, const JsonObject *r, gboolean show_steps)
 {
   JsonObject *o = (JsonObject *) r;
   JsonNode *err = json_object_get_member (o, "error");
@@ -25,16 +25,25 @@ print_result (const JsonObject *r, gboolean show_steps)
   JsonArray *steps = json_object_has_member (o, "steps") ? json_object_get_array_member (o, "steps") : NULL;
   JsonArray *warnings = json_object_has_member (o, "warnings") ? json_object_get_array_member (o, "warnings") : NULL;
 
-  if (err != NULL && JSON_NODE_HOLDS_OBJECT (err))
-    fprintf (stderr, "error: %s\n", json_object_get_string_member_with_default (json_node_get_object (err), "message", "failed"));
-  else if (json_object_get_string_member_with_default (o, "message", NULL) != NULL)
-    printf ("%s%s (%.3f s)\n", g_strcmp0 (op, "recover") == 0 ? "recovered: " : "",
-            json_object_get_string_member (o, "message"), json_object_get_double_member_with_default (o, "seconds", 0));
+  if (err != NULL && JSON_NODE_HOLDS_OBJECT (err)) {
+    JsonObject *e = json_node_get_object (err);
+    vfm_cli_error (cli, json_object_get_string_member_with_default (e, "name", NULL),
+                   json_object_get_string_member_with_default (e, "message", "failed"));
+  } else if (json_object_get_string_member_with_default (o, "message", NULL) != NULL) {
+    VfmStyle style = json_object_get_boolean_member_with_default (o, "changed", FALSE) ? VFM_STYLE_GOOD : VFM_STYLE_PLAIN;
+    printf ("%s%s%s%s (%.3f s)\n", g_strcmp0 (op, "recover") == 0 ? "recovered: " : "", vfm_term_on (&cli->out, style),
+            json_object_get_string_member (o, "message"), vfm_term_off (&cli->out, style),
+            json_object_get_double_member_with_default (o, "seconds", 0));
+  }
   if (show_steps && steps != NULL)
-    for (guint i = 0; i < json_array_get_length (steps); i++)
-      printf ("  %u. %s\n", i + 1, json_array_get_string_element (steps, i));
-  for (guint i = 0; warnings != NULL && i < json_array_get_length (warnings); i++)
-    fprintf (stderr, "warning: %s: %s\n", bdf, json_array_get_string_element (warnings, i));
+    for (guint i = 0; i < json_array_get_length (steps); i++) {
+      g_autofree char *n = g_strdup_printf ("%u.", i + 1);
+      vfm_term_print_item (&cli->out, stdout, 2, n, VFM_STYLE_PLAIN, json_array_get_string_element (steps, i));
+    }
+  for (guint i = 0; warnings != NULL && i < json_array_get_length (warnings); i++) {
+    g_autofree char *w = g_strdup_printf ("%s%s%s", bdf, *bdf ? ": " : "", json_array_get_string_element (warnings, i));
+    vfm_cli_warn (cli, w);
+  }
   if (group != NULL && JSON_NODE_HOLDS_OBJECT (group) && g_strcmp0 (op, "bind") == 0 &&
       !json_object_get_boolean_member_with_default (json_node_get_object (group), "viable", TRUE)) {
     JsonObject *g = json_node_get_object (group);
@@ -42,8 +51,10 @@ print_result (const JsonObject *r, gboolean show_steps)
     g_autoptr (GString) why = g_string_new (NULL);
     for (guint i = 0; blockers != NULL && i < json_array_get_length (blockers); i++)
       g_string_append_printf (why, "%s%s", i ? "; " : "", json_array_get_string_element (blockers, i));
-    fprintf (stderr, "warning: IOMMU group %" G_GINT64_FORMAT " of %s is not viable: %s (bind the whole group with --group)\n",
-             json_object_get_int_member_with_default (g, "group", -1), bdf, why->str);
+    g_autofree char *w = g_strdup_printf ("IOMMU group %" G_GINT64_FORMAT " of %s is not viable: %s "
+                                          "(bind the whole group with --group)",
+                                          json_object_get_int_member_with_default (g, "group", -1), bdf, why->str);
+    vfm_cli_warn (cli, w);
   }
 }
 
@@ -55,7 +66,7 @@ report (VfmCli *cli, JsonObject *reply, const char *error_name, const char *erro
 {
   JsonArray *results = json_object_get_array_member (reply, "results");
   for (guint i = 0; !cli->json && results != NULL && i < json_array_get_length (results); i++)
-    print_result (json_array_get_object_element (results, i), show_steps);
+    print_result (cli, json_array_get_object_element (results, i), show_steps);
   if (cli->json) {
     g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
     if (error_name != NULL) {

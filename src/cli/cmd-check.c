@@ -42,57 +42,79 @@ peer_profile (const char *peer, GError **error)
 }
 
 static const char *
-mark (VfmOutcome o)
+mark (VfmOutcome o, VfmStyle *style)
 {
   switch (o) {
-  case VFM_OUTCOME_PASS: return "✓";
-  case VFM_OUTCOME_WARN: return "!";
-  case VFM_OUTCOME_FAIL: return "✗";
-  case VFM_OUTCOME_SKIP: return "-";
+  case VFM_OUTCOME_PASS: *style = VFM_STYLE_GOOD; return "✓";
+  case VFM_OUTCOME_WARN: *style = VFM_STYLE_WARN; return "!";
+  case VFM_OUTCOME_FAIL: *style = VFM_STYLE_WARN; return "✗";
+  case VFM_OUTCOME_SKIP: *style = VFM_STYLE_PLAIN; return "-";
   }
+  *style = VFM_STYLE_PLAIN;
   return "?";
 }
 
+/* Each rule's reason in full (it says what to do), wrapped to the width. */
 static void
-print_rules (VfmCli *cli, GPtrArray *rules, const char *indent)
+print_rules (VfmCli *cli, GPtrArray *rules, guint indent)
 {
   for (guint i = 0; i < rules->len; i++) {
     const VfmRuleResult *r = g_ptr_array_index (rules, i);
+    g_autofree char *text = NULL;
+    VfmStyle style;
+    const char *m = mark (r->outcome, &style);
     if (r->outcome == VFM_OUTCOME_SKIP && !cli->verbose)
       continue;
-    printf ("%s%s %s  [%s]\n", indent, mark (r->outcome), r->reason, r->rule);
+    text = g_strdup_printf ("%s  [%s]", r->reason, r->rule);
+    vfm_term_print_item (&cli->out, stdout, indent, m, style, text);
   }
 }
 
 static void
 print_result (VfmCli *cli, const VfmCheckResult *r, GPtrArray *blockers)
 {
-  printf ("%s → %s: %s", r->domain ? r->domain : "?", r->dest_host ? r->dest_host : "destination",
-          r->ok ? "MIGRATABLE" : "NOT MIGRATABLE");
+  VfmStyle verdict = r->ok ? VFM_STYLE_GOOD : VFM_STYLE_WARN;
+  g_autofree char *head = g_strdup_printf ("%s → %s:", r->domain ? r->domain : "?",
+                                           r->dest_host ? r->dest_host : "destination");
+  g_autofree char *how = NULL;
+
   if (r->ok)
-    printf (" (%s%s)", vfm_strategy_to_string (r->strategy), r->requested == VFM_STRATEGY_AUTO ? ", chosen automatically" : "");
+    how = g_strdup_printf ("(%s%s)", vfm_strategy_to_string (r->strategy),
+                           r->requested == VFM_STRATEGY_AUTO ? ", chosen automatically" : "");
   else if (r->requested != VFM_STRATEGY_AUTO)
-    printf (" with --strategy %s", vfm_strategy_to_string (r->requested));
-  printf ("\n");
+    how = g_strdup_printf ("with --strategy %s", vfm_strategy_to_string (r->requested));
+  {
+    /* the verdict on the next line when the names make the line too long */
+    const char *word = r->ok ? "MIGRATABLE" : "NOT MIGRATABLE";
+    g_autofree char *plain = g_strdup_printf ("%s %s%s%s", head, word, how ? " " : "", how ? how : "");
+    gboolean fits = vfm_term_text_width (plain) <= (glong) cli->out.width;
+    printf ("%s%s%s%s%s%s%s\n", head, fits ? " " : "\n  ", vfm_term_on (&cli->out, verdict), word,
+            vfm_term_off (&cli->out, verdict), how ? " " : "", how ? how : "");
+  }
   if (r->hostdevs->len == 0)
-    printf ("  %s\n", r->summary);
-  print_rules (cli, r->domain_rules, "  ");
+    vfm_term_print_item (&cli->out, stdout, 2, NULL, VFM_STYLE_PLAIN, r->summary);
+  print_rules (cli, r->domain_rules, 2);
   for (guint i = 0; i < r->hostdevs->len; i++) {
     const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
-    printf ("  hostdev %s %s → %s %s: %s\n", v->bdf, v->driver ? v->driver : "", r->dest_host ? r->dest_host : "",
-            v->dest_bdf ? v->dest_bdf : "(none)", vfm_strategy_to_string (v->best));
-    print_rules (cli, v->rules, "    ");
+    g_autofree char *text = g_strdup_printf ("%s %s → %s %s: %s", v->bdf, v->driver ? v->driver : "",
+                                             r->dest_host ? r->dest_host : "", v->dest_bdf ? v->dest_bdf : "(none)",
+                                             vfm_strategy_to_string (v->best));
+    vfm_term_print_item (&cli->out, stdout, 2, "hostdev", VFM_STYLE_BOLD, text);
+    print_rules (cli, v->rules, 4);
   }
   if (blockers != NULL) {
-    printf ("  QEMU's own answer (query-migrate blocked-reasons, asked with --ask-qemu):\n");
+    vfm_term_print_item (&cli->out, stdout, 2, NULL, VFM_STYLE_PLAIN,
+                         "QEMU's own answer (query-migrate blocked-reasons, asked with --ask-qemu):");
     if (blockers->len == 0)
-      printf ("    ✓ no blockers\n");
+      vfm_term_print_item (&cli->out, stdout, 4, "✓", VFM_STYLE_GOOD, "no blockers");
     for (guint i = 0; i < blockers->len; i++)
-      printf ("    ✗ %s\n", (const char *) g_ptr_array_index (blockers, i));
+      vfm_term_print_item (&cli->out, stdout, 4, "✗", VFM_STYLE_WARN, g_ptr_array_index (blockers, i));
   }
   if (r->ok && cli->verbose)
-    for (guint i = 0; i < r->plan->len; i++)
-      printf ("  plan %u. %s\n", i + 1, (const char *) g_ptr_array_index (r->plan, i));
+    for (guint i = 0; i < r->plan->len; i++) {
+      g_autofree char *n = g_strdup_printf ("plan %u.", i + 1);
+      vfm_term_print_item (&cli->out, stdout, 2, n, VFM_STYLE_PLAIN, g_ptr_array_index (r->plan, i));
+    }
 }
 
 gboolean
@@ -187,8 +209,10 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
         g_propagate_error (error, g_steal_pointer (&local));
         return FALSE;
       }
-      if (!cli->json)
-        fprintf (stderr, "error: %s: %s\n", to[i], local->message);
+      if (!cli->json) {
+        g_autofree char *msg = g_strdup_printf ("%s: %s", to[i], local->message);
+        vfm_cli_error (cli, vfm_error_name (local), msg);
+      }
       continue;
     }
     if (dst->hostname == NULL)

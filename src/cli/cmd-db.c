@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+/* As list says it: "yes" is STOP_COPY, which every VFIO migration driver
+ * must do, then the optional P2P and PRE_COPY. */
 static char *
 migration_cell (const VfmDriverEntry *e)
 {
@@ -13,11 +15,10 @@ migration_cell (const VfmDriverEntry *e)
     return g_strdup ("never");
   if (e->migratable == VFM_FACT_NO)
     return g_strdup ("no");
-  if (e->migratable == VFM_FACT_UNKNOWN)
+  if (e->migratable == VFM_FACT_UNKNOWN || e->stop_copy != VFM_FACT_YES)
     return g_strdup ("unknown");
-  return g_strdup_printf ("%s%s%s", e->stop_copy == VFM_FACT_YES ? "stop-copy" : "?",
-                          e->p2p == VFM_FACT_YES ? ",p2p" : "",
-                          e->pre_copy == VFM_FACT_YES ? ",pre-copy" : "");
+  return g_strdup_printf ("yes%s%s", e->p2p == VFM_FACT_YES ? ",p2p" : "",
+                          e->pre_copy == VFM_FACT_YES ? ",precopy" : "");
 }
 
 gboolean
@@ -25,7 +26,7 @@ vfm_cmd_db_list (VfmCli *cli, int argc, char **argv, GError **error)
 {
   g_autoptr (GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  g_autoptr (VfmTable) table = vfm_table_new (5, "DRIVER|KIND|INSTALLED|MIGRATION|SOURCE");
   VfmHost *host;
   VfmDb *db;
 
@@ -39,7 +40,6 @@ vfm_cmd_db_list (VfmCli *cli, int argc, char **argv, GError **error)
     return FALSE;
 
   json_builder_begin_array (b);
-  g_ptr_array_add (rows, g_strsplit ("ID|DRIVER|MODULE|KIND|INSTALLED|MIGRATION|SOURCE", "|", -1));
   for (guint i = 0; i < db->curated->entries->len; i++) {
     const VfmDriverEntry *e = g_ptr_array_index (db->curated->entries, i);
     gboolean installed = vfm_db_module_exists (db, e->module);
@@ -50,15 +50,16 @@ vfm_cmd_db_list (VfmCli *cli, int argc, char **argv, GError **error)
       json_object_set_boolean_member (o, "installed", installed);
       json_builder_add_value (b, node);
     } else {
-      char **row = g_new0 (char *, 8);
-      row[0] = g_strdup (e->id);
-      row[1] = g_strdup (e->driver);
-      row[2] = g_strdup (e->module);
-      row[3] = g_strdup (vfm_driver_kind_to_string (e->kind));
-      row[4] = g_strdup (installed ? "yes" : "no");
-      row[5] = migration_cell (e);
-      row[6] = g_strdup ("curated");
-      g_ptr_array_add (rows, row);
+      /* the entry's id (what db show takes) only when it is not the driver's name */
+      char **row = g_new0 (char *, 6);
+      row[0] = g_strdup (e->driver);
+      row[1] = g_strdup (vfm_driver_kind_to_string (e->kind));
+      row[2] = g_strdup (installed ? "yes" : "no");
+      row[3] = migration_cell (e);
+      row[4] = strcmp (e->id, e->driver) == 0 ? g_strdup ("curated") : g_strdup_printf ("curated:%s", e->id);
+      vfm_table_take_row (table, row);
+      if (!installed)
+        vfm_table_style (table, 2, VFM_STYLE_WARN);
     }
   }
   /* variant drivers the kernel advertises that the curated DB does not know */
@@ -77,15 +78,13 @@ vfm_cmd_db_list (VfmCli *cli, int argc, char **argv, GError **error)
       vfm_json_add_bool (b, "installed", TRUE);
       json_builder_end_object (b);
     } else {
-      char **row = g_new0 (char *, 8);
-      row[0] = g_strdup ("-");
-      row[1] = g_strdup (a->module);
-      row[2] = g_strdup (a->module);
-      row[3] = g_strdup ("vendor");
-      row[4] = g_strdup ("yes");
-      row[5] = g_strdup ("unknown");
-      row[6] = g_strdup_printf ("modules.alias:%u", a->line);
-      g_ptr_array_add (rows, row);
+      char **row = g_new0 (char *, 6);
+      row[0] = g_strdup (a->module);
+      row[1] = g_strdup ("vendor");
+      row[2] = g_strdup ("yes");
+      row[3] = g_strdup ("unknown");
+      row[4] = g_strdup_printf ("modules.alias:%u", a->line);
+      vfm_table_take_row (table, row);
     }
   }
   json_builder_end_array (b);
@@ -93,7 +92,7 @@ vfm_cmd_db_list (VfmCli *cli, int argc, char **argv, GError **error)
     g_autoptr (JsonNode) root = json_builder_get_root (b);
     vfm_cli_print_json (cli, root);
   } else {
-    vfm_cli_print_table (rows, 7);
+    vfm_table_print (table, &cli->out);
   }
   return TRUE;
 }
@@ -128,54 +127,52 @@ vfm_cmd_db_show (VfmCli *cli, int argc, char **argv, GError **error)
   }
   {
     g_autofree char *mig = migration_cell (e);
-    printf ("%s: driver %s, module %s (%s), %s\n", e->id, e->driver, e->module,
-            vfm_db_module_exists (db, e->module) ? "installed" : "not installed",
-            vfm_driver_kind_to_string (e->kind));
+    g_autofree char *id = g_strdup_printf ("%s:", e->id);
+    vfm_cli_item (cli, 0, id, "driver %s, module %s (%s), %s", e->driver, e->module,
+                  vfm_db_module_exists (db, e->module) ? "installed" : "not installed",
+                  vfm_driver_kind_to_string (e->kind));
     if (e->summary)
-      printf ("  %s\n", e->summary);
-    printf ("  source: %s\n", e->path);
+      vfm_cli_item (cli, 2, NULL, "%s", e->summary);
+    vfm_cli_item (cli, 2, "source:", "%s", e->path);
     for (guint i = 0; i < e->matches->len; i++) {
       g_autofree char *d = vfm_match_describe (g_ptr_array_index (e->matches, i));
-      printf ("  matches: %s\n", d);
+      vfm_cli_item (cli, 2, "matches:", "%s", d);
     }
     if (e->matches->len == 0)
-      printf ("  matches: any device\n");
-    printf ("  migration: %s", mig);
-    if (e->dirty_tracking)
-      printf (", dirty tracking %s", e->dirty_tracking);
-    if (e->migration_since)
-      printf (", since kernel %s", e->migration_since);
-    printf ("\n");
+      vfm_cli_item (cli, 2, "matches:", "any device");
+    vfm_cli_item (cli, 2, "migration:", "%s%s%s%s%s", mig, e->dirty_tracking ? ", dirty tracking " : "",
+                  e->dirty_tracking ? e->dirty_tracking : "", e->migration_since ? ", since kernel " : "",
+                  e->migration_since ? e->migration_since : "");
     if (e->migration_notes)
-      printf ("    %s\n", e->migration_notes);
+      vfm_cli_item (cli, 4, NULL, "%s", e->migration_notes);
     if (e->pf_drivers) {
       g_autofree char *s = g_strjoinv (", ", e->pf_drivers);
-      printf ("  needs PF driver: %s\n", s);
+      vfm_cli_item (cli, 2, "needs PF driver:", "%s", s);
     }
     if (e->devlink_migratable)
-      printf ("  needs devlink port function migratable on the VF\n");
+      vfm_cli_item (cli, 2, NULL, "needs devlink port function migratable on the VF");
     if (e->min_kernel)
-      printf ("  needs kernel >= %s\n", e->min_kernel);
+      vfm_cli_item (cli, 2, NULL, "needs kernel >= %s", e->min_kernel);
     if (e->min_qemu)
-      printf ("  needs QEMU >= %s\n", e->min_qemu);
+      vfm_cli_item (cli, 2, NULL, "needs QEMU >= %s", e->min_qemu);
     if (e->min_libvirt)
-      printf ("  needs libvirt >= %s\n", e->min_libvirt);
+      vfm_cli_item (cli, 2, NULL, "needs libvirt >= %s", e->min_libvirt);
     if (e->firmware)
-      printf ("  firmware: %s\n", e->firmware);
+      vfm_cli_item (cli, 2, "firmware:", "%s", e->firmware);
     if (e->prereq_notes)
-      printf ("    %s\n", e->prereq_notes);
+      vfm_cli_item (cli, 4, NULL, "%s", e->prereq_notes);
     if (e->qemu_properties) {
       g_autofree char *s = g_strjoinv (",", e->qemu_properties);
-      printf ("  qemu device properties: %s\n", s);
+      vfm_cli_item (cli, 2, "qemu device properties:", "%s", s);
     }
     if (e->qemu_machine)
-      printf ("  qemu machine: %s\n", e->qemu_machine);
+      vfm_cli_item (cli, 2, "qemu machine:", "%s", e->qemu_machine);
     if (e->qemu_guest_address)
-      printf ("  guest address: %s\n", e->qemu_guest_address);
+      vfm_cli_item (cli, 2, "guest address:", "%s", e->qemu_guest_address);
     if (e->qemu_notes)
-      printf ("    %s\n", e->qemu_notes);
+      vfm_cli_item (cli, 4, NULL, "%s", e->qemu_notes);
     if (e->notes)
-      printf ("  note: %s\n", e->notes);
+      vfm_cli_item (cli, 2, "note:", "%s", e->notes);
   }
   return TRUE;
 }
@@ -241,11 +238,14 @@ vfm_cmd_db_lint (VfmCli *cli, int argc, char **argv, GError **error)
     for (guint i = 0; i < problems->len; i++)
       fprintf (stderr, "%s\n", (const char *) g_ptr_array_index (problems, i));
     if (problems->len == 0)
-      printf ("ok: %u checked, no problems\n", checked);
+      printf ("%sok:%s %u checked, no problems\n", vfm_term_on (&cli->out, VFM_STYLE_GOOD),
+              vfm_term_off (&cli->out, VFM_STYLE_GOOD), checked);
   }
   if (problems->len > 0) {
-    if (!cli->json)
-      fprintf (stderr, "error: %u problem%s found\n", problems->len, problems->len == 1 ? "" : "s");
+    if (!cli->json) {
+      g_autofree char *msg = g_strdup_printf ("%u problem%s found", problems->len, problems->len == 1 ? "" : "s");
+      vfm_cli_error (cli, NULL, msg);
+    }
     cli->exit_code = 1;
   }
   return TRUE;

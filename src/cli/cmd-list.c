@@ -7,7 +7,8 @@
 #include <string.h>
 
 /* The MIGRATION column: what the curated facts say, or why the device is
- * not vfmig's to bind. The kernel's own answer comes from `probe` (check). */
+ * not vfmig's to bind. The kernel's own answer comes from `probe` (check).
+ * Short: the table must fit 80 columns; explain says it all. */
 static char *
 migration_summary (VfmPciDevice *dev, VfmSelection *sel)
 {
@@ -16,38 +17,51 @@ migration_summary (VfmPciDevice *dev, VfmSelection *sel)
   GString *s;
 
   if (numvfs > 0)
-    return g_strdup_printf ("not managed: controls %d VF%s", numvfs, numvfs == 1 ? "" : "s");
+    return g_strdup_printf ("controls %d VF%s", numvfs, numvfs == 1 ? "" : "s");
   if (sel->selected == NULL)
     return g_strdup ("no driver");
   if (sel->selected->kind == VFM_KIND_IGD)
     return g_strdup ("never (IGD)");
   if (e == NULL)
-    return g_strdup ("unknown (no curated facts)");
+    return g_strdup ("unknown");
   if (e->migratable == VFM_FACT_NO)
-    return g_strdup (e->kind == VFM_KIND_GENERIC ? "none (plain vfio-pci)" : "none");
-  s = g_string_new (NULL);
-  if (e->stop_copy == VFM_FACT_YES)
-    g_string_append (s, "stop-copy");
+    return g_strdup ("no");
+  /* STOP_COPY is what every VFIO migration driver must do: "yes" */
+  if (e->stop_copy != VFM_FACT_YES)
+    return g_strdup ("unknown");
+  s = g_string_new ("yes");
   if (e->p2p == VFM_FACT_YES)
-    g_string_append (s, s->len ? ", p2p" : "p2p");
+    g_string_append (s, ",p2p");
   if (e->pre_copy == VFM_FACT_YES)
-    g_string_append (s, s->len ? ", pre-copy" : "pre-copy");
-  if (s->len == 0)
-    g_string_append (s, "unknown");
+    g_string_append (s, ",precopy");
   return g_string_free (s, FALSE);
 }
 
+/* "15b3:101e Eth VF": ids, the class's short name (or its code), role. */
 static char *
 device_label (VfmPciDevice *dev)
 {
-  const char *cls = vfm_cli_class_name (vfm_pci_device_class (dev));
+  const char *cls = vfm_cli_class_short_name (vfm_pci_device_class (dev));
   const char *role = vfm_pci_device_physfn (dev) ? " VF"
                      : vfm_pci_device_sriov_totalvfs (dev) > 0 ? " PF" : "";
   if (cls != NULL)
     return g_strdup_printf ("%04x:%04x %s%s", vfm_pci_device_vendor (dev),
                             vfm_pci_device_device (dev), cls, role);
-  return g_strdup_printf ("%04x:%04x class %06x%s", vfm_pci_device_vendor (dev),
+  return g_strdup_printf ("%04x:%04x %06x%s", vfm_pci_device_vendor (dev),
                           vfm_pci_device_device (dev), vfm_pci_device_class (dev), role);
+}
+
+/* The selected driver, with what else decides its binding: the IGD
+ * profile, a policy that manages the device (and binds it at hotplug). */
+static char *
+selected_label (VfmSelection *sel)
+{
+  const char *managed = !sel->managed ? NULL : sel->auto_bind ? "auto" : "managed";
+  gboolean igd = sel->selected != NULL && sel->selected->kind == VFM_KIND_IGD;
+
+  return g_strdup_printf ("%s%s%s%s%s%s", sel->selected ? sel->selected->driver : "-",
+                          igd || managed ? " (" : "", igd ? "igd" : "", igd && managed ? ", " : "",
+                          managed ? managed : "", igd || managed ? ")" : "");
 }
 
 gboolean
@@ -61,7 +75,7 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) devices = NULL;
   g_autoptr (JsonBuilder) b = NULL;
-  g_autoptr (GPtrArray) rows = NULL;
+  g_autoptr (VfmTable) table = NULL;
   VfmHost *host;
 
   if (!vfm_cli_parse_options (cli, "list", "", entries, &argc, &argv, error))
@@ -81,8 +95,7 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
     b = json_builder_new ();
     json_builder_begin_array (b);
   } else {
-    rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
-    g_ptr_array_add (rows, g_strsplit ("BDF|DEVICE|DRIVER|SELECTED|GROUP|MANAGED|MIGRATION", "|", -1));
+    table = vfm_table_new (5, "BDF|DEVICE|DRIVER|SELECTED|MIGRATION");
   }
 
   for (guint i = 0; i < devices->len; i++) {
@@ -95,19 +108,19 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
     if (cli->json) {
       json_builder_add_value (b, vfm_device_to_json (host, dev, sel, FALSE));
     } else {
+      /* DRIVER is "=" when the device is on its selected driver: two
+       * columns of variant driver names do not fit 80 columns */
       const char *driver = vfm_pci_device_driver (dev);
-      gint group = vfm_pci_device_iommu_group (dev);
-      char **row = g_new0 (char *, 8);
+      gboolean on_selected = driver != NULL && sel->selected != NULL && g_strcmp0 (driver, sel->selected->driver) == 0;
+      char **row = g_new0 (char *, 6);
       row[0] = g_strdup (vfm_pci_device_bdf (dev));
       row[1] = device_label (dev);
-      row[2] = g_strdup (driver ? driver : "-");
-      row[3] = sel->selected == NULL ? g_strdup ("-")
-               : sel->selected->kind == VFM_KIND_IGD ? g_strdup_printf ("%s (igd)", sel->selected->driver)
-               : g_strdup (sel->selected->driver);
-      row[4] = group >= 0 ? g_strdup_printf ("%d", group) : g_strdup ("-");
-      row[5] = g_strdup (sel->managed ? (sel->auto_bind ? "yes (auto)" : "yes") : "no");
-      row[6] = migration_summary (dev, sel);
-      g_ptr_array_add (rows, row);
+      row[2] = g_strdup (on_selected ? "=" : driver ? driver : "-");
+      row[3] = selected_label (sel);
+      row[4] = migration_summary (dev, sel);
+      vfm_table_take_row (table, row);
+      if (on_selected)
+        vfm_table_style (table, 2, VFM_STYLE_GOOD);
     }
   }
 
@@ -125,7 +138,7 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
     root = json_builder_get_root (b);
     vfm_cli_print_json (cli, root);
   } else {
-    vfm_cli_print_table (rows, 7);
+    vfm_table_print (table, &cli->out);
   }
   return TRUE;
 }

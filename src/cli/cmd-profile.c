@@ -9,6 +9,20 @@
 
 #include <stdio.h>
 
+/* "42s", "5m", "3h", "12d": how old a cached kernel answer is, short. */
+static char *
+age_label (gint64 seconds)
+{
+  seconds = MAX (0, seconds);
+  if (seconds < 60)
+    return g_strdup_printf ("%" G_GINT64_FORMAT "s", seconds);
+  if (seconds < 3600)
+    return g_strdup_printf ("%" G_GINT64_FORMAT "m", seconds / 60);
+  if (seconds < 86400)
+    return g_strdup_printf ("%" G_GINT64_FORMAT "h", seconds / 3600);
+  return g_strdup_printf ("%" G_GINT64_FORMAT "d", seconds / 86400);
+}
+
 /* The host profile, with libvirt's and QEMU's versions when the connection
  * answers (a profile without them is still useful offline). */
 VfmHostProfile *
@@ -47,27 +61,31 @@ vfm_cmd_profile (VfmCli *cli, int argc, char **argv, GError **error)
   {
     g_autofree char *lv = p->libvirt_version ? vfm_libvirt_version_string (p->libvirt_version) : g_strdup ("unknown");
     g_autofree char *qv = p->qemu_version ? vfm_libvirt_version_string (p->qemu_version) : g_strdup ("unknown");
-    g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+    g_autoptr (VfmTable) table = vfm_table_new (6, "BDF|IDS|DRIVER|SELECTED|FREE|KERNEL SAYS");
     gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-    printf ("host %s: kernel %s, IOMMU %s, libvirt %s, QEMU %s\n", p->hostname ? p->hostname : "?",
-            p->kernel_release, p->iommu_mode, lv, qv);
+    g_autofree char *what = g_strdup_printf ("%s: kernel %s, IOMMU %s, libvirt %s, QEMU %s",
+                                             p->hostname ? p->hostname : "?", p->kernel_release, p->iommu_mode, lv, qv);
+    vfm_term_print_item (&cli->out, stdout, 0, "host", VFM_STYLE_PLAIN, what);
     printf ("cpu: %s\n", p->cpu_model ? p->cpu_model : "unknown");
-    g_ptr_array_add (rows, g_strsplit ("BDF|IDS|DRIVER|SELECTED|FREE|KERNEL SAYS", "|", -1));
     for (guint i = 0; i < p->devices->len; i++) {
       const VfmDeviceProfile *d = g_ptr_array_index (p->devices, i);
+      /* "=": on the selected driver, as in list */
+      gboolean on_selected = d->driver != NULL && g_strcmp0 (d->driver, d->selected_driver) == 0;
+      g_autofree char *age = age_label (now - d->probed_at);
       char **row = g_new0 (char *, 7);
       row[0] = g_strdup (d->bdf);
       row[1] = g_strdup_printf ("%04x:%04x", d->vendor, d->device);
-      row[2] = g_strdup (d->driver ? d->driver : "-");
+      row[2] = g_strdup (on_selected ? "=" : d->driver ? d->driver : "-");
       row[3] = g_strdup (d->selected_driver ? d->selected_driver : "-");
       row[4] = g_strdup (d->in_use ? "in use" : (d->driver == NULL || d->vfio_bound) ? "yes" : "host");
       row[5] = !d->probed ? g_strdup ("not probed")
-               : g_strdup_printf ("%s (%" G_GINT64_FORMAT " s ago)",
-                                  d->migration ? (d->stop_copy ? "STOP_COPY" : "no STOP_COPY") : "no migration",
-                                  MAX (0, now - d->probed_at));
-      g_ptr_array_add (rows, row);
+               : g_strdup_printf ("%s (%s ago)",
+                                  d->migration ? (d->stop_copy ? "STOP_COPY" : "no STOP_COPY") : "no migration", age);
+      vfm_table_take_row (table, row);
+      if (on_selected)
+        vfm_table_style (table, 2, VFM_STYLE_GOOD);
     }
-    vfm_cli_print_table (rows, 6);
+    vfm_table_print (table, &cli->out);
   }
   return TRUE;
 }
@@ -117,7 +135,7 @@ vfm_cmd_probe (VfmCli *cli, int argc, char **argv, GError **error)
       vfm_json_add_str (b, "message", local->message);
       json_builder_end_object (b);
       if (!cli->json)
-        fprintf (stderr, "error: %s\n", local->message);
+        vfm_cli_error (cli, vfm_error_name (local), local->message);
     }
     json_builder_end_object (b);
   }

@@ -3,6 +3,7 @@
 #include "vfm-error.h"
 #include "vfm-json.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,7 +57,7 @@ vfm_cli_parse_options (VfmCli *cli, const char *command, const char *args, GOpti
   g_autoptr (GError) local = NULL;
 
   g_option_context_set_help_enabled (ctx, TRUE);
-  g_option_context_set_summary (ctx, "Global options: --sysroot DIR, -c URI, --json, -v (see vfmigctl --help)");
+  g_option_context_set_summary (ctx, "Global options: --sysroot DIR, -c URI, --json, --color=WHEN, -v (see vfmigctl --help)");
   if (entries != NULL)
     g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, argc, argv, &local)) {
@@ -77,60 +78,58 @@ vfm_cli_print_json (VfmCli *cli, JsonNode *node)
 void
 vfm_cli_warn (VfmCli *cli, const char *message)
 {
-  fprintf (stderr, "warning: %s\n", message);
+  fprintf (stderr, "%swarning:%s %s\n", vfm_term_on (&cli->err, VFM_STYLE_WARN),
+           vfm_term_off (&cli->err, VFM_STYLE_WARN), message);
 }
 
-/* rows: GPtrArray of GStrv, the first row the header; columns padded to the
- * widest cell (in characters, not bytes), the last column unpadded. */
+/* "error: MESSAGE" on stderr; name, the error's varlink name when known,
+ * tells a host-safety refusal (yellow) from a failure (red). */
 void
-vfm_cli_print_table (GPtrArray *rows, guint ncols)
+vfm_cli_error (VfmCli *cli, const char *name, const char *message)
 {
-  g_autofree glong *width = g_new0 (glong, ncols);
-
-  for (guint r = 0; r < rows->len; r++) {
-    char **row = g_ptr_array_index (rows, r);
-    for (guint c = 0; c < ncols && row[c]; c++)
-      width[c] = MAX (width[c], g_utf8_strlen (row[c], -1));
-  }
-  for (guint r = 0; r < rows->len; r++) {
-    char **row = g_ptr_array_index (rows, r);
-    g_autoptr (GString) line = g_string_new (NULL);
-    for (guint c = 0; c < ncols && row[c]; c++) {
-      g_string_append (line, row[c]);
-      if (c + 1 < ncols)
-        for (glong pad = g_utf8_strlen (row[c], -1); pad < width[c] + 2; pad++)
-          g_string_append_c (line, ' ');
-    }
-    while (line->len > 0 && line->str[line->len - 1] == ' ')
-      g_string_truncate (line, line->len - 1);
-    printf ("%s\n", line->str);
-  }
+  VfmStyle style = g_strcmp0 (name, "io.vfmig.Refused") == 0 ? VFM_STYLE_WARN : VFM_STYLE_BAD;
+  fprintf (stderr, "%serror:%s %s\n", vfm_term_on (&cli->err, style), vfm_term_off (&cli->err, style), message);
 }
 
-/* Short names for the classes passthrough cares about (PCI Code and ID
- * Assignment Specification); others print as their hex code. */
+/* "  LABEL text" on stdout, the text wrapped under itself to the width. */
+void
+vfm_cli_item (VfmCli *cli, guint indent, const char *label, const char *format, ...)
+{
+  g_autofree char *text = NULL;
+  va_list ap;
+
+  va_start (ap, format);
+  text = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  vfm_term_print_item (&cli->out, stdout, indent, label, VFM_STYLE_PLAIN, text);
+}
+
+/* Names for the classes passthrough cares about (PCI Code and ID Assignment
+ * Specification), and at most 6 characters of it for tables; others print
+ * as their hex code. */
 static const struct {
   guint32 prefix;
   guint shift;
   const char *name;
+  const char *short_name;
 } class_names[] = {
-  { 0x010802, 0, "NVMe" },
-  { 0x0106, 8, "SATA" },
-  { 0x0104, 8, "RAID" },
-  { 0x0200, 8, "Ethernet" },
-  { 0x0207, 8, "InfiniBand" },
-  { 0x0280, 8, "Network" },
-  { 0x0300, 8, "VGA" },
-  { 0x0302, 8, "3D" },
-  { 0x0380, 8, "Display" },
-  { 0x0403, 8, "Audio" },
-  { 0x0600, 8, "Host bridge" },
-  { 0x0601, 8, "ISA bridge" },
-  { 0x0604, 8, "PCI bridge" },
-  { 0x0c03, 8, "USB" },
-  { 0x0b40, 8, "Co-processor" },
-  { 0x10, 16, "Crypto" },
-  { 0x12, 16, "Accelerator" },
+  { 0x010802, 0, "NVMe", "NVMe" },
+  { 0x0106, 8, "SATA", "SATA" },
+  { 0x0104, 8, "RAID", "RAID" },
+  { 0x0200, 8, "Ethernet", "Eth" },
+  { 0x0207, 8, "InfiniBand", "IB" },
+  { 0x0280, 8, "Network", "Net" },
+  { 0x0300, 8, "VGA", "VGA" },
+  { 0x0302, 8, "3D", "3D" },
+  { 0x0380, 8, "Display", "Disp" },
+  { 0x0403, 8, "Audio", "Audio" },
+  { 0x0600, 8, "Host bridge", "Bridge" },
+  { 0x0601, 8, "ISA bridge", "Bridge" },
+  { 0x0604, 8, "PCI bridge", "Bridge" },
+  { 0x0c03, 8, "USB", "USB" },
+  { 0x0b40, 8, "Co-processor", "Coproc" },
+  { 0x10, 16, "Crypto", "Crypto" },
+  { 0x12, 16, "Accelerator", "Accel" },
 };
 
 const char *
@@ -139,6 +138,15 @@ vfm_cli_class_name (guint32 class_code)
   for (gsize i = 0; i < G_N_ELEMENTS (class_names); i++)
     if ((class_code >> class_names[i].shift) == class_names[i].prefix)
       return class_names[i].name;
+  return NULL;
+}
+
+const char *
+vfm_cli_class_short_name (guint32 class_code)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (class_names); i++)
+    if ((class_code >> class_names[i].shift) == class_names[i].prefix)
+      return class_names[i].short_name;
   return NULL;
 }
 

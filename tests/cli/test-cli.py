@@ -4,6 +4,7 @@
 bad input. Runs the built binary; prints TAP."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -284,6 +285,250 @@ class Broken(unittest.TestCase):
                 self.assertEqual(snapshot(root), before)
             finally:
                 shutil.rmtree(root)
+
+
+WIDTH = 80
+ESC = "\x1b["
+KMOCK = os.environ.get("KMOCK")
+# Under the 'asan' test setup the ASan runtime must come first in LD_PRELOAD.
+PRELOAD = " ".join(p for p in (os.environ.get("VFMIG_ASAN_RUNTIME"), KMOCK) if p)
+
+
+def plain_env(**extra):
+    """The environment without what decides colour and width, plus extra."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "TERM")}
+    env.update(extra)
+    return env
+
+
+def run_env(env, *args, sysroot=None, mock=False, stdin=None):
+    cmd = [VFMIGCTL] + (["--sysroot", sysroot] if sysroot else []) + list(args)
+    if mock:
+        env = dict(env, LD_PRELOAD=PRELOAD)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, input=stdin)
+
+
+def run_pty(args, env):
+    """vfmigctl with stdout and stderr on a terminal; what it wrote there."""
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execve(VFMIGCTL, [VFMIGCTL, *args], env)
+        finally:
+            os._exit(127)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def make_profile(root, path):
+    p = run_env(plain_env(), "profile", "--json", sysroot=root)
+    assert p.returncode == 0, p.stderr
+    with open(path, "w") as f:
+        f.write(p.stdout)
+
+
+class HumanOutput(unittest.TestCase):
+    """Issue #10: tables fit 80 columns (aligned, cut only at the end of the
+    line), colour only where someone looks (NO_COLOR, TERM, --color)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dirs = []
+        # 2 PFs x 256 VFs, a few VFs bound, a claim held
+        cls.big = cls.host("server", "--pfs", "2", "--vfs-per-pf", "256")
+        vfs = [d["bdf"] for d in cls.list_json(cls.big) if d["physfn"]][:3]
+        p = run_env(plain_env(), "bind", *vfs, sysroot=cls.big, mock=True)
+        assert p.returncode == 0, p.stderr
+        want = [{"source_bdf": "0000:3b:00.2", "vendor": "15b3", "device": "101e", "subsystem_vendor": "15b3",
+                 "subsystem_device": "0016", "class": "020000", "driver": "mlx5_vfio_pci"}]
+        p = run_env(plain_env(), "claim", "--domain-name", "web01-with-a-rather-long-domain-name-for-tables",
+                    sysroot=cls.big, stdin=json.dumps(want))
+        assert p.returncode == 0, p.stderr
+        # every vendor, the longest variant driver (hisi_acc_vfio_pci) bound
+        cls.mixed = cls.host("server", "--pfs", "8", "--vfs-per-pf", "2")
+        hisi = [d["bdf"] for d in cls.list_json(cls.mixed) if d["device"] == "a256"]
+        p = run_env(plain_env(), "bind", *hisi, sysroot=cls.mixed, mock=True)
+        assert p.returncode == 0, p.stderr
+        cls.others = [cls.host(p) for p in ("laptop", "broken-missing", "broken-dangling", "broken-garbage")]
+
+    @classmethod
+    def tearDownClass(cls):
+        for d in cls.dirs:
+            shutil.rmtree(d)
+
+    @classmethod
+    def host(cls, profile, *extra):
+        root = gen(profile, *extra)
+        cls.dirs.append(root)
+        return root
+
+    @staticmethod
+    def list_json(root):
+        return json.loads(run_env(plain_env(), "list", "--all", "--json", sysroot=root).stdout)
+
+    def assert_fits(self, text, what, width=WIDTH):
+        for line in text.splitlines():
+            self.assertLessEqual(len(line), width, f"{what}: {len(line)} columns: {line!r}")
+            # a cut is marked at the end of the line only
+            if "…" in line:
+                self.assertTrue(line.endswith("…"), f"{what}: {line!r}")
+
+    def assert_aligned(self, text, what):
+        """Each header name starts its column: every row has a space before
+        that column and text at its start."""
+        lines = text.splitlines()
+        header = lines[0]
+        starts = [0] + [i for i in range(2, len(header)) if header[i] != " " and header[i - 2:i] == "  "]
+        self.assertGreaterEqual(len(starts), 3, f"{what}: header {header!r}")
+        for line in lines[1:]:
+            for s in starts[1:]:
+                if s >= len(line):
+                    continue
+                self.assertEqual(line[s - 1], " ", f"{what}: column at {s} not aligned: {line!r}")
+                self.assertNotEqual(line[s], " ", f"{what}: empty cell at {s}: {line!r}")
+
+    def tables(self, root):
+        """Every human table vfmigctl prints, for one host: (what, stdout)."""
+        out = []
+        for args in (["list"], ["list", "--all"], ["status"], ["claims"], ["db", "list"], ["profile"]):
+            p = run_env(plain_env(), *args, sysroot=root)
+            self.assertEqual(p.returncode, 0, f"{args}: {p.stderr}")
+            out.append((" ".join(args), p.stdout))
+        return out
+
+    def test_tables_fit_80_columns(self):
+        for root in [self.big, self.mixed] + self.others:
+            for what, text in self.tables(root):
+                self.assert_fits(text, f"{os.path.basename(root)}: {what}")
+
+    def test_tables_aligned(self):
+        for root in (self.big, self.mixed, self.others[0]):
+            for what, text in self.tables(root):
+                if what in ("list", "list --all", "db list"):
+                    self.assert_aligned(text, what)
+        status = run_env(plain_env(), "status", sysroot=self.big).stdout
+        self.assert_aligned(status, "status")
+        self.assertIn("in place", status)
+
+    def test_list_columns(self):
+        text = run_env(plain_env(), "list", sysroot=self.mixed).stdout
+        self.assertEqual(text.split("\n")[0].split(), ["BDF", "DEVICE", "DRIVER", "SELECTED", "MIGRATION"])
+        # a bound VF: DRIVER "=" (its selected driver), class and role, migration facts
+        self.assertRegex(text, r"\n0000:13:00\.1  19e5:a256 Crypto VF +=  +hisi_acc_vfio_pci +yes,precopy\n")
+        self.assertRegex(text, r"\n0000:13:00\.0  19e5:a255 Crypto PF +hisi_sec2 +vfio-pci +controls 2 VFs\n")
+        text = run_env(plain_env(), "list", sysroot=self.big).stdout
+        self.assertRegex(text, r"\n0000:10:00\.2  15b3:101e Eth VF +=  +mlx5_vfio_pci +yes,p2p,precopy\n")
+
+    def test_wide_terminal_and_narrow_pipe(self):
+        # a pipe fits 80 whatever COLUMNS says; a terminal takes its width
+        p = run_env(plain_env(COLUMNS="200"), "list", sysroot=self.mixed)
+        self.assert_fits(p.stdout, "list, piped, COLUMNS=200")
+        self.assertIn("…", p.stdout)
+        rc, out = run_pty(["--sysroot", self.mixed, "list"], plain_env(TERM="xterm", COLUMNS="200", NO_COLOR="1"))
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("…", out)
+        self.assertIn("yes,p2p,precopy", out)
+        rc, out = run_pty(["--sysroot", self.mixed, "list"], plain_env(TERM="xterm", COLUMNS="70", NO_COLOR="1"))
+        self.assert_fits(out, "list on a 70-column terminal", 70)
+
+    def test_explain_and_vf_create_fit(self):
+        vf = next(d["bdf"] for d in self.list_json(self.mixed) if d["device"] == "a256")
+        for root, bdf in ((self.mixed, vf), (self.others[0], "0000:00:02.0")):
+            p = run_env(plain_env(), "explain", bdf, sysroot=root)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assert_fits(p.stdout, f"explain {bdf}")
+            # the reasons are wrapped, never cut
+            self.assertNotIn("…", p.stdout)
+            self.assertIn("candidates:", p.stdout)
+        root = self.host("server", "--pfs", "8", "--vfs-per-pf", "2")
+        p = run_env(plain_env(), "vf", "create", "0000:13:00.0", "6", "-v", sysroot=root, mock=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assert_fits(p.stdout, "vf create -v")
+        self.assertRegex(p.stdout, r"\nVF +DRIVER +BEFORE +RESULT\n0000:13:00\.1  hisi_acc_vfio_pci  -  +bound\n")
+
+    def test_check_verdicts_fit(self):
+        d = tempfile.mkdtemp(prefix="vfm-check-")
+        self.dirs.append(d)
+        dst = self.host("server", "--pfs", "2", "--vfs-per-pf", "4")
+        make_profile(self.big, os.path.join(d, "src.json"))
+        make_profile(dst, os.path.join(d, "dst.json"))
+        for extra in ([], ["-v"]):
+            p = run_env(plain_env(), "check", "--from", os.path.join(d, "src.json"), "--to", os.path.join(d, "dst.json"),
+                        *extra)
+            self.assertIn(p.returncode, (0, 3), p.stderr)
+            self.assertIn("hostdev 0000:10:00.2", p.stdout)
+            self.assert_fits(p.stdout, "check " + " ".join(extra))
+            self.assertNotIn("…", p.stdout)  # reasons are wrapped, never cut
+
+    def test_no_colour_when_piped_or_no_color(self):
+        cases = [plain_env(), plain_env(TERM="xterm"), plain_env(TERM="xterm", NO_COLOR="1")]
+        for env in cases:
+            for args in (["list"], ["--color=auto", "status"], ["explain", "0000:10:00.2"], ["db", "lint"],
+                         ["explain", "0000:ee:00.0"], ["list", "--json"]):
+                p = run_env(env, *args, sysroot=self.big)
+                self.assertNotIn(ESC, p.stdout, args)
+                self.assertNotIn(ESC, p.stderr, args)
+
+    def test_color_always(self):
+        p = run_env(plain_env(), "--color=always", "list", sysroot=self.big)
+        self.assertIn(ESC + "1mBDF", p.stdout)
+        p = run_env(plain_env(), "explain", "0000:ee:00.0", "--color", "always", sysroot=self.big)
+        self.assertEqual(p.returncode, 1)
+        self.assertTrue(p.stderr.startswith(ESC), p.stderr)
+        self.assertIn("error:", p.stderr)
+        # --color=always beats NO_COLOR (NO_COLOR only turns auto off)
+        p = run_env(plain_env(NO_COLOR="1"), "--color=always", "status", sysroot=self.big)
+        self.assertIn(ESC, p.stdout)
+        # the layout is the same, the escapes aside
+        plain = run_env(plain_env(), "list", sysroot=self.mixed).stdout
+        coloured = run_env(plain_env(), "list", "--color=always", sysroot=self.mixed).stdout
+        self.assertEqual(re.sub(r"\x1b\[[0-9;]*m", "", coloured), plain)
+        # never with JSON
+        for env in (plain_env(), plain_env(NO_COLOR="")):
+            a = run_env(env, "--color=always", "list", "--json", sysroot=self.big)
+            b = run_env(env, "--color=never", "list", "--json", sysroot=self.big)
+            self.assertNotIn(ESC, a.stdout)
+            self.assertEqual(a.stdout, b.stdout)
+            err = run_env(env, "--color=always", "explain", "0000:ee:00.0", "--json", sysroot=self.big)
+            self.assertNotIn(ESC, err.stdout)
+            self.assertEqual(json.loads(err.stdout)["error"]["name"], "io.vfmig.NotFound")
+
+    def test_color_option_errors(self):
+        for args in (["--color=sometimes", "list"], ["list", "--color"], ["--color", "maybe", "list"]):
+            p = run_env(plain_env(), *args, sysroot=self.big)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn("--color", p.stderr)
+
+    def test_terminal_auto_colour(self):
+        args = ["--sysroot", self.big, "status"]
+        rc, out = run_pty(args, plain_env(TERM="xterm"))
+        self.assertEqual(rc, 0, out)
+        self.assertIn(ESC + "1mBDF", out)
+        self.assertIn(ESC + "32min place", out)
+        # NO_COLOR (any value but empty) and TERM=dumb turn auto off; an empty NO_COLOR does not
+        for env in (plain_env(TERM="xterm", NO_COLOR="1"), plain_env(TERM="dumb"), plain_env()):
+            rc, out = run_pty(args, env)
+            self.assertEqual(rc, 0, out)
+            self.assertNotIn(ESC, out)
+        rc, out = run_pty(args, plain_env(TERM="xterm", NO_COLOR=""))
+        self.assertIn(ESC, out)
+        rc, out = run_pty(["--color=never"] + args, plain_env(TERM="xterm"))
+        self.assertNotIn(ESC, out)
+        # errors on a terminal: "error:" in red
+        rc, out = run_pty(["--sysroot", self.big, "explain", "0000:ee:00.0"], plain_env(TERM="xterm"))
+        self.assertEqual(rc, 1)
+        self.assertIn(ESC + "1;31merror:" + ESC + "0m no PCI device 0000:ee:00.0", out)
 
 
 if __name__ == "__main__":

@@ -52,8 +52,15 @@ progress (const char *event, const VfmJobStats *s, const char *message, gpointer
     for (guint i = 0; i < 20; i++)
       bar[i] = i < pct / 5 ? '#' : '.';
     bar[20] = '\0';
-    printf ("\rmigrating [%s] %3u%%  %.1f/%.1f MiB  dirty %" G_GUINT64_FORMAT " pages/s  downtime %" G_GUINT64_FORMAT " ms ",
-            bar, pct, s->processed / 1048576.0, s->total / 1048576.0, s->dirty_rate_pages, s->expected_downtime_ms);
+    {
+      /* never as wide as the terminal: a wrapped line defeats the \r */
+      g_autofree char *line = g_strdup_printf ("migrating [%s] %3u%%  %.1f/%.1f MiB  dirty %" G_GUINT64_FORMAT
+                                               " pages/s  downtime %" G_GUINT64_FORMAT " ms",
+                                               bar, pct, s->processed / 1048576.0, s->total / 1048576.0,
+                                               s->dirty_rate_pages, s->expected_downtime_ms);
+      g_autofree char *fit = vfm_term_truncate (line, (glong) cli->out.width - 1);
+      printf ("\r%s\033[K", fit);
+    }
     fflush (stdout);
     return;
   }
@@ -63,8 +70,8 @@ progress (const char *event, const VfmJobStats *s, const char *message, gpointer
   fflush (stdout);
 }
 
-static JsonNode *
-result_to_json (const VfmMigrateResult *r)
+JsonNode *
+vfm_cli_migrate_result_to_json (const VfmMigrateResult *r)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -159,7 +166,7 @@ vfm_cmd_migrate (VfmCli *cli, int argc, char **argv, GError **error)
   sigaction (SIGTERM, &old_term, NULL);
 
   if (cli->json) {
-    g_autoptr (JsonNode) n = result_to_json (r);
+    g_autoptr (JsonNode) n = vfm_cli_migrate_result_to_json (r);
     if (r->error != NULL) {
       g_autoptr (JsonNode) e = vfm_error_to_json (r->error);
       json_object_set_member (json_object_get_object_member (json_node_get_object (e), "error"), "result",
@@ -181,7 +188,8 @@ vfm_cmd_migrate (VfmCli *cli, int argc, char **argv, GError **error)
     return FALSE;
   }
   if (!dry)
-    printf ("done in %.1f s; %s runs on %s (%s)\n", r->seconds, argv[1], argv[2], vfm_strategy_to_string (r->strategy));
+    printf ("%sdone%s in %.1f s; %s runs on %s (%s)\n", vfm_term_on (&cli->out, VFM_STYLE_GOOD),
+            vfm_term_off (&cli->out, VFM_STYLE_GOOD), r->seconds, argv[1], argv[2], vfm_strategy_to_string (r->strategy));
   return TRUE;
 }
 
@@ -194,12 +202,20 @@ print_claim (VfmCli *cli, const VfmClaim *c)
   if (cli->json) {
     vfm_cli_print_json (cli, n);
   } else {
-    printf ("claim %s for %s (%s), %s%s\n", c->id, c->domain_name ? c->domain_name : "?", c->state,
-            c->expires_at ? "expires at " : "no expiry", "");
+    g_autoptr (GDateTime) t = c->expires_at ? g_date_time_new_from_unix_local (c->expires_at) : NULL;
+    g_autofree char *expiry = t ? g_date_time_format (t, "expires %F %R") : g_strdup ("no expiry");
+    g_autofree char *what = g_strdup_printf ("%s (%s, %s)", c->id, c->state, expiry);
+    g_autoptr (VfmTable) table = vfm_table_new (4, "DEVICE|SOURCE|DRIVER|BOUND");
+    vfm_term_print_item (&cli->out, stdout, 0, "claim", VFM_STYLE_BOLD, what);
+    vfm_term_print_item (&cli->out, stdout, 2, "domain", VFM_STYLE_PLAIN, c->domain_name ? c->domain_name : "?");
+    vfm_table_set_indent (table, 2);
     for (guint i = 0; i < c->devices->len; i++) {
       const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
-      printf ("  %s for %s on %s\n", d->bdf, d->source_bdf ? d->source_bdf : "?", d->driver ? d->driver : "?");
+      vfm_table_add_row (table, d->bdf, d->source_bdf ? d->source_bdf : "?", d->driver ? d->driver : "?",
+                         d->bound ? "yes" : "no", NULL);
     }
+    if (c->devices->len > 0)
+      vfm_table_print (table, &cli->out);
   }
   return TRUE;
 }
@@ -232,7 +248,7 @@ vfm_cmd_claim (VfmCli *cli, int argc, char **argv, GError **error)
   }
   while ((n = fread (buf, 1, sizeof buf, stdin)) > 0 && input->len < 1048576)
     g_string_append_len (input, buf, (gssize) n);
-  if (!json_parser_load_from_data (parser, input->str, (gssize) input->len, NULL) ||
+  if (!vfm_json_load_data (parser, input->str, input->len, NULL) ||
       (wants = vfm_claim_wants_from_json (json_parser_get_root (parser), error)) == NULL) {
     if (error != NULL && *error == NULL)
       g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claim: stdin is not a JSON array of wanted devices");

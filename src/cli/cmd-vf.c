@@ -52,6 +52,25 @@ prepend_results (VfmVfResult *r, GPtrArray *recovered)
     g_ptr_array_set_size (recovered, 0);
 }
 
+/* One VF's bind (vf create) or return (vf destroy), for -v. */
+static void
+vf_row (VfmTable *table, const VfmBindResult *b)
+{
+  gboolean unbind = g_strcmp0 (b->op, "unbind") == 0;
+  gboolean dry = b->message != NULL && g_str_has_prefix (b->message, "would ");
+  const char *result = "unchanged";
+
+  if (b->changed)
+    result = unbind ? "returned" : "bound";
+  else if (dry)
+    result = unbind ? "would return" : "would bind";
+
+  vfm_table_add_row (table, b->bdf, b->driver ? b->driver : "-", b->previous_driver ? b->previous_driver : "-",
+                     result, NULL);
+  if (b->changed)
+    vfm_table_style (table, 3, VFM_STYLE_GOOD);
+}
+
 static gboolean
 report (VfmCli *cli, VfmVfResult *r, gboolean show_steps, GError **error)
 {
@@ -67,20 +86,29 @@ report (VfmCli *cli, VfmVfResult *r, gboolean show_steps, GError **error)
     cli->exit_code = vfm_error_exit_code (r->error);
     return TRUE;
   } else {
+    g_autoptr (VfmTable) table = vfm_table_new (4, "VF|DRIVER|BEFORE|RESULT");
+    VfmStyle style = r->error == NULL ? VFM_STYLE_GOOD : VFM_STYLE_PLAIN;
     if (r->message)
-      printf ("%s (%.2f s)\n", r->message, r->seconds);
+      printf ("%s%s%s (%.2f s)\n", vfm_term_on (&cli->out, style), r->message, vfm_term_off (&cli->out, style),
+              r->seconds);
     if (show_steps || r->error)
-      for (guint i = 0; i < r->steps->len; i++)
-        printf ("  %u. %s\n", i + 1, (const char *) g_ptr_array_index (r->steps, i));
+      for (guint i = 0; i < r->steps->len; i++) {
+        g_autofree char *n = g_strdup_printf ("%u.", i + 1);
+        vfm_term_print_item (&cli->out, stdout, 2, n, VFM_STYLE_PLAIN, g_ptr_array_index (r->steps, i));
+      }
     for (guint i = 0; i < r->binds->len; i++) {
       const VfmBindResult *b = g_ptr_array_index (r->binds, i);
       if (b->error)
-        fprintf (stderr, "error: %s\n", b->error->message);
-      else if (g_strcmp0 (b->op, "recover") == 0)
+        vfm_cli_error (cli, vfm_error_name (b->error), b->error->message);
+      else if (g_strcmp0 (b->op, "recover") == 0 && b->message != NULL)
         printf ("recovered: %s\n", b->message);
-      else if (cli->verbose)
-        printf ("  %s\n", b->message);
+      else if (cli->verbose && g_strcmp0 (b->op, "recover") != 0)
+        vf_row (table, b);
+      for (guint j = 0; j < b->warnings->len; j++)
+        vfm_cli_warn (cli, g_ptr_array_index (b->warnings, j));
     }
+    if (vfm_table_rows (table) > 1) /* more than the header */
+      vfm_table_print (table, &cli->out);
   }
   if (r->error != NULL) {
     g_propagate_error (error, g_steal_pointer (&r->error));

@@ -26,6 +26,7 @@ static const VfmCliCommand commands[] = {
   { "prepare", "CLAIM", "Destination: bind a claim's devices", vfm_cmd_prepare },
   { "probe", "BDF…", "Ask the kernel about a VFIO device's migration support", vfm_cmd_probe },
   { "profile", "", "This host as check sees it (--json for check --from/--to)", vfm_cmd_profile },
+  { "recover", "", "Finish or roll back work a crash interrupted: binds, vf create/destroy, migrations", vfm_cmd_recover },
   { "release", "CLAIM [--restore]", "Destination: end a claim", vfm_cmd_release },
   { "restore", "[--dry-run]", "Return every device vfmig bound to its original driver", vfm_cmd_restore },
   { "status", "", "What vfmig owns, and interrupted operations", vfm_cmd_status },
@@ -39,16 +40,25 @@ static const VfmCliCommand commands[] = {
 static void
 print_usage (FILE *out)
 {
+  const VfmTerm term = { .color = FALSE, .width = 80 };
+
   fprintf (out, "Usage: vfmigctl [--sysroot DIR] [-c URI] [--json] [-v] COMMAND [ARGS…]\n\n"
                 "Commands:\n");
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++) {
-    g_autofree char *left = g_strdup_printf ("%s %s", commands[i].name, commands[i].args);
-    fprintf (out, "  %-28s %s\n", left, commands[i].description);
+    /* the description at column 31, on the next line after a long usage */
+    g_autofree char *left = g_strstrip (g_strdup_printf ("%s %s", commands[i].name, commands[i].args));
+    glong w = vfm_term_text_width (left);
+    g_autofree char *mark = g_strdup_printf ("%s%*s", left, (int) MAX (28 - w, 0), "");
+    if (w > 28)
+      fprintf (out, "  %s\n", left);
+    vfm_term_print_item (&term, out, w > 28 ? 31 : 2, w > 28 ? NULL : mark, VFM_STYLE_PLAIN,
+                         commands[i].description);
   }
   fprintf (out, "\nGlobal options (before or after the command):\n"
                 "  --sysroot DIR   operate on a synthetic host rooted at DIR (also VFMIG_SYSROOT)\n"
                 "  -c, --connect URI  local libvirt URI, as in virsh\n"
                 "  --json          machine-readable output (see vfmigctl(8), JSON OUTPUT)\n"
+                "  --color=WHEN    auto (a terminal, unless NO_COLOR is set), always or never\n"
                 "  --no-daemon     do the work in this process even when vfmigd runs\n"
                 "  -v, --verbose   more detail\n"
                 "  --version       print the version\n"
@@ -81,6 +91,13 @@ extract_globals (VfmCli *cli, int *argc, char **argv, gboolean *version, gboolea
       cli->json = TRUE;
     } else if (strcmp (a, "--no-daemon") == 0) {
       cli->no_daemon = TRUE;
+    } else if (strcmp (a, "--color") == 0 || g_str_has_prefix (a, "--color=")) {
+      const char *when = a[strlen ("--color")] == '=' ? a + strlen ("--color=") : i + 1 < *argc ? argv[++i] : NULL;
+      if (!vfm_color_mode_from_string (when, &cli->color)) {
+        g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "--color takes auto, always or never%s%s%s",
+                     when ? ", not \"" : "", when ? when : "", when ? "\"" : "");
+        return FALSE;
+      }
     } else if (strcmp (a, "-v") == 0 || strcmp (a, "--verbose") == 0) {
       cli->verbose = TRUE;
     } else if (strcmp (a, "--version") == 0) {
@@ -144,7 +161,7 @@ report (VfmCli *cli, const GError *error)
     g_autofree char *s = vfm_json_to_string (node, FALSE);
     printf ("%s\n", s);
   } else {
-    fprintf (stderr, "error: %s\n", error->message);
+    vfm_cli_error (cli, vfm_error_name (error), error->message);
     if (code == 2)
       fprintf (stderr, "Use vfmigctl --help for help\n");
   }
@@ -176,8 +193,12 @@ run (VfmCli *cli, int argc, char **argv)
   gboolean version = FALSE, help = FALSE;
   const VfmCliCommand *cmd;
   int consumed = 0, rc = 0;
+  gboolean globals_ok = extract_globals (cli, &argc, argv, &version, &help, &error);
 
-  if (!extract_globals (cli, &argc, argv, &version, &help, &error))
+  /* decided once, for the whole run; JSON is never coloured */
+  vfm_term_init (&cli->out, STDOUT_FILENO, cli->json ? VFM_COLOR_NEVER : cli->color);
+  vfm_term_init (&cli->err, STDERR_FILENO, cli->color);
+  if (!globals_ok)
     return report (cli, error);
   if (version) {
     printf ("vfmigctl %s\n", VFM_VERSION);

@@ -5,7 +5,10 @@
 #include <json-glib/json-glib.h>
 
 #include "vfm-host.h"
+#include "vfm-migrate.h"
 #include "vfm-profile.h"
+#include "vfm-table.h"
+#include "vfm-term.h"
 #include "vfm-varlink.h"
 
 G_BEGIN_DECLS
@@ -19,6 +22,9 @@ typedef struct {
   gboolean verbose;
   gboolean tty;
   gboolean no_daemon;  /* --no-daemon: never through vfmigd */
+  VfmColorMode color;  /* --color */
+  VfmTerm out;         /* stdout: colour (never with --json) and width */
+  VfmTerm err;         /* stderr */
   int exit_code;      /* set by a command that succeeded but reports a failure (lint) */
   VfmHost *host;
 } VfmCli;
@@ -42,9 +48,12 @@ gboolean  vfm_cli_parse_options (VfmCli        *cli,
                                  char        ***argv,
                                  GError       **error);
 void      vfm_cli_print_json    (VfmCli *cli, JsonNode *node);
-void      vfm_cli_print_table   (GPtrArray *rows, guint ncols);
 void      vfm_cli_warn          (VfmCli *cli, const char *message);
+void      vfm_cli_error         (VfmCli *cli, const char *name, const char *message);
+void      vfm_cli_item          (VfmCli *cli, guint indent, const char *label, const char *format, ...)
+                                 G_GNUC_PRINTF (4, 5);
 const char *vfm_cli_class_name  (guint32 class_code);
+const char *vfm_cli_class_short_name (guint32 class_code);
 VfmHostProfile *vfm_cli_build_profile (VfmCli *cli, gboolean quiet, GError **error);
 
 /* commands, one file each */
@@ -63,6 +72,8 @@ gboolean vfm_cmd_check      (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_profile    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_probe      (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_migrate    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_recover    (VfmCli *cli, int argc, char **argv, GError **error);
+JsonNode *vfm_cli_migrate_result_to_json (const VfmMigrateResult *r);
 gboolean vfm_cmd_claim      (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_prepare    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_release    (VfmCli *cli, int argc, char **argv, GError **error);

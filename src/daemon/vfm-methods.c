@@ -9,6 +9,7 @@
 #include "vfm-error.h"
 #include "vfm-journal.h"
 #include "vfm-json.h"
+#include "vfm-status.h"
 #include "vfm-varlink.h"
 
 #include <errno.h>
@@ -142,35 +143,17 @@ method_explain (VfmMethodCall *call, JsonNode **error_parameters, GError **error
   return node;
 }
 
+/* The same shape as vfmigctl status --json (vfm-status.c). */
 static JsonNode *
 method_status (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
 {
   g_autoptr (VfmHost) host = NULL;
-  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) owned = NULL, intents = NULL;
-  g_autoptr (JsonArray) owned_json = json_array_new ();
-  g_autoptr (JsonArray) pending = json_array_new ();
-  g_autoptr (JsonArray) problems = json_array_new ();
-  JsonObject *out;
+  g_autoptr (VfmStatus) st = NULL;
 
   if (!vfm_varlink_params_check (call->parameters, NULL, error) || (host = open_host (call, FALSE, error)) == NULL)
     return NULL;
-  owned = vfm_journal_list_owned (vfm_host_sysroot (host), warnings);
-  intents = vfm_journal_list_intents (vfm_host_sysroot (host), warnings);
-  for (guint i = 0; i < owned->len; i++) {
-    const VfmOwned *o = g_ptr_array_index (owned, i);
-    VfmPciDevice *dev = vfm_host_device (host, o->bdf, NULL);
-    json_array_add_element (owned_json, vfm_owned_to_json (o, dev ? vfm_pci_device_driver (dev) : NULL));
-  }
-  for (guint i = 0; i < intents->len; i++)
-    json_array_add_element (pending, vfm_intent_to_json (g_ptr_array_index (intents, i)));
-  for (guint i = 0; i < warnings->len; i++)
-    json_array_add_string_element (problems, g_ptr_array_index (warnings, i));
-  out = json_object_new ();
-  json_object_set_array_member (out, "owned", g_steal_pointer (&owned_json));
-  json_object_set_array_member (out, "pending", g_steal_pointer (&pending));
-  json_object_set_array_member (out, "journal_problems", g_steal_pointer (&problems));
-  return object_node (out);
+  st = vfm_status_read (host);
+  return vfm_status_to_json (st, host);
 }
 
 /* --- changing drivers --- */
@@ -182,6 +165,8 @@ log_result (const VfmBindResult *r)
     vfm_daemon_log (G_LOG_LEVEL_WARNING, r->op, r->bdf, "%s", r->error->message);
   else if (r->message != NULL)
     vfm_daemon_log (G_LOG_LEVEL_MESSAGE, r->op, r->bdf, "%s", r->message);
+  for (guint i = 0; i < r->warnings->len; i++)
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, r->op, r->bdf, "%s", (const char *) g_ptr_array_index (r->warnings, i));
 }
 
 /* {"results": […]}; when a device failed, the error of the first failure

@@ -4,7 +4,10 @@
  * uevent arrives. */
 #include "vfm-config.h"
 #include "vfm-autobind.h"
+#include "vfm-claims.h"
 #include "vfm-daemon.h"
+#include "vfm-error.h"
+#include "vfm-journal.h"
 #include "vfm-methods.h"
 #include "vfm-server.h"
 #include "vfm-systemd.h"
@@ -13,6 +16,9 @@
 #include <glib-unix.h>
 #include <locale.h>
 #include <stdio.h>
+
+#define REQUEST_TIMEOUT_DEFAULT 30
+#define REQUEST_TIMEOUT_MAX 3600
 
 typedef struct {
   VfmDaemonConfig config;
@@ -44,6 +50,32 @@ on_uevent (const char *action, const char *bdf, gpointer user_data)
   vfm_daemon_log (G_LOG_LEVEL_DEBUG, action, bdf, "uevent %s %s", action, bdf);
   if (g_str_equal (action, "add"))
     vfm_autobind_device (&d->config, bdf);
+  else if (g_str_equal (action, "remove"))
+    vfm_autobind_removed (&d->config, bdf);
+}
+
+/* Damaged state files are named at start (recovery names damaged intents) and
+ * left where they are for the administrator; Status reports them too. */
+static void
+log_state_problems (const VfmDaemonConfig *config)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmHost) host = vfm_host_new (config->sysroot, &error);
+  g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) owned = NULL;
+  g_autoptr (VfmClaim) none = NULL;
+
+  if (host == NULL) {
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "start", NULL, "cannot check vfmig's state: %s", error->message);
+    return;
+  }
+  owned = vfm_journal_list_owned (vfm_host_sysroot (host), problems);
+  /* a lookup reads the claims file whole and, unlike a listing, changes nothing */
+  if ((none = vfm_claims_get (host, "", &error)) == NULL && !g_error_matches (error, VFM_ERROR, VFM_ERROR_NOT_FOUND))
+    g_ptr_array_add (problems, g_strdup (error->message));
+  for (guint i = 0; i < problems->len; i++)
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "start", NULL, "damaged state, left in place: %s",
+                    (char *) g_ptr_array_index (problems, i));
 }
 
 int
@@ -51,12 +83,16 @@ main (int argc, char **argv)
 {
   VfmDaemon d = { 0 };
   gboolean no_udev = FALSE, udev = FALSE, version = FALSE;
+  gint request_timeout = REQUEST_TIMEOUT_DEFAULT;
   g_autofree char *sysroot = NULL, *socket_path = NULL;
   GOptionEntry entries[] = {
     { "sysroot", 0, 0, G_OPTION_ARG_FILENAME, &sysroot, "Serve a synthetic host rooted at DIR", "DIR" },
     { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path, "Listen on PATH instead of the default", "PATH" },
     { "no-udev", 0, 0, G_OPTION_ARG_NONE, &no_udev, "Do not watch udev for PCI devices", NULL },
     { "udev", 0, 0, G_OPTION_ARG_NONE, &udev, "Watch udev even under --sysroot", NULL },
+    { "request-timeout", 0, 0, G_OPTION_ARG_INT, &request_timeout,
+      "Close a connection whose message has not arrived whole SECONDS after it began (1-3600, default 30)",
+      "SECONDS" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
     { NULL }
   };
@@ -76,6 +112,11 @@ main (int argc, char **argv)
     fprintf (stderr, "vfmigd: %s\n", error ? error->message : "unexpected argument");
     return 2;
   }
+  if (request_timeout < 1 || request_timeout > REQUEST_TIMEOUT_MAX) {
+    fprintf (stderr, "vfmigd: --request-timeout takes 1 to %d seconds, not %d\n", REQUEST_TIMEOUT_MAX,
+             request_timeout);
+    return 2;
+  }
   if (version) {
     printf ("vfmigd %s\n", VFM_VERSION);
     return 0;
@@ -83,6 +124,7 @@ main (int argc, char **argv)
   d.config.sysroot = sysroot;
   d.config.socket_path = socket_path;
   d.config.group = (char *) "vfmig";
+  d.config.request_timeout = request_timeout;
   /* under a sysroot the host's udev speaks of the real machine, not of the
    * synthetic one: off unless asked for */
   sr = vfm_sysroot_new (sysroot, &error);
@@ -104,6 +146,7 @@ main (int argc, char **argv)
     return 1;
   }
   vfm_autobind_start (&d.config);
+  log_state_problems (&d.config);
   if ((server = vfm_server_new (&d.config, &error)) == NULL) {
     fprintf (stderr, "vfmigd: %s\n", error->message);
     return 1;

@@ -3,6 +3,9 @@
 #include "vfm-batch.h"
 #include "vfm-binder.h"
 #include "vfm-error.h"
+#include "vfm-ids.h"
+#include "vfm-journal.h"
+#include "vfm-lock.h"
 #include "vfm-sysfs.h"
 
 #include <gio/gio.h>
@@ -96,8 +99,11 @@ vfm_autobind_start (const VfmDaemonConfig *config)
     const VfmBindResult *r = g_ptr_array_index (recovered, i);
     if (r->error != NULL)
       vfm_daemon_log (G_LOG_LEVEL_WARNING, "recover", r->bdf, "%s", r->error->message);
-    else
+    else if (r->message != NULL)
       vfm_daemon_log (G_LOG_LEVEL_MESSAGE, "recover", r->bdf, "%s", r->message);
+    for (guint j = 0; j < r->warnings->len; j++)
+      vfm_daemon_log (G_LOG_LEVEL_WARNING, "recover", r->bdf, "damaged state: %s",
+                      (const char *) g_ptr_array_index (r->warnings, j));
   }
   if ((devices = vfm_host_devices (host, NULL, &error)) == NULL) {
     vfm_daemon_log (G_LOG_LEVEL_WARNING, "policy", NULL, "cannot apply policy: %s", error->message);
@@ -132,4 +138,46 @@ vfm_autobind_device (const VfmDaemonConfig *config, const char *bdf)
   g_task_set_task_data (task, g_strdup (bdf), g_free);
   g_task_set_name (task, "autobind");
   g_task_run_in_thread (task, run_device);
+}
+
+static void
+run_removed (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  const VfmDaemonConfig *config = g_object_get_data (G_OBJECT (task), "config");
+  const char *bdf = task_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmHost) host = vfm_host_new (config->sysroot, &error);
+  g_autoptr (VfmLock) lock = NULL;
+  g_autoptr (VfmOwned) owned = NULL;
+  VfmSysroot *sr;
+
+  if (host == NULL)
+    return;
+  sr = vfm_host_sysroot (host);
+  /* under the device's lock, and only when it is really gone: a remove
+   * followed at once by an add of a new device at the address is possible */
+  if ((lock = vfm_lock_device (sr, bdf, 10000, &error)) == NULL ||
+      (owned = vfm_journal_read_owned (sr, bdf, NULL)) == NULL || vfm_host_device (host, bdf, NULL) != NULL)
+    return;
+  if (!vfm_journal_remove_owned (sr, bdf, &error))
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "remove", bdf, "%s was removed, but its record stays: %s", bdf,
+                    error->message);
+  else
+    vfm_daemon_log (G_LOG_LEVEL_MESSAGE, "remove", bdf,
+                    "%s was removed while bound to %s: dropped its record (it came from %s)", bdf,
+                    owned->driver ? owned->driver : "?", owned->original_driver ? owned->original_driver : "no driver");
+}
+
+void
+vfm_autobind_removed (const VfmDaemonConfig *config, const char *bdf)
+{
+  g_autoptr (GTask) task = NULL;
+
+  if (!vfm_bdf_is_valid (bdf))
+    return;
+  task = g_task_new (NULL, NULL, NULL, NULL);
+  g_object_set_data (G_OBJECT (task), "config", (gpointer) config);
+  g_task_set_task_data (task, g_strdup (bdf), g_free);
+  g_task_set_name (task, "removed");
+  g_task_run_in_thread (task, run_removed);
 }

@@ -17,4 +17,10 @@ void vfm_autobind_start   (const VfmDaemonConfig *config);
 void vfm_autobind_device  (const VfmDaemonConfig *config,
                            const char            *bdf);
 
+/* At a udev "remove" (a VF gone with sriov_numvfs, a hot-unplug): the
+ * record of a device vfmig owned goes too - there is nothing to give back,
+ * and a new device at that address is a new device. */
+void vfm_autobind_removed (const VfmDaemonConfig *config,
+                           const char            *bdf);
+
 G_END_DECLS

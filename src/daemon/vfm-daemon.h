@@ -13,6 +13,7 @@ typedef struct {
   char *group;          /* members may call mutating methods */
   gboolean udev;        /* watch udev for PCI events */
   char *host_uuid;      /* this host's identity for peers (Hello) */
+  guint request_timeout;/* seconds a message may take to arrive whole, once begun */
 } VfmDaemonConfig;
 
 /* Structured logging: journald shows VFMIG_OP and VFMIG_DEVICE as fields

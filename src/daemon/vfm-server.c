@@ -16,6 +16,9 @@
 
 #define READ_CHUNK 65536
 #define MAX_CONNECTIONS 256
+/* so that one user cannot hold every slot; root may, up to MAX_CONNECTIONS */
+#define MAX_CONNECTIONS_PER_UID 32
+/* io.vfmig's calls nest a few levels; json-glib recurses once per level */
 
 typedef struct _VfmConnection VfmConnection;
 
@@ -25,6 +28,8 @@ struct _VfmServer {
   char *address;          /* for messages */
   char *unlink_path;      /* the socket we made (not one systemd passed) */
   GHashTable *connections;/* VfmConnection* (a reference each) */
+  GHashTable *per_uid;    /* uid -> connections open (non-root peers) */
+  GHashTable *refusing;   /* uids at their cap whose refusal was logged */
   guint next_id;
   guint running;          /* calls in worker threads */
   gboolean stopping;
@@ -43,6 +48,8 @@ struct _VfmConnection {
   guint8 *chunk;
   char *out;              /* the reply being written */
   gboolean busy;          /* a call runs or a reply is being written */
+  guint deadline;         /* source closing a message begun but unfinished */
+  gboolean counted;       /* in server->per_uid */
   gboolean reading;
   gboolean closed;
 };
@@ -68,6 +75,7 @@ connection_unref (VfmConnection *c)
 {
   if (!g_atomic_int_dec_and_test (&c->ref))
     return;
+  g_clear_handle_id (&c->deadline, g_source_remove);
   g_clear_object (&c->stream);
   g_clear_object (&c->cancellable);
   g_byte_array_unref (c->in);
@@ -78,19 +86,69 @@ connection_unref (VfmConnection *c)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmConnection, connection_unref)
 
+/* Takes a connection of a non-root peer into its uid's count; FALSE when the
+ * uid holds its share already. A refusal is logged once, until the uid drops
+ * below its cap again, so a client hammering at the cap cannot flood the log. */
+static gboolean
+uid_admit (VfmServer *server, uid_t uid)
+{
+  gpointer key = GUINT_TO_POINTER ((guint) uid);
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (server->per_uid, key));
+
+  if (uid == 0)
+    return TRUE;
+  if (n >= MAX_CONNECTIONS_PER_UID) {
+    if (g_hash_table_add (server->refusing, key))
+      vfm_daemon_log (G_LOG_LEVEL_WARNING, "connection", NULL,
+                      "refusing connections from uid %u: it has %u open, the most one user may hold",
+                      (unsigned) uid, n);
+    return FALSE;
+  }
+  g_hash_table_insert (server->per_uid, key, GUINT_TO_POINTER (n + 1));
+  return TRUE;
+}
+
+static void
+uid_release (VfmServer *server, uid_t uid)
+{
+  gpointer key = GUINT_TO_POINTER ((guint) uid);
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (server->per_uid, key));
+
+  if (n > 1)
+    g_hash_table_insert (server->per_uid, key, GUINT_TO_POINTER (n - 1));
+  else
+    g_hash_table_remove (server->per_uid, key);
+  g_hash_table_remove (server->refusing, key);
+}
+
 static void
 connection_close (VfmConnection *c, const char *why)
 {
   if (c->closed)
     return;
   c->closed = TRUE;
+  g_clear_handle_id (&c->deadline, g_source_remove);
   if (why != NULL)
     vfm_daemon_log (G_LOG_LEVEL_MESSAGE, "connection", NULL, "connection %u (uid %u, pid %d) closed: %s", c->id,
                     (unsigned) c->peer.uid, (int) c->peer.pid, why);
   g_cancellable_cancel (c->cancellable);
   g_io_stream_close (G_IO_STREAM (c->stream), NULL, NULL);
-  if (c->server != NULL)
+  if (c->server != NULL) {
+    if (c->counted)
+      uid_release (c->server, c->peer.uid);
     g_hash_table_remove (c->server->connections, c);
+  }
+}
+
+static gboolean
+on_deadline (gpointer user_data)
+{
+  VfmConnection *c = user_data;
+  g_autofree char *why = g_strdup_printf ("no complete message within %u s", c->server->config->request_timeout);
+
+  c->deadline = 0;
+  connection_close (c, why);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -239,16 +297,18 @@ start_call (VfmConnection *c, VfmVarlinkCall *call, const VfmMethod *method)
   g_task_run_in_thread (task, run_call);
 }
 
+
 /* One message from the peer: a call, or a broken peer to hang up on. */
 static void
 connection_handle (VfmConnection *c, const char *text, gsize len)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (VfmVarlinkCall) call = vfm_varlink_call_parse (text, len, &error);
+  g_autoptr (VfmVarlinkCall) call = NULL;
   g_autofree char *interface = NULL;
   const VfmMethod *method;
   const char *member;
 
+  call = vfm_varlink_call_parse (text, len, &error); /* depth and strictness checked first */
   if (call == NULL) {
     connection_close (c, error->message);
     return;
@@ -282,9 +342,14 @@ connection_process (VfmConnection *c)
       return;
     }
     if (text == NULL) {
+      /* a message has begun: it has until the deadline to arrive whole (a
+       * connection idle between messages has none) */
+      if (c->in->len > 0 && c->deadline == 0)
+        c->deadline = g_timeout_add (c->server->config->request_timeout * 1000, on_deadline, c);
       connection_read (c);
       return;
     }
+    g_clear_handle_id (&c->deadline, g_source_remove);
     connection_handle (c, text, strlen (text));
   }
 }
@@ -295,12 +360,23 @@ on_incoming (GSocketService *service, GSocketConnection *stream, GObject *source
   VfmServer *server = user_data;
   g_autoptr (GError) error = NULL;
   VfmConnection *c;
+  VfmPeer peer;
 
   if (server->stopping)
     return TRUE;
   if (g_hash_table_size (server->connections) >= MAX_CONNECTIONS) {
     vfm_daemon_log (G_LOG_LEVEL_WARNING, "connection", NULL, "refusing a connection: %u are open",
                     MAX_CONNECTIONS);
+    g_io_stream_close (G_IO_STREAM (stream), NULL, NULL);
+    return TRUE;
+  }
+  if (!vfm_authz_peer_of (g_socket_connection_get_socket (stream), &peer, &error)) {
+    vfm_daemon_log (G_LOG_LEVEL_WARNING, "connection", NULL, "refusing a connection: %s", error->message);
+    g_io_stream_close (G_IO_STREAM (stream), NULL, NULL);
+    return TRUE;
+  }
+  if (!uid_admit (server, peer.uid)) {
+    g_io_stream_close (G_IO_STREAM (stream), NULL, NULL);
     return TRUE;
   }
   c = g_new0 (VfmConnection, 1);
@@ -309,13 +385,11 @@ on_incoming (GSocketService *service, GSocketConnection *stream, GObject *source
   c->server = server;
   c->stream = g_object_ref (stream);
   c->cancellable = g_cancellable_new ();
+  c->peer = peer;
+  c->counted = peer.uid != 0;
   c->in = g_byte_array_new ();
   c->chunk = g_malloc (READ_CHUNK);
   g_hash_table_add (server->connections, c);
-  if (!vfm_authz_peer_of (g_socket_connection_get_socket (stream), &c->peer, &error)) {
-    connection_close (c, error->message);
-    return TRUE;
-  }
   connection_process (c);
   return TRUE;
 }
@@ -390,6 +464,8 @@ vfm_server_new (const VfmDaemonConfig *config, GError **error)
 
   server->config = config;
   server->connections = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) connection_unref, NULL);
+  server->per_uid = g_hash_table_new (NULL, NULL);
+  server->refusing = g_hash_table_new (NULL, NULL);
   server->service = g_socket_service_new ();
   /* clients connecting at once wait in the kernel's queue, not in EAGAIN */
   g_socket_listener_set_backlog (G_SOCKET_LISTENER (server->service), SOMAXCONN);
@@ -460,10 +536,13 @@ vfm_server_free (VfmServer *server)
   while (g_hash_table_iter_next (&it, (gpointer *) &c, NULL)) {
     c->server = NULL;
     c->closed = TRUE;
+    g_clear_handle_id (&c->deadline, g_source_remove);
     g_cancellable_cancel (c->cancellable);
     g_io_stream_close (G_IO_STREAM (c->stream), NULL, NULL);
   }
   g_hash_table_unref (server->connections);
+  g_hash_table_unref (server->per_uid);
+  g_hash_table_unref (server->refusing);
   if (server->unlink_path != NULL)
     unlink (server->unlink_path);
   g_clear_object (&server->service);

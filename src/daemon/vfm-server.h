@@ -10,8 +10,11 @@ G_BEGIN_DECLS
 /* vfmigd's varlink endpoint: a unix socket (the one systemd passed, or one
  * made at the configured path, mode 0666), one state per connection, calls
  * run one at a time per connection in worker threads, replies in order. A
- * malformed or oversized message closes that connection only. Nothing here
- * wakes up while no client talks. */
+ * malformed, oversized or too deeply nested message, or one that has not
+ * arrived whole config->request_timeout seconds after its first byte, closes
+ * that connection only. A uid other than 0 holds at most 32 connections.
+ * Nothing here wakes up while no client talks (a connection idle between
+ * messages has no deadline). */
 typedef struct _VfmServer VfmServer;
 
 VfmServer *vfm_server_new   (const VfmDaemonConfig *config,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define CLAIMS_LOCK_MS 10000
+#define CLAIMS_MAX_BYTES (16 * 1024 * 1024)
 
 static void
 claim_device_free (gpointer data)
@@ -245,7 +246,7 @@ load_claims (VfmSysroot *sr, GPtrArray *expired, GError **error)
 
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     return out;
-  if (!json_parser_load_from_file (parser, path, &local) || (root = json_parser_get_root (parser)) == NULL ||
+  if (!vfm_json_load_file (parser, path, CLAIMS_MAX_BYTES, &local) || (root = json_parser_get_root (parser)) == NULL ||
       !JSON_NODE_HOLDS_ARRAY (root)) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claims file %s is damaged: %s", path,
                  local ? local->message : "not a JSON array");
@@ -505,6 +506,15 @@ vfm_claims_get (VfmHost *host, const char *id, GError **error)
     return NULL;
   }
   return copy_claim (c);
+}
+
+/* Why the claims file cannot be read, or NULL (read-only: nothing expires). */
+char *
+vfm_claims_problem (VfmHost *host)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), NULL, &error);
+  return claims == NULL ? g_strdup (error->message) : NULL;
 }
 
 GPtrArray *

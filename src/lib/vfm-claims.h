@@ -60,6 +60,7 @@ gboolean   vfm_claims_release    (VfmHost *host, const char *id, gboolean restor
 VfmClaim  *vfm_claims_get        (VfmHost *host, const char *id, GError **error);
 GPtrArray *vfm_claims_list       (VfmHost *host, GError **error);
 GHashTable *vfm_claims_taken     (VfmHost *host);
+char      *vfm_claims_problem    (VfmHost *host);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmClaim, vfm_claim_free)
 

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* a record is a few hundred bytes: anything near this is not one */
+#define RECORD_MAX_BYTES (1024 * 1024)
+
 void
 vfm_owned_free (VfmOwned *o)
 {
@@ -160,7 +163,7 @@ read_record (const char *path, JsonParser *parser, gboolean *absent, GError **er
     *absent = TRUE;
     return NULL;
   }
-  if (!json_parser_load_from_file (parser, path, &local)) {
+  if (!vfm_json_load_file (parser, path, RECORD_MAX_BYTES, &local)) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s is unreadable: %s", path, local->message);
     return NULL;
   }
@@ -172,6 +175,36 @@ read_record (const char *path, JsonParser *parser, gboolean *absent, GError **er
   return json_node_get_object (root);
 }
 
+/* What a record's members must be. A member of the wrong type makes the
+ * record damaged, never "absent": a string where a driver name belongs could
+ * otherwise turn into "no driver" and send a device the wrong way. */
+typedef struct {
+  const char *key;
+  GType type;         /* G_TYPE_STRING (null allowed unless required), G_TYPE_INT64, G_TYPE_BOOLEAN */
+  gboolean required;
+} Member;
+
+static gboolean
+check_members (JsonObject *o, const char *path, const Member *spec, GError **error)
+{
+  for (const Member *m = spec; m->key != NULL; m++) {
+    JsonNode *n = json_object_get_member (o, m->key);
+    gboolean null = n == NULL || JSON_NODE_HOLDS_NULL (n);
+    if (null && m->required) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: \"%s\" is missing", path, m->key);
+      return FALSE;
+    }
+    if (null && (m->type == G_TYPE_STRING || n == NULL))
+      continue;
+    if (null || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != m->type) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: \"%s\" is not a %s", path, m->key,
+                   m->type == G_TYPE_STRING ? "string" : m->type == G_TYPE_INT64 ? "number" : "boolean");
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 static char *
 get_str (JsonObject *o, const char *key)
 {
@@ -179,6 +212,13 @@ get_str (JsonObject *o, const char *key)
   if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
     return NULL;
   return g_strdup (json_node_get_string (n));
+}
+
+static gboolean
+get_str_is_null (JsonObject *o, const char *key)
+{
+  g_autofree char *v = get_str (o, key);
+  return v == NULL;
 }
 
 /* An integer member, 0 when absent or of another type (a damaged record
@@ -257,9 +297,13 @@ vfm_journal_read_owned (VfmSysroot *sr, const char *bdf, GError **error)
   g_autoptr (JsonParser) parser = json_parser_new ();
   gboolean absent;
   JsonObject *o = read_record (path, parser, &absent, error);
+  static const Member spec[] = {
+    { "driver", G_TYPE_STRING, TRUE }, { "original_driver", G_TYPE_STRING, FALSE },
+    { "original_override", G_TYPE_STRING, FALSE }, { "bound_at", G_TYPE_INT64, FALSE }, { NULL }
+  };
   VfmOwned *r;
 
-  if (o == NULL)
+  if (o == NULL || !check_members (o, path, spec, error))
     return NULL;
   r = g_new0 (VfmOwned, 1);
   r->bdf = g_strdup (bdf);
@@ -320,13 +364,23 @@ vfm_journal_read_intent (VfmSysroot *sr, const char *bdf, GError **error)
   g_autofree char *op = NULL;
   gboolean absent;
   JsonObject *o = read_record (path, parser, &absent, error);
+  static const Member spec[] = {
+    { "op", G_TYPE_STRING, TRUE }, { "target_driver", G_TYPE_STRING, FALSE },
+    { "previous_driver", G_TYPE_STRING, FALSE }, { "previous_override", G_TYPE_STRING, FALSE },
+    { "original_driver", G_TYPE_STRING, FALSE }, { "original_override", G_TYPE_STRING, FALSE },
+    { "started_at", G_TYPE_INT64, FALSE }, { "pid", G_TYPE_INT64, FALSE }, { NULL }
+  };
   VfmIntent *r;
 
-  if (o == NULL)
+  if (o == NULL || !check_members (o, path, spec, error))
     return NULL;
   op = get_str (o, "op");
   if (g_strcmp0 (op, "bind") != 0 && g_strcmp0 (op, "unbind") != 0) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: unknown op \"%s\"", path, op ? op : "");
+    return NULL;
+  }
+  if (g_strcmp0 (op, "bind") == 0 && get_str_is_null (o, "target_driver")) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: a bind without \"target_driver\"", path);
     return NULL;
   }
   r = g_new0 (VfmIntent, 1);
@@ -390,9 +444,14 @@ vfm_journal_read_sriov (VfmSysroot *sr, const char *pf, GError **error)
   g_autofree char *op = NULL;
   gboolean absent;
   JsonObject *o = read_record (path, parser, &absent, error);
+  static const Member spec[] = {
+    { "op", G_TYPE_STRING, TRUE }, { "numvfs", G_TYPE_INT64, TRUE }, { "previous_numvfs", G_TYPE_INT64, TRUE },
+    { "previous_autoprobe", G_TYPE_INT64, TRUE }, { "started_at", G_TYPE_INT64, FALSE },
+    { "pid", G_TYPE_INT64, FALSE }, { NULL }
+  };
   VfmSriovIntent *r;
 
-  if (o == NULL)
+  if (o == NULL || !check_members (o, path, spec, error))
     return NULL;
   op = get_str (o, "op");
   if (g_strcmp0 (op, "vf-create") != 0 && g_strcmp0 (op, "vf-destroy") != 0) {
@@ -489,7 +548,13 @@ vfm_journal_read_migration (VfmSysroot *sr, const char *uuid, GError **error)
     return NULL;
   }
   path = record_path (sr, "migrations", uuid);
-  if ((o = read_record (path, parser, &absent, error)) == NULL)
+  static const Member spec[] = {
+    { "domain_name", G_TYPE_STRING, TRUE }, { "source_uri", G_TYPE_STRING, TRUE },
+    { "dest_uri", G_TYPE_STRING, TRUE }, { "peer", G_TYPE_STRING, TRUE }, { "claim_id", G_TYPE_STRING, FALSE },
+    { "phase", G_TYPE_STRING, FALSE }, { "prepared", G_TYPE_BOOLEAN, FALSE }, { "persistent", G_TYPE_BOOLEAN, FALSE },
+    { "started_at", G_TYPE_INT64, FALSE }, { "pid", G_TYPE_INT64, FALSE }, { NULL }
+  };
+  if ((o = read_record (path, parser, &absent, error)) == NULL || !check_members (o, path, spec, error))
     return NULL;
   m = vfm_migration_record_new ();
   m->domain_uuid = g_strdup (uuid);

@@ -2,6 +2,69 @@
 #include "vfm-json.h"
 #include "vfm-error.h"
 
+#include <string.h>
+
+gboolean
+vfm_json_check_text (const char *text, gsize len, GError **error)
+{
+  guint depth = 0;
+
+  for (gsize i = 0; i < len; i++) {
+    char c = text[i];
+    if (c == '"') {
+      for (i++; i < len && text[i] != '"'; i++)
+        if (text[i] == '\\')
+          i++;
+      if (i >= len)
+        return TRUE; /* unterminated: the parser says so */
+    } else if (c == '[' || c == '{') {
+      if (++depth > VFM_JSON_MAX_DEPTH) {
+        g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "nested deeper than %d levels", VFM_JSON_MAX_DEPTH);
+        return FALSE;
+      }
+    } else if (c == ']' || c == '}') {
+      if (depth > 0)
+        depth--;
+    } else if (c == '\0' || strchr (" \t\r\n:,-+.0123456789Eaeflnrstu", c) == NULL) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "not JSON: byte 0x%02x outside a string at offset %" G_GSIZE_FORMAT,
+                   (guint8) c, i);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+vfm_json_load_data (JsonParser *parser, const char *text, gsize len, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  if (!vfm_json_check_text (text, len, error))
+    return FALSE;
+  if (!json_parser_load_from_data (parser, text, (gssize) len, &local)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s", local->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+vfm_json_load_file (JsonParser *parser, const char *path, gsize max_bytes, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &text, &len, &local)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "%s", local->message);
+    return FALSE;
+  }
+  if (len > max_bytes) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "larger than %" G_GSIZE_FORMAT " bytes", max_bytes);
+    return FALSE;
+  }
+  return vfm_json_load_data (parser, text, len, error);
+}
+
 void
 vfm_json_add_str (JsonBuilder *b, const char *key, const char *v)
 {

@@ -11,6 +11,18 @@ G_BEGIN_DECLS
 
 /* JSON shapes shared by the CLI (--json) and the daemon's replies. Keys are
  * snake_case; ids are lowercase hex without 0x (DESIGN.md, Decisions 4). */
+
+/* json-glib parses by recursion (a deep enough [[[… overflows the stack)
+ * and takes more than JSON (single-quoted strings, comments). Before text
+ * from outside - a socket, a file anyone but root could have touched, a
+ * peer - reaches it: nesting at most VFM_JSON_MAX_DEPTH, and nothing strict
+ * JSON does not have outside strings (it could hide brackets from the
+ * count). VFM_ERROR_PARSE with the offset when not. */
+#define VFM_JSON_MAX_DEPTH 64
+gboolean  vfm_json_check_text  (const char *text, gsize len, GError **error);
+/* Reads PATH whole (at most max_bytes), checks it, parses it into parser. */
+gboolean  vfm_json_load_file   (JsonParser *parser, const char *path, gsize max_bytes, GError **error);
+gboolean  vfm_json_load_data   (JsonParser *parser, const char *text, gsize len, GError **error);
 /* Builder helpers shared by every JSON shape of the library. */
 void      vfm_json_add_str       (JsonBuilder *b, const char *key, const char *v);
 void      vfm_json_add_hex       (JsonBuilder *b, const char *key, guint32 v, int width);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-peer.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 
 #include <gio/gio.h>
 #include <string.h>
@@ -76,7 +77,7 @@ remote (VfmPeer *p, const char * const *args, const char *input, GError **error)
                             error);
   if (proc == NULL || !g_subprocess_communicate (proc, in, NULL, &out, &err, error))
     return NULL;
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (out, NULL), (gssize) g_bytes_get_size (out), NULL) ||
+  if (!vfm_json_load_data (parser, g_bytes_get_data (out, NULL), g_bytes_get_size (out), NULL) ||
       (root = json_parser_get_root (parser)) == NULL) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "%s: vfmigctl %s gave no answer: %.*s", p->ssh_host, args[0],
                  (int) g_bytes_get_size (err), (const char *) g_bytes_get_data (err, NULL));

@@ -446,7 +446,7 @@ vfm_host_profile_load (const char *path, GError **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) local = NULL;
-  if (!json_parser_load_from_file (parser, path, &local)) {
+  if (!vfm_json_load_file (parser, path, 64 * 1024 * 1024, &local)) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: %s", path, local->message);
     return NULL;
   }

@@ -434,8 +434,10 @@ vfm_sriov_recover (VfmHost *host)
       g_ptr_array_add (out, r);
   }
   for (guint i = 0; i < warnings->len; i++) {
+    /* a damaged record is reported (status lists it too), not a failure
+     * of whatever this command was asked to do */
     VfmBindResult *r = vfm_bind_result_new ("", "recover");
-    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_PARSE, "%s", (char *) g_ptr_array_index (warnings, i));
+    g_ptr_array_add (r->warnings, g_strdup_printf ("%s; left in place", (char *) g_ptr_array_index (warnings, i)));
     g_ptr_array_add (out, r);
   }
   return out;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-varlink.h"
 #include "vfm-error.h"
+#include "vfm-json.h"
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
@@ -77,7 +78,7 @@ vfm_varlink_call_parse (const char *text, gsize len, GError **error)
     protocol_error (error, "not UTF-8");
     return NULL;
   }
-  if (!json_parser_load_from_data (parser, text, len, &local)) {
+  if (!vfm_json_load_data (parser, text, len, &local)) {
     g_set_error (error, VFM_VARLINK_ERROR, VFM_VARLINK_ERROR_PROTOCOL, "malformed call: %s", local->message);
     return NULL;
   }

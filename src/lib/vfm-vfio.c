@@ -112,7 +112,7 @@ vfm_vfio_cached (VfmHost *host, VfmPciDevice *dev)
   JsonObject *o;
   VfmVfioCaps *c;
 
-  if (!json_parser_load_from_file (parser, path, NULL) || json_parser_get_root (parser) == NULL ||
+  if (!vfm_json_load_file (parser, path, 1024 * 1024, NULL) || json_parser_get_root (parser) == NULL ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     return NULL;
   o = json_node_get_object (json_parser_get_root (parser));

@@ -3,9 +3,11 @@
 """vfmigd on synthetic hosts whose sysfs reacts like the kernel (tests/mock):
 every method through an independent varlink client, the same results as
 vfmigctl --json, authorization with a real non-root uid, malformed input,
-concurrent clients, systemd's notify and socket activation, and recovery of
-a bind killed mid-way. Prints TAP."""
+concurrent and slow clients, the per-user connection cap, systemd's notify
+and socket activation, recovery of a bind killed mid-way, and damaged state
+files at start. Prints TAP."""
 import grp
+import itertools
 import json
 import re
 import os
@@ -149,6 +151,46 @@ class HostCase(unittest.TestCase):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             f.write(text)
+
+
+class Trickler(threading.Thread):
+    """A client whose message never ends: a call's first bytes, then one more
+    byte each period, until the daemon hangs up (or long after any deadline)."""
+
+    def __init__(self, sock, period=0.2):
+        super().__init__(daemon=True)
+        self.conn = Connection(sock)
+        self.period = period
+        self.sent = 0
+        self.started = None    # when the first byte was out
+        self.closed_at = None  # when a send found the connection closed
+        self.replied = None    # what the daemon sent before it hung up
+
+    def run(self):
+        data = itertools.chain(b'{"method":"io.vfmig.Hello","parameters":{"x":"', itertools.repeat(ord("y")))
+        end = time.monotonic() + 3 * DEADLINE
+        try:
+            for byte in data:
+                if time.monotonic() > end:
+                    return
+                try:
+                    self.conn.send_raw(bytes([byte]))
+                except (BrokenPipeError, ConnectionResetError):
+                    self.closed_at = time.monotonic()
+                    self.replied = self.leftover()
+                    return
+                if self.started is None:
+                    self.started = time.monotonic()
+                self.sent += 1
+                time.sleep(self.period)  # the slow client's pace, not a wait for a condition
+        finally:
+            self.conn.close()
+
+    def leftover(self):
+        try:
+            return self.conn.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            return b""
 
 
 def without_seconds(results):
@@ -390,6 +432,25 @@ class Robustness(HostCase):
             c.send_raw(ok)
             self.assertIn("host_uuid", c.receive()["parameters"])
 
+    def test_deeply_nested_message(self):
+        # json-glib recurses once per level: this would overflow the daemon's stack
+        deep = b'{"method":"io.vfmig.Hello","parameters":{"x":' + b"[" * 200000 + b"]" * 200000 + b"}}\0"
+        self.assert_closed(deep)
+        self.assertIn("nested deeper than 64 levels", self.daemon.log())
+        # json-glib also takes single quotes and comments, which could hide brackets from the count
+        self.assert_closed(b"{'method':'io.vfmig.Hello'}\0")
+        self.assert_closed(b'{"method":"io.vfmig.Hello" /* " */}\0')
+        self.assertIn("outside a string", self.daemon.log())
+        with self.connect() as c:
+            # nesting within the limit is a call like any other
+            with self.assertRaises(VarlinkError) as e:
+                c.call("io.vfmig.Hello", {"x": json.loads("[" * 60 + "]" * 60)})
+            self.assertEqual(e.exception.parameters, {"parameter": "x"})
+            # brackets, quotes and backslashes inside strings are no nesting
+            with self.assertRaises(VarlinkError) as e:
+                c.call("io.vfmig.Explain", {"bdf": "[{" * 100 + '"\\'})
+            self.assertEqual(e.exception.name, "io.vfmig.InvalidArgument")
+
     def test_concurrent_clients(self):
         expected = self.call("io.vfmig.List")
         errors = []
@@ -449,6 +510,74 @@ class Robustness(HostCase):
         self.assertEqual(switches() - before, 0)
 
 
+class SlowClients(HostCase):
+    """A message, once begun, has --request-timeout seconds to arrive whole;
+    a connection idle between messages has no deadline."""
+    start_daemon = False
+
+    def test_never_ending_message_is_closed_at_the_deadline(self):
+        d = self.spawn("--request-timeout", "2")
+        idle = self.connect()
+        self.addCleanup(idle.close)
+        self.assertEqual(idle.call("io.vfmig.Hello")["protocol_major"], 1)
+        slow = Trickler(self.sock)
+        slow.start()
+        served = 0
+        end = time.monotonic() + DEADLINE
+        while slow.is_alive() and time.monotonic() < end:
+            # others are served meanwhile
+            self.assertEqual(self.call("io.vfmig.Hello")["protocol_major"], 1)
+            served += 1
+            time.sleep(0.05)  # a client's pace
+        slow.join(DEADLINE)
+        self.assertIsNotNone(slow.closed_at, "the never-ending message was not cut off")
+        self.assertGreaterEqual(slow.closed_at - slow.started, 1.9)
+        self.assertLess(slow.closed_at - slow.started, DEADLINE)
+        self.assertGreater(served, 1)
+        self.assertEqual(slow.replied, b"")
+        self.assertRegex(d.log(), r"connection \d+ \(uid 0, pid \d+\) closed: no complete message within 2 s")
+        # the idle connection outlived the deadline and is served as before
+        self.assertEqual(idle.call("io.vfmig.Hello")["protocol_major"], 1)
+        self.assertIsNone(d.proc.poll())
+
+    def test_slow_but_complete_messages_are_served(self):
+        self.spawn("--request-timeout", "3")
+        with self.connect() as c:
+            # two messages, each within its deadline, together longer than one
+            for _ in range(2):
+                for part in (b'{"method":', b'"io.vfmig.Hello"', b"}\0"):
+                    c.send_raw(part)
+                    time.sleep(0.8)  # a slow client's pace
+                self.assertIn("host_uuid", c.receive()["parameters"])
+            # a message and the start of the next in one write: the next one's clock starts
+            c.send_raw(b'{"method":"io.vfmig.Hello"}\0{"method":')
+            self.assertIn("host_uuid", c.receive()["parameters"])
+            time.sleep(1.6)  # a slow client's pace
+            c.send_raw(b'"io.vfmig.Status"}\0')
+            self.assertIn("owned", c.receive()["parameters"])
+
+    def test_many_slow_clients_do_not_stop_others(self):
+        d = self.spawn("--request-timeout", "6")
+        slow = [Trickler(self.sock) for _ in range(20)]
+        for t in slow:
+            t.start()
+        wait_for(lambda: all(t.sent >= 3 for t in slow), "20 slow clients to be mid-message")
+        expected = self.call("io.vfmig.List")
+        with self.connect() as c:
+            for _ in range(5):
+                self.assertEqual(c.call("io.vfmig.List"), expected)
+                self.assertIn("owned", c.call("io.vfmig.Status"))
+        for _ in range(5):
+            self.assertEqual(self.call("io.vfmig.Hello")["protocol_major"], 1)
+        # answered while all twenty were mid-message
+        self.assertEqual([t.closed_at for t in slow], [None] * 20)
+        for t in slow:
+            t.join(DEADLINE)
+        self.assertEqual([t.closed_at is not None and t.replied == b"" for t in slow], [True] * 20)
+        self.assertEqual(d.log().count("closed: no complete message within 6 s"), 20)
+        self.assertEqual(self.call("io.vfmig.Hello")["protocol_major"], 1)
+
+
 class Startup(HostCase):
     start_daemon = False
 
@@ -475,6 +604,21 @@ class Startup(HostCase):
         p = self.run_daemon("--version")
         self.assertEqual(p.returncode, 0)
         self.assertTrue(p.stdout.startswith("vfmigd "))
+
+    def test_bad_request_timeout(self):
+        base = ("--sysroot", self.root, "--socket", self.sock)
+        for value in ("0", "3601", "-1", "abc", "", "2.5", "99999999999"):
+            p = self.run_daemon(*base, "--request-timeout", value)
+            self.assertEqual(p.returncode, 2, (value, p.stderr))
+            self.assertIn("--request-timeout", p.stderr, value)
+        p = self.run_daemon(*base, "--request-timeout")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--request-timeout", p.stderr)
+        self.assertFalse(os.path.exists(self.sock))  # none of them started
+        for value in ("1", "3600"):
+            d = self.spawn("--request-timeout", value)
+            d.stop()
+            self.assertEqual(d.proc.returncode, 0, value)
 
     def test_default_socket_under_sysroot_mode_0666(self):
         d = Daemon(self.root, os.path.join(self.root, "run", "vfmig", "vfmigd.sock"),
@@ -584,6 +728,113 @@ class Recovery(HostCase):
                     self.assertEqual(f.read().strip(), "0")
 
 
+# Damaged records, as a crash of the disk or of a hand edit would leave them.
+DAMAGED = {
+    "truncated": b'{"bdf": "0000:10:00.2", "op": "bind", "target_dr',
+    "empty": b"",
+    "garbage": bytes(range(256)) * 16,
+    "array": b'["op", "bind", "bdf"]',
+    "wrong types": b'{"op": 5, "bdf": [], "driver": {"x": 1}, "target_driver": 7, "bound_at": "now", "pid": "x"}',
+    "huge": b'{"original_driver": "' + b"x" * (16 << 20),
+}
+CLAIMS_DAMAGED = {  # claims.json holds an array of claims
+    "truncated": b'[{"id": "4f0c2b6e-1d", "devices": [{"bdf": "0000:10',
+    "empty": b"",
+    "garbage": bytes(range(256)) * 16,
+    "object": b'{"id": "4f0c2b6e", "devices": []}',
+    "wrong types": b'[{"id": 5, "devices": "0000:10:00.2", "expires_at": "never"}]',
+    "huge": b'[{"id": "' + b"x" * (16 << 20),
+}
+
+
+class JournalDamage(HostCase):
+    """Damaged state files at start: vfmigd starts, names each in its log and
+    in Status, binds other devices, and leaves the files as they were for the
+    administrator."""
+    start_daemon = False
+
+    def setUp(self):
+        super().setUp()
+        self.vf_list = [d["bdf"] for d in self.ctl_json("list") if d["physfn"]]
+
+    def write_state(self, rel, data):
+        path = os.path.join(self.root, "var", "lib", "vfmig", rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def bind_elsewhere(self, vf, intents):
+        """Binds vf, which must succeed. While an intent does not read, every
+        bind also reports it (recovery cannot finish that operation): then the
+        reply is its ParseError, with vf's result among the results."""
+        try:
+            results = self.call("io.vfmig.Bind", {"bdfs": [vf]})["results"]
+        except VarlinkError as e:
+            self.assertEqual(e.name, "io.vfmig.ParseError", e.parameters)
+            self.assertTrue(any(p in e.parameters["message"] for p in intents), e.parameters["message"])
+            results = e.parameters["results"]
+        mine = [r for r in results if r["bdf"] == vf]
+        self.assertEqual([(r["error"], r["changed"]) for r in mine], [(None, True)], mine)
+        self.assertIn("vfio", self.driver(vf))
+        self.assertEqual(self.driver(vf), mine[0]["driver"])
+
+    def check_survives(self, damaged, vf, intents=()):
+        """damaged: {path: the bytes written}"""
+        d = self.spawn()  # it starts: Hello answers
+        log = d.log()
+        for path in damaged:
+            self.assertIn(path, log)
+        st = self.call("io.vfmig.Status")
+        for path in damaged:
+            self.assertTrue(any(path in p for p in st["journal_problems"]), (path, st["journal_problems"]))
+        damaged_bdfs = {os.path.basename(p)[:-len(".json")] for p in damaged}
+        self.assertEqual([o["bdf"] for o in st["owned"] if o["bdf"] in damaged_bdfs], [])
+        self.bind_elsewhere(vf, intents)
+        self.assertIsNone(d.proc.poll(), d.log()[-3000:])
+        self.assertEqual(self.call("io.vfmig.Hello")["protocol_major"], 1)
+        for path, data in damaged.items():
+            with open(path, "rb") as f:
+                self.assertTrue(f.read() == data, f"{path} changed")
+        d.stop()
+        self.assertEqual(d.proc.returncode, 0, d.log()[-3000:])
+
+    def test_damaged_owned_records(self):
+        kinds = [data for name, data in DAMAGED.items() if name != "wrong types"]  # see below
+        damaged = {self.write_state(f"owned/{vf}.json", data): data for vf, data in zip(self.vf_list, kinds)}
+        self.check_survives(damaged, self.vf_list[-1])
+
+    def test_damaged_intent_records(self):
+        damaged = {self.write_state(f"intent/{vf}.json", data): data
+                   for vf, data in zip(self.vf_list, DAMAGED.values())}
+        self.check_survives(damaged, self.vf_list[-1], intents=damaged)
+
+    def test_damaged_claims_file(self):
+        for vf, (name, data) in zip(self.vf_list, CLAIMS_DAMAGED.items()):
+            path = self.write_state("claims.json", data)
+            try:
+                self.check_survives({path: data}, vf)
+            except AssertionError as e:
+                raise AssertionError(f"claims.json {name}: {e}") from e
+
+    def test_wrong_typed_owned_record_is_reported(self):
+        data = DAMAGED["wrong types"]
+        self.check_survives({self.write_state(f"owned/{self.vf_list[0]}.json", data): data}, self.vf_list[-1])
+
+    def test_wrong_typed_intent_leaves_the_device_alone(self):
+        host = [d for d in self.ctl_json("list", "--all") if d["driver"] and "vfio" not in d["driver"]][0]
+        data = b'{"op": "bind", "bdf": 3, "target_driver": 5, "previous_driver": [], "pid": "x"}'
+        path = self.write_state(f"intent/{host['bdf']}.json", data)
+        self.check_survives({path: data}, self.vf_list[-1], intents=[path])
+        self.assertEqual(self.driver(host["bdf"]), host["driver"])
+
+    def test_deeply_nested_records(self):
+        deep = b"[" * 1000000
+        damaged = {self.write_state(rel, deep): deep
+                   for rel in (f"owned/{self.vf_list[0]}.json", f"intent/{self.vf_list[1]}.json", "claims.json")}
+        self.check_survives(damaged, self.vf_list[-1], intents=damaged)
+
+
 def ensure_user():
     if os.geteuid() != 0:
         return "needs root to create a user and a group"
@@ -666,6 +917,62 @@ class Authorization(HostCase):
         err, reply = self.as_user("io.vfmig.Unbind", {"bdfs": [vf]})
         self.assertIsNone(err, reply)
         self.assertIsNone(self.driver(vf))
+
+    def test_per_uid_connection_cap(self):
+        """A user holds at most 32 connections; root may hold more."""
+        cap = 32
+        pw = pwd.getpwnam(TEST_USER)
+        to_child_r, to_child_w = os.pipe()
+        to_parent_r, to_parent_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(to_child_w)
+            os.close(to_parent_r)
+            out = {}
+            try:
+                os.setgroups([])
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+                held = [Connection(self.sock) for _ in range(cap)]
+                out["held_served"] = all(c.call("io.vfmig.Hello")["protocol_major"] == 1 for c in held)
+                extra = [Connection(self.sock, timeout=DEADLINE) for _ in range(3)]
+                out["extra_refused"] = [c.is_closed() for c in extra]
+                os.write(to_parent_w, b"held\n")
+                os.read(to_child_r, 1)  # the parent checks root meanwhile
+                held.pop().close()
+
+                def one_more():
+                    try:
+                        with Connection(self.sock, timeout=DEADLINE) as c:
+                            return c.call("io.vfmig.Hello")["protocol_major"] == 1
+                    except (Closed, ConnectionResetError, BrokenPipeError):
+                        return False
+
+                # a connection closed is a slot free, once the daemon saw it close
+                out["after_close"] = wait_for(one_more, "the closed connection's slot")
+            except BaseException as e:  # noqa: BLE001 - reported by the parent
+                out["exception"] = repr(e)
+            os.write(to_parent_w, json.dumps(out).encode() + b"\n")
+            os._exit(0)
+        os.close(to_child_r)
+        os.close(to_parent_w)
+        try:
+            with os.fdopen(to_parent_r) as rx, os.fdopen(to_child_w, "w") as tx:
+                first = rx.readline()
+                self.assertEqual(first, "held\n")
+                # root is not capped: it connects while the user is refused, more than the cap at once
+                root = [self.connect() for _ in range(cap + 8)]
+                for c in root:
+                    self.assertEqual(c.call("io.vfmig.Hello")["protocol_major"], 1)
+                    c.close()
+                log = self.daemon.log()
+                self.assertEqual(log.count(f"refusing connections from uid {pw.pw_uid}:"), 1, log[-3000:])
+                tx.write("g")
+                tx.flush()
+                out = json.loads(rx.readline())
+        finally:
+            os.waitpid(pid, 0)
+        self.assertEqual(out, {"held_served": True, "extra_refused": [True] * 3, "after_close": True})
 
 
 if __name__ == "__main__":

@@ -208,6 +208,71 @@ class Hook(unittest.TestCase):
             self.assertEqual(self.claims(), [])
         self.kill_prepare_sweep(expire)
 
+    TEST_DOMAIN_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"  # libvirt's test:///default "test"
+
+    def write_migration_record(self, claim_id, text=None):
+        d = os.path.join(self.root, "var", "lib", "vfmig", "migrations")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, self.TEST_DOMAIN_UUID + ".json")
+        rec = {"domain_uuid": self.TEST_DOMAIN_UUID, "domain_name": "test", "source_uri": "test:///default",
+               "dest_uri": "qemu+ssh://elsewhere/system", "peer": f"sysroot:{self.root}", "claim_id": claim_id,
+               "phase": "migrating", "prepared": True, "persistent": False, "devices": [],
+               "started_at": 1, "pid": 999999}
+        with open(path, "w") as f:
+            f.write(text if text is not None else json.dumps(rec))
+        return path
+
+    def test_recover_ends_a_dead_migration(self):
+        # a vfmigctl migrate killed mid-way: its claim here is prepared, its
+        # journal record left; the guest still runs on the source (libvirt's
+        # test driver), so recover rolls back: the claim is released and what
+        # its prepare bound is returned
+        c = json.loads(self.ctl("claim", "--ttl", "600", "--json", stdin=self.wants(1)).stdout)
+        self.assertEqual(self.ctl("prepare", c["id"]).returncode, 0)
+        bdf = c["devices"][0]["bdf"]
+        self.assertEqual(self.driver(bdf), "mlx5_vfio_pci")
+        path = self.write_migration_record(c["id"])
+        st = json.loads(self.ctl("status", "--json").stdout)
+        self.assertEqual([m["phase"] for m in st["migrations"]], ["migrating"])
+        p = self.ctl("recover", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        self.assertEqual(len(out["migrations"]), 1, out)
+        m = out["migrations"][0]
+        self.assertIsNone(m["error"])
+        self.assertTrue(m["rolled_back"])
+        self.assertTrue(any("released claim" in x for x in m["steps"]), m["steps"])
+        self.assertEqual(self.claims(), [])
+        self.assertIsNone(self.driver(bdf))
+        self.assertFalse(os.path.exists(path))
+        self.assertEqual(self.ctl("recover").stdout.strip(), "nothing to recover")
+
+    def test_recover_leaves_a_live_migration_alone(self):
+        import fcntl
+        path = self.write_migration_record(None)
+        lockdir = os.path.join(self.root, "run", "vfmig", "lock")
+        os.makedirs(lockdir, exist_ok=True)
+        with open(os.path.join(lockdir, "migration-" + self.TEST_DOMAIN_UUID), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # as the running vfmigctl migrate holds it
+            out = json.loads(self.ctl("recover", "--json").stdout)
+            self.assertEqual(out["migrations"], [])
+            self.assertTrue(os.path.exists(path))
+        out = json.loads(self.ctl("recover", "--json").stdout)
+        self.assertEqual(len(out["migrations"]), 1)
+        self.assertFalse(os.path.exists(path))
+
+    def test_recover_reports_a_damaged_record(self):
+        for text in ("", "{", "[]", '{"domain_name": 7}', "\x00garbage"):
+            path = self.write_migration_record(None, text)
+            p = self.ctl("recover", "--json")
+            self.assertEqual(p.returncode, 1, text)
+            out = json.loads(p.stdout)
+            self.assertEqual(len(out["journal_problems"]), 1, text)
+            self.assertIn(path, out["journal_problems"][0])
+            self.assertTrue(os.path.exists(path), "a damaged record is kept for the operator")
+            st = self.ctl("status", "--json")
+            self.assertIn(path, json.loads(st.stdout)["journal_problems"][0])
+
     def test_hostile_input(self):
         cases = ["", "<domain", "<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><domain><name>&e;</name></domain>",
                  "<notadomain/>", domain_xml("<hostdev mode='subsystem' type='pci'><source><address bus='0x../..'/></source></hostdev>"),

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Journal records (/var/lib/vfmig/{intent,owned}/BDF.json), read at every
+/* Journal records (/var/lib/vfmig/{intent,owned,sriov}/BDF.json and
+ * migrations/UUID.json), read at every
  * start for crash recovery. The input is written as a record of a temporary
  * sysroot and read back the way the binder and `vfmigctl restore` do; an
  * intent that reads must survive a write and a second read unchanged. */
@@ -10,21 +11,27 @@
 #include <stdlib.h>
 
 #define BDF "0000:00:01.0"
+#define UUID "6695eb01-f6a4-8304-79aa-97f2502e193f"
 
 static char *root;
 static VfmSysroot *sysroot;
 static char *intent_path;
 static char *owned_path;
+static char *sriov_path;
+static char *migration_path;
 
 static void
 remove_root (void)
 {
   /* the tree holds only what this process created */
   static const char * const dirs[] = {
-    "var/lib/vfmig/intent", "var/lib/vfmig/owned", "var/lib/vfmig", "var/lib", "var", "",
+    "var/lib/vfmig/intent", "var/lib/vfmig/owned", "var/lib/vfmig/sriov", "var/lib/vfmig/migrations",
+    "var/lib/vfmig", "var/lib", "var", "",
   };
   g_unlink (intent_path);
   g_unlink (owned_path);
+  g_unlink (sriov_path);
+  g_unlink (migration_path);
   for (guint i = 0; i < G_N_ELEMENTS (dirs); i++) {
     g_autofree char *d = g_build_filename (root, dirs[i], NULL);
     g_rmdir (d);
@@ -37,6 +44,8 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   g_autoptr (GError) error = NULL;
   g_autofree char *intent_dir = NULL;
   g_autofree char *owned_dir = NULL;
+  g_autofree char *sriov_dir = NULL;
+  g_autofree char *migration_dir = NULL;
 
   vfm_fuzz_init_logging ();
   root = g_dir_make_tmp ("vfm-fuzz-journal-XXXXXX", &error);
@@ -46,6 +55,12 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   owned_dir = g_build_filename (root, "var", "lib", "vfmig", "owned", NULL);
   g_mkdir_with_parents (intent_dir, 0755);
   g_mkdir_with_parents (owned_dir, 0755);
+  sriov_dir = g_build_filename (root, "var", "lib", "vfmig", "sriov", NULL);
+  migration_dir = g_build_filename (root, "var", "lib", "vfmig", "migrations", NULL);
+  g_mkdir_with_parents (sriov_dir, 0755);
+  g_mkdir_with_parents (migration_dir, 0755);
+  sriov_path = g_build_filename (sriov_dir, BDF ".json", NULL);
+  migration_path = g_build_filename (migration_dir, UUID ".json", NULL);
   intent_path = g_build_filename (intent_dir, BDF ".json", NULL);
   owned_path = g_build_filename (owned_dir, BDF ".json", NULL);
   sysroot = vfm_sysroot_new (root, &error);
@@ -113,10 +128,60 @@ fuzz_owned (const uint8_t *data, size_t size)
   VFM_FUZZ_CHECK (list->len == (o != NULL ? 1u : 0u), "listed %u owned", list->len);
 }
 
+static void
+fuzz_sriov (const uint8_t *data, size_t size)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmSriovIntent) it = NULL, back = NULL;
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) list = NULL;
+
+  if (!g_file_set_contents (sriov_path, (const char *) data, size, &error))
+    g_error ("%s", error->message);
+  it = vfm_journal_read_sriov (sysroot, BDF, &error);
+  VFM_FUZZ_CHECK ((it == NULL) == (error != NULL), "sriov %p, error %p", (void *) it, (void *) error);
+  list = vfm_journal_list_sriov (sysroot, warnings);
+  VFM_FUZZ_CHECK (list->len == (it != NULL ? 1u : 0u), "listed %u sriov intents", list->len);
+  if (it == NULL)
+    return;
+  VFM_FUZZ_CHECK (vfm_journal_write_sriov (sysroot, it, &error), "write: %s", error->message);
+  back = vfm_journal_read_sriov (sysroot, BDF, &error);
+  VFM_FUZZ_CHECK (back != NULL, "written sriov intent does not read back: %s", error->message);
+  VFM_FUZZ_CHECK (back->op == it->op && back->numvfs == it->numvfs && back->previous_numvfs == it->previous_numvfs &&
+                  back->previous_autoprobe == it->previous_autoprobe, "sriov intent changed across write and read");
+}
+
+static void
+fuzz_migration (const uint8_t *data, size_t size)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmMigrationRecord) m = NULL, back = NULL;
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) list = NULL;
+
+  if (!g_file_set_contents (migration_path, (const char *) data, size, &error))
+    g_error ("%s", error->message);
+  m = vfm_journal_read_migration (sysroot, UUID, &error);
+  VFM_FUZZ_CHECK ((m == NULL) == (error != NULL), "migration %p, error %p", (void *) m, (void *) error);
+  list = vfm_journal_list_migrations (sysroot, warnings);
+  VFM_FUZZ_CHECK (list->len == (m != NULL ? 1u : 0u), "listed %u migrations", list->len);
+  if (m == NULL)
+    return;
+  VFM_FUZZ_CHECK (vfm_journal_write_migration (sysroot, m, &error), "write: %s", error->message);
+  back = vfm_journal_read_migration (sysroot, UUID, &error);
+  VFM_FUZZ_CHECK (back != NULL, "written migration does not read back: %s", error->message);
+  check_same ("domain_name", m->domain_name, back->domain_name);
+  check_same ("peer", m->peer, back->peer);
+  check_same ("claim_id", m->claim_id, back->claim_id);
+  VFM_FUZZ_CHECK (back->devices->len == m->devices->len, "devices changed");
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   fuzz_intent (data, size);
   fuzz_owned (data, size);
+  fuzz_sriov (data, size);
+  fuzz_migration (data, size);
   return 0;
 }

@@ -376,10 +376,20 @@ vfm_domain_rewrite (const char *xml, gsize len, GHashTable *moves, GHashTable *d
   }
   if (claim_id != NULL) {
     xmlNode *meta = child (root, "metadata");
-    xmlNode *claim;
+    xmlNode *claim, *after;
     xmlNs *ns;
     if (meta == NULL)
       meta = xmlNewChild (root, NULL, BAD_CAST "metadata", NULL);
+    /* a domain that migrated before still carries that migration's claim:
+     * the destination must read this one (found by the fuzzer) */
+    for (xmlNode *c = meta->children; c != NULL; c = after) {
+      after = c->next;
+      if (c->type == XML_ELEMENT_NODE && xmlStrEqual (c->name, BAD_CAST "claim") && c->ns != NULL &&
+          xmlStrEqual (c->ns->href, BAD_CAST VFM_XML_NAMESPACE)) {
+        xmlUnlinkNode (c);
+        xmlFreeNode (c);
+      }
+    }
     claim = xmlNewChild (meta, NULL, BAD_CAST "claim", NULL);
     ns = xmlNewNs (claim, BAD_CAST VFM_XML_NAMESPACE, BAD_CAST "vfmig");
     xmlSetNs (claim, ns);

@@ -411,8 +411,9 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
     dp->physfn = get_str (d, "physfn");
     dp->pf_driver = get_str (d, "pf_driver");
     dp->numa_node = (gint) json_object_get_int_member_with_default (d, "numa_node", -1);
-    dp->iommu_group = json_object_get_null_member (d, "iommu_group") ? -1
-                      : (gint) json_object_get_int_member_with_default (d, "iommu_group", -1);
+    /* absent, null or not a number: unknown (json_object_get_null_member
+     * is a critical on an absent member; found by the fuzzer) */
+    dp->iommu_group = (gint) json_object_get_int_member_with_default (d, "iommu_group", -1);
     dp->group_viable = json_object_get_boolean_member_with_default (d, "group_viable", FALSE);
     dp->vfio_bound = json_object_get_boolean_member_with_default (d, "vfio_bound", FALSE);
     dp->in_use = json_object_get_boolean_member_with_default (d, "in_use", FALSE);
@@ -432,8 +433,8 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
     }
     {
       JsonNode *f = json_object_get_member (d, "facts_migration");
-      dp->facts_supported = f == NULL || JSON_NODE_HOLDS_NULL (f) ? VFM_FACT_UNKNOWN
-                            : json_node_get_boolean (f) ? VFM_FACT_YES : VFM_FACT_NO;
+      dp->facts_supported = f == NULL || !JSON_NODE_HOLDS_VALUE (f) || json_node_get_value_type (f) != G_TYPE_BOOLEAN
+                            ? VFM_FACT_UNKNOWN : json_node_get_boolean (f) ? VFM_FACT_YES : VFM_FACT_NO;
     }
     dp->facts_dirty_tracking = get_str (d, "facts_dirty_tracking");
     dp->firmware = get_str (d, "firmware");

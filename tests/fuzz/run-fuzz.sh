@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-TARGETS="alias driver policy bdf journal varlink"
+TARGETS="alias driver policy bdf journal varlink domainxml profile"
 [ $# -ge 2 ] || { sed -n '4,5p' "$0" | sed 's/^# //'; exit 2; }
 target=$1
 seconds=$2

@@ -20,20 +20,20 @@ print_result (VfmCli *cli, const JsonObject *r, gboolean show_steps)
   JsonObject *o = (JsonObject *) r;
   JsonNode *err = json_object_get_member (o, "error");
   JsonNode *group = json_object_get_member (o, "iommu_group");
-  const char *bdf = json_object_get_string_member_with_default (o, "bdf", "");
-  const char *op = json_object_get_string_member_with_default (o, "op", "");
+  const char *bdf = vfm_json_get_str_or (o, "bdf", "");
+  const char *op = vfm_json_get_str_or (o, "op", "");
   JsonArray *steps = json_object_has_member (o, "steps") ? json_object_get_array_member (o, "steps") : NULL;
   JsonArray *warnings = json_object_has_member (o, "warnings") ? json_object_get_array_member (o, "warnings") : NULL;
 
   if (err != NULL && JSON_NODE_HOLDS_OBJECT (err)) {
     JsonObject *e = json_node_get_object (err);
-    vfm_cli_error (cli, json_object_get_string_member_with_default (e, "name", NULL),
-                   json_object_get_string_member_with_default (e, "message", "failed"));
-  } else if (json_object_get_string_member_with_default (o, "message", NULL) != NULL) {
-    VfmStyle style = json_object_get_boolean_member_with_default (o, "changed", FALSE) ? VFM_STYLE_GOOD : VFM_STYLE_PLAIN;
+    vfm_cli_error (cli, vfm_json_get_str_or (e, "name", NULL),
+                   vfm_json_get_str_or (e, "message", "failed"));
+  } else if (vfm_json_get_str_or (o, "message", NULL) != NULL) {
+    VfmStyle style = vfm_json_get_bool_or (o, "changed", FALSE) ? VFM_STYLE_GOOD : VFM_STYLE_PLAIN;
     printf ("%s%s%s%s (%.3f s)\n", g_strcmp0 (op, "recover") == 0 ? "recovered: " : "", vfm_term_on (&cli->out, style),
             json_object_get_string_member (o, "message"), vfm_term_off (&cli->out, style),
-            json_object_get_double_member_with_default (o, "seconds", 0));
+            vfm_json_get_double_or (o, "seconds", 0));
   }
   if (show_steps && steps != NULL)
     for (guint i = 0; i < json_array_get_length (steps); i++) {
@@ -45,7 +45,7 @@ print_result (VfmCli *cli, const JsonObject *r, gboolean show_steps)
     vfm_cli_warn (cli, w);
   }
   if (group != NULL && JSON_NODE_HOLDS_OBJECT (group) && g_strcmp0 (op, "bind") == 0 &&
-      !json_object_get_boolean_member_with_default (json_node_get_object (group), "viable", TRUE)) {
+      !vfm_json_get_bool_or (json_node_get_object (group), "viable", TRUE)) {
     JsonObject *g = json_node_get_object (group);
     JsonArray *blockers = json_object_get_array_member (g, "blockers");
     g_autoptr (GString) why = g_string_new (NULL);
@@ -53,7 +53,7 @@ print_result (VfmCli *cli, const JsonObject *r, gboolean show_steps)
       g_string_append_printf (why, "%s%s", i ? "; " : "", json_array_get_string_element (blockers, i));
     g_autofree char *w = g_strdup_printf ("IOMMU group %" G_GINT64_FORMAT " of %s is not viable: %s "
                                           "(bind the whole group with --group)",
-                                          json_object_get_int_member_with_default (g, "group", -1), bdf, why->str);
+                                          vfm_json_get_int_or (g, "group", -1), bdf, why->str);
     vfm_cli_warn (cli, w);
   }
 }

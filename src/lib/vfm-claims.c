@@ -105,8 +105,8 @@ vfm_claim_from_json (JsonNode *node, GError **error)
   c->domain_uuid = dup_member (o, "domain_uuid");
   c->domain_name = dup_member (o, "domain_name");
   c->state = dup_member (o, "state");
-  c->created_at = json_object_get_int_member_with_default (o, "created_at", 0);
-  c->expires_at = json_object_get_int_member_with_default (o, "expires_at", 0);
+  c->created_at = vfm_json_get_int_or (o, "created_at", 0);
+  c->expires_at = vfm_json_get_int_or (o, "expires_at", 0);
   if (c->id == NULL || !json_object_has_member (o, "devices") ||
       !JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "devices"))) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "a claim needs an id and a devices array");
@@ -125,7 +125,7 @@ vfm_claim_from_json (JsonNode *node, GError **error)
     d->source_bdf = dup_member (json_node_get_object (dn), "source_bdf");
     d->bdf = dup_member (json_node_get_object (dn), "bdf");
     d->driver = dup_member (json_node_get_object (dn), "driver");
-    d->bound = json_object_get_boolean_member_with_default (json_node_get_object (dn), "bound", FALSE);
+    d->bound = vfm_json_get_bool_or (json_node_get_object (dn), "bound", FALSE);
     if (!vfm_bdf_is_valid (d->bdf) || (d->source_bdf && !vfm_bdf_is_valid (d->source_bdf))) {
       g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claim %s: devices[%u] has no valid bdf", c->id, i);
       return NULL;
@@ -161,7 +161,7 @@ vfm_claim_wants_to_json (GPtrArray *wants)
 static gboolean
 hex_member (JsonObject *o, const char *k, guint max, guint *out)
 {
-  const char *s = json_object_get_string_member_with_default (o, k, NULL);
+  const char *s = vfm_json_get_str_or (o, k, NULL);
   char *end = NULL;
   guint64 v;
   if (s == NULL || *s == '\0')

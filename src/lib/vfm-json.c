@@ -34,6 +34,45 @@ vfm_json_check_text (const char *text, gsize len, GError **error)
   return TRUE;
 }
 
+static JsonNode *
+value_of (JsonObject *o, const char *key, GType type)
+{
+  JsonNode *n = o ? json_object_get_member (o, key) : NULL;
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n))
+    return NULL;
+  if (json_node_get_value_type (n) == type || (type == G_TYPE_DOUBLE && json_node_get_value_type (n) == G_TYPE_INT64))
+    return n;
+  return NULL;
+}
+
+const char *
+vfm_json_get_str_or (JsonObject *o, const char *key, const char *def)
+{
+  JsonNode *n = value_of (o, key, G_TYPE_STRING);
+  return n ? json_node_get_string (n) : def;
+}
+
+gint64
+vfm_json_get_int_or (JsonObject *o, const char *key, gint64 def)
+{
+  JsonNode *n = value_of (o, key, G_TYPE_INT64);
+  return n ? json_node_get_int (n) : def;
+}
+
+gboolean
+vfm_json_get_bool_or (JsonObject *o, const char *key, gboolean def)
+{
+  JsonNode *n = value_of (o, key, G_TYPE_BOOLEAN);
+  return n ? json_node_get_boolean (n) : def;
+}
+
+gdouble
+vfm_json_get_double_or (JsonObject *o, const char *key, gdouble def)
+{
+  JsonNode *n = value_of (o, key, G_TYPE_DOUBLE);
+  return n ? json_node_get_double (n) : def;
+}
+
 gboolean
 vfm_json_load_data (JsonParser *parser, const char *text, gsize len, GError **error)
 {

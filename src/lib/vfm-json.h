@@ -20,6 +20,14 @@ G_BEGIN_DECLS
  * count). VFM_ERROR_PARSE with the offset when not. */
 #define VFM_JSON_MAX_DEPTH 64
 gboolean  vfm_json_check_text  (const char *text, gsize len, GError **error);
+/* Members of JSON from outside, by type: the value, or def when the member is
+ * absent, null or of another type (json-glib's *_with_default functions are
+ * a critical on an object or array member). */
+const char *vfm_json_get_str_or    (JsonObject *o, const char *key, const char *def);
+gint64      vfm_json_get_int_or    (JsonObject *o, const char *key, gint64 def);
+gboolean    vfm_json_get_bool_or   (JsonObject *o, const char *key, gboolean def);
+gdouble     vfm_json_get_double_or (JsonObject *o, const char *key, gdouble def);
+
 /* Reads PATH whole (at most max_bytes), checks it, parses it into parser. */
 gboolean  vfm_json_load_file   (JsonParser *parser, const char *path, gsize max_bytes, GError **error);
 gboolean  vfm_json_load_data   (JsonParser *parser, const char *text, gsize len, GError **error);

@@ -84,9 +84,10 @@ remote (VfmPeer *p, const char * const *args, const char *input, GError **error)
     return NULL;
   }
   if (JSON_NODE_HOLDS_OBJECT (root) && json_object_has_member (json_node_get_object (root), "error")) {
-    JsonObject *e = json_object_get_object_member (json_node_get_object (root), "error");
+    JsonNode *en = json_object_get_member (json_node_get_object (root), "error");
+    JsonObject *e = JSON_NODE_HOLDS_OBJECT (en) ? json_node_get_object (en) : NULL;
     g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "%s: %s", p->ssh_host,
-                 e ? json_object_get_string_member_with_default (e, "message", "failed") : "failed");
+                 e ? vfm_json_get_str_or (e, "message", "failed") : "failed");
     return NULL;
   }
   return json_node_copy (root);

@@ -300,7 +300,7 @@ vfm_host_profile_to_json (const VfmHostProfile *p)
 static gboolean
 get_hex (JsonObject *o, const char *k, guint max, guint *out, const char *origin, const char *bdf, GError **error)
 {
-  const char *s = json_object_get_string_member_with_default (o, k, NULL);
+  const char *s = vfm_json_get_str_or (o, k, NULL);
   char *end = NULL;
   guint64 v;
   if (s == NULL || *s == '\0' || (v = g_ascii_strtoull (s, &end, 16), end == NULL || *end != '\0') || v > max) {
@@ -315,7 +315,7 @@ get_hex (JsonObject *o, const char *k, guint max, guint *out, const char *origin
 static gulong
 get_version (JsonObject *o, const char *k)
 {
-  const char *s = json_object_get_string_member_with_default (o, k, NULL);
+  const char *s = vfm_json_get_str_or (o, k, NULL);
   guint a = 0, b = 0, c = 0;
   if (s == NULL || sscanf (s, "%u.%u.%u", &a, &b, &c) < 2)
     return 0;
@@ -343,7 +343,7 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
     return NULL;
   }
   o = json_node_get_object (node);
-  p->format = (gint) json_object_get_int_member_with_default (o, "format", 0);
+  p->format = (gint) vfm_json_get_int_or (o, "format", 0);
   if (p->format != VFM_PROFILE_FORMAT) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: profile format %d, this vfmig reads format %d", origin,
                  p->format, VFM_PROFILE_FORMAT);
@@ -356,7 +356,7 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
   p->vfmig_version = get_str (o, "vfmig_version");
   p->libvirt_version = get_version (o, "libvirt_version");
   p->qemu_version = get_version (o, "qemu_version");
-  p->created_at = json_object_get_int_member_with_default (o, "created_at", 0);
+  p->created_at = vfm_json_get_int_or (o, "created_at", 0);
   if (!json_object_has_member (o, "devices") || !JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "devices"))) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: \"devices\" must be an array", origin);
     return NULL;
@@ -396,7 +396,7 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
     if (!get_hex (d, "class", 0xffffff, &dp->class_code, origin, dp->bdf, error))
       return NULL;
     dp->revision = -1;
-    if (json_object_get_string_member_with_default (d, "revision", NULL) != NULL) {
+    if (vfm_json_get_str_or (d, "revision", NULL) != NULL) {
       if (!get_hex (d, "revision", 0xff, &v, origin, dp->bdf, error))
         return NULL;
       dp->revision = (gint) v;
@@ -410,26 +410,26 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
     dp->selection_kind = get_str (d, "selection_kind");
     dp->physfn = get_str (d, "physfn");
     dp->pf_driver = get_str (d, "pf_driver");
-    dp->numa_node = (gint) json_object_get_int_member_with_default (d, "numa_node", -1);
+    dp->numa_node = (gint) vfm_json_get_int_or (d, "numa_node", -1);
     /* absent, null or not a number: unknown (json_object_get_null_member
      * is a critical on an absent member; found by the fuzzer) */
-    dp->iommu_group = (gint) json_object_get_int_member_with_default (d, "iommu_group", -1);
-    dp->group_viable = json_object_get_boolean_member_with_default (d, "group_viable", FALSE);
-    dp->vfio_bound = json_object_get_boolean_member_with_default (d, "vfio_bound", FALSE);
-    dp->in_use = json_object_get_boolean_member_with_default (d, "in_use", FALSE);
-    dp->claimed = json_object_get_boolean_member_with_default (d, "claimed", FALSE);
+    dp->iommu_group = (gint) vfm_json_get_int_or (d, "iommu_group", -1);
+    dp->group_viable = vfm_json_get_bool_or (d, "group_viable", FALSE);
+    dp->vfio_bound = vfm_json_get_bool_or (d, "vfio_bound", FALSE);
+    dp->in_use = vfm_json_get_bool_or (d, "in_use", FALSE);
+    dp->claimed = vfm_json_get_bool_or (d, "claimed", FALSE);
     mig = json_object_get_member (d, "vfio_migration");
     if (mig != NULL && JSON_NODE_HOLDS_OBJECT (mig)) {
       JsonObject *m = json_node_get_object (mig);
       dp->probed = TRUE;
-      dp->migration = json_object_get_boolean_member_with_default (m, "supported", FALSE);
-      dp->stop_copy = json_object_get_boolean_member_with_default (m, "stop_copy", FALSE);
-      dp->p2p = json_object_get_boolean_member_with_default (m, "p2p", FALSE);
-      dp->pre_copy = json_object_get_boolean_member_with_default (m, "pre_copy", FALSE);
-      dp->dirty_tracking = json_object_get_boolean_member_with_default (m, "dirty_tracking", FALSE);
+      dp->migration = vfm_json_get_bool_or (m, "supported", FALSE);
+      dp->stop_copy = vfm_json_get_bool_or (m, "stop_copy", FALSE);
+      dp->p2p = vfm_json_get_bool_or (m, "p2p", FALSE);
+      dp->pre_copy = vfm_json_get_bool_or (m, "pre_copy", FALSE);
+      dp->dirty_tracking = vfm_json_get_bool_or (m, "dirty_tracking", FALSE);
       dp->probe_source = get_str (m, "source");
       dp->probe_detail = get_str (m, "detail");
-      dp->probed_at = json_object_get_int_member_with_default (m, "probed_at", 0);
+      dp->probed_at = vfm_json_get_int_or (m, "probed_at", 0);
     }
     {
       JsonNode *f = json_object_get_member (d, "facts_migration");

@@ -428,7 +428,7 @@ set_remote_error (VfmVarlinkClient *c, const char *name, JsonObject *params, GEr
     }
   }
   if (json_object_has_member (c->last_error_parameters, "message"))
-    message = json_object_get_string_member_with_default (c->last_error_parameters, "message", NULL);
+    message = vfm_json_get_str_or (c->last_error_parameters, "message", NULL);
   for (int code = 0; code < 256; code++) {
     GError probe = { VFM_ERROR, code, NULL };
     if (strcmp (vfm_error_name (&probe), name) == 0) {
@@ -477,7 +477,7 @@ call_internal (VfmVarlinkClient *c, const char *method, JsonObject *parameters, 
       set_remote_error (c, json_node_get_string (err), params ? json_node_get_object (params) : NULL, error);
       return FALSE;
     }
-    continues = json_object_get_boolean_member_with_default (reply, "continues", FALSE);
+    continues = vfm_json_get_bool_or (reply, "continues", FALSE);
     if (continues && !(flags & VFM_VARLINK_CALL_MORE)) {
       g_set_error (error, VFM_VARLINK_ERROR, VFM_VARLINK_ERROR_PROTOCOL,
                    "%s: the service streamed replies to a call without \"more\"", method);

@@ -116,17 +116,17 @@ vfm_vfio_cached (VfmHost *host, VfmPciDevice *dev)
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     return NULL;
   o = json_node_get_object (json_parser_get_root (parser));
-  if (g_strcmp0 (json_object_get_string_member_with_default (o, "key", ""), key) != 0)
+  if (g_strcmp0 (vfm_json_get_str_or (o, "key", ""), key) != 0)
     return NULL; /* the driver, module or device changed since */
   c = g_new0 (VfmVfioCaps, 1);
   c->bdf = g_strdup (vfm_pci_device_bdf (dev));
   c->key = g_steal_pointer (&key);
-  if (json_object_get_boolean_member_with_default (o, "migration", FALSE))
-    set_flags (c, (guint64) json_object_get_int_member_with_default (o, "flags", 0));
-  c->dirty_tracking = json_object_get_boolean_member_with_default (o, "dirty_tracking", FALSE);
-  c->detail = g_strdup (json_object_get_string_member_with_default (o, "detail", ""));
-  c->source = g_strdup (json_object_get_string_member_with_default (o, "source", "kernel"));
-  c->probed_at = json_object_get_int_member_with_default (o, "probed_at", 0);
+  if (vfm_json_get_bool_or (o, "migration", FALSE))
+    set_flags (c, (guint64) vfm_json_get_int_or (o, "flags", 0));
+  c->dirty_tracking = vfm_json_get_bool_or (o, "dirty_tracking", FALSE);
+  c->detail = g_strdup (vfm_json_get_str_or (o, "detail", ""));
+  c->source = g_strdup (vfm_json_get_str_or (o, "source", "kernel"));
+  c->probed_at = vfm_json_get_int_or (o, "probed_at", 0);
   return c;
 }
 

@@ -427,9 +427,17 @@ else
     start_daemon || tap_bail "vfmigd did not restart"
     check "restarted vfmigd binds every VF the policy manages (60 s at most)" wait_for all_on_vfio 60
     dlog_text
+    # a VF whose bind another thread was finishing at the kill may have its
+    # driver link already: recovery records it; any other is rolled back and
+    # bound again by the start-up scan
+    recovered() {
+        has "$dtext" " listening on " &&
+            { has "$dtext" "$1: interrupted bind to vfio-pci had completed; recorded it" ||
+                has "$dtext" "$1: interrupted bind rolled back" "bound $1 to vfio-pci"; }
+    }
     for vf in $intent_at_kill; do
-        check "restarted vfmigd recovered $vf's interrupted bind (journal), then bound it, before it listened" \
-            has "$dtext" "$vf: interrupted bind" "bound $vf to vfio-pci" " listening on " || tap_diag "$dtext"
+        check "restarted vfmigd recovered $vf's interrupted bind (journal) before it listened" \
+            recovered "$vf" || tap_diag "$dtext"
     done
     assert_eq "after the restart: no intent left" "" "$(intents)"
     assert_eq "after the restart: one owned record per VF" "${vfs[*]} " "$(owned)"

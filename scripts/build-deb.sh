@@ -4,6 +4,11 @@
 # in OUTDIR (default: build-deb/ at the top of the tree).
 #   scripts/build-deb.sh [OUTDIR]
 # As root it installs missing build dependencies with apt-get build-dep.
+# DEB_BUILD_OPTIONS is dpkg-buildpackage's: "nocheck" skips the unit, cli,
+# mock and lint suites debian/rules runs (74 s -> 24 s on 2 idle cores;
+# tests/lab/run-package.sh builds that way: meson test runs those suites
+# anyway). dpkg-buildpackage already runs ninja with one job per core.
+# The package is tested by meson test lab-package (tests/lab/package.sh).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)

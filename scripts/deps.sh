@@ -7,6 +7,11 @@ build_pkgs=(meson ninja-build pkg-config gcc python3 libglib2.0-dev libjson-glib
   libvirt-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libxml2-dev libkmod-dev scdoc)
 lab_pkgs=(qemu-system-x86 linux-image-amd64 busybox-static kmod udev cpio xz-utils
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
+# lab-package builds the .deb (scripts/build-deb.sh): dpkg-buildpackage, and
+# the Build-Depends of debian/control that the build above does not need
+# (dpkg-checkbuilddeps in the tree says what is missing; Rules-Requires-Root:
+# no, so no fakeroot)
+lab_pkgs+=(dpkg-dev debhelper build-essential bash-completion systemd)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--with-lab" ]; then

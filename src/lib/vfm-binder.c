@@ -13,6 +13,16 @@
 
 #define LOCK_TIMEOUT_MS 10000
 
+/* A journal record recovery could not read: reported (status lists it
+ * too), not a failure of whatever the command was asked to do. */
+VfmBindResult *
+vfm_bind_result_new_damaged (const char *problem)
+{
+  VfmBindResult *r = vfm_bind_result_new ("", "recover");
+  g_ptr_array_add (r->warnings, g_strdup_printf ("%s; left in place", problem));
+  return r;
+}
+
 void
 vfm_bind_result_free (VfmBindResult *r)
 {
@@ -523,12 +533,7 @@ vfm_binder_recover (VfmHost *host)
     if (r != NULL)
       g_ptr_array_add (out, r);
   }
-  for (guint i = 0; i < warnings->len; i++) {
-    /* a damaged record is reported (status lists it too), not a failure
-     * of whatever this command was asked to do */
-    VfmBindResult *r = vfm_bind_result_new ("", "recover");
-    g_ptr_array_add (r->warnings, g_strdup_printf ("%s; left in place", (char *) g_ptr_array_index (warnings, i)));
-    g_ptr_array_add (out, r);
-  }
+  for (guint i = 0; i < warnings->len; i++)
+    g_ptr_array_add (out, vfm_bind_result_new_damaged (g_ptr_array_index (warnings, i)));
   return out;
 }

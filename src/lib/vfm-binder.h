@@ -34,6 +34,7 @@ typedef struct {
 } VfmBindResult;
 
 VfmBindResult *vfm_bind_result_new  (const char *bdf, const char *op);
+VfmBindResult *vfm_bind_result_new_damaged (const char *problem);
 void           vfm_bind_result_free (VfmBindResult *r);
 
 VfmBindResult *vfm_binder_bind      (VfmHost      *host,

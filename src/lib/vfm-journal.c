@@ -274,6 +274,26 @@ list_names (VfmSysroot *sr, const char *kind)
   return out;
 }
 
+typedef gpointer (*RecordReader) (VfmSysroot *sr, const char *name, GError **error);
+
+/* Every record of a kind that reads; each one that does not is a warning
+ * naming its file. */
+static GPtrArray *
+list_records (VfmSysroot *sr, const char *kind, RecordReader read, GDestroyNotify free_record, GPtrArray *warnings)
+{
+  g_autoptr (GPtrArray) names = list_names (sr, kind);
+  GPtrArray *out = g_ptr_array_new_with_free_func (free_record);
+  for (guint i = 0; i < names->len; i++) {
+    g_autoptr (GError) error = NULL;
+    gpointer record = read (sr, g_ptr_array_index (names, i), &error);
+    if (record != NULL)
+      g_ptr_array_add (out, record);
+    else if (error != NULL && warnings != NULL)
+      g_ptr_array_add (warnings, g_strdup (error->message));
+  }
+  return out;
+}
+
 gboolean
 vfm_journal_write_owned (VfmSysroot *sr, const VfmOwned *o, GError **error)
 {
@@ -323,17 +343,7 @@ vfm_journal_remove_owned (VfmSysroot *sr, const char *bdf, GError **error)
 GPtrArray *
 vfm_journal_list_owned (VfmSysroot *sr, GPtrArray *warnings)
 {
-  g_autoptr (GPtrArray) bdfs = list_names (sr, "owned");
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_owned_free);
-  for (guint i = 0; i < bdfs->len; i++) {
-    g_autoptr (GError) error = NULL;
-    VfmOwned *o = vfm_journal_read_owned (sr, g_ptr_array_index (bdfs, i), &error);
-    if (o != NULL)
-      g_ptr_array_add (out, o);
-    else if (error != NULL && warnings != NULL)
-      g_ptr_array_add (warnings, g_strdup (error->message));
-  }
-  return out;
+  return list_records (sr, "owned", (RecordReader) vfm_journal_read_owned, (GDestroyNotify) vfm_owned_free, warnings);
 }
 
 gboolean
@@ -405,17 +415,7 @@ vfm_journal_clear_intent (VfmSysroot *sr, const char *bdf, GError **error)
 GPtrArray *
 vfm_journal_list_intents (VfmSysroot *sr, GPtrArray *warnings)
 {
-  g_autoptr (GPtrArray) bdfs = list_names (sr, "intent");
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_intent_free);
-  for (guint i = 0; i < bdfs->len; i++) {
-    g_autoptr (GError) error = NULL;
-    VfmIntent *it = vfm_journal_read_intent (sr, g_ptr_array_index (bdfs, i), &error);
-    if (it != NULL)
-      g_ptr_array_add (out, it);
-    else if (error != NULL && warnings != NULL)
-      g_ptr_array_add (warnings, g_strdup (error->message));
-  }
-  return out;
+  return list_records (sr, "intent", (RecordReader) vfm_journal_read_intent, (GDestroyNotify) vfm_intent_free, warnings);
 }
 
 gboolean
@@ -478,17 +478,7 @@ vfm_journal_clear_sriov (VfmSysroot *sr, const char *pf, GError **error)
 GPtrArray *
 vfm_journal_list_sriov (VfmSysroot *sr, GPtrArray *warnings)
 {
-  g_autoptr (GPtrArray) pfs = list_names (sr, "sriov");
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_sriov_intent_free);
-  for (guint i = 0; i < pfs->len; i++) {
-    g_autoptr (GError) error = NULL;
-    VfmSriovIntent *it = vfm_journal_read_sriov (sr, g_ptr_array_index (pfs, i), &error);
-    if (it != NULL)
-      g_ptr_array_add (out, it);
-    else if (error != NULL && warnings != NULL)
-      g_ptr_array_add (warnings, g_strdup (error->message));
-  }
-  return out;
+  return list_records (sr, "sriov", (RecordReader) vfm_journal_read_sriov, (GDestroyNotify) vfm_sriov_intent_free, warnings);
 }
 
 gboolean
@@ -603,15 +593,5 @@ vfm_journal_remove_migration (VfmSysroot *sr, const char *uuid, GError **error)
 GPtrArray *
 vfm_journal_list_migrations (VfmSysroot *sr, GPtrArray *warnings)
 {
-  g_autoptr (GPtrArray) uuids = list_names (sr, "migrations");
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_migration_record_free);
-  for (guint i = 0; i < uuids->len; i++) {
-    g_autoptr (GError) error = NULL;
-    VfmMigrationRecord *m = vfm_journal_read_migration (sr, g_ptr_array_index (uuids, i), &error);
-    if (m != NULL)
-      g_ptr_array_add (out, m);
-    else if (error != NULL && warnings != NULL)
-      g_ptr_array_add (warnings, g_strdup (error->message));
-  }
-  return out;
+  return list_records (sr, "migrations", (RecordReader) vfm_journal_read_migration, (GDestroyNotify) vfm_migration_record_free, warnings);
 }

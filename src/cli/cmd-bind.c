@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* One device's result, from its JSON form (the same whether the daemon or
  * this process did the work). */
@@ -139,6 +140,18 @@ strv_to_array (int argc, char **argv)
   return a;
 }
 
+/* "binding 12/256: 0000:10:00.2" on a terminal's stderr, redrawn in place,
+ * for binds of more than a few devices (each can take a second on real
+ * hardware); erased before the results. */
+static void
+bind_progress (guint done, guint total, const char *bdf, gpointer data)
+{
+  if (total < 4)
+    return;
+  fprintf (stderr, "\r\033[Kbinding %u/%u: %s", done + 1, total, bdf);
+  fflush (stderr);
+}
+
 gboolean
 vfm_cmd_bind (VfmCli *cli, int argc, char **argv, GError **error)
 {
@@ -189,7 +202,14 @@ vfm_cmd_bind (VfmCli *cli, int argc, char **argv, GError **error)
   o.group = group;
   o.driver = driver;
   o.flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
-  if ((results = vfm_batch_bind (host, bdfs, &o, error)) == NULL)
+  if (!dry && !cli->json && isatty (STDERR_FILENO))
+    o.progress = bind_progress;
+  results = vfm_batch_bind (host, bdfs, &o, error);
+  if (o.progress != NULL) {
+    fprintf (stderr, "\r\033[K");
+    fflush (stderr);
+  }
+  if (results == NULL)
     return FALSE;
   return report_local (cli, results, dry || cli->verbose);
 }

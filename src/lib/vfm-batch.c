@@ -142,7 +142,10 @@ vfm_batch_bind (VfmHost *host, GPtrArray *bdfs, const VfmBatchOptions *o, GError
     return NULL;
   first_new = results->len;
   for (guint i = 0; i < targets->len; i++) {
-    VfmBindResult *r = vfm_binder_bind (host, g_ptr_array_index (targets, i), o->driver, o->flags);
+    VfmBindResult *r;
+    if (o->progress != NULL)
+      o->progress (i, targets->len, g_ptr_array_index (targets, i), o->progress_data);
+    r = vfm_binder_bind (host, g_ptr_array_index (targets, i), o->driver, o->flags);
     failed |= r->error != NULL;
     g_ptr_array_add (results, r);
   }

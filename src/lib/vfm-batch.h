@@ -10,11 +10,16 @@ G_BEGIN_DECLS
  * recovered first, --all and --group expanded, a group bound whole or not at
  * all. Each returns the VfmBindResult of every device (recoveries first). */
 
+/* Called before each device of a bind: DONE of TOTAL finished so far. */
+typedef void (*VfmBatchProgress) (guint done, guint total, const char *bdf, gpointer data);
+
 typedef struct {
   gboolean all;          /* every device a policy manages */
   gboolean group;        /* every endpoint of each device's IOMMU group */
   const char *driver;    /* NULL: the selected one */
   VfmBindFlags flags;
+  VfmBatchProgress progress;  /* NULL: none */
+  gpointer progress_data;
 } VfmBatchOptions;
 
 gboolean   vfm_device_is_relevant (VfmPciDevice *dev,

@@ -530,6 +530,23 @@ class HumanOutput(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn(ESC + "1;31merror:" + ESC + "0m no PCI device 0000:ee:00.0", out)
 
+    def test_bind_progress_only_on_a_terminal(self):
+        root = self.host("server", "--pfs", "1", "--vfs-per-pf", "6")
+        os.makedirs(os.path.join(root, "etc", "vfmig", "policies.d"))
+        with open(os.path.join(root, "etc", "vfmig", "policies.d", "s.conf"), "w") as f:
+            f.write("[Policy cx]\nIds=15b3:101e\nManage=true\n")
+        env = plain_env(TERM="xterm", NO_COLOR="1", LD_PRELOAD=PRELOAD)
+        rc, out = run_pty(["--sysroot", root, "--no-daemon", "bind", "--all"], env)
+        self.assertEqual(rc, 0, out)
+        # redrawn in place on stderr, erased before the results
+        self.assertIn("\r\x1b[Kbinding 1/6: ", out)
+        self.assertIn("binding 6/6: ", out)
+        self.assertEqual(out.count("bound "), 6)
+        run_env(plain_env(), "restore", sysroot=root, mock=True)
+        p = run_env(plain_env(), "--no-daemon", "bind", "--all", sysroot=root, mock=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("binding", p.stderr)  # not on a pipe
+
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -18,7 +18,6 @@
 #define MAX_CONNECTIONS 256
 /* so that one user cannot hold every slot; root may, up to MAX_CONNECTIONS */
 #define MAX_CONNECTIONS_PER_UID 32
-/* io.vfmig's calls nest a few levels; json-glib recurses once per level */
 
 typedef struct _VfmConnection VfmConnection;
 
@@ -297,18 +296,17 @@ start_call (VfmConnection *c, VfmVarlinkCall *call, const VfmMethod *method)
   g_task_run_in_thread (task, run_call);
 }
 
-
 /* One message from the peer: a call, or a broken peer to hang up on. */
 static void
 connection_handle (VfmConnection *c, const char *text, gsize len)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (VfmVarlinkCall) call = NULL;
+  /* depth and strictness are checked before json-glib parses it */
+  g_autoptr (VfmVarlinkCall) call = vfm_varlink_call_parse (text, len, &error);
   g_autofree char *interface = NULL;
   const VfmMethod *method;
   const char *member;
 
-  call = vfm_varlink_call_parse (text, len, &error); /* depth and strictness checked first */
   if (call == NULL) {
     connection_close (c, error->message);
     return;

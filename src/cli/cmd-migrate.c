@@ -278,11 +278,7 @@ vfm_cmd_prepare (VfmCli *cli, int argc, char **argv, GError **error)
     g_autoptr (JsonBuilder) b = json_builder_new ();
     g_autoptr (JsonNode) root = NULL;
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "results");
-    json_builder_begin_array (b);
-    for (guint i = 0; i < results->len; i++)
-      json_builder_add_value (b, vfm_bind_result_to_json (g_ptr_array_index (results, i)));
-    json_builder_end_array (b);
+    vfm_json_add_bind_results (b, results);
     json_builder_end_object (b);
     root = json_builder_get_root (b);
     vfm_cli_print_json (cli, root);

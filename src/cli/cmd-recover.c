@@ -54,11 +54,7 @@ vfm_cmd_recover (VfmCli *cli, int argc, char **argv, GError **error)
     g_autoptr (JsonBuilder) b = json_builder_new ();
     g_autoptr (JsonNode) root = NULL;
     json_builder_begin_object (b);
-    json_builder_set_member_name (b, "results");
-    json_builder_begin_array (b);
-    for (guint i = 0; i < binds->len; i++)
-      json_builder_add_value (b, vfm_bind_result_to_json (g_ptr_array_index (binds, i)));
-    json_builder_end_array (b);
+    vfm_json_add_bind_results (b, binds);
     json_builder_set_member_name (b, "migrations");
     json_builder_begin_array (b);
     for (guint i = 0; i < migrations->len; i++) {

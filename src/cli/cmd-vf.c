@@ -30,11 +30,7 @@ vf_result_to_json (const VfmVfResult *r)
   for (guint i = 0; i < r->vfs->len; i++)
     json_builder_add_string_value (b, g_ptr_array_index (r->vfs, i));
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "results");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < r->binds->len; i++)
-    json_builder_add_value (b, vfm_bind_result_to_json (g_ptr_array_index (r->binds, i)));
-  json_builder_end_array (b);
+  vfm_json_add_bind_results (b, r->binds);
   json_builder_set_member_name (b, "seconds");
   json_builder_add_double_value (b, r->seconds);
   json_builder_end_object (b);

@@ -350,6 +350,16 @@ vfm_group_status_to_json (const VfmGroupStatus *st)
   return json_builder_get_root (b);
 }
 
+void
+vfm_json_add_bind_results (JsonBuilder *b, GPtrArray *results)
+{
+  json_builder_set_member_name (b, "results");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < results->len; i++)
+    json_builder_add_value (b, vfm_bind_result_to_json (g_ptr_array_index (results, i)));
+  json_builder_end_array (b);
+}
+
 JsonNode *
 vfm_bind_result_to_json (const VfmBindResult *r)
 {

@@ -45,6 +45,8 @@ JsonNode *vfm_selection_to_json  (VfmPciDevice *dev,
                                   VfmSelection *sel);
 JsonNode *vfm_driver_entry_to_json (const VfmDriverEntry *entry);
 JsonNode *vfm_bind_result_to_json (const VfmBindResult *r);
+/* "results": [each VfmBindResult], the member every changing command has */
+void      vfm_json_add_bind_results (JsonBuilder *b, GPtrArray *results);
 JsonNode *vfm_group_status_to_json (const VfmGroupStatus *st);
 JsonNode *vfm_owned_to_json     (const VfmOwned *o, const char *current_driver);
 JsonNode *vfm_intent_to_json    (const VfmIntent *i);

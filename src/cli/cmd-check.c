@@ -8,6 +8,7 @@
 #include "vfm-libvirt.h"
 #include "vfm-migrate.h"
 #include "vfm-peer.h"
+#include "vfm-preflight.h"
 #include "vfm-profile.h"
 
 #include <stdio.h>
@@ -30,17 +31,6 @@ domain_from_profile (const VfmHostProfile *src)
 
 /* A destination's facts: a profile FILE, or its own vfmig as a migration
  * reaches it (ssh://HOST, sysroot:DIR, local: see vfm-peer). */
-static VfmHostProfile *
-peer_profile (const char *peer, GError **error)
-{
-  g_autoptr (VfmPeer) p = NULL;
-  if (!g_str_has_prefix (peer, "ssh://") && !g_str_has_prefix (peer, "sysroot:") && strcmp (peer, "local") != 0)
-    return vfm_host_profile_load (g_str_has_prefix (peer, "file:") ? peer + 5 : peer, error);
-  if ((p = vfm_peer_new (peer, error)) == NULL)
-    return NULL;
-  return vfm_peer_profile (p, error);
-}
-
 static const char *
 mark (VfmOutcome o, VfmStyle *style)
 {
@@ -172,8 +162,9 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
     }
   } else {
     g_autofree char *xml = vfm_libvirt_domain_xml (cli->connect, argv[1], error);
+    VfmHost *host;
     if (xml == NULL || (domain = vfm_domain_parse (xml, strlen (xml), error)) == NULL ||
-        (src = vfm_cli_build_profile (cli, TRUE, error)) == NULL)
+        (host = vfm_cli_host (cli, error)) == NULL || (src = vfm_preflight_source (host, cli->connect, error)) == NULL)
       return FALSE;
     if (ask_qemu) {
       g_autoptr (GError) local = NULL;
@@ -194,15 +185,7 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
       dst = vfm_host_profile_load (to[i], &local);
     } else {
       g_autofree char *peer = peers ? g_strdup (peers[i]) : vfm_migrate_default_peer (to[i], cli->sysroot);
-      dst = peer_profile (peer, &local);
-      if (dst != NULL) {
-        gulong lv = 0, qv = 0;
-        g_autoptr (GError) verr = NULL;
-        if (vfm_libvirt_versions (to[i], &lv, &qv, &verr)) {
-          dst->libvirt_version = lv;
-          dst->qemu_version = qv;
-        }
-      }
+      dst = vfm_preflight_destination (peer, to[i], &local);
     }
     if (dst == NULL) {
       if (n_to == 1) {

@@ -117,7 +117,7 @@ vfm_cmd_hook (VfmCli *cli, int argc, char **argv, GError **error)
   if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
     return FALSE;
   if (strcmp (op, "prepare") == 0 && strcmp (subop, "begin") == 0) {
-    g_autoptr (VfmClaim) c = vfm_claims_get (host, claim_id, NULL);
+    g_autoptr (VfmClaim) c = vfm_claim_store_get (vfm_host_sysroot (host), claim_id, NULL);
     g_autoptr (GPtrArray) results = NULL;
     if (c == NULL || g_strcmp0 (c->state, "claimed") != 0)
       return TRUE; /* vfmigctl migrate prepared it already, or it is not ours */

@@ -3,7 +3,8 @@
  * varlink socket, then udev; sleeps in the main loop until a client or a
  * uevent arrives. */
 #include "vfm-config.h"
-#include "vfm-autobind.h"
+#include "vfm-host-uuid.h"
+#include "vfm-worker.h"
 #include "vfm-claims.h"
 #include "vfm-daemon.h"
 #include "vfm-error.h"
@@ -49,9 +50,9 @@ on_uevent (const char *action, const char *bdf, gpointer user_data)
   VfmDaemon *d = user_data;
   vfm_daemon_log (G_LOG_LEVEL_DEBUG, action, bdf, "uevent %s %s", action, bdf);
   if (g_str_equal (action, "add"))
-    vfm_autobind_device (&d->config, bdf);
+    vfm_worker_added (&d->config, bdf);
   else if (g_str_equal (action, "remove"))
-    vfm_autobind_removed (&d->config, bdf);
+    vfm_worker_removed (&d->config, bdf);
 }
 
 /* Damaged state files are named at start (recovery names damaged intents) and
@@ -71,7 +72,7 @@ log_state_problems (const VfmDaemonConfig *config)
   }
   owned = vfm_journal_list_owned (vfm_host_sysroot (host), problems);
   /* a lookup reads the claims file whole and, unlike a listing, changes nothing */
-  if ((none = vfm_claims_get (host, "", &error)) == NULL && !g_error_matches (error, VFM_ERROR, VFM_ERROR_NOT_FOUND))
+  if ((none = vfm_claim_store_get (vfm_host_sysroot (host), "", &error)) == NULL && !g_error_matches (error, VFM_ERROR, VFM_ERROR_NOT_FOUND))
     g_ptr_array_add (problems, g_strdup (error->message));
   for (guint i = 0; i < problems->len; i++)
     vfm_daemon_log (G_LOG_LEVEL_WARNING, "start", NULL, "damaged state, left in place: %s",
@@ -133,7 +134,7 @@ main (int argc, char **argv)
     return 1;
   }
   d.config.udev = !no_udev && (udev || vfm_sysroot_is_real (sr));
-  if ((d.config.host_uuid = vfm_methods_host_uuid (sr, &error)) == NULL) {
+  if ((d.config.host_uuid = vfm_host_uuid (sr, &error)) == NULL) {
     fprintf (stderr, "vfmigd: %s\n", error->message);
     return 1;
   }
@@ -145,7 +146,7 @@ main (int argc, char **argv)
     fprintf (stderr, "vfmigd: %s\n", error->message);
     return 1;
   }
-  vfm_autobind_start (&d.config);
+  vfm_worker_start (&d.config);
   log_state_problems (&d.config);
   if ((server = vfm_server_new (&d.config, &error)) == NULL) {
     fprintf (stderr, "vfmigd: %s\n", error->message);

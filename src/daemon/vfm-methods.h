@@ -36,7 +36,5 @@ typedef struct {
 
 const VfmMethod *vfm_methods_lookup            (const char *name);
 gboolean         vfm_methods_interface_known   (const char *interface);
-char            *vfm_methods_host_uuid         (VfmSysroot *sr,
-                                                GError    **error);
 
 G_END_DECLS

@@ -3,7 +3,6 @@
 #include "vfm-error.h"
 #include "vfm-json.h"
 #include "vfm-iommu.h"
-#include "vfm-journal.h"
 #include "vfm-lock.h"
 #include "vfm-sysfs.h"
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <json-glib/json-glib.h>
+
 #include "vfm-sysroot.h"
 
 G_BEGIN_DECLS
@@ -83,6 +85,19 @@ void        vfm_sriov_intent_free      (VfmSriovIntent *i);
 const char *vfm_sriov_op_to_string     (VfmSriovOp op);
 void        vfm_intent_free            (VfmIntent *i);
 const char *vfm_intent_op_to_string    (VfmIntentOp op);
+
+/* One shape per record: the journal files hold exactly this JSON, and the
+ * API (status, io.vfmig.Status) shows the same objects. _from_json takes a
+ * parsed object and the place it came from (for errors): a member of the
+ * wrong type makes the record damaged, never "absent". */
+JsonNode           *vfm_owned_to_json              (const VfmOwned *o);
+VfmOwned           *vfm_owned_from_json            (JsonObject *o, const char *origin, GError **error);
+JsonNode           *vfm_intent_to_json             (const VfmIntent *i);
+VfmIntent          *vfm_intent_from_json           (JsonObject *o, const char *origin, GError **error);
+JsonNode           *vfm_sriov_intent_to_json       (const VfmSriovIntent *i);
+VfmSriovIntent     *vfm_sriov_intent_from_json     (JsonObject *o, const char *origin, GError **error);
+JsonNode           *vfm_migration_record_to_json   (const VfmMigrationRecord *m);
+VfmMigrationRecord *vfm_migration_record_from_json (JsonObject *o, const char *origin, GError **error);
 
 gboolean    vfm_journal_write_owned    (VfmSysroot *sr, const VfmOwned *o, GError **error);
 VfmOwned   *vfm_journal_read_owned     (VfmSysroot *sr, const char *bdf, GError **error);

@@ -294,19 +294,44 @@ list_records (VfmSysroot *sr, const char *kind, RecordReader read, GDestroyNotif
   return out;
 }
 
+JsonNode *
+vfm_owned_to_json (const VfmOwned *o)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "bdf", o->bdf);
+  vfm_json_add_str (b, "driver", o->driver);
+  vfm_json_add_str (b, "original_driver", o->original_driver);
+  vfm_json_add_str (b, "original_override", o->original_override);
+  vfm_json_add_int (b, "bound_at", o->bound_at);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+VfmOwned *
+vfm_owned_from_json (JsonObject *o, const char *origin, GError **error)
+{
+  static const Member spec[] = {
+    { "driver", G_TYPE_STRING, TRUE }, { "original_driver", G_TYPE_STRING, FALSE },
+    { "original_override", G_TYPE_STRING, FALSE }, { "bound_at", G_TYPE_INT64, FALSE }, { NULL }
+  };
+  VfmOwned *r;
+
+  if (!check_members (o, origin, spec, error))
+    return NULL;
+  r = g_new0 (VfmOwned, 1);
+  r->bdf = get_str (o, "bdf");
+  r->original_driver = get_str (o, "original_driver");
+  r->original_override = get_str (o, "original_override");
+  r->driver = get_str (o, "driver");
+  r->bound_at = get_int (o, "bound_at");
+  return r;
+}
+
 gboolean
 vfm_journal_write_owned (VfmSysroot *sr, const VfmOwned *o, GError **error)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonNode) node = NULL;
-  json_builder_begin_object (b);
-  vfm_json_add_str (b, "bdf", o->bdf);
-  vfm_json_add_str (b, "original_driver", o->original_driver);
-  vfm_json_add_str (b, "original_override", o->original_override);
-  vfm_json_add_str (b, "driver", o->driver);
-  vfm_json_add_int (b, "bound_at", o->bound_at);
-  json_builder_end_object (b);
-  node = json_builder_get_root (b);
+  g_autoptr (JsonNode) node = vfm_owned_to_json (o);
   return write_record (sr, "owned", o->bdf, node, error);
 }
 
@@ -317,20 +342,12 @@ vfm_journal_read_owned (VfmSysroot *sr, const char *bdf, GError **error)
   g_autoptr (JsonParser) parser = json_parser_new ();
   gboolean absent;
   JsonObject *o = read_record (path, parser, &absent, error);
-  static const Member spec[] = {
-    { "driver", G_TYPE_STRING, TRUE }, { "original_driver", G_TYPE_STRING, FALSE },
-    { "original_override", G_TYPE_STRING, FALSE }, { "bound_at", G_TYPE_INT64, FALSE }, { NULL }
-  };
   VfmOwned *r;
 
-  if (o == NULL || !check_members (o, path, spec, error))
+  if (o == NULL || (r = vfm_owned_from_json (o, path, error)) == NULL)
     return NULL;
-  r = g_new0 (VfmOwned, 1);
+  g_free (r->bdf); /* the file's name is the device */
   r->bdf = g_strdup (bdf);
-  r->original_driver = get_str (o, "original_driver");
-  r->original_override = get_str (o, "original_override");
-  r->driver = get_str (o, "driver");
-  r->bound_at = get_int (o, "bound_at");
   return r;
 }
 
@@ -346,14 +363,13 @@ vfm_journal_list_owned (VfmSysroot *sr, GPtrArray *warnings)
   return list_records (sr, "owned", (RecordReader) vfm_journal_read_owned, (GDestroyNotify) vfm_owned_free, warnings);
 }
 
-gboolean
-vfm_journal_write_intent (VfmSysroot *sr, const VfmIntent *i, GError **error)
+JsonNode *
+vfm_intent_to_json (const VfmIntent *i)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonNode) node = NULL;
   json_builder_begin_object (b);
-  vfm_json_add_str (b, "op", vfm_intent_op_to_string (i->op));
   vfm_json_add_str (b, "bdf", i->bdf);
+  vfm_json_add_str (b, "op", vfm_intent_op_to_string (i->op));
   vfm_json_add_str (b, "target_driver", i->target_driver);
   vfm_json_add_str (b, "previous_driver", i->previous_driver);
   vfm_json_add_str (b, "previous_override", i->previous_override);
@@ -362,7 +378,49 @@ vfm_journal_write_intent (VfmSysroot *sr, const VfmIntent *i, GError **error)
   vfm_json_add_int (b, "started_at", i->started_at);
   vfm_json_add_int (b, "pid", i->pid);
   json_builder_end_object (b);
-  node = json_builder_get_root (b);
+  return json_builder_get_root (b);
+}
+
+VfmIntent *
+vfm_intent_from_json (JsonObject *o, const char *origin, GError **error)
+{
+  static const Member spec[] = {
+    { "op", G_TYPE_STRING, TRUE }, { "target_driver", G_TYPE_STRING, FALSE },
+    { "previous_driver", G_TYPE_STRING, FALSE }, { "previous_override", G_TYPE_STRING, FALSE },
+    { "original_driver", G_TYPE_STRING, FALSE }, { "original_override", G_TYPE_STRING, FALSE },
+    { "started_at", G_TYPE_INT64, FALSE }, { "pid", G_TYPE_INT64, FALSE }, { NULL }
+  };
+  g_autofree char *op = NULL;
+  VfmIntent *r;
+
+  if (!check_members (o, origin, spec, error))
+    return NULL;
+  op = get_str (o, "op");
+  if (g_strcmp0 (op, "bind") != 0 && g_strcmp0 (op, "unbind") != 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: unknown op \"%s\"", origin, op ? op : "");
+    return NULL;
+  }
+  if (g_strcmp0 (op, "bind") == 0 && get_str_is_null (o, "target_driver")) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: a bind without \"target_driver\"", origin);
+    return NULL;
+  }
+  r = g_new0 (VfmIntent, 1);
+  r->op = g_strcmp0 (op, "bind") == 0 ? VFM_INTENT_BIND : VFM_INTENT_UNBIND;
+  r->bdf = get_str (o, "bdf");
+  r->target_driver = get_str (o, "target_driver");
+  r->previous_driver = get_str (o, "previous_driver");
+  r->previous_override = get_str (o, "previous_override");
+  r->original_driver = get_str (o, "original_driver");
+  r->original_override = get_str (o, "original_override");
+  r->started_at = get_int (o, "started_at");
+  r->pid = (gint) get_int (o, "pid");
+  return r;
+}
+
+gboolean
+vfm_journal_write_intent (VfmSysroot *sr, const VfmIntent *i, GError **error)
+{
+  g_autoptr (JsonNode) node = vfm_intent_to_json (i);
   return write_record (sr, "intent", i->bdf, node, error);
 }
 
@@ -371,38 +429,14 @@ vfm_journal_read_intent (VfmSysroot *sr, const char *bdf, GError **error)
 {
   g_autofree char *path = record_path (sr, "intent", bdf);
   g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autofree char *op = NULL;
   gboolean absent;
   JsonObject *o = read_record (path, parser, &absent, error);
-  static const Member spec[] = {
-    { "op", G_TYPE_STRING, TRUE }, { "target_driver", G_TYPE_STRING, FALSE },
-    { "previous_driver", G_TYPE_STRING, FALSE }, { "previous_override", G_TYPE_STRING, FALSE },
-    { "original_driver", G_TYPE_STRING, FALSE }, { "original_override", G_TYPE_STRING, FALSE },
-    { "started_at", G_TYPE_INT64, FALSE }, { "pid", G_TYPE_INT64, FALSE }, { NULL }
-  };
   VfmIntent *r;
 
-  if (o == NULL || !check_members (o, path, spec, error))
+  if (o == NULL || (r = vfm_intent_from_json (o, path, error)) == NULL)
     return NULL;
-  op = get_str (o, "op");
-  if (g_strcmp0 (op, "bind") != 0 && g_strcmp0 (op, "unbind") != 0) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: unknown op \"%s\"", path, op ? op : "");
-    return NULL;
-  }
-  if (g_strcmp0 (op, "bind") == 0 && get_str_is_null (o, "target_driver")) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: a bind without \"target_driver\"", path);
-    return NULL;
-  }
-  r = g_new0 (VfmIntent, 1);
-  r->op = g_strcmp0 (op, "bind") == 0 ? VFM_INTENT_BIND : VFM_INTENT_UNBIND;
+  g_free (r->bdf);
   r->bdf = g_strdup (bdf);
-  r->target_driver = get_str (o, "target_driver");
-  r->previous_driver = get_str (o, "previous_driver");
-  r->previous_override = get_str (o, "previous_override");
-  r->original_driver = get_str (o, "original_driver");
-  r->original_override = get_str (o, "original_override");
-  r->started_at = get_int (o, "started_at");
-  r->pid = (gint) get_int (o, "pid");
   return r;
 }
 
@@ -418,21 +452,59 @@ vfm_journal_list_intents (VfmSysroot *sr, GPtrArray *warnings)
   return list_records (sr, "intent", (RecordReader) vfm_journal_read_intent, (GDestroyNotify) vfm_intent_free, warnings);
 }
 
-gboolean
-vfm_journal_write_sriov (VfmSysroot *sr, const VfmSriovIntent *i, GError **error)
+/* The PF is "bdf", as in every record; journals written before 0.2 named it
+ * "pf" (still read). */
+JsonNode *
+vfm_sriov_intent_to_json (const VfmSriovIntent *i)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonNode) node = NULL;
   json_builder_begin_object (b);
+  vfm_json_add_str (b, "bdf", i->pf);
   vfm_json_add_str (b, "op", vfm_sriov_op_to_string (i->op));
-  vfm_json_add_str (b, "pf", i->pf);
   vfm_json_add_int (b, "numvfs", i->numvfs);
   vfm_json_add_int (b, "previous_numvfs", i->previous_numvfs);
   vfm_json_add_int (b, "previous_autoprobe", i->previous_autoprobe);
   vfm_json_add_int (b, "started_at", i->started_at);
   vfm_json_add_int (b, "pid", i->pid);
   json_builder_end_object (b);
-  node = json_builder_get_root (b);
+  return json_builder_get_root (b);
+}
+
+VfmSriovIntent *
+vfm_sriov_intent_from_json (JsonObject *o, const char *origin, GError **error)
+{
+  static const Member spec[] = {
+    { "op", G_TYPE_STRING, TRUE }, { "numvfs", G_TYPE_INT64, TRUE }, { "previous_numvfs", G_TYPE_INT64, TRUE },
+    { "previous_autoprobe", G_TYPE_INT64, TRUE }, { "started_at", G_TYPE_INT64, FALSE },
+    { "pid", G_TYPE_INT64, FALSE }, { NULL }
+  };
+  g_autofree char *op = NULL;
+  VfmSriovIntent *r;
+
+  if (!check_members (o, origin, spec, error))
+    return NULL;
+  op = get_str (o, "op");
+  if (g_strcmp0 (op, "vf-create") != 0 && g_strcmp0 (op, "vf-destroy") != 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: unknown op \"%s\"", origin, op ? op : "");
+    return NULL;
+  }
+  r = g_new0 (VfmSriovIntent, 1);
+  r->op = g_strcmp0 (op, "vf-create") == 0 ? VFM_SRIOV_CREATE : VFM_SRIOV_DESTROY;
+  r->pf = get_str (o, "bdf");
+  if (r->pf == NULL)
+    r->pf = get_str (o, "pf");
+  r->numvfs = (gint) get_int (o, "numvfs");
+  r->previous_numvfs = (gint) get_int (o, "previous_numvfs");
+  r->previous_autoprobe = get_int (o, "previous_autoprobe") != 0;
+  r->started_at = get_int (o, "started_at");
+  r->pid = (gint) get_int (o, "pid");
+  return r;
+}
+
+gboolean
+vfm_journal_write_sriov (VfmSysroot *sr, const VfmSriovIntent *i, GError **error)
+{
+  g_autoptr (JsonNode) node = vfm_sriov_intent_to_json (i);
   return write_record (sr, "sriov", i->pf, node, error);
 }
 
@@ -441,31 +513,14 @@ vfm_journal_read_sriov (VfmSysroot *sr, const char *pf, GError **error)
 {
   g_autofree char *path = record_path (sr, "sriov", pf);
   g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autofree char *op = NULL;
   gboolean absent;
   JsonObject *o = read_record (path, parser, &absent, error);
-  static const Member spec[] = {
-    { "op", G_TYPE_STRING, TRUE }, { "numvfs", G_TYPE_INT64, TRUE }, { "previous_numvfs", G_TYPE_INT64, TRUE },
-    { "previous_autoprobe", G_TYPE_INT64, TRUE }, { "started_at", G_TYPE_INT64, FALSE },
-    { "pid", G_TYPE_INT64, FALSE }, { NULL }
-  };
   VfmSriovIntent *r;
 
-  if (o == NULL || !check_members (o, path, spec, error))
+  if (o == NULL || (r = vfm_sriov_intent_from_json (o, path, error)) == NULL)
     return NULL;
-  op = get_str (o, "op");
-  if (g_strcmp0 (op, "vf-create") != 0 && g_strcmp0 (op, "vf-destroy") != 0) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: unknown op \"%s\"", path, op ? op : "");
-    return NULL;
-  }
-  r = g_new0 (VfmSriovIntent, 1);
-  r->op = g_strcmp0 (op, "vf-create") == 0 ? VFM_SRIOV_CREATE : VFM_SRIOV_DESTROY;
+  g_free (r->pf);
   r->pf = g_strdup (pf);
-  r->numvfs = (gint) get_int (o, "numvfs");
-  r->previous_numvfs = (gint) get_int (o, "previous_numvfs");
-  r->previous_autoprobe = get_int (o, "previous_autoprobe") != 0;
-  r->started_at = get_int (o, "started_at");
-  r->pid = (gint) get_int (o, "pid");
   return r;
 }
 
@@ -481,11 +536,18 @@ vfm_journal_list_sriov (VfmSysroot *sr, GPtrArray *warnings)
   return list_records (sr, "sriov", (RecordReader) vfm_journal_read_sriov, (GDestroyNotify) vfm_sriov_intent_free, warnings);
 }
 
-gboolean
-vfm_journal_write_migration (VfmSysroot *sr, const VfmMigrationRecord *m, GError **error)
+static gboolean
+get_bool (JsonObject *o, const char *key)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_BOOLEAN &&
+         json_node_get_boolean (n);
+}
+
+JsonNode *
+vfm_migration_record_to_json (const VfmMigrationRecord *m)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonNode) node = NULL;
   json_builder_begin_object (b);
   vfm_json_add_str (b, "domain_uuid", m->domain_uuid);
   vfm_json_add_str (b, "domain_name", m->domain_name);
@@ -511,43 +573,25 @@ vfm_journal_write_migration (VfmSysroot *sr, const VfmMigrationRecord *m, GError
   vfm_json_add_int (b, "started_at", m->started_at);
   vfm_json_add_int (b, "pid", m->pid);
   json_builder_end_object (b);
-  node = json_builder_get_root (b);
-  return write_record (sr, "migrations", m->domain_uuid, node, error);
-}
-
-static gboolean
-get_bool (JsonObject *o, const char *key)
-{
-  JsonNode *n = json_object_get_member (o, key);
-  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_BOOLEAN &&
-         json_node_get_boolean (n);
+  return json_builder_get_root (b);
 }
 
 VfmMigrationRecord *
-vfm_journal_read_migration (VfmSysroot *sr, const char *uuid, GError **error)
+vfm_migration_record_from_json (JsonObject *o, const char *origin, GError **error)
 {
-  g_autofree char *path = NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (VfmMigrationRecord) m = NULL;
-  gboolean absent;
-  JsonObject *o;
-  JsonNode *devs;
-
-  if (!name_is_valid ("migrations", uuid)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid domain UUID \"%s\"", uuid);
-    return NULL;
-  }
-  path = record_path (sr, "migrations", uuid);
   static const Member spec[] = {
     { "domain_name", G_TYPE_STRING, TRUE }, { "source_uri", G_TYPE_STRING, TRUE },
     { "dest_uri", G_TYPE_STRING, TRUE }, { "peer", G_TYPE_STRING, TRUE }, { "claim_id", G_TYPE_STRING, FALSE },
     { "phase", G_TYPE_STRING, FALSE }, { "prepared", G_TYPE_BOOLEAN, FALSE }, { "persistent", G_TYPE_BOOLEAN, FALSE },
     { "started_at", G_TYPE_INT64, FALSE }, { "pid", G_TYPE_INT64, FALSE }, { NULL }
   };
-  if ((o = read_record (path, parser, &absent, error)) == NULL || !check_members (o, path, spec, error))
+  g_autoptr (VfmMigrationRecord) m = NULL;
+  JsonNode *devs;
+
+  if (!check_members (o, origin, spec, error))
     return NULL;
   m = vfm_migration_record_new ();
-  m->domain_uuid = g_strdup (uuid);
+  m->domain_uuid = get_str (o, "domain_uuid");
   m->domain_name = get_str (o, "domain_name");
   m->source_uri = get_str (o, "source_uri");
   m->dest_uri = get_str (o, "dest_uri");
@@ -560,7 +604,7 @@ vfm_journal_read_migration (VfmSysroot *sr, const char *uuid, GError **error)
   m->pid = (gint) get_int (o, "pid");
   if (m->domain_name == NULL || m->source_uri == NULL || m->dest_uri == NULL || m->peer == NULL) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: domain_name, source_uri, dest_uri or peer missing",
-                 path);
+                 origin);
     return NULL;
   }
   devs = json_object_get_member (o, "devices");
@@ -576,12 +620,41 @@ vfm_journal_read_migration (VfmSysroot *sr, const char *uuid, GError **error)
     d->detached = get_bool (json_node_get_object (dn), "detached");
     if (d->bdf == NULL || !vfm_bdf_is_valid (d->bdf) || (d->to != NULL && !vfm_bdf_is_valid (d->to))) {
       migration_device_free (d);
-      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: devices[%u] has no valid bdf", path, i);
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: devices[%u] has no valid bdf", origin, i);
       return NULL;
     }
     g_ptr_array_add (m->devices, d);
   }
   return g_steal_pointer (&m);
+}
+
+gboolean
+vfm_journal_write_migration (VfmSysroot *sr, const VfmMigrationRecord *m, GError **error)
+{
+  g_autoptr (JsonNode) node = vfm_migration_record_to_json (m);
+  return write_record (sr, "migrations", m->domain_uuid, node, error);
+}
+
+VfmMigrationRecord *
+vfm_journal_read_migration (VfmSysroot *sr, const char *uuid, GError **error)
+{
+  g_autofree char *path = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  gboolean absent;
+  JsonObject *o;
+  VfmMigrationRecord *m;
+
+  if (!name_is_valid ("migrations", uuid)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid domain UUID \"%s\"", uuid);
+    return NULL;
+  }
+  path = record_path (sr, "migrations", uuid);
+  if ((o = read_record (path, parser, &absent, error)) == NULL ||
+      (m = vfm_migration_record_from_json (o, path, error)) == NULL)
+    return NULL;
+  g_free (m->domain_uuid);
+  m->domain_uuid = g_strdup (uuid);
+  return m;
 }
 
 gboolean

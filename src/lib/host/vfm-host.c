@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-host.h"
+#include "vfm-json.h"
 #include "vfm-error.h"
 #include "vfm-sysfs.h"
 
@@ -252,4 +253,164 @@ vfm_host_select (VfmHost *host, VfmPciDevice *dev, GError **error)
   }
   vfm_pci_device_ids (dev, pf_driver, vfm_db_uses_revision (db), &ids);
   return vfm_select (db, &ids);
+}
+
+/* ---- JSON shapes of a device, its selection and a driver entry ---- */
+
+static void
+add_fact (JsonBuilder *b, const char *key, VfmFact f)
+{
+  json_builder_set_member_name (b, key);
+  if (f == VFM_FACT_UNKNOWN)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_boolean_value (b, f == VFM_FACT_YES);
+}
+
+/* The list shape reads about five attributes per device, so that a host
+ * with thousands of VFs lists fast; `full` adds what explain and status show
+ * (revision, NUMA node, override, VF index, netdevs and block devices). */
+JsonNode *
+vfm_device_to_json (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, gboolean full)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  gint total = vfm_pci_device_sriov_totalvfs (dev);
+
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "bdf", vfm_pci_device_bdf (dev));
+  vfm_json_add_hex (b, "vendor", vfm_pci_device_vendor (dev), 4);
+  vfm_json_add_hex (b, "device", vfm_pci_device_device (dev), 4);
+  vfm_json_add_hex (b, "subsystem_vendor", vfm_pci_device_subsystem_vendor (dev), 4);
+  vfm_json_add_hex (b, "subsystem_device", vfm_pci_device_subsystem_device (dev), 4);
+  vfm_json_add_hex (b, "class", vfm_pci_device_class (dev), 6);
+  vfm_json_add_str (b, "driver", vfm_pci_device_driver (dev));
+  vfm_json_add_int_or_null (b, "iommu_group", vfm_pci_device_iommu_group (dev));
+  vfm_json_add_str (b, "physfn", vfm_pci_device_physfn (dev));
+  vfm_json_add_int (b, "sriov_totalvfs", total);
+  vfm_json_add_int (b, "sriov_numvfs", vfm_pci_device_sriov_numvfs (dev));
+  vfm_json_add_str (b, "pci_path", vfm_pci_device_pci_path (dev));
+  if (full) {
+    g_autoptr (GPtrArray) net = vfm_pci_device_net (dev);
+    g_autoptr (GPtrArray) block = vfm_pci_device_block (dev);
+    g_autoptr (GPtrArray) members = vfm_pci_device_group_members (dev);
+    json_builder_set_member_name (b, "revision");
+    if (vfm_pci_device_revision (dev) >= 0) {
+      char rev[4];
+      g_snprintf (rev, sizeof rev, "%02x", vfm_pci_device_revision (dev));
+      json_builder_add_string_value (b, rev);
+    } else {
+      json_builder_add_null_value (b);
+    }
+    vfm_json_add_str (b, "module", vfm_pci_device_module (dev));
+    vfm_json_add_str (b, "driver_override", vfm_pci_device_driver_override (dev));
+    vfm_json_add_int (b, "numa_node", vfm_pci_device_numa_node (dev));
+    vfm_json_add_int_or_null (b, "vf_index", vfm_pci_device_physfn (dev) ? vfm_pci_device_vf_index (dev) : -1);
+    vfm_json_add_strv (b, "iommu_group_members", members);
+    vfm_json_add_strv (b, "net", net);
+    vfm_json_add_strv (b, "block", block);
+  }
+  vfm_json_add_str (b, "selected_driver", sel && sel->selected ? sel->selected->driver : NULL);
+  vfm_json_add_str (b, "selected_module", sel && sel->selected ? sel->selected->module : NULL);
+  vfm_json_add_str (b, "selection_kind", sel && sel->selected ? vfm_driver_kind_to_string (sel->selected->kind) : NULL);
+  vfm_json_add_str (b, "selection_source", sel && sel->selected ? sel->selected->source : NULL);
+  vfm_json_add_str (b, "selection_reason", sel ? sel->reason : NULL);
+  vfm_json_add_bool (b, "managed", sel ? sel->managed : FALSE);
+  vfm_json_add_bool (b, "auto_bind", sel ? sel->auto_bind : FALSE);
+  vfm_json_add_str (b, "managed_reason", sel ? sel->managed_reason : NULL);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static void
+add_candidate_object (JsonBuilder *b, const VfmCandidate *c, gboolean full)
+{
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "driver", c->driver);
+  vfm_json_add_str (b, "module", c->module);
+  vfm_json_add_str (b, "kind", vfm_driver_kind_to_string (c->kind));
+  vfm_json_add_str (b, "source", c->source);
+  if (full) {
+    vfm_json_add_int (b, "score", c->score);
+    vfm_json_add_str (b, "reason", c->reason);
+    vfm_json_add_bool (b, "chosen", c->chosen);
+    vfm_json_add_str (b, "entry", c->entry ? c->entry->id : NULL);
+  }
+  json_builder_end_object (b);
+}
+
+JsonNode *
+vfm_selection_to_json (VfmPciDevice *dev, VfmSelection *sel)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "bdf", vfm_pci_device_bdf (dev));
+  json_builder_set_member_name (b, "selected");
+  if (sel->selected != NULL)
+    add_candidate_object (b, sel->selected, FALSE);
+  else
+    json_builder_add_null_value (b);
+  vfm_json_add_str (b, "reason", sel->reason);
+  json_builder_set_member_name (b, "candidates");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < sel->candidates->len; i++)
+    add_candidate_object (b, g_ptr_array_index (sel->candidates, i), TRUE);
+  json_builder_end_array (b);
+  vfm_json_add_bool (b, "managed", sel->managed);
+  vfm_json_add_bool (b, "auto_bind", sel->auto_bind);
+  vfm_json_add_str (b, "managed_reason", sel->managed_reason);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+JsonNode *
+vfm_driver_entry_to_json (const VfmDriverEntry *e)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "id", e->id);
+  vfm_json_add_str (b, "driver", e->driver);
+  vfm_json_add_str (b, "module", e->module);
+  vfm_json_add_str (b, "kind", vfm_driver_kind_to_string (e->kind));
+  vfm_json_add_str (b, "summary", e->summary);
+  vfm_json_add_str (b, "source", e->path);
+  json_builder_set_member_name (b, "matches");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < e->matches->len; i++) {
+    g_autofree char *d = vfm_match_describe (g_ptr_array_index (e->matches, i));
+    json_builder_add_string_value (b, d);
+  }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "migration");
+  json_builder_begin_object (b);
+  add_fact (b, "supported", e->migratable);
+  add_fact (b, "stop_copy", e->stop_copy);
+  add_fact (b, "pre_copy", e->pre_copy);
+  add_fact (b, "p2p", e->p2p);
+  vfm_json_add_str (b, "dirty_tracking", e->dirty_tracking);
+  vfm_json_add_str (b, "since_kernel", e->migration_since);
+  vfm_json_add_str (b, "notes", e->migration_notes);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "prerequisites");
+  json_builder_begin_object (b);
+  vfm_json_add_cstrv (b, "pf_drivers", e->pf_drivers);
+  vfm_json_add_bool (b, "devlink_migratable", e->devlink_migratable);
+  vfm_json_add_str (b, "min_kernel", e->min_kernel);
+  vfm_json_add_str (b, "min_qemu", e->min_qemu);
+  vfm_json_add_str (b, "min_libvirt", e->min_libvirt);
+  vfm_json_add_str (b, "firmware", e->firmware);
+  vfm_json_add_str (b, "notes", e->prereq_notes);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "qemu");
+  json_builder_begin_object (b);
+  vfm_json_add_cstrv (b, "device_properties", e->qemu_properties);
+  vfm_json_add_str (b, "machine", e->qemu_machine);
+  vfm_json_add_str (b, "guest_address", e->qemu_guest_address);
+  vfm_json_add_bool (b, "rom_required", e->qemu_rom_required);
+  vfm_json_add_str (b, "notes", e->qemu_notes);
+  json_builder_end_object (b);
+  vfm_json_add_str (b, "notes", e->notes);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
 }

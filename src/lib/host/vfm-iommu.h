@@ -3,6 +3,8 @@
 
 #include "vfm-host.h"
 
+#include <json-glib/json-glib.h>
+
 G_BEGIN_DECLS
 
 /* An IOMMU group is viable for VFIO when every device in it is owned by a
@@ -27,6 +29,8 @@ VfmGroupStatus *vfm_iommu_group_status (VfmHost      *host,
 void            vfm_group_status_free  (VfmGroupStatus *st);
 gboolean        vfm_host_is_vfio_driver (VfmHost    *host,
                                          const char *driver);
+
+JsonNode       *vfm_group_status_to_json (const VfmGroupStatus *st);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmGroupStatus, vfm_group_status_free)
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-status.h"
-#include "vfm-claims.h"
+#include "vfm-claim-store.h"
 #include "vfm-json.h"
 
 VfmStatus *
@@ -15,7 +15,7 @@ vfm_status_read (VfmHost *host)
   st->intents = vfm_journal_list_intents (sr, st->problems);
   st->sriov = vfm_journal_list_sriov (sr, st->problems);
   st->migrations = vfm_journal_list_migrations (sr, st->problems);
-  if ((claims_problem = vfm_claims_problem (host)) != NULL)
+  if ((claims_problem = vfm_claim_store_problem (vfm_host_sysroot (host))) != NULL)
     g_ptr_array_add (st->problems, g_steal_pointer (&claims_problem));
   return st;
 }
@@ -33,20 +33,18 @@ vfm_status_free (VfmStatus *st)
   g_free (st);
 }
 
+/* The journal's owned record and what the device is bound to now. */
 static JsonNode *
-migration_to_json (const VfmMigrationRecord *m)
+owned_to_json (const VfmOwned *o, const char *current_driver)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  vfm_json_add_str (b, "domain_uuid", m->domain_uuid);
-  vfm_json_add_str (b, "domain_name", m->domain_name);
-  vfm_json_add_str (b, "dest_uri", m->dest_uri);
-  vfm_json_add_str (b, "claim_id", m->claim_id);
-  vfm_json_add_str (b, "phase", m->phase);
-  vfm_json_add_int (b, "started_at", m->started_at);
-  vfm_json_add_int (b, "pid", m->pid);
-  json_builder_end_object (b);
-  return json_builder_get_root (b);
+  JsonNode *node = vfm_owned_to_json (o);
+  JsonObject *obj = json_node_get_object (node);
+  if (current_driver != NULL)
+    json_object_set_string_member (obj, "current_driver", current_driver);
+  else
+    json_object_set_null_member (obj, "current_driver");
+  json_object_set_boolean_member (obj, "in_place", g_strcmp0 (o->driver, current_driver) == 0);
+  return node;
 }
 
 JsonNode *
@@ -61,7 +59,7 @@ vfm_status_to_json (const VfmStatus *st, VfmHost *host)
     VfmPciDevice *dev = vfm_host_device (host, o->bdf, NULL);
     if (dev != NULL)
       vfm_pci_device_reload (dev);
-    json_builder_add_value (b, vfm_owned_to_json (o, dev ? vfm_pci_device_driver (dev) : NULL));
+    json_builder_add_value (b, owned_to_json (o, dev ? vfm_pci_device_driver (dev) : NULL));
   }
   json_builder_end_array (b);
   json_builder_set_member_name (b, "pending");
@@ -74,7 +72,7 @@ vfm_status_to_json (const VfmStatus *st, VfmHost *host)
   json_builder_set_member_name (b, "migrations");
   json_builder_begin_array (b);
   for (guint i = 0; i < st->migrations->len; i++)
-    json_builder_add_value (b, migration_to_json (g_ptr_array_index (st->migrations, i)));
+    json_builder_add_value (b, vfm_migration_record_to_json (g_ptr_array_index (st->migrations, i)));
   json_builder_end_array (b);
   json_builder_set_member_name (b, "journal_problems");
   json_builder_begin_array (b);

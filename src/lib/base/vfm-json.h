@@ -3,14 +3,13 @@
 
 #include <json-glib/json-glib.h>
 
-#include "vfm-binder.h"
-#include "vfm-host.h"
-#include "vfm-journal.h"
 
 G_BEGIN_DECLS
 
-/* JSON shapes shared by the CLI (--json) and the daemon's replies. Keys are
- * snake_case; ids are lowercase hex without 0x (DESIGN.md, Decisions 4). */
+/* JSON as every layer reads and writes it: strict parsing of text from
+ * outside, typed getters, builder helpers. A leaf: each type's own
+ * _to_json/_from_json lives beside the type. Keys are snake_case; ids are
+ * lowercase hex without 0x (DESIGN.md, Decisions 4). */
 
 /* json-glib parses by recursion (a deep enough [[[… overflows the stack)
  * and takes more than JSON (single-quoted strings, comments). Before text
@@ -36,21 +35,11 @@ void      vfm_json_add_str       (JsonBuilder *b, const char *key, const char *v
 void      vfm_json_add_hex       (JsonBuilder *b, const char *key, guint32 v, int width);
 void      vfm_json_add_bool      (JsonBuilder *b, const char *key, gboolean v);
 void      vfm_json_add_int       (JsonBuilder *b, const char *key, gint64 v);
+/* v < 0: null */
+void      vfm_json_add_int_or_null (JsonBuilder *b, const char *key, gint64 v);
+void      vfm_json_add_strv      (JsonBuilder *b, const char *key, GPtrArray *list);
+void      vfm_json_add_cstrv     (JsonBuilder *b, const char *key, char **v);
 
-JsonNode *vfm_device_to_json     (VfmHost      *host,
-                                  VfmPciDevice *dev,
-                                  VfmSelection *sel,
-                                  gboolean      full);
-JsonNode *vfm_selection_to_json  (VfmPciDevice *dev,
-                                  VfmSelection *sel);
-JsonNode *vfm_driver_entry_to_json (const VfmDriverEntry *entry);
-JsonNode *vfm_bind_result_to_json (const VfmBindResult *r);
-/* "results": [each VfmBindResult], the member every changing command has */
-void      vfm_json_add_bind_results (JsonBuilder *b, GPtrArray *results);
-JsonNode *vfm_group_status_to_json (const VfmGroupStatus *st);
-JsonNode *vfm_owned_to_json     (const VfmOwned *o, const char *current_driver);
-JsonNode *vfm_intent_to_json    (const VfmIntent *i);
-JsonNode *vfm_sriov_intent_to_json (const VfmSriovIntent *i);
 JsonNode *vfm_error_to_json      (const GError *error);
 char     *vfm_json_to_string     (JsonNode *node,
                                   gboolean  pretty);

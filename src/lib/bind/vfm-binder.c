@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-binder.h"
+#include "vfm-json.h"
 #include "vfm-error.h"
 #include "vfm-journal.h"
 #include "vfm-kmod.h"
@@ -536,4 +537,47 @@ vfm_binder_recover (VfmHost *host)
   for (guint i = 0; i < warnings->len; i++)
     g_ptr_array_add (out, vfm_bind_result_new_damaged (g_ptr_array_index (warnings, i)));
   return out;
+}
+
+void
+vfm_json_add_bind_results (JsonBuilder *b, GPtrArray *results)
+{
+  json_builder_set_member_name (b, "results");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < results->len; i++)
+    json_builder_add_value (b, vfm_bind_result_to_json (g_ptr_array_index (results, i)));
+  json_builder_end_array (b);
+}
+
+JsonNode *
+vfm_bind_result_to_json (const VfmBindResult *r)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "bdf", r->bdf);
+  vfm_json_add_str (b, "op", r->op);
+  vfm_json_add_str (b, "driver", r->driver);
+  vfm_json_add_str (b, "previous_driver", r->previous_driver);
+  vfm_json_add_bool (b, "changed", r->changed);
+  vfm_json_add_str (b, "message", r->message);
+  vfm_json_add_strv (b, "steps", r->steps);
+  vfm_json_add_strv (b, "warnings", r->warnings);
+  json_builder_set_member_name (b, "iommu_group");
+  if (r->group != NULL)
+    json_builder_add_value (b, vfm_group_status_to_json (r->group));
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "seconds");
+  json_builder_add_double_value (b, r->seconds);
+  json_builder_set_member_name (b, "error");
+  if (r->error != NULL) {
+    json_builder_begin_object (b);
+    vfm_json_add_str (b, "name", vfm_error_name (r->error));
+    vfm_json_add_str (b, "message", r->error->message);
+    json_builder_end_object (b);
+  } else {
+    json_builder_add_null_value (b);
+  }
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-config.h"
 #include "vfm-profile.h"
-#include "vfm-claims.h"
+#include "vfm-claim-store.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
 #include "vfm-iommu.h"
@@ -187,7 +187,7 @@ vfm_host_profile_build (VfmHost *host, GError **error)
   p->cpu_model = cpu_model (sr);
   p->vfmig_version = g_strdup (VFM_VERSION);
   p->created_at = g_get_real_time () / G_USEC_PER_SEC;
-  claimed = vfm_claims_taken (host);
+  claimed = vfm_claim_store_taken (vfm_host_sysroot (host));
   for (guint i = 0; i < devices->len; i++) {
     VfmPciDevice *dev = g_ptr_array_index (devices, i);
     g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, NULL);

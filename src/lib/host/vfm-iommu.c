@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-iommu.h"
+#include "vfm-json.h"
 
 #include <string.h>
 
@@ -81,4 +82,28 @@ vfm_iommu_group_status (VfmHost *host, VfmPciDevice *dev)
     g_ptr_array_add (st->members, gm);
   }
   return st;
+}
+
+JsonNode *
+vfm_group_status_to_json (const VfmGroupStatus *st)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  vfm_json_add_int_or_null (b, "group", st->group);
+  vfm_json_add_bool (b, "viable", st->viable);
+  json_builder_set_member_name (b, "members");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < st->members->len; i++) {
+    const VfmGroupMember *m = g_ptr_array_index (st->members, i);
+    json_builder_begin_object (b);
+    vfm_json_add_str (b, "bdf", m->bdf);
+    vfm_json_add_str (b, "driver", m->driver);
+    vfm_json_add_bool (b, "bridge", m->is_bridge);
+    vfm_json_add_bool (b, "vfio_owned", m->vfio_owned);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  vfm_json_add_strv (b, "blockers", st->blockers);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
 }

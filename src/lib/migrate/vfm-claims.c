@@ -9,31 +9,6 @@
 
 #include <string.h>
 
-#define CLAIMS_LOCK_MS 10000
-#define CLAIMS_MAX_BYTES (16 * 1024 * 1024)
-
-static void
-claim_device_free (gpointer data)
-{
-  VfmClaimDevice *d = data;
-  g_free (d->source_bdf);
-  g_free (d->bdf);
-  g_free (d->driver);
-  g_free (d);
-}
-
-void
-vfm_claim_free (VfmClaim *c)
-{
-  if (c == NULL)
-    return;
-  g_free (c->id);
-  g_free (c->domain_uuid);
-  g_free (c->domain_name);
-  g_free (c->state);
-  g_ptr_array_unref (c->devices);
-  g_free (c);
-}
 
 void
 vfm_claim_want_free (VfmClaimWant *w)
@@ -45,41 +20,6 @@ vfm_claim_want_free (VfmClaimWant *w)
   g_free (w);
 }
 
-static VfmClaim *
-claim_new (void)
-{
-  VfmClaim *c = g_new0 (VfmClaim, 1);
-  c->devices = g_ptr_array_new_with_free_func (claim_device_free);
-  return c;
-}
-
-JsonNode *
-vfm_claim_to_json (const VfmClaim *c)
-{
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  vfm_json_add_str (b, "id", c->id);
-  vfm_json_add_str (b, "domain_uuid", c->domain_uuid);
-  vfm_json_add_str (b, "domain_name", c->domain_name);
-  vfm_json_add_str (b, "state", c->state);
-  vfm_json_add_int (b, "created_at", c->created_at);
-  vfm_json_add_int (b, "expires_at", c->expires_at);
-  json_builder_set_member_name (b, "devices");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < c->devices->len; i++) {
-    const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
-    json_builder_begin_object (b);
-    vfm_json_add_str (b, "source_bdf", d->source_bdf);
-    vfm_json_add_str (b, "bdf", d->bdf);
-    vfm_json_add_str (b, "driver", d->driver);
-    vfm_json_add_bool (b, "bound", d->bound);
-    json_builder_end_object (b);
-  }
-  json_builder_end_array (b);
-  json_builder_end_object (b);
-  return json_builder_get_root (b);
-}
-
 static char *
 dup_member (JsonObject *o, const char *k)
 {
@@ -87,51 +27,6 @@ dup_member (JsonObject *o, const char *k)
   if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
     return NULL;
   return g_strdup (json_node_get_string (n));
-}
-
-VfmClaim *
-vfm_claim_from_json (JsonNode *node, GError **error)
-{
-  g_autoptr (VfmClaim) c = claim_new ();
-  JsonObject *o;
-  JsonArray *devs;
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "a claim must be a JSON object");
-    return NULL;
-  }
-  o = json_node_get_object (node);
-  c->id = dup_member (o, "id");
-  c->domain_uuid = dup_member (o, "domain_uuid");
-  c->domain_name = dup_member (o, "domain_name");
-  c->state = dup_member (o, "state");
-  c->created_at = vfm_json_get_int_or (o, "created_at", 0);
-  c->expires_at = vfm_json_get_int_or (o, "expires_at", 0);
-  if (c->id == NULL || !json_object_has_member (o, "devices") ||
-      !JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "devices"))) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "a claim needs an id and a devices array");
-    return NULL;
-  }
-  devs = json_object_get_array_member (o, "devices");
-  for (guint i = 0; i < json_array_get_length (devs); i++) {
-    JsonNode *dn = json_array_get_element (devs, i);
-    VfmClaimDevice *d;
-    if (!JSON_NODE_HOLDS_OBJECT (dn)) {
-      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claim %s: devices[%u] is not an object", c->id, i);
-      return NULL;
-    }
-    d = g_new0 (VfmClaimDevice, 1);
-    g_ptr_array_add (c->devices, d);
-    d->source_bdf = dup_member (json_node_get_object (dn), "source_bdf");
-    d->bdf = dup_member (json_node_get_object (dn), "bdf");
-    d->driver = dup_member (json_node_get_object (dn), "driver");
-    d->bound = vfm_json_get_bool_or (json_node_get_object (dn), "bound", FALSE);
-    if (!vfm_bdf_is_valid (d->bdf) || (d->source_bdf && !vfm_bdf_is_valid (d->source_bdf))) {
-      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claim %s: devices[%u] has no valid bdf", c->id, i);
-      return NULL;
-    }
-  }
-  return g_steal_pointer (&c);
 }
 
 JsonNode *
@@ -222,81 +117,6 @@ vfm_claim_wants_from_json (JsonNode *node, GError **error)
   return g_steal_pointer (&out);
 }
 
-/* ---- the claims file ---- */
-
-static char *
-claims_path (VfmSysroot *sr)
-{
-  g_autofree char *state = vfm_sysroot_state_dir (sr);
-  return g_build_filename (state, "claims.json", NULL);
-}
-
-/* Reads every claim; expired ones go to expired (when not NULL) or are
- * dropped. A damaged file is an error naming it: claims are never silently
- * forgotten. */
-static GPtrArray *
-load_claims (VfmSysroot *sr, GPtrArray *expired, GError **error)
-{
-  g_autofree char *path = claims_path (sr);
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) local = NULL;
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_claim_free);
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  JsonNode *root;
-
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
-    return out;
-  if (!vfm_json_load_file (parser, path, CLAIMS_MAX_BYTES, &local) || (root = json_parser_get_root (parser)) == NULL ||
-      !JSON_NODE_HOLDS_ARRAY (root)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claims file %s is damaged: %s", path,
-                 local ? local->message : "not a JSON array");
-    g_ptr_array_unref (out);
-    return NULL;
-  }
-  for (guint i = 0; i < json_array_get_length (json_node_get_array (root)); i++) {
-    VfmClaim *c = vfm_claim_from_json (json_array_get_element (json_node_get_array (root), i), &local);
-    if (c == NULL) {
-      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claims file %s: %s", path, local->message);
-      g_ptr_array_unref (out);
-      return NULL;
-    }
-    if (c->expires_at != 0 && c->expires_at <= now && expired != NULL)
-      g_ptr_array_add (expired, c);
-    else if (c->expires_at != 0 && c->expires_at <= now)
-      vfm_claim_free (c);
-    else
-      g_ptr_array_add (out, c);
-  }
-  return out;
-}
-
-static gboolean
-save_claims (VfmSysroot *sr, GPtrArray *claims, GError **error)
-{
-  g_autofree char *path = claims_path (sr);
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-  g_autofree char *text = NULL;
-  g_autoptr (GError) local = NULL;
-
-  json_builder_begin_array (b);
-  for (guint i = 0; i < claims->len; i++)
-    json_builder_add_value (b, vfm_claim_to_json (g_ptr_array_index (claims, i)));
-  json_builder_end_array (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, TRUE);
-  text = json_generator_to_data (gen, NULL);
-  if (g_mkdir_with_parents (dir, 0755) < 0 ||
-      !g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &local)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot write %s: %s", path, local ? local->message : "mkdir failed");
-    return FALSE;
-  }
-  return TRUE;
-}
-
 /* The devices a claim's prepare bound go back to their original drivers
  * (ones already on their driver before it are left alone). */
 static void
@@ -325,11 +145,11 @@ static gboolean
 expire_claims (VfmHost *host, GError **error)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
-  g_autoptr (VfmLock) lock = vfm_lock_named (sr, "claims", CLAIMS_LOCK_MS, error);
+  g_autoptr (VfmLock) lock = vfm_lock_named (sr, "claims", VFM_CLAIMS_LOCK_MS, error);
   g_autoptr (GPtrArray) expired = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_claim_free);
   g_autoptr (GPtrArray) claims = NULL;
 
-  if (lock == NULL || (claims = load_claims (sr, expired, error)) == NULL)
+  if (lock == NULL || (claims = vfm_claim_store_load (sr, expired, error)) == NULL)
     return FALSE;
   if (expired->len == 0)
     return TRUE;
@@ -340,37 +160,7 @@ expire_claims (VfmHost *host, GError **error)
                c->domain_name ? c->domain_name : "?");
     return_bound (host, c, NULL);
   }
-  return save_claims (sr, claims, error);
-}
-
-/* BDFs held by a live claim. */
-GHashTable *
-vfm_claims_taken (VfmHost *host)
-{
-  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), NULL, NULL);
-  GHashTable *taken = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  for (guint i = 0; claims && i < claims->len; i++) {
-    const VfmClaim *c = g_ptr_array_index (claims, i);
-    for (guint j = 0; j < c->devices->len; j++)
-      g_hash_table_add (taken, g_strdup (((VfmClaimDevice *) g_ptr_array_index (c->devices, j))->bdf));
-  }
-  return taken;
-}
-
-static VfmClaim *
-find (GPtrArray *claims, const char *id)
-{
-  for (guint i = 0; i < claims->len; i++)
-    if (g_strcmp0 (((VfmClaim *) g_ptr_array_index (claims, i))->id, id) == 0)
-      return g_ptr_array_index (claims, i);
-  return NULL;
-}
-
-static VfmClaim *
-copy_claim (const VfmClaim *c)
-{
-  g_autoptr (JsonNode) n = vfm_claim_to_json (c);
-  return vfm_claim_from_json (n, NULL);
+  return vfm_claim_store_save (sr, claims, error);
 }
 
 VfmClaim *
@@ -382,11 +172,11 @@ vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_nam
   g_autoptr (GPtrArray) claims = NULL;
   g_autoptr (VfmHostProfile) here = NULL;
   g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr (VfmClaim) c = claim_new ();
+  g_autoptr (VfmClaim) c = vfm_claim_new ();
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
-  if (!expire_claims (host, error) || (lock = vfm_lock_named (sr, "claims", CLAIMS_LOCK_MS, error)) == NULL ||
-      (claims = load_claims (sr, NULL, error)) == NULL || (here = vfm_host_profile_build (host, error)) == NULL)
+  if (!expire_claims (host, error) || (lock = vfm_lock_named (sr, "claims", VFM_CLAIMS_LOCK_MS, error)) == NULL ||
+      (claims = vfm_claim_store_load (sr, NULL, error)) == NULL || (here = vfm_host_profile_build (host, error)) == NULL)
     return NULL;
   for (guint i = 0; i < claims->len; i++) {
     const VfmClaim *o = g_ptr_array_index (claims, i);
@@ -433,33 +223,10 @@ vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_nam
     cd->driver = g_strdup (w->driver ? w->driver : best->selected_driver);
     g_ptr_array_add (c->devices, cd);
   }
-  g_ptr_array_add (claims, copy_claim (c));
-  if (!save_claims (sr, claims, error))
+  g_ptr_array_add (claims, vfm_claim_copy (c));
+  if (!vfm_claim_store_save (sr, claims, error))
     return NULL;
   return g_steal_pointer (&c);
-}
-
-typedef gboolean (*ClaimEdit) (VfmClaim *c, gpointer data, GError **error);
-
-static gboolean
-edit_claim (VfmHost *host, const char *id, ClaimEdit edit, gpointer data, gboolean remove, GError **error)
-{
-  VfmSysroot *sr = vfm_host_sysroot (host);
-  g_autoptr (VfmLock) lock = vfm_lock_named (sr, "claims", CLAIMS_LOCK_MS, error);
-  g_autoptr (GPtrArray) claims = NULL;
-  VfmClaim *c;
-
-  if (lock == NULL || (claims = load_claims (sr, NULL, error)) == NULL)
-    return FALSE;
-  if ((c = find (claims, id)) == NULL) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no claim %s (expired or released)", id);
-    return FALSE;
-  }
-  if (edit != NULL && !edit (c, data, error))
-    return FALSE;
-  if (remove)
-    g_ptr_array_remove (claims, c);
-  return save_claims (sr, claims, error);
 }
 
 static gboolean
@@ -474,7 +241,7 @@ set_ttl (VfmClaim *c, gpointer data, GError **error)
 gboolean
 vfm_claims_renew (VfmHost *host, const char *id, guint ttl_s, GError **error)
 {
-  return edit_claim (host, id, set_ttl, GUINT_TO_POINTER (ttl_s), FALSE, error);
+  return vfm_claim_store_edit (vfm_host_sysroot (host), id, set_ttl, GUINT_TO_POINTER (ttl_s), FALSE, error);
 }
 
 static gboolean
@@ -491,30 +258,7 @@ set_running (VfmClaim *c, gpointer data, GError **error)
 gboolean
 vfm_claims_adopt (VfmHost *host, const char *id, GError **error)
 {
-  return edit_claim (host, id, set_running, NULL, FALSE, error);
-}
-
-VfmClaim *
-vfm_claims_get (VfmHost *host, const char *id, GError **error)
-{
-  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), NULL, error);
-  VfmClaim *c;
-  if (claims == NULL)
-    return NULL;
-  if ((c = find (claims, id)) == NULL) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no claim %s (expired or released)", id);
-    return NULL;
-  }
-  return copy_claim (c);
-}
-
-/* Why the claims file cannot be read, or NULL (read-only: nothing expires). */
-char *
-vfm_claims_problem (VfmHost *host)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) claims = load_claims (vfm_host_sysroot (host), NULL, &error);
-  return claims == NULL ? g_strdup (error->message) : NULL;
+  return vfm_claim_store_edit (vfm_host_sysroot (host), id, set_running, NULL, FALSE, error);
 }
 
 GPtrArray *
@@ -522,7 +266,7 @@ vfm_claims_list (VfmHost *host, GError **error)
 {
   if (!expire_claims (host, error))
     return NULL;
-  return load_claims (vfm_host_sysroot (host), NULL, error);
+  return vfm_claim_store_load (vfm_host_sysroot (host), NULL, error);
 }
 
 /* data: the BDFs this prepare bound (marked already unless a device changed
@@ -561,7 +305,7 @@ mark_binding (VfmClaim *c, gpointer data, GError **error)
 GPtrArray *
 vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
 {
-  g_autoptr (VfmClaim) c = vfm_claims_get (host, id, error);
+  g_autoptr (VfmClaim) c = vfm_claim_store_get (vfm_host_sysroot (host), id, error);
   g_autoptr (GPtrArray) results = NULL;
   g_autoptr (GHashTable) to_bind = g_hash_table_new (g_str_hash, g_str_equal);
   guint failed = 0;
@@ -577,7 +321,7 @@ vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
     if (dev == NULL || g_strcmp0 (vfm_pci_device_driver (dev), d->driver) != 0)
       g_hash_table_add (to_bind, d->bdf);
   }
-  if (g_hash_table_size (to_bind) > 0 && !edit_claim (host, id, mark_binding, to_bind, FALSE, error))
+  if (g_hash_table_size (to_bind) > 0 && !vfm_claim_store_edit (vfm_host_sysroot (host), id, mark_binding, to_bind, FALSE, error))
     return NULL;
   results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
   for (guint i = 0; i < c->devices->len; i++) {
@@ -601,7 +345,7 @@ vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
       if (r->changed)
         g_hash_table_add (bound, r->bdf);
     }
-    if (!edit_claim (host, id, set_prepared, bound, FALSE, error))
+    if (!vfm_claim_store_edit (vfm_host_sysroot (host), id, set_prepared, bound, FALSE, error))
       return NULL;
   }
   return g_steal_pointer (&results);
@@ -613,7 +357,7 @@ vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
 gboolean
 vfm_claims_release (VfmHost *host, const char *id, gboolean restore, GPtrArray *results, GError **error)
 {
-  g_autoptr (VfmClaim) c = vfm_claims_get (host, id, error);
+  g_autoptr (VfmClaim) c = vfm_claim_store_get (vfm_host_sysroot (host), id, error);
   if (c == NULL)
     return FALSE;
   if (restore) {
@@ -623,5 +367,5 @@ vfm_claims_release (VfmHost *host, const char *id, gboolean restore, GPtrArray *
       g_ptr_array_add (results, g_steal_pointer (&g_ptr_array_index (recovered, i)));
     return_bound (host, c, results);
   }
-  return edit_claim (host, id, NULL, NULL, TRUE, error);
+  return vfm_claim_store_edit (vfm_host_sysroot (host), id, NULL, NULL, TRUE, error);
 }

@@ -5,6 +5,8 @@
 #include "vfm-select.h"
 #include "vfm-sysroot.h"
 
+#include <json-glib/json-glib.h>
+
 G_BEGIN_DECLS
 
 /* The context passed down through vfmig: one host (real or synthetic), its
@@ -30,6 +32,17 @@ VfmSelection *vfm_host_select         (VfmHost      *host,
 gboolean      vfm_host_parse_bdf      (const char *input,
                                        char        out[13],
                                        GError    **error);
+
+/* JSON shapes (the CLI's --json and the daemon's replies). The list shape
+ * reads about five attributes per device; `full` adds what explain and status
+ * show. */
+JsonNode     *vfm_device_to_json      (VfmHost      *host,
+                                       VfmPciDevice *dev,
+                                       VfmSelection *sel,
+                                       gboolean      full);
+JsonNode     *vfm_selection_to_json   (VfmPciDevice *dev,
+                                       VfmSelection *sel);
+JsonNode     *vfm_driver_entry_to_json (const VfmDriverEntry *entry);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmHost, vfm_host_free)
 

@@ -4,6 +4,8 @@
 #include "vfm-host.h"
 #include "vfm-iommu.h"
 
+#include <json-glib/json-glib.h>
+
 G_BEGIN_DECLS
 
 /* Binding by the kernel's own protocol, verified and reversible (DESIGN.md,
@@ -50,6 +52,10 @@ gboolean       vfm_binder_resolve_driver (VfmHost    *host,
                                           char      **driver,
                                           char      **module,
                                           GError    **error);
+
+JsonNode      *vfm_bind_result_to_json  (const VfmBindResult *r);
+/* "results": [each VfmBindResult], the member every changing command has */
+void           vfm_json_add_bind_results (JsonBuilder *b, GPtrArray *results);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmBindResult, vfm_bind_result_free)
 

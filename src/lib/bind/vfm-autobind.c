@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-autobind.h"
+#include "vfm-batch.h"
+#include "vfm-binder.h"
+#include "vfm-error.h"
+#include "vfm-ids.h"
+#include "vfm-journal.h"
+#include "vfm-lock.h"
+#include "vfm-sysfs.h"
+
+#include <stdarg.h>
+
+void
+vfm_policy_event_free (VfmPolicyEvent *e)
+{
+  if (e == NULL)
+    return;
+  g_free (e->bdf);
+  g_free (e->message);
+  g_free (e);
+}
+
+G_GNUC_PRINTF (5, 6) static void
+event (GPtrArray *events, GLogLevelFlags level, const char *topic, const char *bdf, const char *fmt, ...)
+{
+  VfmPolicyEvent *e = g_new0 (VfmPolicyEvent, 1);
+  va_list ap;
+  va_start (ap, fmt);
+  e->level = level;
+  e->topic = topic;
+  e->bdf = g_strdup (bdf);
+  e->message = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_ptr_array_add (events, e);
+}
+
+static GPtrArray *
+events_new (void)
+{
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_policy_event_free);
+}
+
+/* Would a policy manage this PF's VFs? The VFs present answer for
+ * themselves; with none, the VF identity the PF announces (sriov_vf_device)
+ * is evaluated, so autoprobe is off before the first VF exists. */
+static gboolean
+pf_vfs_managed (VfmHost *host, VfmPciDevice *pf)
+{
+  g_autoptr (GPtrArray) vfs = vfm_pci_device_vfs (pf);
+  g_autofree char *attr = vfm_sysroot_pci_device_attr (vfm_host_sysroot (host), vfm_pci_device_bdf (pf),
+                                                        "sriov_vf_device");
+  g_autoptr (VfmSelection) sel = NULL;
+  VfmDb *db = vfm_host_db (host, NULL);
+  VfmDeviceIds ids;
+  guint32 vf_device;
+
+  for (guint i = 0; vfs != NULL && i < vfs->len; i++) {
+    VfmPciDevice *vf = vfm_host_device (host, g_ptr_array_index (vfs, i), NULL);
+    g_autoptr (VfmSelection) vsel = vf ? vfm_host_select (host, vf, NULL) : NULL;
+    if (vsel != NULL && vsel->managed)
+      return TRUE;
+  }
+  if (db == NULL || !vfm_sysfs_read_hex (attr, &vf_device))
+    return FALSE;
+  vfm_pci_device_ids (pf, NULL, vfm_db_uses_revision (db), &ids);
+  ids.device = vf_device;
+  ids.is_vf = TRUE;
+  ids.has_vfs = FALSE;
+  ids.pf_driver = vfm_pci_device_driver (pf);
+  sel = vfm_select (db, &ids);
+  return sel->managed;
+}
+
+static void
+autoprobe_off (VfmHost *host, VfmPciDevice *pf, GPtrArray *events)
+{
+  const char *bdf = vfm_pci_device_bdf (pf);
+  g_autofree char *attr = vfm_sysroot_pci_device_attr (vfm_host_sysroot (host), bdf, "sriov_drivers_autoprobe");
+  g_autoptr (GError) error = NULL;
+  gint value;
+
+  if (!vfm_sysfs_read_int (attr, &value) || value == 0 || !pf_vfs_managed (host, pf))
+    return;
+  if (!vfm_sysfs_write (attr, "0", &error))
+    event (events, G_LOG_LEVEL_WARNING, "autoprobe", bdf, "cannot turn off VF autoprobe on %s: %s", bdf,
+                    error->message);
+  else
+    event (events, G_LOG_LEVEL_MESSAGE, "autoprobe", bdf,
+                    "turned off VF autoprobe on %s: a policy manages its VFs", bdf);
+}
+
+static void
+apply_policy (VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
+{
+  const char *bdf = vfm_pci_device_bdf (dev);
+  g_autoptr (VfmSelection) sel = NULL;
+  g_autoptr (VfmBindResult) r = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (vfm_pci_device_sriov_totalvfs (dev) > 0)
+    autoprobe_off (host, dev, events);
+  if ((sel = vfm_host_select (host, dev, &error)) == NULL) {
+    event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, error->message);
+    return;
+  }
+  if (!sel->auto_bind || g_strcmp0 (vfm_pci_device_driver (dev), sel->selected->driver) == 0)
+    return;
+  r = vfm_binder_bind (host, bdf, NULL, 0);
+  if (r->error != NULL)
+    event (events, G_LOG_LEVEL_WARNING, "autobind", bdf, "cannot auto-bind %s: %s", bdf, r->error->message);
+  else
+    event (events, G_LOG_LEVEL_MESSAGE, "autobind", bdf, "%s", r->message);
+}
+
+GPtrArray *
+vfm_autobind_start (VfmHost *host)
+{
+  GPtrArray *events = events_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) recovered = NULL;
+  g_autoptr (GPtrArray) devices = NULL;
+
+  if (vfm_host_db (host, &error) == NULL) {
+    event (events, G_LOG_LEVEL_WARNING, "recover", NULL, "cannot recover or apply policy: %s", error->message);
+    return events;
+  }
+  recovered = vfm_batch_recover (host);
+  for (guint i = 0; i < recovered->len; i++) {
+    const VfmBindResult *r = g_ptr_array_index (recovered, i);
+    if (r->error != NULL)
+      event (events, G_LOG_LEVEL_WARNING, "recover", r->bdf, "%s", r->error->message);
+    else if (r->message != NULL)
+      event (events, G_LOG_LEVEL_MESSAGE, "recover", r->bdf, "%s", r->message);
+    for (guint j = 0; j < r->warnings->len; j++)
+      event (events, G_LOG_LEVEL_WARNING, "recover", r->bdf, "damaged state: %s",
+             (const char *) g_ptr_array_index (r->warnings, j));
+  }
+  if ((devices = vfm_host_devices (host, NULL, &error)) == NULL) {
+    event (events, G_LOG_LEVEL_WARNING, "policy", NULL, "cannot apply policy: %s", error->message);
+    return events;
+  }
+  for (guint i = 0; i < devices->len; i++)
+    apply_policy (host, g_ptr_array_index (devices, i), events);
+  return events;
+}
+
+GPtrArray *
+vfm_autobind_device (VfmHost *host, const char *bdf)
+{
+  GPtrArray *events = events_new ();
+  g_autoptr (GError) error = NULL;
+  VfmPciDevice *dev;
+
+  if (vfm_host_db (host, &error) == NULL || (dev = vfm_host_device (host, bdf, &error)) == NULL) {
+    event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, error->message);
+    return events;
+  }
+  apply_policy (host, dev, events);
+  return events;
+}
+
+GPtrArray *
+vfm_autobind_removed (VfmHost *host, const char *bdf)
+{
+  GPtrArray *events = events_new ();
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmLock) lock = NULL;
+  g_autoptr (VfmOwned) owned = NULL;
+
+  if (!vfm_bdf_is_valid (bdf))
+    return events;
+  /* under the device's lock, and only when it is really gone: a remove
+   * followed at once by an add of a new device at the address is possible */
+  if ((lock = vfm_lock_device (sr, bdf, 10000, &error)) == NULL ||
+      (owned = vfm_journal_read_owned (sr, bdf, NULL)) == NULL || vfm_host_device (host, bdf, NULL) != NULL)
+    return events;
+  if (!vfm_journal_remove_owned (sr, bdf, &error))
+    event (events, G_LOG_LEVEL_WARNING, "remove", bdf, "%s was removed, but its record stays: %s", bdf,
+           error->message);
+  else
+    event (events, G_LOG_LEVEL_MESSAGE, "remove", bdf,
+           "%s was removed while bound to %s: dropped its record (it came from %s)", bdf,
+           owned->driver ? owned->driver : "?", owned->original_driver ? owned->original_driver : "no driver");
+  return events;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "vfm-host.h"
+
+G_BEGIN_DECLS
+
+/* The policy vfmigd applies on its own (DESIGN.md, Decisions 9): a PF whose
+ * VFs a policy manages gets sriov_drivers_autoprobe=0, so that its driver
+ * does not grab new VFs inside the sriov_numvfs write before udev runs; a
+ * device a policy marks auto-bind gets its selected driver. Each call says
+ * what it did as events, for the caller to log; none needs a daemon. */
+
+typedef struct {
+  GLogLevelFlags level;   /* G_LOG_LEVEL_MESSAGE or G_LOG_LEVEL_WARNING */
+  const char *topic;      /* static: "recover", "policy", "autoprobe", "autobind", "remove" */
+  char *bdf;              /* NULL: the host as a whole */
+  char *message;
+} VfmPolicyEvent;
+
+void       vfm_policy_event_free (VfmPolicyEvent *e);
+
+/* At start: finish or roll back interrupted operations (the journal), then
+ * apply policy to every device present. */
+GPtrArray *vfm_autobind_start    (VfmHost *host);
+/* At a device's "add": apply policy to it. */
+GPtrArray *vfm_autobind_device   (VfmHost *host, const char *bdf);
+/* At a "remove" (a VF gone with sriov_numvfs, a hot-unplug): the record of
+ * a device vfmig owned goes too - there is nothing to give back, and a new
+ * device at that address is a new device. */
+GPtrArray *vfm_autobind_removed  (VfmHost *host, const char *bdf);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmPolicyEvent, vfm_policy_event_free)
+
+G_END_DECLS

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-preflight.h"
+#include "vfm-libvirt.h"
+
+#include <string.h>
+
+VfmHostProfile *
+vfm_preflight_source (VfmHost *host, const char *source_uri, GError **error)
+{
+  VfmHostProfile *p = vfm_host_profile_build (host, error);
+  g_autoptr (GError) local = NULL;
+
+  if (p == NULL) {
+    g_prefix_error (error, "profiling this host: ");
+    return NULL;
+  }
+  if (!vfm_libvirt_versions (source_uri, &p->libvirt_version, &p->qemu_version, &local))
+    g_debug ("libvirt and QEMU versions of %s unknown: %s", source_uri, local->message);
+  return p;
+}
+
+static gboolean
+is_peer_spec (const char *peer)
+{
+  return g_str_has_prefix (peer, "ssh://") || g_str_has_prefix (peer, "sysroot:") || strcmp (peer, "local") == 0;
+}
+
+VfmHostProfile *
+vfm_preflight_destination (const char *peer, const char *dest_uri, GError **error)
+{
+  g_autoptr (VfmPeer) p = NULL;
+  VfmHostProfile *dst;
+  g_autoptr (GError) local = NULL;
+
+  if (!is_peer_spec (peer))
+    return vfm_host_profile_load (g_str_has_prefix (peer, "file:") ? peer + 5 : peer, error);
+  if ((p = vfm_peer_new (peer, error)) == NULL || (dst = vfm_peer_profile (p, error)) == NULL) {
+    g_prefix_error (error, "profiling the destination through %s: ", peer);
+    return NULL;
+  }
+  if (!vfm_libvirt_versions (dest_uri, &dst->libvirt_version, &dst->qemu_version, &local))
+    g_debug ("libvirt and QEMU versions of %s unknown: %s", dest_uri, local->message);
+  if (dst->hostname == NULL)
+    dst->hostname = g_strdup (dest_uri);
+  return dst;
+}
+
+VfmCheckResult *
+vfm_preflight_check (VfmHost *host, const char *source_uri, const char *peer, const char *dest_uri,
+                     const VfmDomainInfo *domain, VfmStrategy strategy, VfmHostProfile **source_out,
+                     VfmHostProfile **dest_out, GError **error)
+{
+  g_autoptr (VfmHostProfile) src = vfm_preflight_source (host, source_uri, error);
+  g_autoptr (VfmHostProfile) dst = src ? vfm_preflight_destination (peer, dest_uri, error) : NULL;
+  VfmCheckResult *r;
+
+  if (dst == NULL)
+    return NULL;
+  r = vfm_check (src, dst, domain, strategy);
+  if (source_out != NULL)
+    *source_out = g_steal_pointer (&src);
+  if (dest_out != NULL)
+    *dest_out = g_steal_pointer (&dst);
+  return r;
+}

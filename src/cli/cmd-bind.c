@@ -1,17 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* bind, unbind, restore: change drivers through the binder, and report each
- * device's result (steps with --dry-run or -v). */
+/* bind, unbind, restore: io.vfmig.Bind, Unbind and Restore through the
+ * command's backend (vfmigd or in-process), and each device's result
+ * (steps with --dry-run or -v). */
 #include "vfm-cli.h"
-#include "vfm-batch.h"
-#include "vfm-binder.h"
-#include "vfm-varlink.h"
 #include "vfm-error.h"
-#include "vfm-journal.h"
 #include "vfm-json.h"
 
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 /* One device's result, from its JSON form (the same whether the daemon or
  * this process did the work). */
@@ -88,47 +83,32 @@ report (VfmCli *cli, JsonObject *reply, const char *error_name, const char *erro
   return TRUE;
 }
 
-/* Results of this process's own work, in the daemon's reply shape. */
+/* The call through the command's backend (vfmigd or in-process: the same
+ * reply either way), reported. */
 static gboolean
-report_local (VfmCli *cli, GPtrArray *results, gboolean show_steps)
+call (VfmCli *cli, const char *method, JsonObject *params, gboolean show_steps, GError **error)
 {
-  g_autoptr (JsonObject) reply = json_object_new ();
-  JsonArray *list = json_array_new ();
-  const VfmBindResult *first = NULL;
-  for (guint i = 0; i < results->len; i++) {
-    const VfmBindResult *r = g_ptr_array_index (results, i);
-    if (r->error != NULL && first == NULL)
-      first = r;
-    json_array_add_element (list, vfm_bind_result_to_json (r));
-  }
-  json_object_set_array_member (reply, "results", list);
-  return report (cli, reply, first ? vfm_error_name (first->error) : NULL, first ? first->error->message : NULL,
-                 show_steps);
-}
-
-/* Through vfmigd when it answers (its authorization lets members of group
- * vfmig bind without root); FALSE when it does not run. */
-static gboolean
-via_daemon (VfmCli *cli, const char *method, JsonObject *params, gboolean show_steps, gboolean *handled, GError **error)
-{
-  g_autoptr (VfmVarlinkClient) client = vfm_cli_daemon (cli);
-  g_autoptr (JsonObject) reply = NULL;
+  g_autoptr (JsonObject) reply = NULL, error_parameters = NULL;
   g_autoptr (GError) local = NULL;
 
-  *handled = FALSE;
-  if (client == NULL)
-    return TRUE;
-  *handled = TRUE;
-  reply = vfm_varlink_client_call (client, method, params, &local);
-  if (reply != NULL)
-    return report (cli, reply, NULL, NULL, show_steps);
-  {
-    JsonObject *ep = vfm_varlink_client_last_error_parameters (client);
-    if (ep != NULL && json_object_has_member (ep, "results"))
-      return report (cli, ep, vfm_error_name (local), local->message, show_steps);
+  reply = vfm_backend_call (vfm_cli_backend (cli), method, params, &error_parameters, &local);
+  vfm_cli_progress_end (cli);
+  if (reply == NULL && error_parameters != NULL && json_object_has_member (error_parameters, "results")) {
+    reply = g_steal_pointer (&error_parameters);
+  } else if (reply == NULL) {
+    g_propagate_error (error, g_steal_pointer (&local));
+    return FALSE;
   }
-  g_propagate_error (error, g_steal_pointer (&local));
-  return FALSE;
+  /* journal records restore could not act on */
+  if (!cli->json && json_object_has_member (reply, "warnings")) {
+    JsonArray *w = json_object_get_array_member (reply, "warnings");
+    for (guint i = 0; w != NULL && i < json_array_get_length (w); i++)
+      vfm_cli_warn (cli, json_array_get_string_element (w, i));
+  }
+  if (g_str_equal (method, "io.vfmig.Restore") && !cli->json && local == NULL &&
+      json_array_get_length (json_object_get_array_member (reply, "results")) == 0)
+    printf ("nothing to restore: vfmig owns no device\n");
+  return report (cli, reply, local ? vfm_error_name (local) : NULL, local ? local->message : NULL, show_steps);
 }
 
 static JsonArray *
@@ -140,22 +120,10 @@ strv_to_array (int argc, char **argv)
   return a;
 }
 
-/* "binding 12/256: 0000:10:00.2" on a terminal's stderr, redrawn in place,
- * for binds of more than a few devices (each can take a second on real
- * hardware); erased before the results. */
-static void
-bind_progress (guint done, guint total, const char *bdf, gpointer data)
-{
-  if (total < 4)
-    return;
-  fprintf (stderr, "\r\033[Kbinding %u/%u: %s", done + 1, total, bdf);
-  fflush (stderr);
-}
-
 gboolean
 vfm_cmd_bind (VfmCli *cli, int argc, char **argv, GError **error)
 {
-  gboolean all = FALSE, group = FALSE, dry = FALSE, force = FALSE, handled;
+  gboolean all = FALSE, group = FALSE, dry = FALSE, force = FALSE;
   g_autofree char *driver = NULL;
   GOptionEntry entries[] = {
     { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "Every device a policy manages", NULL },
@@ -166,10 +134,6 @@ vfm_cmd_bind (VfmCli *cli, int argc, char **argv, GError **error)
     { NULL }
   };
   g_autoptr (JsonObject) params = json_object_new ();
-  g_autoptr (GPtrArray) bdfs = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) results = NULL;
-  VfmBatchOptions o = { 0 };
-  VfmHost *host;
 
   if (!vfm_cli_parse_options (cli, "bind", "BDF…|--all", entries, &argc, &argv, error))
     return FALSE;
@@ -189,43 +153,18 @@ vfm_cmd_bind (VfmCli *cli, int argc, char **argv, GError **error)
     json_object_set_boolean_member (params, "dry_run", TRUE);
   if (force)
     json_object_set_boolean_member (params, "force", TRUE);
-  if (!via_daemon (cli, "io.vfmig.Bind", params, dry || cli->verbose, &handled, error))
-    return FALSE;
-  if (handled)
-    return TRUE;
-
-  if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
-    return FALSE;
-  for (int i = 1; i < argc; i++)
-    g_ptr_array_add (bdfs, g_strdup (argv[i]));
-  o.all = all;
-  o.group = group;
-  o.driver = driver;
-  o.flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
-  if (!dry && !cli->json && isatty (STDERR_FILENO))
-    o.progress = bind_progress;
-  results = vfm_batch_bind (host, bdfs, &o, error);
-  if (o.progress != NULL) {
-    fprintf (stderr, "\r\033[K");
-    fflush (stderr);
-  }
-  if (results == NULL)
-    return FALSE;
-  return report_local (cli, results, dry || cli->verbose);
+  return call (cli, "io.vfmig.Bind", params, dry || cli->verbose, error);
 }
 
 gboolean
 vfm_cmd_unbind (VfmCli *cli, int argc, char **argv, GError **error)
 {
-  gboolean dry = FALSE, handled;
+  gboolean dry = FALSE;
   GOptionEntry entries[] = {
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry, "Print the exact steps, change nothing", NULL },
     { NULL }
   };
   g_autoptr (JsonObject) params = json_object_new ();
-  g_autoptr (GPtrArray) bdfs = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) results = NULL;
-  VfmHost *host;
 
   if (!vfm_cli_parse_options (cli, "unbind", "BDF…", entries, &argc, &argv, error))
     return FALSE;
@@ -236,30 +175,18 @@ vfm_cmd_unbind (VfmCli *cli, int argc, char **argv, GError **error)
   json_object_set_array_member (params, "bdfs", strv_to_array (argc - 1, argv + 1));
   if (dry)
     json_object_set_boolean_member (params, "dry_run", TRUE);
-  if (!via_daemon (cli, "io.vfmig.Unbind", params, dry || cli->verbose, &handled, error))
-    return FALSE;
-  if (handled)
-    return TRUE;
-  if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
-    return FALSE;
-  for (int i = 1; i < argc; i++)
-    g_ptr_array_add (bdfs, g_strdup (argv[i]));
-  results = vfm_batch_unbind (host, bdfs, dry ? VFM_BIND_DRY_RUN : 0);
-  return report_local (cli, results, dry || cli->verbose);
+  return call (cli, "io.vfmig.Unbind", params, dry || cli->verbose, error);
 }
 
 gboolean
 vfm_cmd_restore (VfmCli *cli, int argc, char **argv, GError **error)
 {
-  gboolean dry = FALSE, handled;
+  gboolean dry = FALSE;
   GOptionEntry entries[] = {
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry, "Print the exact steps, change nothing", NULL },
     { NULL }
   };
   g_autoptr (JsonObject) params = json_object_new ();
-  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) results = NULL;
-  VfmHost *host;
 
   if (!vfm_cli_parse_options (cli, "restore", "", entries, &argc, &argv, error))
     return FALSE;
@@ -269,16 +196,5 @@ vfm_cmd_restore (VfmCli *cli, int argc, char **argv, GError **error)
   }
   if (dry)
     json_object_set_boolean_member (params, "dry_run", TRUE);
-  if (!via_daemon (cli, "io.vfmig.Restore", params, dry || cli->verbose, &handled, error))
-    return FALSE;
-  if (handled)
-    return TRUE;
-  if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
-    return FALSE;
-  results = vfm_batch_restore (host, dry ? VFM_BIND_DRY_RUN : 0, warnings);
-  for (guint i = 0; i < warnings->len; i++)
-    vfm_cli_warn (cli, g_ptr_array_index (warnings, i));
-  if (results->len == 0 && !cli->json)
-    printf ("nothing to restore: vfmig owns no device\n");
-  return report_local (cli, results, dry || cli->verbose);
+  return call (cli, "io.vfmig.Restore", params, dry || cli->verbose, error);
 }

@@ -181,9 +181,10 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
     g_autoptr (VfmHostProfile) dst = NULL;
     g_autoptr (VfmCheckResult) r = NULL;
     g_autoptr (GError) local = NULL;
-    if (from != NULL) {
+    if (from != NULL && peers == NULL) {
       dst = vfm_host_profile_load (to[i], &local);
     } else {
+      /* a live destination, also beside an offline source (--from F --to URI --peer SPEC) */
       g_autofree char *peer = peers ? g_strdup (peers[i]) : vfm_migrate_default_peer (to[i], cli->sysroot);
       dst = vfm_preflight_destination (peer, to[i], &local);
     }

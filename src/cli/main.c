@@ -12,6 +12,7 @@
 
 static const VfmCliCommand commands[] = {
   { "bind", "BDF…|--all [--driver NAME] [--group] [--dry-run] [--force]", "Bind devices to their selected VFIO driver, verified", vfm_cmd_bind },
+  { "bridge", "", "Serve the io.vfmig methods on stdin/stdout (a migration's peer: ssh HOST vfmigctl bridge)", vfm_cmd_bridge },
   { "check", "DOMAIN --to URI… | --from FILE --to FILE… [--strategy S]", "Can a domain migrate there, how, and if not why", vfm_cmd_check },
   { "claim", "--domain-uuid U --domain-name N [--ttl S] < WANTS.json", "Destination: claim free devices for a migration", vfm_cmd_claim },
   { "claims", "", "Destination: the claims held now", vfm_cmd_claims },
@@ -180,6 +181,7 @@ main (int argc, char **argv)
   g_set_prgname ("vfmigctl"); /* "Usage: vfmigctl [OPTION…] vf create PF N" */
   cli.tty = isatty (STDOUT_FILENO);
   rc = run (&cli, argc, argv);
+  g_clear_pointer (&cli.backend, vfm_backend_free);
   g_clear_pointer (&cli.host, vfm_host_free);
   g_free (cli.sysroot);
   g_free (cli.connect);

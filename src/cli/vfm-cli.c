@@ -2,10 +2,12 @@
 #include "vfm-cli.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
+#include "vfm-local.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 VfmHost *
 vfm_cli_host (VfmCli *cli, GError **error)
@@ -15,11 +17,34 @@ vfm_cli_host (VfmCli *cli, GError **error)
   return cli->host;
 }
 
-/* vfmigd, when its socket answers (VFMIG_SOCKET, else /run/vfmig/vfmigd.sock
- * under the sysroot); NULL when it does not run or --no-daemon was given:
- * then the command does the work itself, with the same results. */
-VfmVarlinkClient *
-vfm_cli_daemon (VfmCli *cli)
+/* "binding 12/256: 0000:10:00.2" on a terminal's stderr, redrawn in place,
+ * for binds of more than a few devices (each can take a second on real
+ * hardware); erased before the results (vfm_cli_progress_end). */
+static void
+bind_progress (guint done, guint total, const char *bdf, gpointer data)
+{
+  VfmCli *cli = data;
+  if (total < 4)
+    return;
+  fprintf (stderr, "\r\033[Kbinding %u/%u: %s", done + 1, total, bdf);
+  fflush (stderr);
+  cli->progress_shown = TRUE;
+}
+
+void
+vfm_cli_progress_end (VfmCli *cli)
+{
+  if (!cli->progress_shown)
+    return;
+  fprintf (stderr, "\r\033[K");
+  fflush (stderr);
+  cli->progress_shown = FALSE;
+}
+
+/* vfmigd's socket (VFMIG_SOCKET, else /run/vfmig/vfmigd.sock under the
+ * sysroot), or NULL when nothing answers there. */
+static VfmVarlinkClient *
+daemon_client (VfmCli *cli)
 {
   g_autoptr (VfmSysroot) sr = NULL;
   g_autofree char *path = NULL;
@@ -27,8 +52,6 @@ vfm_cli_daemon (VfmCli *cli)
   VfmVarlinkClient *client;
   const char *env = g_getenv ("VFMIG_SOCKET");
 
-  if (cli->no_daemon)
-    return NULL;
   if (env != NULL && *env != '\0') {
     path = g_strdup (env);
   } else {
@@ -44,6 +67,30 @@ vfm_cli_daemon (VfmCli *cli)
   if (client == NULL && cli->verbose)
     fprintf (stderr, "note: vfmigd does not answer at %s (%s); working directly\n", path, error->message);
   return client;
+}
+
+/* Where io.vfmig calls go, chosen once per command: vfmigd when its socket
+ * answers (its authorization lets members of group vfmig change drivers
+ * without root), else the same method table in this process, with the same
+ * results (--no-daemon forces that). */
+VfmBackend *
+vfm_cli_backend (VfmCli *cli)
+{
+  VfmVarlinkClient *client;
+  VfmMethodCall tmpl = { .sysroot = cli->sysroot, .product = "vfmigctl" };
+
+  if (cli->backend != NULL)
+    return cli->backend;
+  if (!cli->no_daemon && (client = daemon_client (cli)) != NULL) {
+    cli->backend = vfm_backend_new_varlink ("vfmigd", client);
+    return cli->backend;
+  }
+  if (!cli->json && isatty (STDERR_FILENO)) {
+    tmpl.progress = bind_progress;
+    tmpl.progress_data = cli;
+  }
+  cli->backend = vfm_local_backend_new (&tmpl);
+  return cli->backend;
 }
 
 /* Parses a command's own options; unknown options and missing values are

@@ -9,6 +9,7 @@
 #include "vfm-profile.h"
 #include "vfm-table.h"
 #include "vfm-term.h"
+#include "vfm-backend.h"
 #include "vfm-varlink.h"
 
 G_BEGIN_DECLS
@@ -27,6 +28,8 @@ typedef struct {
   VfmTerm err;         /* stderr */
   int exit_code;      /* set by a command that succeeded but reports a failure (lint) */
   VfmHost *host;
+  VfmBackend *backend; /* vfm_cli_backend: chosen on first use */
+  gboolean progress_shown;
 } VfmCli;
 
 typedef gboolean (*VfmCliFunc) (VfmCli *cli, int argc, char **argv, GError **error);
@@ -39,7 +42,8 @@ typedef struct {
 } VfmCliCommand;
 
 VfmHost  *vfm_cli_host          (VfmCli *cli, GError **error);
-VfmVarlinkClient *vfm_cli_daemon (VfmCli *cli);
+VfmBackend *vfm_cli_backend     (VfmCli *cli);
+void      vfm_cli_progress_end  (VfmCli *cli);
 gboolean  vfm_cli_parse_options (VfmCli        *cli,
                                  const char    *command,
                                  const char    *args,
@@ -79,6 +83,7 @@ gboolean vfm_cmd_prepare    (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_release    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_claims     (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_hook       (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_bridge     (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_udev_query (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_import_driverctl (VfmCli *cli, int argc, char **argv, GError **error);
 gint     vfm_cli_compare_strings (gconstpointer a, gconstpointer b);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 gboolean
-vfm_authz_peer_of (GSocket *socket, VfmPeer *peer, GError **error)
+vfm_authz_peer_of (GSocket *socket, VfmCredentials *peer, GError **error)
 {
   struct ucred cred;
   socklen_t len = sizeof cred;
@@ -60,7 +60,7 @@ uid_in_group (uid_t uid, gid_t primary, gid_t wanted)
 }
 
 gboolean
-vfm_authz_check (const VfmPeer *peer, const char *group, const char *method, VfmAccess access,
+vfm_authz_check (const VfmCredentials *peer, const char *group, const char *method, VfmAccess access,
                  GError **error)
 {
   g_autofree char *buf = NULL;

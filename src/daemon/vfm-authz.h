@@ -4,6 +4,8 @@
 #include <gio/gio.h>
 #include <sys/types.h>
 
+#include "vfm-methods.h"
+
 G_BEGIN_DECLS
 
 /* Who is on the other end of a connection, from SO_PEERCRED: the kernel's
@@ -12,17 +14,12 @@ typedef struct {
   uid_t uid;
   gid_t gid;
   pid_t pid;
-} VfmPeer;
-
-typedef enum {
-  VFM_ACCESS_READ,   /* any local user */
-  VFM_ACCESS_WRITE,  /* uid 0, or a member of the daemon's group */
-} VfmAccess;
+} VfmCredentials;
 
 gboolean vfm_authz_peer_of   (GSocket  *socket,
-                              VfmPeer  *peer,
+                              VfmCredentials  *peer,
                               GError  **error);
-gboolean vfm_authz_check     (const VfmPeer *peer,
+gboolean vfm_authz_check     (const VfmCredentials *peer,
                               const char    *group,
                               const char    *method,
                               VfmAccess      access,

@@ -42,7 +42,7 @@ struct _VfmConnection {
   VfmServer *server;
   GSocketConnection *stream;
   GCancellable *cancellable;
-  VfmPeer peer;
+  VfmCredentials peer;
   GByteArray *in;
   guint8 *chunk;
   char *out;              /* the reply being written */
@@ -230,6 +230,13 @@ call_data_free (VfmCallData *d)
   g_free (d);
 }
 
+/* What a method did, in the daemon's structured log. */
+static void
+server_log (GLogLevelFlags level, const char *op, const char *device, const char *message)
+{
+  vfm_daemon_log (level, op, device, "%s", message);
+}
+
 /* In a worker thread: the method, and its reply serialized. */
 static void
 run_call (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -246,7 +253,7 @@ run_call (GTask *task, gpointer source, gpointer task_data, GCancellable *cancel
   if (error == NULL)
     g_set_error (&error, VFM_ERROR, VFM_ERROR_FAILED, "%s failed without saying why", d->method->name);
   vfm_daemon_log (G_LOG_LEVEL_MESSAGE, d->method->name, NULL, "%s from uid %u: %s: %s", d->method->name,
-                  (unsigned) d->call.peer->uid, vfm_varlink_error_name (error), error->message);
+                  (unsigned) d->conn->peer.uid, vfm_varlink_error_name (error), error->message);
   g_task_return_pointer (task, vfm_varlink_error_reply_new (error, extra), g_free);
 }
 
@@ -285,8 +292,10 @@ start_call (VfmConnection *c, VfmVarlinkCall *call, const VfmMethod *method)
 
   d->conn = connection_ref (c);
   d->method = method;
-  d->call.config = c->server->config;
-  d->call.peer = &c->peer;
+  d->call.sysroot = c->server->config->sysroot;
+  d->call.host_uuid = c->server->config->host_uuid;
+  d->call.product = "vfmigd";
+  d->call.log = server_log;
   d->call.parameters = json_object_ref (call->parameters);
   d->oneway = (call->flags & VFM_VARLINK_CALL_ONEWAY) != 0;
   g_task_set_task_data (task, d, (GDestroyNotify) call_data_free);
@@ -358,7 +367,7 @@ on_incoming (GSocketService *service, GSocketConnection *stream, GObject *source
   VfmServer *server = user_data;
   g_autoptr (GError) error = NULL;
   VfmConnection *c;
-  VfmPeer peer;
+  VfmCredentials peer;
 
   if (server->stopping)
     return TRUE;

@@ -200,7 +200,7 @@ def without_seconds(results):
 class Methods(HostCase):
     def test_hello(self):
         h = self.call("io.vfmig.Hello")
-        self.assertEqual((h["protocol_major"], h["protocol_minor"]), (1, 0))
+        self.assertEqual((h["protocol_major"], h["protocol_minor"]), (1, 1))
         self.assertRegex(h["version"], r"^\d+\.\d+")
         self.assertRegex(h["host_uuid"], r"^[0-9a-f-]{36}$")
         # the identity is kept: the same after a restart
@@ -226,11 +226,12 @@ class Methods(HostCase):
 
     def test_interface_description(self):
         text = self.call("org.varlink.service.GetInterfaceDescription", {"interface": "io.vfmig"})["description"]
-        with open(os.path.join(os.environ["VFMIG_SOURCE_ROOT"], "src", "daemon", "io.vfmig.varlink")) as f:
+        with open(os.path.join(os.environ["VFMIG_SOURCE_ROOT"], "src", "lib", "api", "io.vfmig.varlink")) as f:
             self.assertEqual(text, f.read())
         name, methods, errors = parse_interface(text)
         self.assertEqual(name, "io.vfmig")
-        self.assertEqual(sorted(methods), ["Bind", "Explain", "Hello", "List", "Restore", "Status", "Unbind"])
+        self.assertEqual(sorted(methods), ["Bind", "Claim", "Explain", "Hello", "List", "Prepare", "Profile", "Release", "Renew",
+                                          "Restore", "Status", "Unbind"])
         self.assertIn("PermissionDenied", errors)
         # every declared method exists (anything but MethodNotFound)
         for m in methods:

@@ -2,14 +2,16 @@
 #include "vfm-peer.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
+#include "vfm-varlink.h"
 
 #include <gio/gio.h>
 #include <string.h>
 
 struct _VfmPeer {
   char *spec;
-  char *ssh_host;   /* NULL: in process */
-  VfmHost *host;    /* in process */
+  char *ssh_host;             /* NULL: in process */
+  VfmVarlinkClient *remote;   /* ssh HOST vfmigctl bridge, opened on first use */
+  VfmHost *host;              /* in process */
 };
 
 VfmPeer *
@@ -43,6 +45,7 @@ vfm_peer_free (VfmPeer *p)
     return;
   g_free (p->spec);
   g_free (p->ssh_host);
+  g_clear_pointer (&p->remote, vfm_varlink_client_free);
   g_clear_pointer (&p->host, vfm_host_free);
   g_free (p);
 }
@@ -53,97 +56,104 @@ vfm_peer_spec (VfmPeer *p)
   return p->spec;
 }
 
-/* ssh HOST vfmigctl ARGS… --json, stdin from input; the JSON it prints. */
-static JsonNode *
-remote (VfmPeer *p, const char * const *args, const char *input, GError **error)
+/* The destination's vfmig over ssh, speaking the daemon's varlink methods
+ * through `vfmigctl bridge`; the first call says which protocol we speak
+ * (another major is refused there, with Unsupported). */
+static VfmVarlinkClient *
+remote (VfmPeer *p, GError **error)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr (GSubprocess) proc = NULL;
-  g_autoptr (GBytes) out = NULL, err = NULL;
-  g_autoptr (GBytes) in = input ? g_bytes_new (input, strlen (input)) : NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonNode *root;
+  const char *argv[] = { "ssh", "-o", "BatchMode=yes", "--", p->ssh_host, "vfmigctl", "bridge", NULL };
+  g_autoptr (VfmVarlinkClient) c = NULL;
+  g_autoptr (JsonObject) hello = json_object_new ();
+  g_autoptr (JsonObject) reply = NULL;
 
-  for (const char *a = "ssh\0-o\0BatchMode=yes\0--\0"; *a; a += strlen (a) + 1)
-    g_ptr_array_add (argv, (char *) a);
-  g_ptr_array_add (argv, p->ssh_host);
-  g_ptr_array_add (argv, (char *) "vfmigctl");
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, (char *) args[i]);
-  g_ptr_array_add (argv, (char *) "--json");
-  g_ptr_array_add (argv, NULL);
-  proc = g_subprocess_newv ((const char * const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                            error);
-  if (proc == NULL || !g_subprocess_communicate (proc, in, NULL, &out, &err, error))
-    return NULL;
-  if (!vfm_json_load_data (parser, g_bytes_get_data (out, NULL), g_bytes_get_size (out), NULL) ||
-      (root = json_parser_get_root (parser)) == NULL) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "%s: vfmigctl %s gave no answer: %.*s", p->ssh_host, args[0],
-                 (int) g_bytes_get_size (err), (const char *) g_bytes_get_data (err, NULL));
+  if (p->remote != NULL)
+    return p->remote;
+  json_object_set_int_member (hello, "protocol_major", VFM_PROTOCOL_MAJOR);
+  if ((c = vfm_varlink_client_spawn (argv, error)) == NULL ||
+      (reply = vfm_varlink_client_call (c, "io.vfmig.Hello", hello, error)) == NULL) {
+    g_prefix_error (error, "cannot reach vfmig on %s (ssh %s vfmigctl bridge): ", p->ssh_host, p->ssh_host);
     return NULL;
   }
-  if (JSON_NODE_HOLDS_OBJECT (root) && json_object_has_member (json_node_get_object (root), "error")) {
-    JsonNode *en = json_object_get_member (json_node_get_object (root), "error");
-    JsonObject *e = JSON_NODE_HOLDS_OBJECT (en) ? json_node_get_object (en) : NULL;
-    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "%s: %s", p->ssh_host,
-                 e ? vfm_json_get_str_or (e, "message", "failed") : "failed");
-    return NULL;
-  }
-  return json_node_copy (root);
+  p->remote = g_steal_pointer (&c);
+  return p->remote;
+}
+
+static JsonObject *
+remote_call (VfmPeer *p, const char *method, JsonObject *params, GError **error)
+{
+  VfmVarlinkClient *c = remote (p, error);
+  JsonObject *reply = c ? vfm_varlink_client_call (c, method, params, error) : NULL;
+  if (reply == NULL && c != NULL)
+    g_prefix_error (error, "%s: ", p->ssh_host);
+  return reply;
+}
+
+static JsonNode *
+object_node (JsonObject *o)
+{
+  JsonNode *n = json_node_new (JSON_NODE_OBJECT);
+  json_node_set_object (n, o);
+  return n;
 }
 
 VfmHostProfile *
 vfm_peer_profile (VfmPeer *p, GError **error)
 {
-  const char *args[] = { "profile", NULL };
+  g_autoptr (JsonObject) reply = NULL;
   g_autoptr (JsonNode) node = NULL;
   if (p->host != NULL)
     return vfm_host_profile_build (p->host, error);
-  if ((node = remote (p, args, NULL, error)) == NULL)
+  if ((reply = remote_call (p, "io.vfmig.Profile", NULL, error)) == NULL)
     return NULL;
+  node = object_node (reply);
   return vfm_host_profile_from_json (node, p->spec, error);
 }
 
 VfmClaim *
 vfm_peer_claim (VfmPeer *p, const char *uuid, const char *name, GPtrArray *wants, guint ttl_s, GError **error)
 {
-  g_autoptr (JsonNode) wnode = NULL, node = NULL;
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autofree char *ttl = g_strdup_printf ("%u", ttl_s);
-  g_autofree char *input = NULL;
-  const char *args[] = { "claim", "--domain-uuid", uuid ? uuid : "", "--domain-name", name ? name : "", "--ttl", ttl, NULL };
+  g_autoptr (JsonObject) params = json_object_new ();
+  g_autoptr (JsonObject) reply = NULL;
+  g_autoptr (JsonNode) node = NULL;
 
   if (p->host != NULL)
     return vfm_claims_claim (p->host, uuid, name, wants, ttl_s, error);
-  wnode = vfm_claim_wants_to_json (wants);
-  json_generator_set_root (gen, wnode);
-  input = json_generator_to_data (gen, NULL);
-  if ((node = remote (p, args, input, error)) == NULL)
+  if (uuid != NULL)
+    json_object_set_string_member (params, "domain_uuid", uuid);
+  if (name != NULL)
+    json_object_set_string_member (params, "domain_name", name);
+  json_object_set_member (params, "wants", vfm_claim_wants_to_json (wants));
+  json_object_set_int_member (params, "ttl_s", ttl_s);
+  if ((reply = remote_call (p, "io.vfmig.Claim", params, error)) == NULL)
     return NULL;
+  node = object_node (reply);
   return vfm_claim_from_json (node, error);
 }
 
 gboolean
 vfm_peer_prepare (VfmPeer *p, const char *id, GError **error)
 {
-  const char *args[] = { "prepare", id, NULL };
-  g_autoptr (JsonNode) node = NULL;
+  g_autoptr (JsonObject) params = json_object_new ();
+  g_autoptr (JsonObject) reply = NULL;
   if (p->host != NULL) {
     g_autoptr (GPtrArray) r = vfm_claims_prepare (p->host, id, error);
     return r != NULL;
   }
-  node = remote (p, args, NULL, error);
-  return node != NULL;
+  json_object_set_string_member (params, "claim_id", id);
+  reply = remote_call (p, "io.vfmig.Prepare", params, error);
+  return reply != NULL;
 }
 
 gboolean
 vfm_peer_release (VfmPeer *p, const char *id, gboolean restore, GError **error)
 {
-  const char *args[] = { "release", id, restore ? "--restore" : NULL, NULL };
-  g_autoptr (JsonNode) node = NULL;
+  g_autoptr (JsonObject) params = json_object_new ();
+  g_autoptr (JsonObject) reply = NULL;
   if (p->host != NULL)
     return vfm_claims_release (p->host, id, restore, NULL, error);
-  node = remote (p, args, NULL, error);
-  return node != NULL;
+  json_object_set_string_member (params, "claim_id", id);
+  json_object_set_boolean_member (params, "restore", restore);
+  reply = remote_call (p, "io.vfmig.Release", params, error);
+  return reply != NULL;
 }

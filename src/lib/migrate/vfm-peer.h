@@ -7,8 +7,10 @@ G_BEGIN_DECLS
 
 /* The destination's vfmig, as a migration sees it (DESIGN.md, "Remote peer";
  * Decisions 19: only vfmigctl talks to other hosts, with the caller's own ssh
- * keys). "sysroot:DIR" is a host on this machine (tests, the two-host lab),
- * "local" this machine itself, "ssh://HOST" runs vfmigctl there. */
+ * keys). "ssh://HOST" speaks the io.vfmig varlink methods - the ones vfmigd
+ * serves - to `ssh HOST vfmigctl bridge`, one connection per peer;
+ * "sysroot:DIR" (tests, the two-host lab) and "local" are this machine,
+ * called in process through the same library functions the methods call. */
 typedef struct _VfmPeer VfmPeer;
 
 VfmPeer        *vfm_peer_new      (const char *spec,

@@ -5,6 +5,9 @@
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <string.h>
 
 G_DEFINE_QUARK (vfm-varlink-error-quark, vfm_varlink_error)
@@ -332,6 +335,7 @@ struct _VfmVarlinkClient {
   GSocket *socket;
   GByteArray *in;
   JsonObject *last_error_parameters;
+  GSubprocess *process;   /* the command on the other end, or NULL */
 };
 
 VfmVarlinkClient *
@@ -349,12 +353,44 @@ vfm_varlink_client_connect (const char *path, GError **error)
   return g_steal_pointer (&c);
 }
 
+/* The command's stdin and stdout are one end of a socket pair: the same
+ * stream code serves a socket and a bridge. */
+VfmVarlinkClient *
+vfm_varlink_client_spawn (const char * const *argv, GError **error)
+{
+  g_autoptr (VfmVarlinkClient) c = g_new0 (VfmVarlinkClient, 1);
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  int fds[2];
+
+  c->in = g_byte_array_new ();
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
+    int saved = errno;
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "socketpair: %s", g_strerror (saved));
+    return NULL;
+  }
+  g_subprocess_launcher_take_stdin_fd (launcher, fds[1]);
+  g_subprocess_launcher_take_stdout_fd (launcher, dup (fds[1]));
+  c->process = g_subprocess_launcher_spawnv (launcher, argv, error);
+  if (c->process == NULL || (c->socket = g_socket_new_from_fd (fds[0], error)) == NULL) {
+    if (c->socket == NULL)
+      close (fds[0]);
+    g_prefix_error (error, "cannot start %s: ", argv[0]);
+    return NULL;
+  }
+  return g_steal_pointer (&c);
+}
+
 void
 vfm_varlink_client_free (VfmVarlinkClient *c)
 {
   if (c == NULL)
     return;
+  if (c->socket != NULL)
+    g_socket_close (c->socket, NULL);
   g_clear_object (&c->socket);
+  if (c->process != NULL) /* it sees the end of its input and exits */
+    g_subprocess_wait (c->process, NULL, NULL);
+  g_clear_object (&c->process);
   g_byte_array_unref (c->in);
   g_clear_pointer (&c->last_error_parameters, json_object_unref);
   g_free (c);
@@ -401,7 +437,8 @@ read_message (VfmVarlinkClient *c, GError **error)
     }
     g_byte_array_append (c->in, (const guint8 *) chunk, n);
   }
-  if (!json_parser_load_from_data (parser, text, -1, error))
+  /* a peer's reply is text from outside: depth and strictness first */
+  if (!vfm_json_load_data (parser, text, strlen (text), error))
     return NULL;
   if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
     g_set_error (error, VFM_VARLINK_ERROR, VFM_VARLINK_ERROR_PROTOCOL, "a reply is not a JSON object");

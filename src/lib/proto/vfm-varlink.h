@@ -12,6 +12,11 @@ G_BEGIN_DECLS
  * {"parameters": {...}} (with "continues": true while more follow) or
  * {"error": "iface.Name", "parameters": {...}}. */
 
+/* The io.vfmig protocol's version (io.vfmig.Hello): a peer with another
+ * major is refused; a minor adds methods or members only. */
+#define VFM_PROTOCOL_MAJOR 1
+#define VFM_PROTOCOL_MINOR 1
+
 /* Larger messages are a protocol violation: the connection is closed. */
 #define VFM_VARLINK_MAX_MESSAGE (1024 * 1024)
 
@@ -94,6 +99,11 @@ typedef gboolean (*VfmVarlinkReplyFunc) (JsonObject *parameters,
 
 VfmVarlinkClient *vfm_varlink_client_connect   (const char *path,
                                                 GError    **error);
+/* A client whose service is a command speaking varlink on its stdin and
+ * stdout (`ssh HOST vfmigctl bridge`); freeing the client ends its input and
+ * waits for it. */
+VfmVarlinkClient *vfm_varlink_client_spawn     (const char * const *argv,
+                                                GError            **error);
 void              vfm_varlink_client_free      (VfmVarlinkClient *client);
 JsonObject       *vfm_varlink_client_call      (VfmVarlinkClient *client,
                                                 const char       *method,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The io.vfmig methods. Each answers with the same JSON shapes vfmigctl
- * prints with --json (vfm-json.c), so the CLI gives identical results
- * through the daemon and directly. */
+/* The io.vfmig methods. Each answers with the JSON shapes of the library's
+ * types (their _to_json), which are what vfmigctl prints with --json, so the
+ * CLI gives identical results through the daemon, a bridge and in-process. */
 #include "vfm-config.h"
 #include "vfm-methods.h"
 #include "vfm-batch.h"
@@ -9,8 +9,10 @@
 #include "vfm-error.h"
 #include "vfm-journal.h"
 #include "vfm-json.h"
+#include "vfm-claims.h"
 #include "vfm-status.h"
 #include "vfm-varlink.h"
+#include "vfm-api-resources.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -24,7 +26,7 @@ typedef GPtrArray VfmResults; /* VfmBindResult */
 static VfmHost *
 open_host (VfmMethodCall *call, gboolean need_db, GError **error)
 {
-  g_autoptr (VfmHost) host = vfm_host_new (call->config->sysroot, error);
+  g_autoptr (VfmHost) host = vfm_host_new (call->sysroot, error);
   if (host == NULL || (need_db && vfm_host_db (host, error) == NULL))
     return NULL;
   return g_steal_pointer (&host);
@@ -65,7 +67,7 @@ method_hello (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
   json_object_set_int_member (out, "protocol_major", VFM_PROTOCOL_MAJOR);
   json_object_set_int_member (out, "protocol_minor", VFM_PROTOCOL_MINOR);
   json_object_set_string_member (out, "version", VFM_VERSION);
-  json_object_set_string_member (out, "host_uuid", call->config->host_uuid);
+  json_object_set_string_member (out, "host_uuid", call->host_uuid);
   return object_node (out);
 }
 
@@ -134,20 +136,27 @@ method_status (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
 /* --- changing drivers --- */
 
 static void
-log_result (const VfmBindResult *r)
+call_log (VfmMethodCall *call, GLogLevelFlags level, const char *op, const char *device, const char *message)
+{
+  if (call->log != NULL)
+    call->log (level, op, device, message);
+}
+
+static void
+log_result (VfmMethodCall *call, const VfmBindResult *r)
 {
   if (r->error != NULL)
-    vfm_daemon_log (G_LOG_LEVEL_WARNING, r->op, r->bdf, "%s", r->error->message);
+    call_log (call, G_LOG_LEVEL_WARNING, r->op, r->bdf, r->error->message);
   else if (r->message != NULL)
-    vfm_daemon_log (G_LOG_LEVEL_MESSAGE, r->op, r->bdf, "%s", r->message);
+    call_log (call, G_LOG_LEVEL_MESSAGE, r->op, r->bdf, r->message);
   for (guint i = 0; i < r->warnings->len; i++)
-    vfm_daemon_log (G_LOG_LEVEL_WARNING, r->op, r->bdf, "%s", (const char *) g_ptr_array_index (r->warnings, i));
+    call_log (call, G_LOG_LEVEL_WARNING, r->op, r->bdf, g_ptr_array_index (r->warnings, i));
 }
 
 /* {"results": […]}; when a device failed, the error of the first failure
  * with the results among its parameters (vfmigctl's --json shape). */
 static JsonNode *
-results_reply (GPtrArray *results, JsonNode **error_parameters, GError **error)
+results_reply (VfmMethodCall *call, GPtrArray *results, JsonNode **error_parameters, GError **error)
 {
   g_autoptr (JsonArray) list = json_array_new ();
   const VfmBindResult *first = NULL;
@@ -155,7 +164,7 @@ results_reply (GPtrArray *results, JsonNode **error_parameters, GError **error)
 
   for (guint i = 0; i < results->len; i++) {
     const VfmBindResult *r = g_ptr_array_index (results, i);
-    log_result (r);
+    log_result (call, r);
     if (r->error != NULL && first == NULL)
       first = r;
     json_array_add_element (list, vfm_bind_result_to_json (r));
@@ -193,9 +202,11 @@ method_bind (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
   if ((host = open_host (call, TRUE, error)) == NULL)
     return NULL;
   o.flags = (dry ? VFM_BIND_DRY_RUN : 0) | (force ? VFM_BIND_FORCE : 0);
+  o.progress = dry ? NULL : call->progress;
+  o.progress_data = call->progress_data;
   if ((results = vfm_batch_bind (host, bdfs, &o, error)) == NULL)
     return NULL;
-  return results_reply (results, error_parameters, error);
+  return results_reply (call, results, error_parameters, error);
 }
 
 static JsonNode *
@@ -218,7 +229,19 @@ method_unbind (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
   if ((host = open_host (call, TRUE, error)) == NULL)
     return NULL;
   results = vfm_batch_unbind (host, bdfs, dry ? VFM_BIND_DRY_RUN : 0);
-  return results_reply (results, error_parameters, error);
+  return results_reply (call, results, error_parameters, error);
+}
+
+static void
+add_warnings (JsonNode *node, GPtrArray *warnings)
+{
+  JsonArray *a = json_array_new ();
+  for (guint i = 0; i < warnings->len; i++)
+    json_array_add_string_element (a, g_ptr_array_index (warnings, i));
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    json_object_set_array_member (json_node_get_object (node), "warnings", a);
+  else
+    json_array_unref (a);
 }
 
 static JsonNode *
@@ -228,6 +251,7 @@ method_restore (VfmMethodCall *call, JsonNode **error_parameters, GError **error
   g_autoptr (GPtrArray) results = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (VfmHost) host = NULL;
+  JsonNode *reply;
   gboolean dry;
 
   if (!vfm_varlink_params_check (call->parameters, known, error) ||
@@ -237,8 +261,116 @@ method_restore (VfmMethodCall *call, JsonNode **error_parameters, GError **error
     return NULL;
   results = vfm_batch_restore (host, dry ? VFM_BIND_DRY_RUN : 0, warnings);
   for (guint i = 0; i < warnings->len; i++)
-    vfm_daemon_log (G_LOG_LEVEL_WARNING, "restore", NULL, "%s", (char *) g_ptr_array_index (warnings, i));
-  return results_reply (results, error_parameters, error);
+    call_log (call, G_LOG_LEVEL_WARNING, "restore", NULL, g_ptr_array_index (warnings, i));
+  reply = results_reply (call, results, error_parameters, error);
+  /* damaged records it could not act on, beside the results */
+  add_warnings (reply ? reply : *error_parameters, warnings);
+  return reply;
+}
+
+/* --- claims on a migration's destination (DESIGN.md, Decisions 12) --- */
+
+static JsonNode *
+method_profile (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (VfmHostProfile) p = NULL;
+
+  if (!vfm_varlink_params_check (call->parameters, NULL, error) || (host = open_host (call, TRUE, error)) == NULL ||
+      (p = vfm_host_profile_build (host, error)) == NULL)
+    return NULL;
+  return vfm_host_profile_to_json (p);
+}
+
+/* An optional non-negative integer parameter; InvalidParameter when it is
+ * of another type. */
+static gboolean
+param_uint (JsonObject *params, const char *name, guint *out, GError **error)
+{
+  JsonNode *n = json_object_get_member (params, name);
+  if (n == NULL || JSON_NODE_HOLDS_NULL (n))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64 || json_node_get_int (n) < 0 ||
+      json_node_get_int (n) > G_MAXUINT) {
+    g_set_error_literal (error, VFM_VARLINK_ERROR, VFM_VARLINK_ERROR_INVALID_PARAMETER, name);
+    return FALSE;
+  }
+  *out = (guint) json_node_get_int (n);
+  return TRUE;
+}
+
+static JsonNode *
+method_claim (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "domain_uuid", "domain_name", "wants", "ttl_s", NULL };
+  const char *uuid = NULL, *name = NULL;
+  guint ttl = 0;
+  g_autoptr (GPtrArray) wants = NULL;
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (VfmClaim) c = NULL;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_string (call->parameters, "domain_uuid", FALSE, &uuid, error) ||
+      !vfm_varlink_param_string (call->parameters, "domain_name", FALSE, &name, error) ||
+      !param_uint (call->parameters, "ttl_s", &ttl, error))
+    return NULL;
+  if ((wants = vfm_claim_wants_from_json (json_object_get_member (call->parameters, "wants"), error)) == NULL) {
+    g_prefix_error (error, "Claim: ");
+    return NULL;
+  }
+  if ((host = open_host (call, TRUE, error)) == NULL ||
+      (c = vfm_claims_claim (host, uuid, name, wants, ttl, error)) == NULL)
+    return NULL;
+  call_log (call, G_LOG_LEVEL_MESSAGE, "claim", NULL, c->id);
+  return vfm_claim_to_json (c);
+}
+
+static JsonNode *
+method_renew (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "claim_id", "ttl_s", NULL };
+  const char *id;
+  guint ttl = 0;
+  g_autoptr (VfmHost) host = NULL;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_string (call->parameters, "claim_id", TRUE, &id, error) ||
+      !param_uint (call->parameters, "ttl_s", &ttl, error) || (host = open_host (call, FALSE, error)) == NULL ||
+      !vfm_claims_renew (host, id, ttl, error))
+    return NULL;
+  return object_node (json_object_new ());
+}
+
+static JsonNode *
+method_prepare (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "claim_id", NULL };
+  const char *id;
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (GPtrArray) results = NULL;
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_string (call->parameters, "claim_id", TRUE, &id, error) ||
+      (host = open_host (call, TRUE, error)) == NULL || (results = vfm_claims_prepare (host, id, error)) == NULL)
+    return NULL;
+  return results_reply (call, results, error_parameters, error);
+}
+
+static JsonNode *
+method_release (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "claim_id", "restore", NULL };
+  const char *id;
+  gboolean restore;
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_string (call->parameters, "claim_id", TRUE, &id, error) ||
+      !vfm_varlink_param_bool (call->parameters, "restore", &restore, error) ||
+      (host = open_host (call, TRUE, error)) == NULL || !vfm_claims_release (host, id, restore, results, error))
+    return NULL;
+  return results_reply (call, results, error_parameters, error);
 }
 
 /* --- org.varlink.service --- */
@@ -255,7 +387,7 @@ method_get_info (VfmMethodCall *call, JsonNode **error_parameters, GError **erro
   json_array_add_string_element (interfaces, "io.vfmig");
   out = json_object_new ();
   json_object_set_string_member (out, "vendor", VFM_VENDOR);
-  json_object_set_string_member (out, "product", "vfmigd");
+  json_object_set_string_member (out, "product", call->product ? call->product : "vfmig");
   json_object_set_string_member (out, "version", VFM_VERSION);
   json_object_set_string_member (out, "url", VFM_URL);
   json_object_set_array_member (out, "interfaces", g_steal_pointer (&interfaces));
@@ -315,7 +447,8 @@ method_get_interface_description (VfmMethodCall *call, JsonNode **error_paramete
     json_object_set_string_member (out, "description", service_description);
   } else if (strcmp (name, "io.vfmig") == 0) {
     /* the resource is NUL-terminated by glib-compile-resources */
-    idl = g_resources_lookup_data ("/io/vfmig/daemon/io.vfmig.varlink", G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+    idl = g_resource_lookup_data (vfm_api_get_resource (), "/io/vfmig/api/io.vfmig.varlink", G_RESOURCE_LOOKUP_FLAGS_NONE,
+                                  error);
     if (idl == NULL)
       return NULL;
     json_object_set_string_member (out, "description", g_bytes_get_data (idl, NULL));
@@ -328,9 +461,14 @@ method_get_interface_description (VfmMethodCall *call, JsonNode **error_paramete
 
 static const VfmMethod methods[] = {
   { "io.vfmig.Bind", VFM_ACCESS_WRITE, method_bind },
+  { "io.vfmig.Claim", VFM_ACCESS_WRITE, method_claim },
   { "io.vfmig.Explain", VFM_ACCESS_READ, method_explain },
   { "io.vfmig.Hello", VFM_ACCESS_READ, method_hello },
   { "io.vfmig.List", VFM_ACCESS_READ, method_list },
+  { "io.vfmig.Prepare", VFM_ACCESS_WRITE, method_prepare },
+  { "io.vfmig.Profile", VFM_ACCESS_READ, method_profile },
+  { "io.vfmig.Release", VFM_ACCESS_WRITE, method_release },
+  { "io.vfmig.Renew", VFM_ACCESS_WRITE, method_renew },
   { "io.vfmig.Restore", VFM_ACCESS_WRITE, method_restore },
   { "io.vfmig.Status", VFM_ACCESS_READ, method_status },
   { "io.vfmig.Unbind", VFM_ACCESS_WRITE, method_unbind },

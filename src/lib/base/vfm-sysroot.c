@@ -151,6 +151,26 @@ vfm_sysroot_data_dir (const char *sub)
 
 /* /proc/NAME ("self/mountinfo", "swaps"): a synthetic host carries its own. */
 char *
+vfm_sysroot_dev_vfio_cdev (VfmSysroot *sr, const char *name)
+{
+  return build (sr, "/dev/vfio/devices", name, NULL);
+}
+
+/* Mediated devices: parents register under /sys/class/mdev_bus, instances
+ * appear under /sys/bus/mdev/devices/UUID. */
+char *
+vfm_sysroot_mdev_bus_dir (VfmSysroot *sr)
+{
+  return build (sr, "/sys/class/mdev_bus", NULL);
+}
+
+char *
+vfm_sysroot_mdev_devices_dir (VfmSysroot *sr)
+{
+  return build (sr, "/sys/bus/mdev/devices", NULL);
+}
+
+char *
 vfm_sysroot_proc_file (VfmSysroot *sr, const char *name)
 {
   return build (sr, "/proc", name, NULL);

@@ -283,28 +283,64 @@ fail:
   return NULL;
 }
 
-/* A VFIO group can be open once: EBUSY means a VM (or another user) holds
- * it (DESIGN.md, Decisions 14). Opening the group does not reset the device,
- * only opening the device does. A synthetic host marks devices in use with
- * ROOT/.kmock/in-use/BDF. */
+/* Who holds a VFIO device: the processes that have its group's
+ * /dev/vfio/GROUP (or, with the VFIO cdev, its /dev/vfio/devices/vfioN) open,
+ * found by reading /proc/PID/fd links - never by opening the group, which
+ * races a QEMU that is starting or receiving a migration and makes it fail
+ * with EBUSY (DESIGN.md, Decisions 14). Each holder as "PID (COMM)". A
+ * synthetic host marks devices in use with ROOT/.kmock/in-use/NAME, NAME
+ * being the BDF or the mdev's UUID. */
+GPtrArray *
+vfm_vfio_holders (VfmSysroot *sr, const char *name, gint group, const char *cdev)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *proc = NULL, *group_dev = NULL, *cdev_dev = NULL;
+  g_autoptr (GDir) d = NULL;
+  const char *pid;
+
+  if (!vfm_sysroot_is_real (sr)) {
+    g_autofree char *rel = g_build_filename ("in-use", name, NULL);
+    g_autofree char *mark = vfm_sysroot_synthetic_file (sr, rel);
+    if (g_file_test (mark, G_FILE_TEST_EXISTS))
+      g_ptr_array_add (out, g_strdup ("a process (synthetic host)"));
+    return out;
+  }
+  if (group < 0 && cdev == NULL)
+    return out;
+  group_dev = group >= 0 ? vfm_sysroot_dev_vfio (sr, group) : NULL;
+  cdev_dev = cdev ? vfm_sysroot_dev_vfio_cdev (sr, cdev) : NULL;
+  proc = vfm_sysroot_proc_file (sr, "");
+  if ((d = g_dir_open (proc, 0, NULL)) == NULL)
+    return out;
+  while ((pid = g_dir_read_name (d)) != NULL) {
+    g_autofree char *fd_dir = NULL;
+    g_autoptr (GDir) fds = NULL;
+    const char *fd;
+    gboolean holds = FALSE;
+    if (!g_ascii_isdigit (pid[0]))
+      continue;
+    fd_dir = g_build_filename (proc, pid, "fd", NULL);
+    if ((fds = g_dir_open (fd_dir, 0, NULL)) == NULL)
+      continue; /* gone, or not ours to read */
+    while (!holds && (fd = g_dir_read_name (fds)) != NULL) {
+      g_autofree char *link = g_build_filename (fd_dir, fd, NULL);
+      g_autofree char *target = g_file_read_link (link, NULL);
+      holds = target != NULL && (g_strcmp0 (target, group_dev) == 0 || g_strcmp0 (target, cdev_dev) == 0);
+    }
+    if (holds) {
+      g_autofree char *comm_path = g_build_filename (proc, pid, "comm", NULL);
+      g_autofree char *comm = NULL;
+      if (g_file_get_contents (comm_path, &comm, NULL, NULL))
+        g_strchomp (comm);
+      g_ptr_array_add (out, g_strdup_printf ("%s (%s)", pid, comm ? comm : "?"));
+    }
+  }
+  return out;
+}
+
 gboolean
 vfm_vfio_in_use (VfmSysroot *sr, const char *bdf, gint group)
 {
-  g_autofree char *path = NULL;
-  int fd;
-
-  if (!vfm_sysroot_is_real (sr)) {
-    g_autofree char *name = g_build_filename ("in-use", bdf, NULL);
-    g_autofree char *mark = vfm_sysroot_synthetic_file (sr, name);
-    return g_file_test (mark, G_FILE_TEST_EXISTS);
-  }
-  if (group < 0)
-    return FALSE;
-  path = vfm_sysroot_dev_vfio (sr, group);
-  fd = open (path, O_RDWR | O_CLOEXEC);
-  if (fd >= 0) {
-    close (fd);
-    return FALSE;
-  }
-  return errno == EBUSY;
+  g_autoptr (GPtrArray) holders = vfm_vfio_holders (sr, bdf, group, NULL);
+  return holders->len > 0;
 }

@@ -31,6 +31,12 @@ VfmVfioCaps *vfm_vfio_cached     (VfmHost       *host,
                                   VfmPciDevice  *dev);
 void         vfm_vfio_forget     (VfmSysroot    *sr,
                                   const char    *bdf);
+/* The processes holding a VFIO device ("PID (COMM)"), read from /proc, never
+ * by opening it. name: the BDF or mdev UUID; cdev: "vfioN" or NULL. */
+GPtrArray   *vfm_vfio_holders    (VfmSysroot    *sr,
+                                  const char    *name,
+                                  gint           group,
+                                  const char    *cdev);
 gboolean     vfm_vfio_in_use     (VfmSysroot    *sr,
                                   const char    *bdf,
                                   gint           group);

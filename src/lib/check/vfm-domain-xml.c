@@ -141,7 +141,21 @@ vfm_domain_info_free (VfmDomainInfo *info)
   g_free (info->uuid);
   g_free (info->machine);
   g_ptr_array_unref (info->hostdevs);
+  g_ptr_array_unref (info->mdevs);
   g_free (info);
+}
+
+static void
+mdev_hostdev_free (gpointer data)
+{
+  VfmMdevHostdev *m = data;
+  g_free (m->uuid);
+  g_free (m->model);
+  g_free (m->alias);
+  g_free (m->enable_migration);
+  g_free (m->enable_migration_type);
+  g_free (m->device_dirty_tracking);
+  g_free (m);
 }
 
 VfmDomainInfo *
@@ -150,6 +164,7 @@ vfm_domain_info_new (const char *name)
   VfmDomainInfo *info = g_new0 (VfmDomainInfo, 1);
   info->name = g_strdup (name);
   info->hostdevs = g_ptr_array_new_with_free_func (hostdev_free);
+  info->mdevs = g_ptr_array_new_with_free_func (mdev_hostdev_free);
   return info;
 }
 
@@ -253,6 +268,69 @@ parse_pci_device (xmlNode *node, gboolean is_interface, VfmDomainInfo *info, GEr
   return TRUE;
 }
 
+#define QEMU_XML_NAMESPACE "http://libvirt.org/schemas/domain/qemu/1.0"
+
+static gboolean
+in_qemu_ns (xmlNode *n, const char *name)
+{
+  return n->type == XML_ELEMENT_NODE && xmlStrEqual (n->name, BAD_CAST name) && n->ns != NULL &&
+         xmlStrEqual (n->ns->href, BAD_CAST QEMU_XML_NAMESPACE);
+}
+
+/* <qemu:override><qemu:device alias=A><qemu:frontend><qemu:property name=N
+ * type=T value=V/>: the property N of device A, or NULL. */
+static void
+override_property (xmlNode *root, const char *alias, const char *name, char **value, char **type)
+{
+  for (xmlNode *o = root->children; alias != NULL && o != NULL; o = o->next) {
+    if (!in_qemu_ns (o, "override"))
+      continue;
+    for (xmlNode *d = o->children; d != NULL; d = d->next) {
+      g_autofree char *a = NULL;
+      if (!in_qemu_ns (d, "device") || g_strcmp0 ((a = prop (d, "alias")), alias) != 0)
+        continue;
+      for (xmlNode *f = d->children; f != NULL; f = f->next) {
+        if (!in_qemu_ns (f, "frontend"))
+          continue;
+        for (xmlNode *pnode = f->children; pnode != NULL; pnode = pnode->next) {
+          g_autofree char *n = NULL;
+          if (!in_qemu_ns (pnode, "property") || g_strcmp0 ((n = prop (pnode, "name")), name) != 0)
+            continue;
+          g_free (*value);
+          *value = prop (pnode, "value");
+          if (type != NULL) {
+            g_free (*type);
+            *type = prop (pnode, "type");
+          }
+        }
+      }
+    }
+  }
+}
+
+static gboolean
+parse_mdev (xmlNode *root, xmlNode *node, guint index, VfmDomainInfo *info, GError **error)
+{
+  xmlNode *addr = child (child (node, "source"), "address");
+  VfmMdevHostdev *m = g_new0 (VfmMdevHostdev, 1);
+
+  g_ptr_array_add (info->mdevs, m);
+  m->uuid = prop (addr, "uuid");
+  if (m->uuid == NULL || !g_uuid_string_is_valid (m->uuid)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "a mediated hostdev has no valid <source><address uuid=…>");
+    return FALSE;
+  }
+  m->model = prop (node, "model");
+  m->alias = prop (child (node, "alias"), "name");
+  /* an inactive definition has no alias yet: libvirt names hostdevs
+   * hostdev0, hostdev1, … in order, which is what overrides refer to */
+  if (m->alias == NULL)
+    m->alias = g_strdup_printf ("hostdev%u", index);
+  override_property (root, m->alias, "enable-migration", &m->enable_migration, &m->enable_migration_type);
+  override_property (root, m->alias, "x-device-dirty-page-tracking", &m->device_dirty_tracking, NULL);
+  return TRUE;
+}
+
 /* Reads what vfmig needs from a domain's XML: its PCI passthrough devices,
  * failover pairs, vIOMMU, ACPI. libxml2 with no network and no entities. */
 VfmDomainInfo *
@@ -278,6 +356,7 @@ vfm_domain_parse (const char *xml, gsize len, GError **error)
   info->acpi = child (child (root, "features"), "acpi") != NULL;
   devices = child (root, "devices");
   info->viommu = child (devices, "iommu") != NULL;
+  guint hostdev_index = 0;
   for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next) {
     g_autofree char *type = NULL;
     g_autofree char *mode = NULL;
@@ -289,9 +368,13 @@ vfm_domain_parse (const char *xml, gsize len, GError **error)
       if (g_strcmp0 (mode, "subsystem") == 0 && g_strcmp0 (type, "pci") == 0) {
         if (!parse_pci_device (c, FALSE, info, error))
           return NULL;
+      } else if (g_strcmp0 (mode, "subsystem") == 0 && g_strcmp0 (type, "mdev") == 0) {
+        if (!parse_mdev (root, c, hostdev_index, info, error))
+          return NULL;
       } else if (g_strcmp0 (type, "usb") != 0) {
         info->legacy_other = TRUE;
       }
+      hostdev_index++;
     } else if (xmlStrEqual (c->name, BAD_CAST "interface")) {
       xmlNode *teaming = child (c, "teaming");
       g_autofree char *tt = prop (teaming, "type");
@@ -358,6 +441,15 @@ vfm_domain_rewrite (const char *xml, gsize len, GHashTable *moves, GHashTable *d
       continue;
     type = prop (c, "type");
     mode = prop (c, "mode");
+    if (xmlStrEqual (c->name, BAD_CAST "hostdev") && g_strcmp0 (mode, "subsystem") == 0 &&
+        g_strcmp0 (type, "mdev") == 0) {
+      g_autofree char *uuid = NULL;
+      addr = child (child (c, "source"), "address");
+      if (addr != NULL && moves != NULL && (uuid = prop (addr, "uuid")) != NULL &&
+          (to = g_hash_table_lookup (moves, uuid)) != NULL)
+        xmlSetProp (addr, BAD_CAST "uuid", BAD_CAST to);
+      continue;
+    }
     if (!((xmlStrEqual (c->name, BAD_CAST "hostdev") && g_strcmp0 (mode, "subsystem") == 0 && g_strcmp0 (type, "pci") == 0) ||
           (xmlStrEqual (c->name, BAD_CAST "interface") && g_strcmp0 (type, "hostdev") == 0)))
       continue;

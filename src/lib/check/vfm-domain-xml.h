@@ -36,6 +36,18 @@ typedef struct {
   char *mac;             /* interface MAC, for <interface type='hostdev'> */
 } VfmHostdev;
 
+/* A mediated device of a domain: <hostdev mode='subsystem' type='mdev'
+ * model='vfio-pci'><source><address uuid=…/>, and the QEMU properties a
+ * <qemu:override> sets on its alias (DESIGN.md, Decisions 30). */
+typedef struct {
+  char *uuid;
+  char *model;               /* "vfio-pci", "vfio-ccw", … */
+  char *alias;
+  char *enable_migration;    /* the override's value ("on", "off", "auto"), or NULL: not set */
+  char *enable_migration_type; /* its type attribute ("string"; a "bool" makes QEMU refuse to start) */
+  char *device_dirty_tracking; /* x-device-dirty-page-tracking, or NULL */
+} VfmMdevHostdev;
+
 typedef struct {
   char *name;
   char *uuid;
@@ -44,7 +56,8 @@ typedef struct {
   gboolean viommu;       /* <devices><iommu> */
   GPtrArray *hostdevs;   /* VfmHostdev, PCI only */
   gboolean has_persistent_teaming; /* a virtio-net standby (<teaming type='persistent'>) */
-  gboolean legacy_other; /* non-PCI hostdevs (mdev, scsi, capabilities) */
+  gboolean legacy_other; /* non-PCI, non-mdev hostdevs (scsi, capabilities) */
+  GPtrArray *mdevs;      /* VfmMdevHostdev */
 } VfmDomainInfo;
 
 void           vfm_domain_info_free (VfmDomainInfo *info);
@@ -61,8 +74,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmDomainInfo, vfm_domain_info_free)
 
 /* The destination's XML: each hostdev whose source address is a key of
  * moves points at its value (the claimed device) with managed='no' (vfmig
- * binds it); hostdevs in drop are left out (replugged after the migration);
- * claim_id goes into <metadata><vfmig:claim id=…/> for the destination hook. */
+ * binds it), and each mediated device whose UUID is a key gets the value's
+ * UUID; hostdevs in drop are left out (replugged after the migration);
+ * claim_id goes into <metadata><vfmig:claim id=…/> for the destination hook.
+ * Nothing else of the user's XML changes. */
 char *vfm_domain_rewrite   (const char  *xml,
                             gsize        len,
                             GHashTable  *moves,

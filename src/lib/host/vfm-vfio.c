@@ -102,24 +102,27 @@ save (VfmSysroot *sr, const VfmVfioCaps *c)
     g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, NULL);
 }
 
-VfmVfioCaps *
-vfm_vfio_cached (VfmHost *host, VfmPciDevice *dev)
+static VfmVfioCaps *
+cached (VfmSysroot *sr, const char *name, char *key /* taken */)
 {
-  g_autofree char *path = cache_path (vfm_host_sysroot (host), vfm_pci_device_bdf (dev));
+  g_autofree char *path = cache_path (sr, name);
   g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autofree char *key = vfm_vfio_cache_key (host, dev);
   JsonObject *o;
   VfmVfioCaps *c;
 
   if (!vfm_json_load_file (parser, path, 1024 * 1024, NULL) || json_parser_get_root (parser) == NULL ||
-      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
+    g_free (key);
     return NULL;
+  }
   o = json_node_get_object (json_parser_get_root (parser));
-  if (g_strcmp0 (vfm_json_get_str_or (o, "key", ""), key) != 0)
+  if (g_strcmp0 (vfm_json_get_str_or (o, "key", ""), key) != 0) {
+    g_free (key);
     return NULL; /* the driver, module or device changed since */
+  }
   c = g_new0 (VfmVfioCaps, 1);
-  c->bdf = g_strdup (vfm_pci_device_bdf (dev));
-  c->key = g_steal_pointer (&key);
+  c->bdf = g_strdup (name);
+  c->key = key;
   if (vfm_json_get_bool_or (o, "migration", FALSE))
     set_flags (c, (guint64) vfm_json_get_int_or (o, "flags", 0));
   c->dirty_tracking = vfm_json_get_bool_or (o, "dirty_tracking", FALSE);
@@ -129,14 +132,20 @@ vfm_vfio_cached (VfmHost *host, VfmPciDevice *dev)
   return c;
 }
 
+VfmVfioCaps *
+vfm_vfio_cached (VfmHost *host, VfmPciDevice *dev)
+{
+  return cached (vfm_host_sysroot (host), vfm_pci_device_bdf (dev), vfm_vfio_cache_key (host, dev));
+}
+
 /* A synthetic host declares the kernel's answer per driver in
  * ROOT/.kmock/vfio/DRIVER: words among stop_copy p2p pre_copy dirty_tracking,
  * or "enotty" (tests/hosts/LAYOUT.md). */
 static gboolean
-probe_synthetic (VfmHost *host, VfmPciDevice *dev, VfmVfioCaps *c, GError **error)
+probe_synthetic (VfmSysroot *sr, const char *driver, VfmVfioCaps *c, GError **error)
 {
-  g_autofree char *name = g_build_filename ("vfio", vfm_pci_device_driver (dev), NULL);
-  g_autofree char *path = vfm_sysroot_synthetic_file (vfm_host_sysroot (host), name);
+  g_autofree char *name = g_build_filename ("vfio", driver, NULL);
+  g_autofree char *path = vfm_sysroot_synthetic_file (sr, name);
   g_autofree char *text = NULL;
   g_auto (GStrv) words = NULL;
   guint64 flags = 0;
@@ -144,7 +153,7 @@ probe_synthetic (VfmHost *host, VfmPciDevice *dev, VfmVfioCaps *c, GError **erro
   if (!g_file_get_contents (path, &text, NULL, NULL)) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED,
                  "a --sysroot host has no VFIO device to ask, and declares no answer for %s in %s",
-                 vfm_pci_device_driver (dev), path);
+                 driver, path);
     return FALSE;
   }
   c->source = g_strdup ("synthetic");
@@ -175,10 +184,8 @@ xioctl (int fd, unsigned long req, void *arg)
 /* The group path (VFIO's legacy container API, which every kernel with VFIO
  * migration has): container, group, type1v2 IOMMU, device fd, then ask. */
 static gboolean
-probe_kernel (VfmHost *host, VfmPciDevice *dev, VfmVfioCaps *c, GError **error)
+probe_kernel (VfmSysroot *sr, const char *name, gint group, VfmVfioCaps *c, GError **error)
 {
-  VfmSysroot *sr = vfm_host_sysroot (host);
-  gint group = vfm_pci_device_iommu_group (dev);
   g_autofree char *container_path = vfm_sysroot_dev_vfio (sr, -1);
   g_autofree char *group_path = vfm_sysroot_dev_vfio (sr, group);
   struct vfio_group_status status = { .argsz = sizeof status };
@@ -221,7 +228,7 @@ probe_kernel (VfmHost *host, VfmPciDevice *dev, VfmVfioCaps *c, GError **error)
     g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot set up the VFIO container: %s", g_strerror (saved));
     goto out;
   }
-  if ((dfd = xioctl (gfd, VFIO_GROUP_GET_DEVICE_FD, (void *) vfm_pci_device_bdf (dev))) < 0) {
+  if ((dfd = xioctl (gfd, VFIO_GROUP_GET_DEVICE_FD, (void *) name)) < 0) {
     saved = errno;
     g_set_error (error, VFM_ERROR, saved == EBUSY ? VFM_ERROR_BUSY : VFM_ERROR_FAILED,
                  "cannot open the VFIO device: %s", g_strerror (saved));
@@ -253,6 +260,19 @@ out:
   return ok;
 }
 
+/* Opening a device a process holds would race it (a QEMU starting or
+ * receiving a migration fails with EBUSY) and resets what it holds. */
+static gboolean
+refuse_if_held (VfmSysroot *sr, const char *name, gint group, GError **error)
+{
+  g_autoptr (GPtrArray) holders = vfm_vfio_holders (sr, name, group, NULL);
+  if (holders->len == 0)
+    return TRUE;
+  g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY, "it is in use by %s; its last probe stands",
+               (const char *) g_ptr_array_index (holders, 0));
+  return FALSE;
+}
+
 VfmVfioCaps *
 vfm_vfio_probe (VfmHost *host, VfmPciDevice *dev, GError **error)
 {
@@ -272,9 +292,12 @@ vfm_vfio_probe (VfmHost *host, VfmPciDevice *dev, GError **error)
                  driver ? driver : "no driver");
     goto fail;
   }
+  if (!refuse_if_held (sr, bdf, vfm_pci_device_iommu_group (dev), error))
+    goto fail;
   c->key = vfm_vfio_cache_key (host, dev);
   c->probed_at = g_get_real_time () / G_USEC_PER_SEC;
-  if (!(vfm_sysroot_is_real (sr) ? probe_kernel (host, dev, c, error) : probe_synthetic (host, dev, c, error)))
+  if (!(vfm_sysroot_is_real (sr) ? probe_kernel (sr, bdf, vfm_pci_device_iommu_group (dev), c, error)
+                                 : probe_synthetic (sr, driver, c, error)))
     goto fail;
   save (sr, c);
   return g_steal_pointer (&c);
@@ -343,4 +366,51 @@ vfm_vfio_in_use (VfmSysroot *sr, const char *bdf, gint group)
 {
   g_autoptr (GPtrArray) holders = vfm_vfio_holders (sr, bdf, group, NULL);
   return holders->len > 0;
+}
+
+/* ---- mediated devices ---- */
+
+/* What could change an mdev's answer: its parent's driver and type. */
+static char *
+mdev_key (VfmSysroot *sr, const VfmMdev *m)
+{
+  return g_strdup_printf ("mdev %s %s", m->parent ? m->parent : "-", m->type ? m->type : "-");
+}
+
+VfmVfioCaps *
+vfm_vfio_cached_mdev (VfmHost *host, const VfmMdev *m)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  return cached (sr, m->uuid, mdev_key (sr, m));
+}
+
+/* Like vfm_vfio_probe, for a mediated device (the device name in its IOMMU
+ * group is its UUID). A synthetic host declares the answer per type in
+ * ROOT/.kmock/vfio/mdev-TYPE. */
+VfmVfioCaps *
+vfm_vfio_probe_mdev (VfmHost *host, const VfmMdev *m, GError **error)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autofree char *lock_name = g_strdup_printf ("mdev-%s", m->uuid);
+  g_autofree char *synthetic = g_strdup_printf ("mdev-%s", m->type ? m->type : "unknown");
+  g_autoptr (VfmLock) lock = NULL;
+  g_autoptr (VfmVfioCaps) c = g_new0 (VfmVfioCaps, 1);
+
+  c->bdf = g_strdup (m->uuid);
+  if ((lock = vfm_lock_named (sr, lock_name, 10000, error)) == NULL || !refuse_if_held (sr, m->uuid, m->iommu_group, error))
+    goto fail;
+  if (m->driver == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "it has no driver (vfio_mdev not loaded?)");
+    goto fail;
+  }
+  c->key = mdev_key (sr, m);
+  c->probed_at = g_get_real_time () / G_USEC_PER_SEC;
+  if (!(vfm_sysroot_is_real (sr) ? probe_kernel (sr, m->uuid, m->iommu_group, c, error)
+                                 : probe_synthetic (sr, synthetic, c, error)))
+    goto fail;
+  save (sr, c);
+  return g_steal_pointer (&c);
+fail:
+  g_prefix_error (error, "cannot probe mediated device %s: ", m->uuid);
+  return NULL;
 }

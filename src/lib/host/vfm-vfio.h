@@ -2,6 +2,7 @@
 #pragma once
 
 #include "vfm-host.h"
+#include "vfm-mdev.h"
 
 G_BEGIN_DECLS
 
@@ -42,6 +43,12 @@ gboolean     vfm_vfio_in_use     (VfmSysroot    *sr,
                                   gint           group);
 char        *vfm_vfio_cache_key  (VfmHost       *host,
                                   VfmPciDevice  *dev);
+/* The same for a mediated device (its caps' bdf member holds the UUID). */
+VfmVfioCaps *vfm_vfio_probe_mdev  (VfmHost       *host,
+                                   const VfmMdev *m,
+                                   GError       **error);
+VfmVfioCaps *vfm_vfio_cached_mdev (VfmHost       *host,
+                                   const VfmMdev *m);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmVfioCaps, vfm_vfio_caps_free)
 

@@ -365,6 +365,71 @@ def link(path, target):
     os.symlink(os.path.relpath(target, os.path.dirname(path)), path)
 
 
+# Pretty names of the types of the kernel's sample parents, as their "name"
+# attribute shows them (samples/vfio-mdev: mtty registers "1" and "2", which
+# the mdev core names DRIVER-NAME).
+MDEV_PRETTY = {
+    "mtty-1": "Single port serial",
+    "mtty-2": "Dual port serial",
+}
+
+
+def parse_mdev_parent(spec):
+    """"PARENT:TYPE=N[,TYPE=N...]" -> (PARENT, [(TYPE, N), ...]).  PARENT is
+    a virtual parent's name ("mtty") or the BDF of one of the profile's PCI
+    devices (its colons are why the split is at the last one)."""
+    if ":" not in spec:
+        die("--mdev-parent %s: expected PARENT:TYPE=N[,TYPE=N...]" % spec)
+    parent, types = spec.rsplit(":", 1)
+    out = []
+    for item in types.split(","):
+        name, sep, count = item.partition("=")
+        if (not sep or not name or "/" in name or name in (".", "..")
+                or not count.isdigit()):
+            die("--mdev-parent %s: \"%s\" is not TYPE=N" % (spec, item))
+        out.append((name, int(count)))
+    if (not parent or "/" in parent or parent in (".", "..")
+            or any(c.isspace() for c in parent)):
+        die("--mdev-parent %s: bad parent name" % spec)
+    return parent, out
+
+
+def gen_mdev_parent(h, parent, types):
+    """A parent of mediated devices, as mdev_register_parent() shows it: its
+    device directory (a virtual device /sys/devices/virtual/NAME/NAME, or
+    the PCI device BDF) with mdev_supported_types/TYPE/{name, device_api,
+    available_instances, create, devices/}, and /sys/class/mdev_bus/PARENT.
+    Its mdev driver (the parent driver's name, "mtty" for mtty) is
+    registered on the mdev bus."""
+    pci = os.path.join(h.bus, "devices", parent)
+    if os.path.lexists(pci):
+        pdir = os.path.realpath(pci)
+        drv = os.path.join(pdir, "driver")
+        driver = (os.path.basename(os.readlink(drv))
+                  if os.path.islink(drv) else "vfio_mdev")
+    elif ":" in parent:
+        die("--mdev-parent: %s is not a PCI device of this host" % parent)
+    else:
+        pdir = os.path.join(h.devices, "virtual", parent, parent)
+        os.makedirs(pdir)
+        os.makedirs(os.path.join(h.sys, "class", parent), exist_ok=True)
+        link(os.path.join(h.sys, "class", parent, parent), pdir)
+        driver = parent
+    os.makedirs(os.path.join(h.sys, "class", "mdev_bus"), exist_ok=True)
+    link(os.path.join(h.sys, "class", "mdev_bus", parent), pdir)
+    for d in ("devices", os.path.join("drivers", driver)):
+        os.makedirs(os.path.join(h.sys, "bus", "mdev", d), exist_ok=True)
+    os.makedirs(os.path.join(h.kmock, "mdev_driver"), exist_ok=True)
+    write(os.path.join(h.kmock, "mdev_driver", parent), driver + "\n")
+    for name, count in types:
+        t = os.path.join(pdir, "mdev_supported_types", name)
+        os.makedirs(os.path.join(t, "devices"))
+        write(os.path.join(t, "name"), MDEV_PRETTY.get(name, name) + "\n")
+        write(os.path.join(t, "device_api"), "vfio-pci\n")
+        write(os.path.join(t, "available_instances"), "%d\n" % count)
+        write(os.path.join(t, "create"), "")
+
+
 # ---------------------------------------------------------------------------
 def gen_laptop(h):
     for name, mod in (("i915", "i915"), ("snd_hda_intel", "snd_hda_intel"),
@@ -673,6 +738,11 @@ def main():
                    help="kernel release (%s)" % DEFAULT_KERNEL)
     p.add_argument("--hostname", default=None,
                    help="the host's name (synth-PROFILE)")
+    p.add_argument("--mdev-parent", action="append", default=[],
+                   metavar="PARENT:TYPE=N[,TYPE=N...]",
+                   help="a parent of mediated devices (a name such as mtty, "
+                        "or a PCI device's BDF) with N available instances "
+                        "of each TYPE (repeatable)")
     p.add_argument("out_dir", metavar="OUT_DIR",
                    help="directory to create (must not exist or be empty)")
     a = p.parse_args()
@@ -680,6 +750,7 @@ def main():
     if a.profile != "server" and (a.pfs is not None
                                   or a.vfs_per_pf is not None):
         die("--pfs and --vfs-per-pf apply to the server profile only")
+    mdev_parents = [parse_mdev_parent(m) for m in a.mdev_parent]
     pfs = 8 if a.pfs is None else a.pfs
     vfs = 256 if a.vfs_per_pf is None else a.vfs_per_pf
     if pfs < 0 or pfs > 24 * 16:
@@ -703,6 +774,8 @@ def main():
          "broken-missing": gen_broken_missing,
          "broken-dangling": gen_broken_dangling,
          "broken-garbage": gen_broken_garbage}[a.profile](h)
+        for parent, types in mdev_parents:
+            gen_mdev_parent(h, parent, types)
         write(os.path.join(out, "proc", "sys", "kernel", "hostname"),
               (a.hostname or "synth-" + a.profile) + "\n")
     except OSError as e:

@@ -131,6 +131,55 @@ check "device gone" [ ! -e "$S/devices/$NIC" ]
 check "rescan" k "echo 1 > $S/rescan"
 check "device back and probed" is_bound_to $NIC ice
 
+# --- mediated devices (mdev_sysfs.c create_store/remove_store) --------------------
+M=$T/mdev
+env -u LD_PRELOAD "$GEN_HOST" --profile laptop --mdev-parent mtty:mtty-1=2,mtty-2=1 "$M" || exit 99
+TY=$M/sys/class/mdev_bus/mtty/mdev_supported_types
+MB=$M/sys/bus/mdev/devices
+U1=0b1f7c4e-1a2b-4c3d-8e9f-a0b1c2d3e4f5
+U2=6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d
+avail() { cat "$TY/$1/available_instances"; }
+mgroup() { basename "$(readlink "$MB/$1/iommu_group")"; }
+fails() { ! LD_PRELOAD=$KPRE "$SH" -c "$1" 2>"$T/err"; }
+check "mdev create" k "echo $U1 > $TY/mtty-1/create"
+check "instance under the parent, linked from the bus" [ "$(readlink "$MB/$U1")" = "../../../devices/virtual/mtty/mtty/$U1" ]
+check "mdev_type links to the type" [ "$(readlink "$MB/$U1/mdev_type")" = ../mdev_supported_types/mtty-1 ]
+check "the type lists it" [ -L "$TY/mtty-1/devices/$U1" ]
+check "bound to the parent's mdev driver" [ "$(basename "$(readlink "$MB/$U1/driver")")" = mtty ]
+check "an IOMMU group of its own" [ -L "$M/sys/kernel/iommu_groups/$(mgroup $U1)/devices/$U1" ]
+check "/dev/vfio/GROUP" [ -e "$M/dev/vfio/$(mgroup $U1)" ]
+check "remove attribute" [ -f "$MB/$U1/remove" ]
+check "available_instances 2 -> 1" [ "$(avail mtty-1)" = 1 ]
+check "create logged" grep -qxF "mdev create mtty mtty-1 $U1" "$M/.kmock/log"
+check "the same UUID again fails (EEXIST)" fails "echo $U1 > $TY/mtty-2/create"
+check "...with the kernel's message" grep -qi 'File exists\|I/O error' "$T/err"
+check "...and changes nothing" [ "$(avail mtty-2)" = 1 ]
+check "a malformed UUID fails (EINVAL)" fails "echo 0b1f7c4e-1a2b-4c3d-8e9f > $TY/mtty-2/create"
+check "a UUID with a stray byte fails" fails "echo 0b1f7c4e-1a2b-4c3d-8e9f-a0b1c2d3e4fz > $TY/mtty-2/create"
+check "upper case is named in lower case" k "echo 6A7B8C9D-0E1F-4A2B-9C3D-4E5F6A7B8C9D > $TY/mtty-2/create"
+check "...as %pUl prints it" [ -L "$MB/$U2" ]
+check "no capacity left fails (ENOSPC)" fails "echo 1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f > $TY/mtty-2/create"
+check "...with the kernel's message" grep -qi 'No space left\|I/O error' "$T/err"
+mkdir -p "$M/.kmock/fail/mdev-create" && echo 5 >"$M/.kmock/fail/mdev-create/mtty"
+check "injected create failure" fails "echo 2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a > $TY/mtty-1/create"
+check "...nothing created" [ ! -e "$MB/2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a" ] && [ "$(avail mtty-1)" = 1 ]
+rm -r "$M/.kmock/fail/mdev-create"
+check "remove 0 does nothing" k "echo 0 > $MB/$U1/remove"
+check "remove garbage fails (EINVAL)" fails "echo x > $MB/$U1/remove"
+check "...and the instance stays" [ -d "$MB/$U1" ]
+G1=$(mgroup $U1)
+check "mdev remove" k "echo 1 > $MB/$U1/remove"
+check "instance gone" [ ! -e "$MB/$U1" ] && [ ! -e "$M/sys/devices/virtual/mtty/mtty/$U1" ]
+check "its links gone" [ ! -e "$TY/mtty-1/devices/$U1" ] && [ ! -e "$M/sys/bus/mdev/drivers/mtty/$U1" ]
+check "its group gone" [ ! -e "$M/sys/kernel/iommu_groups/$G1" ] && [ ! -e "$M/dev/vfio/$G1" ]
+check "available_instances back to 2" [ "$(avail mtty-1)" = 2 ]
+check "remove logged" grep -qxF "mdev remove $U1" "$M/.kmock/log"
+echo 1 >"$M/.kmock/kill_before"
+LD_PRELOAD=$KPRE "$SH" -c "echo $U1 > $TY/mtty-1/create" 2>/dev/null
+check "kill_before: the writer dies" [ $? -ne 0 ]
+check "...before the create was applied" [ ! -e "$MB/$U1" ] && [ "$(avail mtty-1)" = 2 ]
+check "...and the countdown is spent" [ ! -e "$M/.kmock/kill_before" ]
+
 # --- writes outside a synthetic host pass through ------------------------------
 mkdir -p "$T/plain/sys/bus/pci"
 check "plain file write" k "echo hello > $T/plain/sys/bus/pci/drivers_probe"

@@ -7,8 +7,9 @@
  * under ROOT/.kmock.  vfmig is pointed at ROOT and opens ROOT/sys/... itself,
  * so unlike libvirt's virpcimock nothing is redirected: this library only
  * recognises writes to the PCI attribute files the kernel reacts to
- * (driver_override, bind, unbind, drivers_probe, sriov_numvfs, ...) and does
- * what the kernel would do to the tree.
+ * (driver_override, bind, unbind, drivers_probe, sriov_numvfs, ...) and to
+ * the mdev bus's (a type's create, an instance's remove) and does what the
+ * kernel would do to the tree.
  *
  * When: at write(2), not at close(2).  sysfs calls the attribute's store()
  * from write(2) and returns its error there; close(2) of a sysfs file never
@@ -472,44 +473,55 @@ host_path (const Host *h, char *out, size_t size, const char *fmt, ...)
   return path_fmt (out, size, "%s/%s", h->root, rel);
 }
 
-/* Fault injection for crash tests: .kmock/kill_after holds N; the Nth
- * operation applied (and logged) from then on is followed by SIGKILL, as a
- * crash between two steps of a bind would be. The file is removed when it
- * fires, so the next process runs normally. */
-static void
-kill_after_check (const Host *h)
+/* Fault injection for crash tests: a countdown file under .kmock/ holds N;
+ * the Nth event it counts from then on fires (true), and the file is
+ * removed then, so the next process runs normally.
+ *   kill_after: each operation applied (and logged) counts; the Nth is
+ *     followed by SIGKILL, as a crash between two steps of a bind would be.
+ *   kill_before: each store the mock is asked for counts, applied or not;
+ *     the Nth kills the writer before it is applied, as a crash between a
+ *     journal write and the kernel write would. */
+static bool
+countdown_fires (const Host *h, const char *file)
 {
   char path[PATH_MAX], buf[32];
   unsigned long n;
   int fd;
   ssize_t r;
 
-  if (!host_path (h, path, sizeof path, ".kmock/kill_after"))
-    return;
+  if (!host_path (h, path, sizeof path, ".kmock/%s", file))
+    return false;
   fd = real_open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return;
+    return false;
   r = read (fd, buf, sizeof buf - 1);
   real_close (fd);
   if (r <= 0)
-    return;
+    return false;
   buf[r] = '\0';
   n = strtoul (buf, NULL, 10);
   if (n <= 1)
     {
       unlink (path);
-      raise (SIGKILL);
-      return;
+      return true;
     }
   fd = real_open (path, O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0)
-    return;
+    return false;
   r = snprintf (buf, sizeof buf, "%lu\n", n - 1);
   if (real_write (fd, buf, r) < 0)
     {
       /* a failed count update only delays the kill */
     }
   real_close (fd);
+  return false;
+}
+
+static void
+kill_after_check (const Host *h)
+{
+  if (countdown_fires (h, "kill_after"))
+    raise (SIGKILL);
 }
 
 static void
@@ -1441,6 +1453,184 @@ bus_rescan (const Host *h)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Mediated devices (drivers/vfio/mdev)                                      */
+
+/* create_store(): 36 or 37 bytes, of which guid_parse() reads the first 36
+ * (8-4-4-4-12 hex digits and dashes); the device is named "%pUl", lower
+ * case. */
+static bool
+mdev_uuid_parse (const char *buf, size_t count, char out[37])
+{
+  if (count < 36 || count > 37)
+    return false;
+  for (int i = 0; i < 36; i++)
+    {
+      bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+      if (dash ? buf[i] != '-' : !isxdigit ((unsigned char) buf[i]))
+        return false;
+      out[i] = (char) tolower ((unsigned char) buf[i]);
+    }
+  out[36] = '\0';
+  return true;
+}
+
+static bool
+mdev_uuid_is_name (const char *name)
+{
+  char tmp[37];
+
+  return strlen (name) == 36 && mdev_uuid_parse (name, 36, tmp) && !strcmp (tmp, name);
+}
+
+static bool
+adjust_ulong (const char *path, long delta)
+{
+  unsigned long v;
+
+  return read_ulong (path, 10, &v) && write_fmt (path, "%lu\n", (unsigned long) ((long) v + delta));
+}
+
+/* mdev_device_create() and the parent driver's probe: a new device under
+ * the parent, linked from the type (devices/UUID, and its mdev_type link
+ * back), from the bus (/sys/bus/mdev/devices/UUID) and from the parent's mdev
+ * driver; vfio gives it an emulated IOMMU group of its own. TYPE is the type
+ * directory relative to ROOT/sys. */
+static int
+store_mdev_create (const Host *h, const char *type, const char *buf, size_t count)
+{
+  char tdir[PATH_MAX], pdir[PATH_MAX], idir[PATH_MAX], link[PATH_MAX],
+       path[PATH_MAX], ddir[PATH_MAX], gdir[PATH_MAX], drv[128], uuid[37];
+  const char *parent;
+  unsigned char *used = NULL;
+  size_t nused = 0;
+  unsigned long avail;
+  int err, g;
+
+  if (!host_path (h, tdir, sizeof tdir, "sys/%s", type) || !is_dir (tdir)
+      || !path_fmt (pdir, sizeof pdir, "%s", tdir))
+    return -ENODEV;
+  *strrchr (pdir, '/') = '\0'; /* .../mdev_supported_types */
+  *strrchr (pdir, '/') = '\0'; /* the parent device */
+  parent = base_name (pdir);
+  err = kmock_fail (h, "mdev-create", parent, EIO);
+  if (err)
+    return -err;
+  if (!mdev_uuid_parse (buf, count, uuid))
+    return -EINVAL;
+  if (!host_path (h, link, sizeof link, "sys/bus/mdev/devices/%s", uuid))
+    return -ENOMEM;
+  if (exists (link))
+    return -EEXIST; /* the UUID is taken, on any parent */
+  /* mtty's init_dev() refuses with ENOSPC when its ports are gone (the
+   * core's own count, for drivers without get_available, says EUSERS) */
+  if (path_fmt (path, sizeof path, "%s/available_instances", tdir)
+      && read_ulong (path, 10, &avail) && avail == 0)
+    return -ENOSPC;
+  if (!path_fmt (idir, sizeof idir, "%s/%s", pdir, uuid) || mkdir (idir, 0755) != 0)
+    return -EEXIST;
+  path_fmt (path, sizeof path, "%s/remove", idir);
+  write_text (path, "");
+  path_fmt (path, sizeof path, "%s/uevent", idir);
+  write_fmt (path, "MDEV_TYPE=%s\n", base_name (tdir));
+  path_fmt (path, sizeof path, "%s/mdev_type", idir);
+  symlink_rel (tdir, path);
+  path_fmt (path, sizeof path, "%s/devices", tdir);
+  mkdir (path, 0755);
+  path_fmt (path, sizeof path, "%s/devices/%s", tdir, uuid);
+  symlink_rel (idir, path);
+  host_path (h, path, sizeof path, "sys/bus/mdev");
+  mkdir (path, 0755);
+  host_path (h, path, sizeof path, "sys/bus/mdev/devices");
+  mkdir (path, 0755);
+  symlink_rel (idir, link);
+  /* the parent's mdev driver binds it: .kmock/mdev_driver/PARENT */
+  if (!kmock_read (h, "mdev_driver", parent, drv, sizeof drv) || !*drv || strchr (drv, '/'))
+    path_fmt (drv, sizeof drv, "vfio_mdev");
+  if (host_path (h, path, sizeof path, "sys/bus/mdev/drivers"))
+    mkdir (path, 0755);
+  if (host_path (h, ddir, sizeof ddir, "sys/bus/mdev/drivers/%s", drv))
+    {
+      mkdir (ddir, 0755);
+      path_fmt (path, sizeof path, "%s/driver", idir);
+      symlink_rel (ddir, path);
+      path_fmt (path, sizeof path, "%s/%s", ddir, uuid);
+      symlink_rel (idir, path);
+    }
+  g = group_alloc (h, &used, &nused);
+  free (used);
+  if (g >= 0 && host_path (h, gdir, sizeof gdir, "sys/kernel/iommu_groups/%d", g))
+    {
+      path_fmt (path, sizeof path, "%s/iommu_group", idir);
+      symlink_rel (gdir, path);
+      path_fmt (path, sizeof path, "%s/devices/%s", gdir, uuid);
+      symlink_rel (idir, path);
+      if (host_path (h, path, sizeof path, "dev/vfio/%d", g))
+        write_text (path, "");
+    }
+  path_fmt (path, sizeof path, "%s/available_instances", tdir);
+  adjust_ulong (path, -1);
+  host_log (h, "mdev create %s %s %s", parent, base_name (tdir), uuid);
+  return 0;
+}
+
+/* remove_store(): kstrtoul, non-zero removes the device and everything
+ * that pointed at it; the type gets its instance back. */
+static int
+store_mdev_remove (const Host *h, const char *uuid, const char *buf)
+{
+  char link[PATH_MAX], idir[PATH_MAX], tdir[PATH_MAX], path[PATH_MAX], name[128];
+  unsigned long long v;
+  bool have_type;
+  int err;
+
+  if (kstrtoull0 (buf, &v) < 0)
+    return -EINVAL;
+  if (!v)
+    return 0;
+  if (!host_path (h, link, sizeof link, "sys/bus/mdev/devices/%s", uuid)
+      || !realpath (link, idir) || !is_dir (idir))
+    return -ENODEV;
+  err = kmock_fail (h, "mdev-remove", uuid, EIO);
+  if (err)
+    return -err;
+  have_type = path_fmt (path, sizeof path, "%s/mdev_type", idir) && realpath (path, tdir);
+  if (path_fmt (path, sizeof path, "%s/iommu_group", idir) && link_base (path, name, sizeof name))
+    {
+      char gdir[PATH_MAX];
+
+      if (host_path (h, gdir, sizeof gdir, "sys/kernel/iommu_groups/%s", name))
+        {
+          path_fmt (path, sizeof path, "%s/devices/%s", gdir, uuid);
+          unlink (path);
+          path_fmt (path, sizeof path, "%s/devices", gdir);
+          if (rmdir (path) == 0)
+            {
+              path_fmt (path, sizeof path, "%s/type", gdir);
+              unlink (path);
+              rmdir (gdir);
+            }
+        }
+      if (host_path (h, path, sizeof path, "dev/vfio/%s", name))
+        unlink (path);
+    }
+  if (path_fmt (path, sizeof path, "%s/driver", idir) && link_base (path, name, sizeof name)
+      && host_path (h, path, sizeof path, "sys/bus/mdev/drivers/%s/%s", name, uuid))
+    unlink (path);
+  if (have_type)
+    {
+      path_fmt (path, sizeof path, "%s/devices/%s", tdir, uuid);
+      unlink (path);
+      path_fmt (path, sizeof path, "%s/available_instances", tdir);
+      adjust_ulong (path, 1);
+    }
+  unlink (link);
+  remove_tree (idir);
+  host_log (h, "mdev remove %s", uuid);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Attribute stores                                                          */
 
 typedef enum
@@ -1456,13 +1646,15 @@ typedef enum
   CTL_DRIVERS_PROBE,
   CTL_RESCAN,
   CTL_BUS_AUTOPROBE,
+  CTL_MDEV_CREATE,
+  CTL_MDEV_REMOVE,
 } CtlKind;
 
 typedef struct
 {
   Host host;
   CtlKind kind;
-  char name[256]; /* device BDF or driver name */
+  char name[512]; /* device BDF, driver name, mdev UUID or type directory */
   dev_t st_dev;   /* the attribute file, to detect a reused fd */
   ino_t st_ino;
   /* The file's content when this library last looked, to undo writes that
@@ -1475,7 +1667,7 @@ static const struct
 {
   const char *file;
   CtlKind kind;
-  enum { AT_DEVICE, AT_DRIVER, AT_BUS } where;
+  enum { AT_DEVICE, AT_DRIVER, AT_BUS, AT_MDEV_TYPE } where;
 } ctl_files[] = {
   { "driver_override", CTL_DRIVER_OVERRIDE, AT_DEVICE },
   { "sriov_numvfs", CTL_SRIOV_NUMVFS, AT_DEVICE },
@@ -1488,6 +1680,7 @@ static const struct
   { "drivers_probe", CTL_DRIVERS_PROBE, AT_BUS },
   { "rescan", CTL_RESCAN, AT_BUS },
   { "drivers_autoprobe", CTL_BUS_AUTOPROBE, AT_BUS },
+  { "create", CTL_MDEV_CREATE, AT_MDEV_TYPE },
 };
 
 static int
@@ -1558,9 +1751,27 @@ ctl_classify (const char *path, Ctl *ctl)
              && !strchr (rel + 16, '/')
              && path_fmt (ctl->name, sizeof ctl->name, "%s", rel + 16);
     case AT_DEVICE:
-      return !strncmp (rel, "devices/", 8)
-             && parse_bdf (base_name (rel), &a, &b, &c, &f)
+      if (strncmp (rel, "devices/", 8))
+        return false;
+      /* an mdev's remove: the device directory is named by its UUID */
+      if (ctl->kind == CTL_REMOVE && mdev_uuid_is_name (base_name (rel)))
+        {
+          ctl->kind = CTL_MDEV_REMOVE;
+          return path_fmt (ctl->name, sizeof ctl->name, "%s", base_name (rel));
+        }
+      return parse_bdf (base_name (rel), &a, &b, &c, &f)
              && path_fmt (ctl->name, sizeof ctl->name, "%s", base_name (rel));
+    case AT_MDEV_TYPE:
+      {
+        /* devices/.../PARENT/mdev_supported_types/TYPE */
+        const char *slash = strrchr (rel, '/');
+        static const char types[] = "/mdev_supported_types";
+
+        return !strncmp (rel, "devices/", 8) && slash && slash[1]
+               && (size_t) (slash - rel) > sizeof types - 1
+               && !strncmp (slash - (sizeof types - 1), types, sizeof types - 1)
+               && path_fmt (ctl->name, sizeof ctl->name, "%s", rel);
+      }
     default:
       return false;
     }
@@ -1832,6 +2043,8 @@ ctl_store (const Ctl *ctl, const void *data, size_t count)
   memcpy (buf, data, count);
   buf[count] = '\0';
 
+  if (countdown_fires (&ctl->host, "kill_before"))
+    raise (SIGKILL);
   pthread_mutex_lock (&op_lock);
   in_mock++;
   if (host_path (&ctl->host, lock_path, sizeof lock_path, ".kmock/lock"))
@@ -1840,6 +2053,12 @@ ctl_store (const Ctl *ctl, const void *data, size_t count)
     flock (lock_fd, LOCK_EX);
   switch (ctl->kind)
     {
+    case CTL_MDEV_CREATE:
+      err = store_mdev_create (&ctl->host, ctl->name, buf, count);
+      break;
+    case CTL_MDEV_REMOVE:
+      err = store_mdev_remove (&ctl->host, ctl->name, buf);
+      break;
     case CTL_DRIVER_OVERRIDE:
     case CTL_SRIOV_NUMVFS:
     case CTL_SRIOV_AUTOPROBE:

@@ -324,8 +324,13 @@ vfm_vfio_holders (VfmSysroot *sr, const char *name, gint group, const char *cdev
   if (!vfm_sysroot_is_real (sr)) {
     g_autofree char *rel = g_build_filename ("in-use", name, NULL);
     g_autofree char *mark = vfm_sysroot_synthetic_file (sr, rel);
-    if (g_file_test (mark, G_FILE_TEST_EXISTS))
-      g_ptr_array_add (out, g_strdup ("a process (synthetic host)"));
+    g_autofree char *who = NULL;
+    if (!g_file_test (mark, G_FILE_TEST_EXISTS))
+      return out;
+    /* its first line may name the holder as /proc would ("4242 (qemu)") */
+    if (g_file_get_contents (mark, &who, NULL, NULL) && strchr (who, '\n') != NULL)
+      *strchr (who, '\n') = '\0';
+    g_ptr_array_add (out, g_strdup (who != NULL && *g_strstrip (who) ? who : "a process (synthetic host)"));
     return out;
   }
   if (group < 0 && cdev == NULL)

@@ -81,7 +81,7 @@ print_result (VfmCli *cli, const VfmCheckResult *r, GPtrArray *blockers)
     printf ("%s%s%s%s%s%s%s\n", head, fits ? " " : "\n  ", vfm_term_on (&cli->out, verdict), word,
             vfm_term_off (&cli->out, verdict), how ? " " : "", how ? how : "");
   }
-  if (r->hostdevs->len == 0)
+  if (r->hostdevs->len == 0 && r->mdevs->len == 0)
     vfm_term_print_item (&cli->out, stdout, 2, NULL, VFM_STYLE_PLAIN, r->summary);
   print_rules (cli, r->domain_rules, 2);
   for (guint i = 0; i < r->hostdevs->len; i++) {
@@ -90,6 +90,16 @@ print_result (VfmCli *cli, const VfmCheckResult *r, GPtrArray *blockers)
                                              r->dest_host ? r->dest_host : "", v->dest_bdf ? v->dest_bdf : "(none)",
                                              vfm_strategy_to_string (v->best));
     vfm_term_print_item (&cli->out, stdout, 2, "hostdev", VFM_STYLE_BOLD, text);
+    print_rules (cli, v->rules, 4);
+  }
+  for (guint i = 0; i < r->mdevs->len; i++) {
+    const VfmHostdevVerdict *v = g_ptr_array_index (r->mdevs, i);
+    g_autofree char *to = v->dest_mdev_uuid ? g_strdup (v->dest_mdev_uuid)
+                                            : g_strdup_printf ("a new instance on %s", v->dest_mdev_parent ? v->dest_mdev_parent : "?");
+    g_autofree char *text = g_strdup_printf ("%s %s → %s %s: %s", v->mdev_uuid, v->mdev_type ? v->mdev_type : "",
+                                             r->dest_host ? r->dest_host : "", v->dest_mdev_parent || v->dest_mdev_uuid ? to : "(none)",
+                                             vfm_strategy_to_string (v->best));
+    vfm_term_print_item (&cli->out, stdout, 2, "mdev", VFM_STYLE_BOLD, text);
     print_rules (cli, v->rules, 4);
   }
   if (blockers != NULL) {

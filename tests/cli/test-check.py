@@ -222,11 +222,102 @@ class Rules(unittest.TestCase):
         rc, out = self.check(None, None, None, "--strategy", "replug", rc=0)
         self.assertEqual(self.verdict(out), "replug")
 
-    def test_non_pci_hostdev(self):
-        mdev = "<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>"
-        rc, out = self.check(dom=domain([("0000:3b:00.2",)], extra=mdev))
+    def test_scsi_hostdev_is_refused(self):
+        scsi = ("<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+                "<address bus='0' target='0' unit='0'/></source></hostdev>")
+        rc, out = self.check(dom=domain([("0000:3b:00.2",)], extra=scsi))
         self.assertEqual(rc, 3)
         self.assertEqual(out["destinations"][0]["domain_rules"][0]["rule"], "only-pci-hostdevs")
+
+    MDEV_A = "c2177883-f1bb-47f0-914d-32a22e3a8804"
+    MDEV_B = "5b3a0b0e-9a8f-4d3e-8e4c-2f1f5d3c9a11"
+
+    def mdev_host(self, name, instances, types, qemu="10.0.2", libvirt="11.3.0"):
+        h = host(name, [], qemu=qemu, libvirt=libvirt)
+        h["mdevs"] = [{"uuid": u, "parent": "mtty", "type": "mtty-1", "iommu_group": 30 + i, "in_use": in_use,
+                       "claimed": False,
+                       "vfio_migration": {"supported": True, "stop_copy": True, "p2p": True, "pre_copy": True,
+                                          "dirty_tracking": False, "detail": "flags 0x7", "probed_at": 0}
+                       if probed else None}
+                      for i, (u, in_use, probed) in enumerate(instances)]
+        h["mdev_types"] = [{"parent": "mtty", "name": t, "device_api": "vfio-pci", "available_instances": n}
+                           for t, n in types]
+        return h
+
+    def mdev_domain(self, props=()):
+        ns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
+        ov = ""
+        if props:
+            ov = ("<qemu:override><qemu:device alias='hostdev0'><qemu:frontend>" +
+                  "".join(f"<qemu:property name='{n}' type='{t}' value='{v}'/>" for n, t, v in props) +
+                  "</qemu:frontend></qemu:device></qemu:override>")
+        return (f"<domain type='kvm'{ns}><name>web01</name><uuid>00000000-0000-0000-0000-000000000001</uuid>"
+                "<memory unit='MiB'>256</memory><os><type machine='pc'>hvm</type></os><features><acpi/></features>"
+                "<devices><hostdev mode='subsystem' type='mdev' model='vfio-pci'><source>"
+                f"<address uuid='{self.MDEV_A}'/></source><alias name='hostdev0'/></hostdev></devices>{ov}</domain>")
+
+    GOOD_PROPS = (("enable-migration", "string", "on"), ("x-device-dirty-page-tracking", "string", "off"))
+
+    def mdev_rule(self, out, name):
+        return [r for r in out["destinations"][0]["mdevs"][0]["rules"] if r["rule"] == name][0]
+
+    def test_mdev_migrates_natively_with_the_qemu_properties(self):
+        src = self.mdev_host("hosta", [(self.MDEV_A, True, True)], [("mtty-1", 1)])
+        dst = self.mdev_host("hostb", [(self.MDEV_B, False, True)], [("mtty-1", 1)])
+        rc, out = self.check(src, dst, self.mdev_domain(self.GOOD_PROPS), rc=0)
+        d = out["destinations"][0]
+        self.assertEqual(d["strategy"], "native")
+        m = d["mdevs"][0]
+        self.assertEqual((m["uuid"], m["type"], m["destination_uuid"]), (self.MDEV_A, "mtty-1", self.MDEV_B))
+        self.assertEqual(m["qemu_properties"], ["enable-migration=on (string)", "x-device-dirty-page-tracking=off (string)"])
+        self.assertTrue(any("whole" in p or "all guest RAM (256 MiB)" in p for p in d["plan"]), d["plan"])
+
+    def test_mdev_started_without_the_properties_needs_a_restart(self):
+        src = self.mdev_host("hosta", [(self.MDEV_A, True, True)], [("mtty-1", 1)])
+        dst = self.mdev_host("hostb", [(self.MDEV_B, False, True)], [("mtty-1", 1)])
+        for props in ((), (("enable-migration", "string", "on"),)):
+            rc, out = self.check(src, dst, self.mdev_domain(props))
+            self.assertEqual(rc, 3, props)
+            r = self.mdev_rule(out, "qemu-device-properties")
+            self.assertEqual(r["outcome"], "fail")
+            self.assertIn("restart needed", r["reason"])
+            self.assertIn("x-device-dirty-page-tracking=off", r["reason"])
+        # a bool where QEMU takes an OnOffAuto string: QEMU would not even start
+        rc, out = self.check(src, dst, self.mdev_domain((("enable-migration", "bool", "on"),
+                                                          ("x-device-dirty-page-tracking", "string", "off"))))
+        self.assertEqual(rc, 3)
+        self.assertIn("type 'bool'", self.mdev_rule(out, "qemu-device-properties")["reason"])
+
+    def test_mdev_destination_created_or_refused(self):
+        src = self.mdev_host("hosta", [(self.MDEV_A, True, True)], [("mtty-1", 1)])
+        # the only instance there is in use: one is created where a parent has room
+        dst = self.mdev_host("hostb", [(self.MDEV_B, True, True)], [("mtty-1", 1)])
+        rc, out = self.check(src, dst, self.mdev_domain(self.GOOD_PROPS), rc=0)
+        m = out["destinations"][0]["mdevs"][0]
+        self.assertIsNone(m["destination_uuid"])
+        self.assertEqual(m["destination_parent"], "mtty")
+        self.assertTrue(any(p.startswith("create a mtty-1 instance") for p in out["destinations"][0]["plan"]))
+        # no room either
+        dst = self.mdev_host("hostb", [(self.MDEV_B, True, True)], [("mtty-1", 0), ("mtty-2", 2)])
+        rc, out = self.check(src, dst, self.mdev_domain(self.GOOD_PROPS))
+        self.assertEqual(rc, 3)
+        self.assertEqual(self.mdev_rule(out, "mdev-destination")["outcome"], "fail")
+
+    def test_mdev_never_probed_is_not_assumed_migratable(self):
+        src = self.mdev_host("hosta", [(self.MDEV_A, True, False)], [("mtty-1", 0)])
+        dst = self.mdev_host("hostb", [], [("mtty-1", 1)])
+        rc, out = self.check(src, dst, self.mdev_domain(self.GOOD_PROPS))
+        self.assertEqual(rc, 3)
+        r = self.mdev_rule(out, "mdev-kernel-migration")
+        self.assertEqual(r["outcome"], "fail")
+        self.assertIn("vfmigctl probe " + self.MDEV_A, r["reason"])
+
+    def test_mdev_needs_qemu_8_1(self):
+        src = self.mdev_host("hosta", [(self.MDEV_A, True, True)], [("mtty-1", 1)], qemu="7.2.0", libvirt="9.0.0")
+        dst = self.mdev_host("hostb", [(self.MDEV_B, False, True)], [("mtty-1", 1)], qemu="7.2.0", libvirt="9.0.0")
+        rc, out = self.check(src, dst, self.mdev_domain(self.GOOD_PROPS))
+        self.assertEqual(rc, 3)
+        self.assertEqual(self.mdev_rule(out, "qemu-vfio-migration")["outcome"], "fail")
 
     def test_no_hostdevs(self):
         rc, out = self.check(dom=domain([]), rc=0)

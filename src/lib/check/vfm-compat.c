@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-compat.h"
 #include "vfm-json.h"
+#include "vfm-qemu-props.h"
 
 #include <string.h>
 
@@ -18,6 +19,13 @@ typedef struct {
   const VfmDeviceProfile *dst;   /* the candidate, NULL: none free */
   guint n_hostdevs;
   gboolean all_p2p;              /* every hostdev's source device reports P2P */
+  /* a mediated device instead of a PCI hostdev */
+  const VfmMdevHostdev *mdev;
+  const VfmMdevProfile *msrc;    /* the source instance, NULL: not in the profile */
+  const VfmMdevProfile *mdst;    /* a free instance of its type on the destination */
+  const VfmMdevTypeProfile *mroom; /* else a parent there that can create one */
+  GPtrArray *qemu_props;         /* VfmQemuProp (curated data), NULL: unreadable */
+  char *qemu_props_error;
 } RuleCtx;
 
 typedef VfmOutcome (*RuleFunc) (const RuleCtx *c, char **reason);
@@ -317,6 +325,160 @@ r_dest_group (const RuleCtx *c, char **reason)
   return VFM_OUTCOME_PASS;
 }
 
+/* ---- mediated devices (DESIGN.md, Decisions 30, 31) ---- */
+
+static VfmOutcome
+m_source_present (const RuleCtx *c, char **reason)
+{
+  if (c->msrc == NULL || c->msrc->type == NULL) {
+    *reason = g_strdup_printf ("%s has no mediated device %s (or cannot tell its type)",
+                               host_name (c->src_host, "the source"), c->mdev->uuid);
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("%s on %s, parent %s", c->msrc->type, host_name (c->src_host, "the source"),
+                             c->msrc->parent ? c->msrc->parent : "?");
+  return VFM_OUTCOME_PASS;
+}
+
+static VfmOutcome
+m_destination (const RuleCtx *c, char **reason)
+{
+  if (c->msrc == NULL) {
+    *reason = g_strdup ("no source type to match");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (c->mdst != NULL) {
+    *reason = g_strdup_printf ("%s %s (%s) is free", host_name (c->dst_host, "destination"), c->mdst->uuid, c->mdst->type);
+    return VFM_OUTCOME_PASS;
+  }
+  if (c->mroom != NULL) {
+    *reason = g_strdup_printf ("no free %s instance, but %s can create one (%d available): vfmig creates it and "
+                               "removes it again if the migration fails", c->msrc->type, c->mroom->parent,
+                               c->mroom->available_instances);
+    return VFM_OUTCOME_PASS;
+  }
+  *reason = g_strdup_printf ("%s has no free %s instance and no parent with room for one", host_name (c->dst_host,
+                             "the destination"), c->msrc->type);
+  return VFM_OUTCOME_FAIL;
+}
+
+/* The kernel's answer for the type: the source instance's last probe (it is
+ * in use: never opened, Decisions 14), else a free instance of the type on
+ * the destination (same parent driver, same answer). */
+static const VfmMdevProfile *
+mdev_answer (const RuleCtx *c, const char **where)
+{
+  if (c->msrc != NULL && c->msrc->probed) {
+    *where = "the source instance's last probe";
+    return c->msrc;
+  }
+  if (c->mdst != NULL && c->mdst->probed) {
+    *where = "a free instance on the destination";
+    return c->mdst;
+  }
+  return NULL;
+}
+
+static VfmOutcome
+m_kernel (const RuleCtx *c, char **reason)
+{
+  const char *where = NULL;
+  const VfmMdevProfile *a = mdev_answer (c, &where);
+  if (c->msrc == NULL) {
+    *reason = g_strdup ("no source instance");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (a == NULL) {
+    *reason = g_strdup_printf ("the kernel was never asked about %s: run 'vfmigctl probe %s' while no VM holds it "
+                               "(unknown devices are never assumed migratable)", c->msrc->type, c->mdev->uuid);
+    return VFM_OUTCOME_FAIL;
+  }
+  if (!a->migration || !a->stop_copy) {
+    *reason = g_strdup_printf ("the kernel reports no VFIO migration for %s (%s: %s)", c->msrc->type, where,
+                               a->probe_detail ? a->probe_detail : "no STOP_COPY");
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("the kernel reports STOP_COPY%s%s for %s (%s)", a->p2p ? "|P2P" : "",
+                             a->pre_copy ? "|PRE_COPY" : "", c->msrc->type, where);
+  return VFM_OUTCOME_PASS;
+}
+
+static gboolean
+mdev_dirty_tracking (const RuleCtx *c)
+{
+  const char *where;
+  const VfmMdevProfile *a = mdev_answer (c, &where);
+  return a != NULL && a->dirty_tracking;
+}
+
+/* What QEMU needs on the hostdev (the curated data's properties), against
+ * what the domain's <qemu:override> sets: a running guest cannot change
+ * them, so a missing one is a restart. */
+static VfmOutcome
+m_qemu_properties (const RuleCtx *c, char **reason)
+{
+  gulong q = MIN (c->src_host->qemu_version, c->dst_host->qemu_version);
+  gboolean tracking = mdev_dirty_tracking (c);
+  g_autoptr (GPtrArray) needed = NULL;
+  g_autoptr (GString) missing = g_string_new (NULL);
+  g_autoptr (GString) set = g_string_new (NULL);
+
+  if (c->qemu_props == NULL) {
+    *reason = g_strdup_printf ("cannot read the QEMU property facts: %s", c->qemu_props_error);
+    return VFM_OUTCOME_FAIL;
+  }
+  needed = vfm_qemu_props_needed (c->qemu_props, tracking, q);
+  for (guint i = 0; i < needed->len; i++) {
+    const VfmQemuProp *p = g_ptr_array_index (needed, i);
+    const VfmQemuOverride *o = vfm_mdev_hostdev_override (c->mdev, p->name);
+    g_string_append_printf (set, "%s%s=%s", set->len ? ", " : "", p->name, p->value);
+    if (o == NULL || g_strcmp0 (o->value, p->value) != 0 || g_strcmp0 (o->type, p->type) != 0) {
+      if (o != NULL && g_strcmp0 (o->value, p->value) == 0)
+        g_string_append_printf (missing, "%s%s is given as type '%s', QEMU takes a %s", missing->len ? "; " : "",
+                                p->name, o->type ? o->type : "none", p->type);
+      else
+        g_string_append_printf (missing, "%s%s=%s", missing->len ? ", " : "", p->name, p->value);
+    }
+  }
+  if (missing->len > 0) {
+    *reason = g_strdup_printf ("the guest was started without %s on %s (%s): restart needed - 'vfmigctl xml "
+                               "--migratable DOMAIN' writes them into the definition, then restart the guest",
+                               missing->str, c->mdev->alias,
+                               tracking ? "QEMU properties the device needs"
+                                        : "no usable device dirty tracking: QEMU would block or fail the migration");
+    return VFM_OUTCOME_FAIL;
+  }
+  if (needed->len == 0) {
+    *reason = g_strdup ("the device tracks dirty pages itself: QEMU's defaults migrate it");
+    return VFM_OUTCOME_PASS;
+  }
+  *reason = g_strdup_printf ("started with %s: QEMU migrates it without dirty tracking and copies all guest RAM "
+                             "the device can reach while the guest is stopped", set->str);
+  return VFM_OUTCOME_PASS;
+}
+
+/* Every rule a mediated device passes through; those shared with PCI
+ * devices look only at the hosts and the domain. */
+static VfmOutcome r_qemu (const RuleCtx *c, char **reason);
+static VfmOutcome r_libvirt (const RuleCtx *c, char **reason);
+static VfmOutcome r_multi_device (const RuleCtx *c, char **reason);
+static VfmOutcome r_no_viommu (const RuleCtx *c, char **reason);
+
+static const struct {
+  const char *name;
+  guint gates;
+  RuleFunc func;
+} mdev_rules[] = {
+  { "mdev-source-present", NATIVE, m_source_present },
+  { "mdev-destination", NATIVE, m_destination },
+  { "mdev-kernel-migration", NATIVE, m_kernel },
+  { "qemu-vfio-migration", NATIVE, r_qemu },
+  { "libvirt-asks-qemu", NATIVE, r_libvirt },
+  { "qemu-device-properties", NATIVE, m_qemu_properties },
+  { "multiple-devices-p2p", NATIVE, r_multi_device },
+  { "no-viommu", NATIVE, r_no_viommu },
+};
+
 static const struct {
   const char *name;
   guint gates;
@@ -397,6 +559,11 @@ verdict_free (gpointer data)
   g_free (v->alias);
   g_free (v->dest_bdf);
   g_free (v->driver);
+  g_free (v->mdev_uuid);
+  g_free (v->mdev_type);
+  g_free (v->dest_mdev_uuid);
+  g_free (v->dest_mdev_parent);
+  g_clear_pointer (&v->qemu_properties, g_ptr_array_unref);
   g_ptr_array_unref (v->rules);
   g_free (v);
 }
@@ -411,6 +578,7 @@ vfm_check_result_free (VfmCheckResult *r)
   g_free (r->dest_host);
   g_ptr_array_unref (r->domain_rules);
   g_ptr_array_unref (r->hostdevs);
+  g_ptr_array_unref (r->mdevs);
   g_ptr_array_unref (r->plan);
   g_free (r->summary);
   g_free (r);
@@ -482,9 +650,80 @@ judge (RuleCtx *ctx)
   return v;
 }
 
+/* A free instance of the source's type on the destination (a parent of the
+ * same name first), else a parent there with room for one. */
+static void
+pick_mdev (RuleCtx *c, GHashTable *taken, GHashTable *planned)
+{
+  if (c->msrc == NULL || c->msrc->type == NULL)
+    return;
+  for (guint i = 0; i < c->dst_host->mdevs->len; i++) {
+    const VfmMdevProfile *m = g_ptr_array_index (c->dst_host->mdevs, i);
+    if (g_strcmp0 (m->type, c->msrc->type) != 0 || m->in_use || m->claimed || g_hash_table_contains (taken, m->uuid))
+      continue;
+    if (c->mdst == NULL || (g_strcmp0 (m->parent, c->msrc->parent) == 0 && g_strcmp0 (c->mdst->parent, c->msrc->parent) != 0))
+      c->mdst = m;
+  }
+  if (c->mdst != NULL) {
+    g_hash_table_add (taken, c->mdst->uuid);
+    return;
+  }
+  for (guint i = 0; i < c->dst_host->mdev_types->len; i++) {
+    const VfmMdevTypeProfile *t = g_ptr_array_index (c->dst_host->mdev_types, i);
+    gint used = GPOINTER_TO_INT (g_hash_table_lookup (planned, t));
+    if (g_strcmp0 (t->name, c->msrc->type) != 0 || t->available_instances - used <= 0)
+      continue;
+    if (c->mroom == NULL || (g_strcmp0 (t->parent, c->msrc->parent) == 0 && g_strcmp0 (c->mroom->parent, c->msrc->parent) != 0))
+      c->mroom = t;
+  }
+  if (c->mroom != NULL)
+    g_hash_table_insert (planned, (gpointer) c->mroom,
+                         GINT_TO_POINTER (GPOINTER_TO_INT (g_hash_table_lookup (planned, c->mroom)) + 1));
+}
+
+static VfmHostdevVerdict *
+judge_mdev (RuleCtx *ctx)
+{
+  VfmHostdevVerdict *v = g_new0 (VfmHostdevVerdict, 1);
+  gboolean failed = FALSE;
+  gulong q = MIN (ctx->src_host->qemu_version, ctx->dst_host->qemu_version);
+
+  v->alias = g_strdup (ctx->mdev->alias);
+  v->mdev_uuid = g_strdup (ctx->mdev->uuid);
+  v->mdev_type = ctx->msrc ? g_strdup (ctx->msrc->type) : NULL;
+  v->dest_mdev_uuid = ctx->mdst ? g_strdup (ctx->mdst->uuid) : NULL;
+  v->dest_mdev_parent = ctx->mdst ? g_strdup (ctx->mdst->parent) : ctx->mroom ? g_strdup (ctx->mroom->parent) : NULL;
+  v->driver = g_strdup (ctx->mdev->model);
+  v->rules = g_ptr_array_new_with_free_func (rule_result_free);
+  v->qemu_properties = g_ptr_array_new_with_free_func (g_free);
+  for (gsize i = 0; i < G_N_ELEMENTS (mdev_rules); i++) {
+    VfmRuleResult *r = g_new0 (VfmRuleResult, 1);
+    r->rule = mdev_rules[i].name;
+    r->gates = mdev_rules[i].gates;
+    r->outcome = mdev_rules[i].func (ctx, &r->reason);
+    failed |= r->outcome == VFM_OUTCOME_FAIL;
+    g_ptr_array_add (v->rules, r);
+  }
+  if (ctx->qemu_props != NULL) {
+    g_autoptr (GPtrArray) needed = vfm_qemu_props_needed (ctx->qemu_props, mdev_dirty_tracking (ctx), q);
+    for (guint i = 0; i < needed->len; i++) {
+      const VfmQemuProp *p = g_ptr_array_index (needed, i);
+      g_ptr_array_add (v->qemu_properties, g_strdup_printf ("%s=%s (%s)", p->name, p->value, p->type));
+    }
+  }
+  /* only native: a mediated device cannot be unplugged and found again */
+  v->supports[VFM_STRATEGY_NATIVE] = !failed;
+  v->best = failed ? VFM_STRATEGY_REFUSE : VFM_STRATEGY_NATIVE;
+  return v;
+}
+
 VfmCheckResult *
 vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomainInfo *domain, VfmStrategy requested)
 {
+  g_autoptr (GError) props_error = NULL;
+  g_autoptr (GPtrArray) qemu_props = domain->mdevs->len > 0 ? vfm_qemu_props_load (&props_error) : NULL;
+  g_autoptr (GHashTable) mdev_taken = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) mdev_planned = g_hash_table_new (g_direct_hash, g_direct_equal);
   VfmCheckResult *r = g_new0 (VfmCheckResult, 1);
   g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
   gboolean all_p2p = TRUE;
@@ -496,6 +735,7 @@ vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomain
   r->requested = requested;
   r->domain_rules = g_ptr_array_new_with_free_func (rule_result_free);
   r->hostdevs = g_ptr_array_new_with_free_func (verdict_free);
+  r->mdevs = g_ptr_array_new_with_free_func (verdict_free);
   r->plan = g_ptr_array_new_with_free_func (g_free);
 
   if (domain->legacy_other) {
@@ -503,8 +743,15 @@ vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomain
     rr->rule = "only-pci-hostdevs";
     rr->gates = ALL;
     rr->outcome = VFM_OUTCOME_FAIL;
-    rr->reason = g_strdup ("the domain has non-PCI host devices (mdev, SCSI or capabilities) that libvirt cannot migrate");
+    rr->reason = g_strdup ("the domain has SCSI or capabilities host devices, which libvirt cannot migrate");
     g_ptr_array_add (r->domain_rules, rr);
+  }
+  /* mediated devices count among the devices QEMU migrates */
+  for (guint i = 0; i < domain->mdevs->len; i++) {
+    const VfmMdevHostdev *m = g_ptr_array_index (domain->mdevs, i);
+    const VfmMdevProfile *s = vfm_host_profile_mdev (src, m->uuid);
+    n_migratable++;
+    all_p2p &= s != NULL && s->probed && s->p2p;
   }
   /* QEMU counts the devices that can migrate: the others are detached first */
   for (guint i = 0; i < domain->hostdevs->len; i++) {
@@ -523,6 +770,14 @@ vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomain
     ctx.dst = pick_candidate (dst, ctx.src, taken);
     g_ptr_array_add (r->hostdevs, judge (&ctx));
   }
+  for (guint i = 0; i < domain->mdevs->len; i++) {
+    RuleCtx ctx = { .src_host = src, .dst_host = dst, .domain = domain, .mdev = g_ptr_array_index (domain->mdevs, i),
+                    .n_hostdevs = n_migratable, .all_p2p = all_p2p, .qemu_props = qemu_props,
+                    .qemu_props_error = props_error ? props_error->message : NULL };
+    ctx.msrc = vfm_host_profile_mdev (src, ctx.mdev->uuid);
+    pick_mdev (&ctx, mdev_taken, mdev_planned);
+    g_ptr_array_add (r->mdevs, judge_mdev (&ctx));
+  }
 
   /* the domain's strategy */
   {
@@ -532,14 +787,25 @@ vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomain
       const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
       weakest = MIN (weakest, v->best);
     }
+    for (guint i = 0; i < r->mdevs->len; i++) {
+      const VfmHostdevVerdict *v = g_ptr_array_index (r->mdevs, i);
+      weakest = MIN (weakest, v->best);
+    }
     if (domain_blocked) {
       r->strategy = VFM_STRATEGY_REFUSE;
     } else if (requested == VFM_STRATEGY_AUTO) {
+      /* PCI devices may be replugged beside natively migrating ones; a
+       * mediated device only migrates natively */
       r->strategy = weakest;
     } else {
       r->strategy = requested;
       for (guint i = 0; i < r->hostdevs->len; i++) {
         const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
+        if (!v->supports[requested])
+          r->strategy = VFM_STRATEGY_REFUSE;
+      }
+      for (guint i = 0; i < r->mdevs->len; i++) {
+        const VfmHostdevVerdict *v = g_ptr_array_index (r->mdevs, i);
         if (!v->supports[requested])
           r->strategy = VFM_STRATEGY_REFUSE;
       }
@@ -558,6 +824,25 @@ vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomain
       if (s == VFM_STRATEGY_REPLUG)
         g_ptr_array_add (r->plan, g_strdup_printf ("detach %s from the domain on the source", v->bdf));
     }
+    for (guint i = 0; i < r->mdevs->len; i++) {
+      const VfmHostdevVerdict *v = g_ptr_array_index (r->mdevs, i);
+      if (v->dest_mdev_uuid != NULL)
+        g_ptr_array_add (r->plan, g_strdup_printf ("claim %s mediated device %s (%s) for %s (native)",
+                                                   dst->hostname ? dst->hostname : "destination", v->dest_mdev_uuid,
+                                                   v->mdev_type, v->mdev_uuid));
+      else
+        g_ptr_array_add (r->plan, g_strdup_printf ("create a %s instance on %s %s for %s (native; removed again if "
+                                                   "the migration fails)", v->mdev_type,
+                                                   dst->hostname ? dst->hostname : "destination", v->dest_mdev_parent,
+                                                   v->mdev_uuid));
+      for (guint j = 0; j < v->qemu_properties->len; j++)
+        g_ptr_array_add (r->plan, g_strdup_printf ("QEMU needs %s on %s (set at the guest's start)",
+                                                   (const char *) g_ptr_array_index (v->qemu_properties, j), v->alias));
+      if (v->qemu_properties->len > 0 && domain->memory_kib > 0)
+        g_ptr_array_add (r->plan, g_strdup_printf ("downtime: without dirty tracking QEMU copies all guest RAM "
+                                                   "(%" G_GUINT64_FORMAT " MiB) while the guest is stopped",
+                                                   domain->memory_kib / 1024));
+    }
     g_ptr_array_add (r->plan, g_strdup_printf ("migrate live (peer to peer, no postcopy) with the destination XML pointing at the claimed devices"));
     for (guint i = 0; i < r->hostdevs->len; i++) {
       const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
@@ -567,7 +852,7 @@ vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomain
       g_ptr_array_add (r->plan, g_strdup_printf ("release %s on the source", v->bdf));
     }
   }
-  if (r->hostdevs->len == 0 && r->ok)
+  if (r->hostdevs->len == 0 && r->mdevs->len == 0 && r->ok)
     r->summary = g_strdup ("no PCI passthrough devices: an ordinary migration");
   else
     r->summary = g_strdup_printf ("%s", r->ok ? vfm_strategy_to_string (r->strategy) : "not migratable");
@@ -617,10 +902,24 @@ vfm_check_result_to_json (const VfmCheckResult *r)
   rules_to_json (b, r->domain_rules);
   json_builder_set_member_name (b, "hostdevs");
   json_builder_begin_array (b);
-  for (guint i = 0; i < r->hostdevs->len; i++) {
-    const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
+  for (guint i = 0; i < r->hostdevs->len + r->mdevs->len; i++) {
+    const VfmHostdevVerdict *v = i < r->hostdevs->len ? g_ptr_array_index (r->hostdevs, i)
+                                                      : g_ptr_array_index (r->mdevs, i - r->hostdevs->len);
+    if (i == r->hostdevs->len) {
+      json_builder_end_array (b);
+      json_builder_set_member_name (b, "mdevs");
+      json_builder_begin_array (b);
+    }
     json_builder_begin_object (b);
-    vfm_json_add_str (b, "bdf", v->bdf);
+    if (v->mdev_uuid != NULL) {
+      vfm_json_add_str (b, "uuid", v->mdev_uuid);
+      vfm_json_add_str (b, "type", v->mdev_type);
+      vfm_json_add_str (b, "destination_uuid", v->dest_mdev_uuid);
+      vfm_json_add_str (b, "destination_parent", v->dest_mdev_parent);
+      vfm_json_add_strv (b, "qemu_properties", v->qemu_properties);
+    } else {
+      vfm_json_add_str (b, "bdf", v->bdf);
+    }
     vfm_json_add_str (b, "alias", v->alias);
     vfm_json_add_str (b, "driver", v->driver);
     vfm_json_add_str (b, "destination_bdf", v->dest_bdf);
@@ -636,6 +935,11 @@ vfm_check_result_to_json (const VfmCheckResult *r)
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
+  if (r->mdevs->len == 0) {
+    json_builder_set_member_name (b, "mdevs");
+    json_builder_begin_array (b);
+    json_builder_end_array (b);
+  }
   json_builder_set_member_name (b, "plan");
   json_builder_begin_array (b);
   for (guint i = 0; i < r->plan->len; i++)

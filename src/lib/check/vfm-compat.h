@@ -37,6 +37,12 @@ typedef struct {
   GPtrArray *rules;           /* VfmRuleResult */
   gboolean supports[4];       /* by VfmStrategy */
   VfmStrategy best;
+  /* a mediated device (bdf NULL) */
+  char *mdev_uuid;
+  char *mdev_type;
+  char *dest_mdev_uuid;       /* the free instance on the destination, or NULL: one is created */
+  char *dest_mdev_parent;
+  GPtrArray *qemu_properties; /* char *: "enable-migration=on (string)", what QEMU needs on the hostdev */
 } VfmHostdevVerdict;
 
 typedef struct {
@@ -47,7 +53,8 @@ typedef struct {
   VfmStrategy strategy;       /* what will be used; REFUSE: nothing works */
   gboolean ok;
   GPtrArray *domain_rules;    /* VfmRuleResult */
-  GPtrArray *hostdevs;        /* VfmHostdevVerdict */
+  GPtrArray *hostdevs;        /* VfmHostdevVerdict of PCI devices */
+  GPtrArray *mdevs;           /* VfmHostdevVerdict of mediated devices (native or refuse) */
   GPtrArray *plan;            /* char *: the steps migrate would take */
   char *summary;
 } VfmCheckResult;

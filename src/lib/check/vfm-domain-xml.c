@@ -152,10 +152,30 @@ mdev_hostdev_free (gpointer data)
   g_free (m->uuid);
   g_free (m->model);
   g_free (m->alias);
-  g_free (m->enable_migration);
-  g_free (m->enable_migration_type);
-  g_free (m->device_dirty_tracking);
+  g_ptr_array_unref (m->overrides);
   g_free (m);
+}
+
+static void
+override_free (gpointer data)
+{
+  VfmQemuOverride *o = data;
+  g_free (o->name);
+  g_free (o->type);
+  g_free (o->value);
+  g_free (o);
+}
+
+const VfmQemuOverride *
+vfm_mdev_hostdev_override (const VfmMdevHostdev *m, const char *name)
+{
+  const VfmQemuOverride *found = NULL;
+  for (guint i = 0; i < m->overrides->len; i++) {
+    const VfmQemuOverride *o = g_ptr_array_index (m->overrides, i);
+    if (g_strcmp0 (o->name, name) == 0)
+      found = o; /* the last one wins, as on QEMU's command line */
+  }
+  return found;
 }
 
 VfmDomainInfo *
@@ -268,6 +288,33 @@ parse_pci_device (xmlNode *node, gboolean is_interface, VfmDomainInfo *info, GEr
   return TRUE;
 }
 
+/* <memory unit='KiB'>N</memory> in KiB (libvirt's units, KiB by default). */
+static guint64
+memory_kib (xmlNode *node)
+{
+  static const struct { const char *unit; guint64 per_kib_num, per_kib_den; } units[] = {
+    { "b", 1, 1024 }, { "bytes", 1, 1024 }, { "KB", 1000, 1024 }, { "k", 1, 1 }, { "KiB", 1, 1 },
+    { "MB", 1000000, 1024 }, { "M", 1024, 1 }, { "MiB", 1024, 1 }, { "GB", 1000000000, 1024 },
+    { "G", 1024 * 1024, 1 }, { "GiB", 1024 * 1024, 1 },
+  };
+  g_autofree char *text = text_of (node);
+  g_autofree char *unit = prop (node, "unit");
+  char *end = NULL;
+  guint64 v;
+
+  if (text == NULL)
+    return 0;
+  v = g_ascii_strtoull (text, &end, 10);
+  if (end == NULL || *end != '\0')
+    return 0;
+  if (unit == NULL)
+    return v;
+  for (gsize i = 0; i < G_N_ELEMENTS (units); i++)
+    if (g_strcmp0 (unit, units[i].unit) == 0)
+      return v <= G_MAXUINT64 / units[i].per_kib_num ? v * units[i].per_kib_num / units[i].per_kib_den : 0;
+  return 0;
+}
+
 #define QEMU_XML_NAMESPACE "http://libvirt.org/schemas/domain/qemu/1.0"
 
 static gboolean
@@ -278,9 +325,9 @@ in_qemu_ns (xmlNode *n, const char *name)
 }
 
 /* <qemu:override><qemu:device alias=A><qemu:frontend><qemu:property name=N
- * type=T value=V/>: the property N of device A, or NULL. */
+ * type=T value=V/>: every property set on device A, in document order. */
 static void
-override_property (xmlNode *root, const char *alias, const char *name, char **value, char **type)
+override_properties (xmlNode *root, const char *alias, GPtrArray *out)
 {
   for (xmlNode *o = root->children; alias != NULL && o != NULL; o = o->next) {
     if (!in_qemu_ns (o, "override"))
@@ -293,15 +340,17 @@ override_property (xmlNode *root, const char *alias, const char *name, char **va
         if (!in_qemu_ns (f, "frontend"))
           continue;
         for (xmlNode *pnode = f->children; pnode != NULL; pnode = pnode->next) {
-          g_autofree char *n = NULL;
-          if (!in_qemu_ns (pnode, "property") || g_strcmp0 ((n = prop (pnode, "name")), name) != 0)
+          VfmQemuOverride *ov;
+          if (!in_qemu_ns (pnode, "property"))
             continue;
-          g_free (*value);
-          *value = prop (pnode, "value");
-          if (type != NULL) {
-            g_free (*type);
-            *type = prop (pnode, "type");
-          }
+          ov = g_new0 (VfmQemuOverride, 1);
+          ov->name = prop (pnode, "name");
+          ov->type = prop (pnode, "type");
+          ov->value = prop (pnode, "value");
+          if (ov->name == NULL)
+            override_free (ov);
+          else
+            g_ptr_array_add (out, ov);
         }
       }
     }
@@ -314,6 +363,7 @@ parse_mdev (xmlNode *root, xmlNode *node, guint index, VfmDomainInfo *info, GErr
   xmlNode *addr = child (child (node, "source"), "address");
   VfmMdevHostdev *m = g_new0 (VfmMdevHostdev, 1);
 
+  m->overrides = g_ptr_array_new_with_free_func (override_free);
   g_ptr_array_add (info->mdevs, m);
   m->uuid = prop (addr, "uuid");
   if (m->uuid == NULL || !g_uuid_string_is_valid (m->uuid)) {
@@ -326,8 +376,7 @@ parse_mdev (xmlNode *root, xmlNode *node, guint index, VfmDomainInfo *info, GErr
    * hostdev0, hostdev1, … in order, which is what overrides refer to */
   if (m->alias == NULL)
     m->alias = g_strdup_printf ("hostdev%u", index);
-  override_property (root, m->alias, "enable-migration", &m->enable_migration, &m->enable_migration_type);
-  override_property (root, m->alias, "x-device-dirty-page-tracking", &m->device_dirty_tracking, NULL);
+  override_properties (root, m->alias, m->overrides);
   return TRUE;
 }
 
@@ -353,6 +402,7 @@ vfm_domain_parse (const char *xml, gsize len, GError **error)
   info->name = text_of (child (root, "name"));
   info->uuid = text_of (child (root, "uuid"));
   info->machine = prop (child (child (root, "os"), "type"), "machine");
+  info->memory_kib = memory_kib (child (root, "memory"));
   info->acpi = child (child (root, "features"), "acpi") != NULL;
   devices = child (root, "devices");
   info->viommu = child (devices, "iommu") != NULL;

@@ -40,13 +40,19 @@ typedef struct {
  * model='vfio-pci'><source><address uuid=…/>, and the QEMU properties a
  * <qemu:override> sets on its alias (DESIGN.md, Decisions 30). */
 typedef struct {
+  char *name;                /* "enable-migration" */
+  char *type;                /* "string", "bool", … as the XML says */
+  char *value;
+} VfmQemuOverride;
+
+typedef struct {
   char *uuid;
   char *model;               /* "vfio-pci", "vfio-ccw", … */
   char *alias;
-  char *enable_migration;    /* the override's value ("on", "off", "auto"), or NULL: not set */
-  char *enable_migration_type; /* its type attribute ("string"; a "bool" makes QEMU refuse to start) */
-  char *device_dirty_tracking; /* x-device-dirty-page-tracking, or NULL */
+  GPtrArray *overrides;      /* VfmQemuOverride: <qemu:property> set on the alias's frontend */
 } VfmMdevHostdev;
+
+const VfmQemuOverride *vfm_mdev_hostdev_override (const VfmMdevHostdev *m, const char *name);
 
 typedef struct {
   char *name;
@@ -58,6 +64,7 @@ typedef struct {
   gboolean has_persistent_teaming; /* a virtio-net standby (<teaming type='persistent'>) */
   gboolean legacy_other; /* non-PCI, non-mdev hostdevs (scsi, capabilities) */
   GPtrArray *mdevs;      /* VfmMdevHostdev */
+  guint64 memory_kib;    /* <memory>, 0: not given */
 } VfmDomainInfo;
 
 void           vfm_domain_info_free (VfmDomainInfo *info);

@@ -32,6 +32,27 @@ device_free (gpointer data)
   g_free (d);
 }
 
+static void
+mdev_free (gpointer data)
+{
+  VfmMdevProfile *m = data;
+  g_free (m->uuid);
+  g_free (m->parent);
+  g_free (m->type);
+  g_free (m->probe_detail);
+  g_free (m);
+}
+
+static void
+mdev_type_free (gpointer data)
+{
+  VfmMdevTypeProfile *t = data;
+  g_free (t->parent);
+  g_free (t->name);
+  g_free (t->device_api);
+  g_free (t);
+}
+
 void
 vfm_host_profile_free (VfmHostProfile *p)
 {
@@ -43,6 +64,8 @@ vfm_host_profile_free (VfmHostProfile *p)
   g_free (p->cpu_model);
   g_free (p->vfmig_version);
   g_ptr_array_unref (p->devices);
+  g_ptr_array_unref (p->mdevs);
+  g_ptr_array_unref (p->mdev_types);
   g_free (p);
 }
 
@@ -52,6 +75,8 @@ profile_new (void)
   VfmHostProfile *p = g_new0 (VfmHostProfile, 1);
   p->format = VFM_PROFILE_FORMAT;
   p->devices = g_ptr_array_new_with_free_func (device_free);
+  p->mdevs = g_ptr_array_new_with_free_func (mdev_free);
+  p->mdev_types = g_ptr_array_new_with_free_func (mdev_type_free);
   return p;
 }
 
@@ -170,6 +195,50 @@ device_profile (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, GHashTable 
   return d;
 }
 
+static void
+add_mdevs (VfmHost *host, VfmHostProfile *p, GHashTable *claimed)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (GPtrArray) instances = vfm_mdev_list (sr);
+  g_autoptr (GPtrArray) types = vfm_mdev_types (sr, NULL);
+
+  for (guint i = 0; i < instances->len; i++) {
+    const VfmMdev *m = g_ptr_array_index (instances, i);
+    g_autoptr (GPtrArray) holders = vfm_vfio_holders (sr, m->uuid, m->iommu_group, NULL);
+    g_autoptr (VfmVfioCaps) caps = vfm_vfio_cached_mdev (host, m);
+    VfmMdevProfile *mp = g_new0 (VfmMdevProfile, 1);
+    mp->uuid = g_strdup (m->uuid);
+    mp->parent = g_strdup (m->parent);
+    mp->type = g_strdup (m->type);
+    mp->iommu_group = m->iommu_group;
+    mp->in_use = holders->len > 0;
+    mp->claimed = g_hash_table_contains (claimed, m->uuid);
+    /* a free instance is asked now (never one a process holds: Decisions 14) */
+    if (caps == NULL && !mp->in_use && !mp->claimed)
+      caps = vfm_vfio_probe_mdev (host, m, NULL);
+    if (caps != NULL) {
+      mp->probed = TRUE;
+      mp->migration = caps->migration;
+      mp->stop_copy = caps->stop_copy;
+      mp->p2p = caps->p2p;
+      mp->pre_copy = caps->pre_copy;
+      mp->dirty_tracking = caps->dirty_tracking;
+      mp->probe_detail = g_strdup (caps->detail);
+      mp->probed_at = caps->probed_at;
+    }
+    g_ptr_array_add (p->mdevs, mp);
+  }
+  for (guint i = 0; i < types->len; i++) {
+    const VfmMdevType *t = g_ptr_array_index (types, i);
+    VfmMdevTypeProfile *tp = g_new0 (VfmMdevTypeProfile, 1);
+    tp->parent = g_strdup (t->parent);
+    tp->name = g_strdup (t->name);
+    tp->device_api = g_strdup (t->device_api);
+    tp->available_instances = t->available_instances;
+    g_ptr_array_add (p->mdev_types, tp);
+  }
+}
+
 VfmHostProfile *
 vfm_host_profile_build (VfmHost *host, GError **error)
 {
@@ -194,7 +263,19 @@ vfm_host_profile_build (VfmHost *host, GError **error)
     if (sel != NULL && profiled (host, dev, sel))
       g_ptr_array_add (p->devices, device_profile (host, dev, sel, claimed));
   }
+  add_mdevs (host, p, claimed);
   return g_steal_pointer (&p);
+}
+
+VfmMdevProfile *
+vfm_host_profile_mdev (const VfmHostProfile *p, const char *uuid)
+{
+  for (guint i = 0; i < p->mdevs->len; i++) {
+    VfmMdevProfile *m = g_ptr_array_index (p->mdevs, i);
+    if (g_strcmp0 (m->uuid, uuid) == 0)
+      return m;
+  }
+  return NULL;
 }
 
 VfmDeviceProfile *
@@ -293,6 +374,46 @@ vfm_host_profile_to_json (const VfmHostProfile *p)
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
+  json_builder_set_member_name (b, "mdevs");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < p->mdevs->len; i++) {
+    const VfmMdevProfile *m = g_ptr_array_index (p->mdevs, i);
+    json_builder_begin_object (b);
+    vfm_json_add_str (b, "uuid", m->uuid);
+    vfm_json_add_str (b, "parent", m->parent);
+    vfm_json_add_str (b, "type", m->type);
+    vfm_json_add_int_or_null (b, "iommu_group", m->iommu_group);
+    vfm_json_add_bool (b, "in_use", m->in_use);
+    vfm_json_add_bool (b, "claimed", m->claimed);
+    json_builder_set_member_name (b, "vfio_migration");
+    if (m->probed) {
+      json_builder_begin_object (b);
+      vfm_json_add_bool (b, "supported", m->migration);
+      vfm_json_add_bool (b, "stop_copy", m->stop_copy);
+      vfm_json_add_bool (b, "p2p", m->p2p);
+      vfm_json_add_bool (b, "pre_copy", m->pre_copy);
+      vfm_json_add_bool (b, "dirty_tracking", m->dirty_tracking);
+      vfm_json_add_str (b, "detail", m->probe_detail);
+      vfm_json_add_int (b, "probed_at", m->probed_at);
+      json_builder_end_object (b);
+    } else {
+      json_builder_add_null_value (b);
+    }
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "mdev_types");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < p->mdev_types->len; i++) {
+    const VfmMdevTypeProfile *t = g_ptr_array_index (p->mdev_types, i);
+    json_builder_begin_object (b);
+    vfm_json_add_str (b, "parent", t->parent);
+    vfm_json_add_str (b, "name", t->name);
+    vfm_json_add_str (b, "device_api", t->device_api);
+    vfm_json_add_int_or_null (b, "available_instances", t->available_instances);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -329,6 +450,76 @@ get_str (JsonObject *o, const char *k)
   if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
     return NULL;
   return g_strdup (json_node_get_string (n));
+}
+
+/* "mdevs" and "mdev_types" are optional (profiles from before 0.2 have
+ * none); present, they must be arrays of objects. */
+static gboolean
+mdevs_from_json (JsonObject *o, VfmHostProfile *p, const char *origin, GError **error)
+{
+  JsonNode *mn = json_object_get_member (o, "mdevs");
+  JsonNode *tn = json_object_get_member (o, "mdev_types");
+
+  if ((mn != NULL && !JSON_NODE_HOLDS_ARRAY (mn) && !JSON_NODE_HOLDS_NULL (mn)) ||
+      (tn != NULL && !JSON_NODE_HOLDS_ARRAY (tn) && !JSON_NODE_HOLDS_NULL (tn))) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: \"mdevs\" and \"mdev_types\" must be arrays", origin);
+    return FALSE;
+  }
+  for (guint i = 0; mn != NULL && JSON_NODE_HOLDS_ARRAY (mn) && i < json_array_get_length (json_node_get_array (mn)); i++) {
+    JsonNode *e = json_array_get_element (json_node_get_array (mn), i);
+    JsonObject *m, *mig;
+    VfmMdevProfile *mp;
+    if (!JSON_NODE_HOLDS_OBJECT (e)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: mdevs[%u] is not an object", origin, i);
+      return FALSE;
+    }
+    m = json_node_get_object (e);
+    mp = g_new0 (VfmMdevProfile, 1);
+    g_ptr_array_add (p->mdevs, mp);
+    mp->uuid = get_str (m, "uuid");
+    if (mp->uuid == NULL || !g_uuid_string_is_valid (mp->uuid)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: mdevs[%u]: \"uuid\" is not a UUID", origin, i);
+      return FALSE;
+    }
+    mp->parent = get_str (m, "parent");
+    mp->type = get_str (m, "type");
+    mp->iommu_group = (gint) vfm_json_get_int_or (m, "iommu_group", -1);
+    mp->in_use = vfm_json_get_bool_or (m, "in_use", FALSE);
+    mp->claimed = vfm_json_get_bool_or (m, "claimed", FALSE);
+    if (json_object_has_member (m, "vfio_migration") &&
+        JSON_NODE_HOLDS_OBJECT (json_object_get_member (m, "vfio_migration"))) {
+      mig = json_object_get_object_member (m, "vfio_migration");
+      mp->probed = TRUE;
+      mp->migration = vfm_json_get_bool_or (mig, "supported", FALSE);
+      mp->stop_copy = vfm_json_get_bool_or (mig, "stop_copy", FALSE);
+      mp->p2p = vfm_json_get_bool_or (mig, "p2p", FALSE);
+      mp->pre_copy = vfm_json_get_bool_or (mig, "pre_copy", FALSE);
+      mp->dirty_tracking = vfm_json_get_bool_or (mig, "dirty_tracking", FALSE);
+      mp->probe_detail = get_str (mig, "detail");
+      mp->probed_at = vfm_json_get_int_or (mig, "probed_at", 0);
+    }
+  }
+  for (guint i = 0; tn != NULL && JSON_NODE_HOLDS_ARRAY (tn) && i < json_array_get_length (json_node_get_array (tn)); i++) {
+    JsonNode *e = json_array_get_element (json_node_get_array (tn), i);
+    JsonObject *t;
+    VfmMdevTypeProfile *tp;
+    if (!JSON_NODE_HOLDS_OBJECT (e)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: mdev_types[%u] is not an object", origin, i);
+      return FALSE;
+    }
+    t = json_node_get_object (e);
+    tp = g_new0 (VfmMdevTypeProfile, 1);
+    g_ptr_array_add (p->mdev_types, tp);
+    tp->parent = get_str (t, "parent");
+    tp->name = get_str (t, "name");
+    tp->device_api = get_str (t, "device_api");
+    tp->available_instances = (gint) vfm_json_get_int_or (t, "available_instances", -1);
+    if (tp->name == NULL) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: mdev_types[%u] has no name", origin, i);
+      return FALSE;
+    }
+  }
+  return TRUE;
 }
 
 VfmHostProfile *
@@ -439,6 +630,8 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
     dp->facts_dirty_tracking = get_str (d, "facts_dirty_tracking");
     dp->firmware = get_str (d, "firmware");
   }
+  if (!mdevs_from_json (o, p, origin, error))
+    return NULL;
   return g_steal_pointer (&p);
 }
 

@@ -46,6 +46,29 @@ typedef struct {
   char *firmware;            /* PF firmware from devlink info, or NULL (unknown) */
 } VfmDeviceProfile;
 
+/* A mediated device instance as check compares it (identity: parent + type,
+ * DESIGN.md Decisions 31). */
+typedef struct {
+  char *uuid;
+  char *parent;
+  char *type;
+  gint iommu_group;
+  gboolean in_use;           /* a process (QEMU) holds it */
+  gboolean claimed;          /* held by a migration's claim */
+  gboolean probed;           /* the kernel's answer (probe cache) is known */
+  gboolean migration, stop_copy, p2p, pre_copy, dirty_tracking;
+  char *probe_detail;
+  gint64 probed_at;
+} VfmMdevProfile;
+
+/* A type a parent offers, and how many more instances it can make. */
+typedef struct {
+  char *parent;
+  char *name;
+  char *device_api;
+  gint available_instances;  /* -1: unknown */
+} VfmMdevTypeProfile;
+
 typedef struct {
   gint format;
   char *hostname;
@@ -57,6 +80,8 @@ typedef struct {
   gulong qemu_version;       /* 0: unknown */
   gint64 created_at;
   GPtrArray *devices;        /* VfmDeviceProfile */
+  GPtrArray *mdevs;          /* VfmMdevProfile */
+  GPtrArray *mdev_types;     /* VfmMdevTypeProfile */
 } VfmHostProfile;
 
 void              vfm_host_profile_free   (VfmHostProfile *p);
@@ -70,6 +95,8 @@ VfmHostProfile   *vfm_host_profile_load   (const char *path,
                                            GError    **error);
 VfmDeviceProfile *vfm_host_profile_device (const VfmHostProfile *p,
                                            const char           *bdf);
+VfmMdevProfile   *vfm_host_profile_mdev   (const VfmHostProfile *p,
+                                           const char           *uuid);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmHostProfile, vfm_host_profile_free)
 

@@ -181,6 +181,45 @@ xioctl (int fd, unsigned long req, void *arg)
   return r;
 }
 
+/* A device that answers the DMA_LOGGING_START probe may still not track:
+ * the kernel's mtty sample accepts START and fails REPORT, and QEMU, trusting
+ * the probe, then fails the migration at run time ("ram_save_setup failed").
+ * So the probe runs the whole cycle on one small range - START, REPORT,
+ * STOP - on a device nothing holds (it was just opened, which reset it).
+ * NULL when it works, else what failed. */
+static char *
+dma_logging_works (int dfd)
+{
+  enum { PAGE = 4096, PAGES = 64 };
+  guint64 bitmap[PAGES / 64] = { 0 };
+  struct vfio_device_feature_dma_logging_range range = { .iova = 0, .length = PAGE * PAGES };
+  struct {
+    struct vfio_device_feature hdr;
+    struct vfio_device_feature_dma_logging_control ctl;
+  } start = { { .argsz = sizeof start, .flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START },
+              { .page_size = PAGE, .num_ranges = 1, .ranges = (uintptr_t) &range } };
+  struct {
+    struct vfio_device_feature hdr;
+    struct vfio_device_feature_dma_logging_report rep;
+  } report = { { .argsz = sizeof report, .flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT },
+               { .iova = 0, .length = PAGE * PAGES, .page_size = PAGE, .bitmap = (uintptr_t) bitmap } };
+  struct vfio_device_feature stop = { .argsz = sizeof stop,
+                                      .flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP };
+  char *why = NULL;
+  int saved;
+
+  if (xioctl (dfd, VFIO_DEVICE_FEATURE, &start) < 0) {
+    saved = errno;
+    return g_strdup_printf ("DMA_LOGGING_START fails (%s)", g_strerror (saved));
+  }
+  if (xioctl (dfd, VFIO_DEVICE_FEATURE, &report) < 0) {
+    saved = errno;
+    why = g_strdup_printf ("DMA_LOGGING_REPORT fails (%s)", g_strerror (saved));
+  }
+  xioctl (dfd, VFIO_DEVICE_FEATURE, &stop);
+  return why;
+}
+
 /* The group path (VFIO's legacy container API, which every kernel with VFIO
  * migration has): container, group, type1v2 IOMMU, device fd, then ask. */
 static gboolean
@@ -248,7 +287,14 @@ probe_kernel (VfmSysroot *sr, const char *name, gint group, VfmVfioCaps *c, GErr
   }
   /* DMA_LOGGING_START is SET-only: PROBE alone asks whether it exists */
   probe.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_DMA_LOGGING_START;
-  c->dirty_tracking = xioctl (dfd, VFIO_DEVICE_FEATURE, &probe) == 0;
+  if (xioctl (dfd, VFIO_DEVICE_FEATURE, &probe) == 0) {
+    g_autofree char *why = dma_logging_works (dfd);
+    c->dirty_tracking = why == NULL;
+    if (why != NULL) {
+      g_autofree char *d = c->detail;
+      c->detail = g_strdup_printf ("%s; DMA logging is announced but %s: no device dirty tracking", d, why);
+    }
+  }
   ok = TRUE;
 out:
   if (dfd >= 0)

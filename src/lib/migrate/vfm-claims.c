@@ -6,6 +6,8 @@
 #include "vfm-ids.h"
 #include "vfm-journal.h"
 #include "vfm-lock.h"
+#include "vfm-mdev.h"
+#include "vfm-vfio.h"
 
 #include <string.h>
 
@@ -17,6 +19,9 @@ vfm_claim_want_free (VfmClaimWant *w)
     return;
   g_free (w->source_bdf);
   g_free (w->driver);
+  g_free (w->source_uuid);
+  g_free (w->mdev_type);
+  g_free (w->mdev_parent);
   g_free (w);
 }
 
@@ -38,6 +43,13 @@ vfm_claim_wants_to_json (GPtrArray *wants)
     const VfmClaimWant *w = g_ptr_array_index (wants, i);
     char buf[16];
     json_builder_begin_object (b);
+    if (w->mdev_type != NULL) {
+      vfm_json_add_str (b, "source_uuid", w->source_uuid);
+      vfm_json_add_str (b, "mdev_type", w->mdev_type);
+      vfm_json_add_str (b, "mdev_parent", w->mdev_parent);
+      json_builder_end_object (b);
+      continue;
+    }
     vfm_json_add_str (b, "source_bdf", w->source_bdf);
 #define HEX(key, val, width) g_snprintf (buf, sizeof buf, "%0*x", width, val); vfm_json_add_str (b, key, buf);
     HEX ("vendor", w->vendor, 4);
@@ -93,6 +105,19 @@ vfm_claim_wants_from_json (JsonNode *node, GError **error)
       return NULL;
     }
     o = json_node_get_object (n);
+    if (vfm_json_get_str_or (o, "mdev_type", NULL) != NULL) {
+      w = g_new0 (VfmClaimWant, 1);
+      g_ptr_array_add (out, w);
+      w->mdev_type = dup_member (o, "mdev_type");
+      w->mdev_parent = dup_member (o, "mdev_parent");
+      w->source_uuid = dup_member (o, "source_uuid");
+      if (strchr (w->mdev_type, '/') || !*w->mdev_type || (w->mdev_parent && strchr (w->mdev_parent, '/')) ||
+          (w->source_uuid && !g_uuid_string_is_valid (w->source_uuid))) {
+        g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "wanted device %u: bad mdev_type, mdev_parent or source_uuid", i);
+        return NULL;
+      }
+      continue;
+    }
     if (!hex_member (o, "vendor", 0xffff, &v) || !hex_member (o, "device", 0xffff, &d) ||
         !hex_member (o, "subsystem_vendor", 0xffff, &sv) || !hex_member (o, "subsystem_device", 0xffff, &sd) ||
         !hex_member (o, "class", 0xffffff, &cls)) {
@@ -117,16 +142,51 @@ vfm_claim_wants_from_json (JsonNode *node, GError **error)
   return g_steal_pointer (&out);
 }
 
+/* A mediated device the claim created goes, unless a process holds it (a
+ * guest started with it after all: then it is that guest's). */
+static void
+remove_created (VfmHost *host, const VfmClaim *c, const VfmClaimDevice *d, GPtrArray *results)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (VfmMdev) m = NULL;
+  g_autoptr (GPtrArray) holders = NULL;
+  VfmBindResult *r;
+
+  if (!d->created || (m = vfm_mdev_get (sr, d->uuid, NULL)) == NULL)
+    return;
+  r = vfm_bind_result_new (d->uuid, "mdev-remove");
+  holders = vfm_vfio_holders (sr, d->uuid, m->iommu_group, NULL);
+  if (holders->len > 0) {
+    r->message = g_strdup_printf ("kept mediated device %s: in use by %s", d->uuid,
+                                  (const char *) g_ptr_array_index (holders, 0));
+  } else if (vfm_mdev_remove (sr, d->uuid, &r->error)) {
+    r->changed = TRUE;
+    r->message = g_strdup_printf ("removed mediated device %s (%s on %s), which claim %s created", d->uuid,
+                                  d->mdev_type, d->mdev_parent, c->id);
+  } else {
+    g_debug ("claim %s: %s", c->id, r->error->message);
+  }
+  if (results != NULL)
+    g_ptr_array_add (results, r);
+  else
+    vfm_bind_result_free (r);
+}
+
 /* The devices a claim's prepare bound go back to their original drivers
- * (ones already on their driver before it are left alone). */
+ * (ones already on their driver before it are left alone); mediated devices
+ * it created are removed. */
 static void
 return_bound (VfmHost *host, const VfmClaim *c, GPtrArray *results)
 {
   for (guint i = 0; i < c->devices->len; i++) {
     const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
-    g_autoptr (VfmOwned) owned = d->bound ? vfm_journal_read_owned (vfm_host_sysroot (host), d->bdf, NULL) : NULL;
+    g_autoptr (VfmOwned) owned = NULL;
     VfmBindResult *r;
-    if (owned == NULL)
+    if (d->uuid != NULL) {
+      remove_created (host, c, d, results);
+      continue;
+    }
+    if (!d->bound || (owned = vfm_journal_read_owned (vfm_host_sysroot (host), d->bdf, NULL)) == NULL)
       continue;
     r = vfm_binder_unbind (host, d->bdf, 0);
     if (r->error != NULL) /* it keeps its owned record: restore returns it later */
@@ -163,6 +223,77 @@ expire_claims (VfmHost *host, GError **error)
   return vfm_claim_store_save (sr, claims, error);
 }
 
+/* A mediated device for w: a free instance of its type (on a parent of the
+ * source's name first), else one to create on a parent with room (planned
+ * counts the creations this claim already plans per parent and type). */
+static VfmClaimDevice *
+claim_mdev (const VfmHostProfile *here, const VfmClaimWant *w, GHashTable *taken, GHashTable *planned,
+            GError **error)
+{
+  const VfmMdevProfile *best = NULL;
+  const VfmMdevTypeProfile *room = NULL;
+  VfmClaimDevice *cd;
+
+  for (guint j = 0; j < here->mdevs->len; j++) {
+    const VfmMdevProfile *m = g_ptr_array_index (here->mdevs, j);
+    if (g_strcmp0 (m->type, w->mdev_type) != 0 || m->in_use || m->claimed || g_hash_table_contains (taken, m->uuid))
+      continue;
+    if (best == NULL || (g_strcmp0 (m->parent, w->mdev_parent) == 0 && g_strcmp0 (best->parent, w->mdev_parent) != 0))
+      best = m;
+  }
+  cd = g_new0 (VfmClaimDevice, 1);
+  cd->source_uuid = g_strdup (w->source_uuid);
+  cd->mdev_type = g_strdup (w->mdev_type);
+  if (best != NULL) {
+    g_hash_table_add (taken, best->uuid);
+    cd->uuid = g_strdup (best->uuid);
+    cd->mdev_parent = g_strdup (best->parent);
+    return cd;
+  }
+  for (guint j = 0; j < here->mdev_types->len; j++) {
+    const VfmMdevTypeProfile *t = g_ptr_array_index (here->mdev_types, j);
+    g_autofree char *key = g_strdup_printf ("%s/%s", t->parent, t->name);
+    gint left = t->available_instances - GPOINTER_TO_INT (g_hash_table_lookup (planned, key));
+    if (g_strcmp0 (t->name, w->mdev_type) != 0 || left <= 0)
+      continue;
+    if (room == NULL || (g_strcmp0 (t->parent, w->mdev_parent) == 0 && g_strcmp0 (room->parent, w->mdev_parent) != 0))
+      room = t;
+  }
+  if (room == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY,
+                 "no free mediated device of type %s for %s, and no parent here can create one "
+                 "(available_instances 0, or no parent offers the type)",
+                 w->mdev_type, w->source_uuid ? w->source_uuid : "the domain");
+    vfm_claim_device_free (cd);
+    return NULL;
+  }
+  {
+    char *key = g_strdup_printf ("%s/%s", room->parent, room->name);
+    g_hash_table_insert (planned, key, GINT_TO_POINTER (GPOINTER_TO_INT (g_hash_table_lookup (planned, key)) + 1));
+  }
+  cd->uuid = g_uuid_string_random ();
+  cd->mdev_parent = g_strdup (room->parent);
+  cd->created = TRUE;
+  return cd;
+}
+
+/* The instances the claim plans to create, made now (its record is saved:
+ * what a crash leaves, the lease's end removes). */
+static gboolean
+create_planned (VfmHost *host, const VfmClaim *c, GError **error)
+{
+  for (guint i = 0; i < c->devices->len; i++) {
+    const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
+    if (d->uuid == NULL || !d->created)
+      continue;
+    if (!vfm_mdev_create (vfm_host_sysroot (host), d->mdev_parent, d->mdev_type, d->uuid, error)) {
+      g_prefix_error (error, "claim %s: ", c->id);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 VfmClaim *
 vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_name, GPtrArray *wants, guint ttl_s,
                   GError **error)
@@ -172,6 +303,7 @@ vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_nam
   g_autoptr (GPtrArray) claims = NULL;
   g_autoptr (VfmHostProfile) here = NULL;
   g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) planned = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (VfmClaim) c = vfm_claim_new ();
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
@@ -180,8 +312,10 @@ vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_nam
     return NULL;
   for (guint i = 0; i < claims->len; i++) {
     const VfmClaim *o = g_ptr_array_index (claims, i);
-    for (guint j = 0; j < o->devices->len; j++)
-      g_hash_table_add (taken, ((VfmClaimDevice *) g_ptr_array_index (o->devices, j))->bdf);
+    for (guint j = 0; j < o->devices->len; j++) {
+      VfmClaimDevice *d = g_ptr_array_index (o->devices, j);
+      g_hash_table_add (taken, d->uuid ? d->uuid : d->bdf);
+    }
   }
   c->id = g_uuid_string_random ();
   c->domain_uuid = g_strdup (domain_uuid);
@@ -194,6 +328,13 @@ vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_nam
     const VfmClaimWant *w = g_ptr_array_index (wants, i);
     const VfmDeviceProfile *best = NULL;
     int best_score = -1;
+    if (w->mdev_type != NULL) {
+      VfmClaimDevice *cd = claim_mdev (here, w, taken, planned, error);
+      if (cd == NULL)
+        return NULL;
+      g_ptr_array_add (c->devices, cd);
+      continue;
+    }
     for (guint j = 0; j < here->devices->len; j++) {
       const VfmDeviceProfile *d = g_ptr_array_index (here->devices, j);
       int score = 0;
@@ -223,9 +364,17 @@ vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_nam
     cd->driver = g_strdup (w->driver ? w->driver : best->selected_driver);
     g_ptr_array_add (c->devices, cd);
   }
+  /* the record first: a crash after it leaves a claim whose release or
+   * expiry removes what it created */
   g_ptr_array_add (claims, vfm_claim_copy (c));
   if (!vfm_claim_store_save (sr, claims, error))
     return NULL;
+  if (!create_planned (host, c, error)) {
+    return_bound (host, c, NULL);
+    g_ptr_array_remove_index (claims, claims->len - 1);
+    vfm_claim_store_save (sr, claims, NULL);
+    return NULL;
+  }
   return g_steal_pointer (&c);
 }
 
@@ -298,6 +447,21 @@ mark_binding (VfmClaim *c, gpointer data, GError **error)
   return TRUE;
 }
 
+/* A claimed mediated device is there, of its type, on a VFIO driver. */
+static gboolean
+mdev_ready (VfmHost *host, const VfmClaimDevice *d, GError **error)
+{
+  g_autoptr (VfmMdev) m = vfm_mdev_get (vfm_host_sysroot (host), d->uuid, error);
+  if (m == NULL)
+    return FALSE;
+  if (g_strcmp0 (m->type, d->mdev_type) != 0 || m->driver == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "mediated device %s is %s on %s, wanted %s on vfio_mdev", d->uuid,
+                 m->type ? m->type : "of no type", m->driver ? m->driver : "no driver", d->mdev_type);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Binds each claimed device to its driver (the binder verifies and rolls
  * back); the claim's state says it was done. The devices it will bind are
  * marked first: whatever stops prepare half-way (a failure, a kill), the
@@ -315,7 +479,10 @@ vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
   g_ptr_array_unref (vfm_batch_recover (host)); /* an earlier prepare killed half-way */
   for (guint i = 0; i < c->devices->len; i++) {
     const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
-    VfmPciDevice *dev = vfm_host_device (host, d->bdf, NULL);
+    VfmPciDevice *dev;
+    if (d->uuid != NULL)
+      continue; /* a mediated device is VFIO's from its creation (vfio_mdev) */
+    dev = vfm_host_device (host, d->bdf, NULL);
     if (dev != NULL)
       vfm_pci_device_reload (dev);
     if (dev == NULL || g_strcmp0 (vfm_pci_device_driver (dev), d->driver) != 0)
@@ -326,7 +493,15 @@ vfm_claims_prepare (VfmHost *host, const char *id, GError **error)
   results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
   for (guint i = 0; i < c->devices->len; i++) {
     const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
-    VfmBindResult *r = vfm_binder_bind (host, d->bdf, d->driver, 0);
+    VfmBindResult *r;
+    if (d->uuid != NULL) {
+      if (!mdev_ready (host, d, error)) {
+        g_prefix_error (error, "cannot prepare claim %s: ", id);
+        return NULL;
+      }
+      continue;
+    }
+    r = vfm_binder_bind (host, d->bdf, d->driver, 0);
     failed += r->error != NULL;
     g_ptr_array_add (results, r);
   }

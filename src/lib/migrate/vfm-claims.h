@@ -16,12 +16,17 @@ G_BEGIN_DECLS
  * them back (release, or the lease running out - checked on every access).
  * A claim with no expiry belongs to a running domain until it is released. */
 
-/* What a migration wants: the identity of each source device. */
+/* What a migration wants: the identity of each source device - a PCI
+ * device's ids, or a mediated device's type (mdev_type set) on a parent of
+ * that name where there is one (Decisions 31). */
 typedef struct {
   char *source_bdf;
   guint16 vendor, device, subsystem_vendor, subsystem_device;
   guint32 class_code;
   char *driver;
+  char *source_uuid;   /* mdev */
+  char *mdev_type;     /* mdev: NULL for a PCI device */
+  char *mdev_parent;   /* mdev: the source's parent name, preferred here */
 } VfmClaimWant;
 
 void       vfm_claim_want_free   (VfmClaimWant *w);

@@ -282,6 +282,15 @@ step_preflight (Run *run, GError **error)
     if (s == VFM_STRATEGY_REPLUG || s == VFM_STRATEGY_FAILOVER)
       g_hash_table_insert (run->replug, g_strdup (v->bdf), g_strdup (v->alias));
   }
+  for (guint i = 0; i < r->check->mdevs->len; i++) {
+    const VfmHostdevVerdict *v = g_ptr_array_index (r->check->mdevs, i);
+    const VfmMdevProfile *m = vfm_host_profile_mdev (run->src_profile, v->mdev_uuid);
+    VfmClaimWant *w = g_new0 (VfmClaimWant, 1);
+    w->source_uuid = g_strdup (v->mdev_uuid);
+    w->mdev_type = g_strdup (v->mdev_type);
+    w->mdev_parent = m ? g_strdup (m->parent) : NULL;
+    g_ptr_array_add (run->wants, w);
+  }
   if (run->info->hostdevs->len == 0)
     step_done (run, "pre-flight: no PCI passthrough devices, a plain live migration");
   else
@@ -341,7 +350,12 @@ step_claim (Run *run, GError **error)
   run->r->claim_id = g_strdup (run->claim->id);
   for (guint i = 0; i < run->claim->devices->len; i++) {
     const VfmClaimDevice *cd = g_ptr_array_index (run->claim->devices, i);
-    VfmMigrationDevice *d = record_device (run, cd->source_bdf);
+    VfmMigrationDevice *d;
+    if (cd->uuid != NULL) { /* a mediated device: its UUID changes, nothing is replugged */
+      g_hash_table_insert (run->moves, g_strdup (cd->source_uuid), g_strdup (cd->uuid));
+      continue;
+    }
+    d = record_device (run, cd->source_bdf);
     g_hash_table_insert (run->moves, g_strdup (cd->source_bdf), g_strdup (cd->bdf));
     if (d != NULL)
       d->to = g_strdup (cd->bdf);
@@ -504,6 +518,47 @@ step_migrate (Run *run, GError **error)
   return TRUE;
 }
 
+/* 6b. The destination's QEMU has the devices it was given: each moved
+ * mediated device (and PCI device not replugged) is in its live XML. */
+static gboolean
+step_verify (Run *run, GError **error)
+{
+  g_autoptr (VfmVirt) dst = NULL;
+  g_autofree char *xml = NULL;
+  g_autoptr (VfmDomainInfo) info = NULL;
+  GHashTableIter it;
+  gpointer key, value;
+  guint n = 0;
+
+  if (g_hash_table_size (run->moves) == 0)
+    return TRUE;
+  if ((dst = vfm_virt_open (run->dest_uri, FALSE, error)) == NULL ||
+      (xml = vfm_virt_domain_xml (dst, run->name, FALSE, error)) == NULL ||
+      (info = vfm_domain_parse (xml, strlen (xml), error)) == NULL) {
+    g_prefix_error (error, "reading %s's live XML on the destination: ", run->name);
+    return FALSE;
+  }
+  g_hash_table_iter_init (&it, run->moves);
+  while (g_hash_table_iter_next (&it, &key, &value)) {
+    gboolean found = FALSE;
+    if (g_hash_table_contains (run->replug, key))
+      continue; /* attached by the next step */
+    for (guint i = 0; i < info->mdevs->len && !found; i++)
+      found = g_strcmp0 (((VfmMdevHostdev *) g_ptr_array_index (info->mdevs, i))->uuid, value) == 0;
+    for (guint i = 0; i < info->hostdevs->len && !found; i++)
+      found = g_strcmp0 (((VfmHostdev *) g_ptr_array_index (info->hostdevs, i))->bdf, value) == 0;
+    if (!found) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "the destination's QEMU does not have %s (given for %s)",
+                   (const char *) value, (const char *) key);
+      return FALSE;
+    }
+    n++;
+  }
+  if (n > 0)
+    step_done (run, "verified: the destination runs %s with its %u claimed device%s", run->name, n, n == 1 ? "" : "s");
+  return TRUE;
+}
+
 /* 7. Replug: attach the claimed devices on the destination. */
 static gboolean
 step_attach (Run *run, GError **error)
@@ -564,6 +619,7 @@ static const MigrateStep migrate_steps[] = {
   { "prepare",    "preparing", step_prepare,   NULL,        FALSE },
   { "detach",     NULL,        step_detach,    undo_detach, FALSE },
   { "migrate",    "migrating", step_migrate,   NULL,        TRUE },
+  { "verify",     NULL,        step_verify,    NULL,        FALSE },
   { "attach",     "attaching", step_attach,    NULL,        FALSE },
   { "release",    "releasing", step_release,   NULL,        FALSE },
 };

@@ -48,7 +48,8 @@ typedef struct {
 
 void              vfm_migrate_result_free (VfmMigrateResult *r);
 /* The names of the steps vfm_migrate walks, in order, NULL-terminated:
- * pre-flight, journal, claim, prepare, detach, migrate, attach, release. */
+ * pre-flight, journal, claim, prepare, detach, migrate, verify, attach,
+ * release. */
 const char * const *vfm_migrate_step_names (void);
 VfmMigrateResult *vfm_migrate             (VfmHost                 *host,
                                            const char              *source_uri,

@@ -5,15 +5,20 @@
 #include "vfm-json.h"
 #include "vfm-lock.h"
 
+#include <string.h>
+
 #define CLAIMS_MAX_BYTES (16 * 1024 * 1024)
 
-static void
-claim_device_free (gpointer data)
+void
+vfm_claim_device_free (VfmClaimDevice *d)
 {
-  VfmClaimDevice *d = data;
   g_free (d->source_bdf);
   g_free (d->bdf);
   g_free (d->driver);
+  g_free (d->source_uuid);
+  g_free (d->uuid);
+  g_free (d->mdev_parent);
+  g_free (d->mdev_type);
   g_free (d);
 }
 
@@ -34,7 +39,7 @@ VfmClaim *
 vfm_claim_new (void)
 {
   VfmClaim *c = g_new0 (VfmClaim, 1);
-  c->devices = g_ptr_array_new_with_free_func (claim_device_free);
+  c->devices = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_claim_device_free);
   return c;
 }
 
@@ -58,6 +63,13 @@ vfm_claim_to_json (const VfmClaim *c)
     vfm_json_add_str (b, "bdf", d->bdf);
     vfm_json_add_str (b, "driver", d->driver);
     vfm_json_add_bool (b, "bound", d->bound);
+    if (d->uuid != NULL) {
+      vfm_json_add_str (b, "source_uuid", d->source_uuid);
+      vfm_json_add_str (b, "uuid", d->uuid);
+      vfm_json_add_str (b, "mdev_parent", d->mdev_parent);
+      vfm_json_add_str (b, "mdev_type", d->mdev_type);
+      vfm_json_add_bool (b, "created", d->created);
+    }
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
@@ -111,6 +123,21 @@ vfm_claim_from_json (JsonNode *node, GError **error)
     d->bdf = dup_member (json_node_get_object (dn), "bdf");
     d->driver = dup_member (json_node_get_object (dn), "driver");
     d->bound = vfm_json_get_bool_or (json_node_get_object (dn), "bound", FALSE);
+    d->source_uuid = dup_member (json_node_get_object (dn), "source_uuid");
+    d->uuid = dup_member (json_node_get_object (dn), "uuid");
+    d->mdev_parent = dup_member (json_node_get_object (dn), "mdev_parent");
+    d->mdev_type = dup_member (json_node_get_object (dn), "mdev_type");
+    d->created = vfm_json_get_bool_or (json_node_get_object (dn), "created", FALSE);
+    if (d->uuid != NULL) {
+      /* a mediated device: names that become sysfs paths are checked here */
+      if (!g_uuid_string_is_valid (d->uuid) || (d->source_uuid && !g_uuid_string_is_valid (d->source_uuid)) ||
+          d->mdev_type == NULL || strchr (d->mdev_type, '/') || d->mdev_parent == NULL ||
+          strchr (d->mdev_parent, '/') || d->bdf != NULL) {
+        g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claim %s: devices[%u] is a malformed mediated device", c->id, i);
+        return NULL;
+      }
+      continue;
+    }
     if (!vfm_bdf_is_valid (d->bdf) || (d->source_bdf && !vfm_bdf_is_valid (d->source_bdf))) {
       g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "claim %s: devices[%u] has no valid bdf", c->id, i);
       return NULL;
@@ -202,8 +229,10 @@ vfm_claim_store_taken (VfmSysroot *sr)
   GHashTable *taken = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; claims && i < claims->len; i++) {
     const VfmClaim *c = g_ptr_array_index (claims, i);
-    for (guint j = 0; j < c->devices->len; j++)
-      g_hash_table_add (taken, g_strdup (((VfmClaimDevice *) g_ptr_array_index (c->devices, j))->bdf));
+    for (guint j = 0; j < c->devices->len; j++) {
+      const VfmClaimDevice *d = g_ptr_array_index (c->devices, j);
+      g_hash_table_add (taken, g_strdup (d->uuid ? d->uuid : d->bdf));
+    }
   }
   return taken;
 }

@@ -14,11 +14,17 @@ G_BEGIN_DECLS
  * vfm-claims. A damaged file is an error naming it: claims are never
  * silently forgotten. */
 
+/* A claimed PCI device (bdf set), or a mediated device (uuid set). */
 typedef struct {
   char *source_bdf;   /* the device on the source */
   char *bdf;          /* the device claimed here */
   char *driver;       /* the driver it must be bound to */
   gboolean bound;     /* prepare bound it (release --restore returns only these) */
+  char *source_uuid;  /* mdev: the instance on the source */
+  char *uuid;         /* mdev: the instance claimed here */
+  char *mdev_parent;  /* mdev: where it lives (or will be created) */
+  char *mdev_type;
+  gboolean created;   /* mdev: the claim created it (release removes it) */
 } VfmClaimDevice;
 
 typedef struct {
@@ -34,6 +40,7 @@ typedef struct {
 #define VFM_CLAIMS_LOCK_MS 10000
 
 VfmClaim  *vfm_claim_new         (void);
+void       vfm_claim_device_free (VfmClaimDevice *d);
 void       vfm_claim_free        (VfmClaim *c);
 VfmClaim  *vfm_claim_copy        (const VfmClaim *c);
 JsonNode  *vfm_claim_to_json     (const VfmClaim *c);
@@ -52,7 +59,7 @@ typedef gboolean (*VfmClaimEdit) (VfmClaim *c, gpointer data, GError **error);
 gboolean   vfm_claim_store_edit  (VfmSysroot *sr, const char *id, VfmClaimEdit edit, gpointer data,
                                   gboolean remove, GError **error);
 VfmClaim  *vfm_claim_store_get   (VfmSysroot *sr, const char *id, GError **error);
-/* BDFs held by a live claim (read-only; a damaged file holds none). */
+/* BDFs and mdev UUIDs held by a live claim (read-only; a damaged file holds none). */
 GHashTable *vfm_claim_store_taken  (VfmSysroot *sr);
 /* Why the claims file cannot be read, or NULL. */
 char       *vfm_claim_store_problem (VfmSysroot *sr);

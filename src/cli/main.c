@@ -35,7 +35,7 @@ static const VfmCliCommand commands[] = {
   { "unbind", "BDF… [--dry-run]", "Return devices vfmig bound to their original driver", vfm_cmd_unbind },
   { "vf create", "PF N [--migratable] [--mac MAC|auto] [--vlan ID]", "Create N VFs for vfmig and bind them", vfm_cmd_vf_create },
   { "vf destroy", "PF", "Return the PF's VFs and remove them", vfm_cmd_vf_destroy },
-  { "xml", "BDF [--libvirt-version X.Y.Z]", "Print the <hostdev> element for a domain", vfm_cmd_xml },
+  { "xml", "BDF [--libvirt-version X.Y.Z] | --migratable DOMAIN [--dry-run]", "Print the <hostdev> element for a domain; or write the QEMU properties VFIO migration needs into a domain's definition", vfm_cmd_xml },
 };
 
 static void

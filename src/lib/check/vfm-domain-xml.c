@@ -543,6 +543,59 @@ vfm_domain_rewrite (const char *xml, gsize len, GHashTable *moves, GHashTable *d
   return result;
 }
 
+static xmlNode *
+qemu_child (xmlNode *parent, xmlNs *ns, const char *name, const char *alias)
+{
+  for (xmlNode *c = parent->children; c != NULL; c = c->next) {
+    g_autofree char *a = NULL;
+    if (in_qemu_ns (c, name) && (alias == NULL || g_strcmp0 ((a = prop (c, "alias")), alias) == 0))
+      return c;
+  }
+  {
+    xmlNode *n = xmlNewChild (parent, ns, BAD_CAST name, NULL);
+    if (alias != NULL)
+      xmlSetProp (n, BAD_CAST "alias", BAD_CAST alias);
+    return n;
+  }
+}
+
+char *
+vfm_domain_set_qemu_properties (const char *xml, gsize len, const char *alias, const char * const *names,
+                                const char * const *types, const char * const *values, GError **error)
+{
+  g_autoptr (VfmXmlDoc) doc = read_domain (xml, len, error);
+  xmlNode *root, *frontend;
+  xmlNs *ns;
+  xmlChar *out = NULL;
+  int out_len = 0;
+  char *result;
+
+  if (doc == NULL)
+    return NULL;
+  root = xmlDocGetRootElement (doc);
+  if ((ns = xmlSearchNsByHref (doc, root, BAD_CAST QEMU_XML_NAMESPACE)) == NULL)
+    ns = xmlNewNs (root, BAD_CAST QEMU_XML_NAMESPACE, BAD_CAST "qemu");
+  frontend = qemu_child (qemu_child (qemu_child (root, ns, "override", NULL), ns, "device", alias), ns, "frontend", NULL);
+  for (guint i = 0; names[i] != NULL; i++) {
+    xmlNode *p = NULL;
+    for (xmlNode *c = frontend->children; c != NULL && p == NULL; c = c->next) {
+      g_autofree char *n = NULL;
+      if (in_qemu_ns (c, "property") && g_strcmp0 ((n = prop (c, "name")), names[i]) == 0)
+        p = c;
+    }
+    if (p == NULL) {
+      p = xmlNewChild (frontend, ns, BAD_CAST "property", NULL);
+      xmlSetProp (p, BAD_CAST "name", BAD_CAST names[i]);
+    }
+    xmlSetProp (p, BAD_CAST "type", BAD_CAST types[i]);
+    xmlSetProp (p, BAD_CAST "value", BAD_CAST values[i]);
+  }
+  xmlDocDumpFormatMemory (doc, &out, &out_len, 1);
+  result = g_strndup ((const char *) out, out_len);
+  xmlFree (out);
+  return result;
+}
+
 /* The claim a migration made, from <metadata><vfmig:claim id=…/>. */
 char *
 vfm_domain_claim_id (const char *xml, gsize len)

@@ -91,6 +91,17 @@ char *vfm_domain_rewrite   (const char  *xml,
                             GHashTable  *drop,
                             const char  *claim_id,
                             GError     **error);
+/* The domain XML with each property (name, type, value) set on the
+ * frontend of the device with that alias in <qemu:override>, replacing a
+ * property of the same name; the qemu namespace is declared on <domain> if
+ * it is not. Nothing else changes (Decisions 30). */
+char *vfm_domain_set_qemu_properties (const char  *xml,
+                                      gsize        len,
+                                      const char  *alias,
+                                      const char * const *names,
+                                      const char * const *types,
+                                      const char * const *values,
+                                      GError     **error);
 char *vfm_domain_claim_id  (const char  *xml,
                             gsize        len);
 char *vfm_hostdev_element  (const char  *bdf,

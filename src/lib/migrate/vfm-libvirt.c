@@ -32,6 +32,7 @@
   X (virDomainAbortJob)                  \
   X (virDomainAttachDeviceFlags)         \
   X (virDomainDetachDeviceFlags)         \
+  X (virDomainDefineXML)                 \
   X (virDomainMigrateSetMaxDowntime)     \
   X (virTypedParamsAddString)            \
   X (virTypedParamsAddULLong)            \
@@ -400,4 +401,17 @@ vfm_virt_device (VfmVirt *v, const char *name, const char *xml, gboolean attach,
     set_virt_error (error, attach ? "attaching the device failed" : "detaching the device failed");
   p_virDomainFree (d);
   return r == 0;
+}
+
+/* Replaces the persistent definition (the domain's next start uses it). */
+gboolean
+vfm_virt_define (VfmVirt *v, const char *xml, GError **error)
+{
+  virDomainPtr d = p_virDomainDefineXML (v->conn, xml);
+  if (d == NULL) {
+    set_virt_error (error, "defining the domain failed");
+    return FALSE;
+  }
+  p_virDomainFree (d);
+  return TRUE;
 }

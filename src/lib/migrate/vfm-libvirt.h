@@ -42,6 +42,8 @@ gboolean  vfm_virt_set_max_downtime (VfmVirt *v, const char *name, guint64 ms);
 gboolean  vfm_virt_device        (VfmVirt *v, const char *name, const char *xml, gboolean attach,
                                   gboolean config, GError **error);
 
+gboolean  vfm_virt_define        (VfmVirt *v, const char *xml, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmVirt, vfm_virt_close)
 
 G_END_DECLS

@@ -661,6 +661,9 @@ pick_mdev (RuleCtx *c, GHashTable *taken, GHashTable *planned)
     const VfmMdevProfile *m = g_ptr_array_index (c->dst_host->mdevs, i);
     if (g_strcmp0 (m->type, c->msrc->type) != 0 || m->in_use || m->claimed || g_hash_table_contains (taken, m->uuid))
       continue;
+    /* the source's own instance on a shared machine: as claims do, last */
+    if (g_strcmp0 (m->uuid, c->msrc->uuid) == 0)
+      continue;
     if (c->mdst == NULL || (g_strcmp0 (m->parent, c->msrc->parent) == 0 && g_strcmp0 (c->mdst->parent, c->msrc->parent) != 0))
       c->mdst = m;
   }

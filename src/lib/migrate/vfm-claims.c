@@ -225,39 +225,54 @@ expire_claims (VfmHost *host, GError **error)
 
 /* A mediated device for w: a free instance of its type (on a parent of the
  * source's name first), else one to create on a parent with room (planned
- * counts the creations this claim already plans per parent and type). */
-static VfmClaimDevice *
-claim_mdev (const VfmHostProfile *here, const VfmClaimWant *w, GHashTable *taken, GHashTable *planned,
-            GError **error)
+ * counts the creations this claim already plans per parent and type). The
+ * instance with the source's own UUID comes last: where both hosts share a
+ * machine (a lab, a local peer) it is the source's device, and a process in
+ * another PID namespace holding it is invisible here. */
+static const VfmMdevProfile *
+free_instance (const VfmHostProfile *here, const VfmClaimWant *w, GHashTable *taken, gboolean allow_source_uuid)
 {
   const VfmMdevProfile *best = NULL;
-  const VfmMdevTypeProfile *room = NULL;
-  VfmClaimDevice *cd;
-
   for (guint j = 0; j < here->mdevs->len; j++) {
     const VfmMdevProfile *m = g_ptr_array_index (here->mdevs, j);
     if (g_strcmp0 (m->type, w->mdev_type) != 0 || m->in_use || m->claimed || g_hash_table_contains (taken, m->uuid))
       continue;
+    if (!allow_source_uuid && g_strcmp0 (m->uuid, w->source_uuid) == 0)
+      continue;
     if (best == NULL || (g_strcmp0 (m->parent, w->mdev_parent) == 0 && g_strcmp0 (best->parent, w->mdev_parent) != 0))
       best = m;
   }
-  cd = g_new0 (VfmClaimDevice, 1);
+  return best;
+}
+
+static VfmClaimDevice *
+claim_mdev (const VfmHostProfile *here, const VfmClaimWant *w, GHashTable *taken, GHashTable *planned,
+            GError **error)
+{
+  const VfmMdevProfile *best = free_instance (here, w, taken, FALSE);
+  const VfmMdevTypeProfile *room = NULL;
+  VfmClaimDevice *cd = g_new0 (VfmClaimDevice, 1);
+
   cd->source_uuid = g_strdup (w->source_uuid);
   cd->mdev_type = g_strdup (w->mdev_type);
+  if (best == NULL) {
+    for (guint j = 0; j < here->mdev_types->len; j++) {
+      const VfmMdevTypeProfile *t = g_ptr_array_index (here->mdev_types, j);
+      g_autofree char *key = g_strdup_printf ("%s/%s", t->parent, t->name);
+      gint left = t->available_instances - GPOINTER_TO_INT (g_hash_table_lookup (planned, key));
+      if (g_strcmp0 (t->name, w->mdev_type) != 0 || left <= 0)
+        continue;
+      if (room == NULL || (g_strcmp0 (t->parent, w->mdev_parent) == 0 && g_strcmp0 (room->parent, w->mdev_parent) != 0))
+        room = t;
+    }
+  }
+  if (best == NULL && room == NULL)
+    best = free_instance (here, w, taken, TRUE);
   if (best != NULL) {
     g_hash_table_add (taken, best->uuid);
     cd->uuid = g_strdup (best->uuid);
     cd->mdev_parent = g_strdup (best->parent);
     return cd;
-  }
-  for (guint j = 0; j < here->mdev_types->len; j++) {
-    const VfmMdevTypeProfile *t = g_ptr_array_index (here->mdev_types, j);
-    g_autofree char *key = g_strdup_printf ("%s/%s", t->parent, t->name);
-    gint left = t->available_instances - GPOINTER_TO_INT (g_hash_table_lookup (planned, key));
-    if (g_strcmp0 (t->name, w->mdev_type) != 0 || left <= 0)
-      continue;
-    if (room == NULL || (g_strcmp0 (t->parent, w->mdev_parent) == 0 && g_strcmp0 (room->parent, w->mdev_parent) != 0))
-      room = t;
   }
   if (room == NULL) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY,

@@ -3,6 +3,7 @@
 #include "vfm-claims.h"
 #include "vfm-domain-xml.h"
 #include "vfm-error.h"
+#include "vfm-mdev.h"
 
 #include <string.h>
 
@@ -25,7 +26,7 @@ vfm_migrate_incoming (const char *sysroot, const char *xml, gsize len, GError **
   if (info == NULL)
     return NULL;
   claim_id = vfm_domain_claim_id (xml, len);
-  if (info->hostdevs->len == 0 || claim_id != NULL)
+  if ((info->hostdevs->len == 0 && info->mdevs->len == 0) || claim_id != NULL)
     return g_strndup (xml, len);
   if ((host = vfm_host_new (sysroot, error)) == NULL || vfm_host_db (host, error) == NULL)
     return NULL;
@@ -53,6 +54,25 @@ vfm_migrate_incoming (const char *sysroot, const char *xml, gsize len, GError **
     w->driver = g_strdup (sel && sel->selected ? sel->selected->driver : NULL);
     g_ptr_array_add (wants, w);
   }
+  /* a mediated device: the type of the local instance with that UUID (the
+   * source's, on one machine; or one made beforehand with the same UUID, as
+   * orchestrators do); a free instance of it is claimed, or one created */
+  for (guint i = 0; i < info->mdevs->len; i++) {
+    const VfmMdevHostdev *m = g_ptr_array_index (info->mdevs, i);
+    g_autoptr (VfmMdev) here = vfm_mdev_get (vfm_host_sysroot (host), m->uuid, NULL);
+    VfmClaimWant *w;
+    if (here == NULL || here->type == NULL) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND,
+                   "mediated device %s of %s: this host has no instance with that UUID to learn its type from "
+                   "(use vfmigctl migrate, which sends it)", m->uuid, info->name);
+      return NULL;
+    }
+    w = g_new0 (VfmClaimWant, 1);
+    w->source_uuid = g_strdup (m->uuid);
+    w->mdev_type = g_strdup (here->type);
+    w->mdev_parent = g_strdup (here->parent);
+    g_ptr_array_add (wants, w);
+  }
   if ((claim = vfm_claims_claim (host, info->uuid, info->name, wants, 300, error)) == NULL) {
     g_prefix_error (error, "claiming devices for incoming %s: ", info->name ? info->name : "domain");
     return NULL;
@@ -60,10 +80,13 @@ vfm_migrate_incoming (const char *sysroot, const char *xml, gsize len, GError **
   moves = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < claim->devices->len; i++) {
     const VfmClaimDevice *d = g_ptr_array_index (claim->devices, i);
-    g_hash_table_insert (moves, d->source_bdf, d->bdf);
+    if (d->uuid != NULL)
+      g_hash_table_insert (moves, d->source_uuid, d->uuid);
+    else
+      g_hash_table_insert (moves, d->source_bdf, d->bdf);
   }
   if ((out = vfm_domain_rewrite (xml, len, moves, NULL, claim->id, error)) == NULL) {
-    vfm_claims_release (host, claim->id, FALSE, NULL, NULL);
+    vfm_claims_release (host, claim->id, TRUE, NULL, NULL);
     return NULL;
   }
   return out;

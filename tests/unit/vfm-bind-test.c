@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The bind layer (src/lib/bind) under the kernel mock (tests/mock), which
+ * makes a synthetic host's sysfs react like the kernel: binds verified by
+ * the driver link, roll-back after injected faults, journal replay after a
+ * crash between two sysfs writes. */
+#include "vfm-batch.h"
+#include "vfm-binder.h"
+#include "vfm-error.h"
+#include "vfm-journal.h"
+#include "vfm-lock.h"
+#include "vfm-status.h"
+#include "vfm-sysfs.h"
+
+#include "vfm-test-host.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+/* gen-host.py --profile server --pfs 2 --vfs-per-pf 2 (see vfm-host-test.c) */
+#define MLX_PF "0000:10:00.0"
+#define VF "0000:10:00.2"
+#define VF1 "0000:10:00.3"
+
+typedef struct {
+  char *root;
+  VfmHost *host;
+  VfmSysroot *sr;   /* the host's */
+} Fixture;
+
+static char *
+attr_path (Fixture *f, const char *bdf, const char *attr)
+{
+  return g_build_filename (f->root, "sys/bus/pci/devices", bdf, attr, NULL);
+}
+
+/* The driver as the tree says, read without the library. */
+/* Whether vfmig holds a record of owning bdf. */
+static gboolean
+is_owned (VfmSysroot *sr, const char *bdf)
+{
+  g_autoptr (VfmOwned) o = vfm_journal_read_owned (sr, bdf, NULL);
+  return o != NULL;
+}
+
+static char *
+link_driver (Fixture *f, const char *bdf)
+{
+  g_autofree char *link = attr_path (f, bdf, "driver");
+  g_autofree char *target = g_file_read_link (link, NULL);
+  return target ? g_path_get_basename (target) : NULL;
+}
+
+static char *
+override_of (Fixture *f, const char *bdf)
+{
+  g_autofree char *path = attr_path (f, bdf, "driver_override");
+  char *text = vfm_test_read (path);
+  g_assert_nonnull (text);
+  return g_strstrip (text);
+}
+
+static void
+clear_log (Fixture *f)
+{
+  g_autofree char *log = g_build_filename (f->root, ".kmock", "log", NULL);
+  vfm_test_write (log, "");
+}
+
+static void
+mock_control (Fixture *f, const char *name, const char *text)
+{
+  g_autofree char *path = g_build_filename (f->root, ".kmock", name, NULL);
+  vfm_test_write (path, text);
+}
+
+/* The mock's log, as one string, for order assertions. */
+static void
+assert_log (Fixture *f, const char *want)
+{
+  g_autofree char *log = vfm_test_mock_log (f->root);
+  g_assert_cmpstr (log, ==, want);
+}
+
+static gboolean
+intent_exists (Fixture *f, const char *bdf)
+{
+  g_autofree char *name = g_strconcat (bdf, ".json", NULL);
+  g_autofree char *path = g_build_filename (f->root, "var/lib/vfmig/intent", name, NULL);
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* Puts a VF on its host driver as the kernel would after a probe with the
+ * PF's autoprobe on: override, drivers_probe, override cleared. */
+static void
+put_on (Fixture *f, const char *bdf, const char *driver)
+{
+  g_autofree char *ov = attr_path (f, bdf, "driver_override");
+  g_autofree char *probe = g_build_filename (f->root, "sys/bus/pci/drivers_probe", NULL);
+  g_autofree char *value = g_strdup_printf ("%s\n", driver);
+  g_autofree char *now = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (vfm_sysfs_write (ov, value, &error));
+  g_assert_true (vfm_sysfs_write (probe, bdf, &error));
+  g_assert_true (vfm_sysfs_write (ov, "\n", &error));
+  g_assert_no_error (error);
+  now = link_driver (f, bdf);
+  g_assert_cmpstr (now, ==, driver);
+  clear_log (f);
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  f->root = vfm_test_gen_host ("server", 2, 2);
+  f->host = vfm_host_new (f->root, &error);
+  g_assert_no_error (error);
+  f->sr = vfm_host_sysroot (f->host);
+  clear_log (f);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  vfm_host_free (f->host);
+  vfm_test_rm_rf (f->root);
+  g_free (f->root);
+}
+
+/* ---- bind and unbind ---- */
+
+static void
+test_bind_vfio_pci (Fixture *f, gconstpointer data)
+{
+  g_autoptr (VfmBindResult) r = vfm_binder_bind (f->host, VF, "vfio-pci", 0);
+  g_autoptr (VfmOwned) owned = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *now = link_driver (f, VF);
+  g_autofree char *drv_link = g_build_filename (f->root, "sys/bus/pci/drivers/vfio-pci", VF, NULL);
+  g_autofree char *group_dev = g_strdup_printf ("%s/dev/vfio/%d", f->root,
+                                                vfm_pci_device_iommu_group (vfm_host_device (f->host, VF, NULL)));
+
+  g_assert_no_error (r->error);
+  g_assert_true (r->changed);
+  g_assert_cmpstr (r->driver, ==, "vfio-pci");
+  g_assert_null (r->previous_driver);
+  g_assert_cmpstr (now, ==, "vfio-pci");
+  g_assert_true (g_file_test (drv_link, G_FILE_TEST_IS_SYMLINK));
+  g_assert_true (g_file_test (group_dev, G_FILE_TEST_EXISTS));
+  /* the kernel's protocol, in order; no unbind of an unbound device */
+  assert_log (f, "override " VF " vfio-pci\nprobe " VF " -> vfio-pci\n");
+  /* the result's group is the one after the bind */
+  g_assert_nonnull (r->group);
+  g_assert_true (r->group->viable);
+
+  /* vfmig owns it now, and remembers it came from no driver */
+  owned = vfm_journal_read_owned (f->sr, VF, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (owned);
+  g_assert_cmpstr (owned->driver, ==, "vfio-pci");
+  g_assert_null (owned->original_driver);
+  g_assert_false (intent_exists (f, VF));
+
+  /* again: nothing to do, nothing written */
+  clear_log (f);
+  {
+    g_autoptr (VfmBindResult) again = vfm_binder_bind (f->host, VF, "vfio-pci", 0);
+    g_assert_no_error (again->error);
+    g_assert_false (again->changed);
+    assert_log (f, "");
+  }
+
+  /* unbind: back to no driver, override cleared, record gone */
+  {
+    g_autoptr (VfmBindResult) u = vfm_binder_unbind (f->host, VF, 0);
+    g_autofree char *after = link_driver (f, VF);
+    g_autofree char *ov = override_of (f, VF);
+    g_assert_no_error (u->error);
+    g_assert_true (u->changed);
+    g_assert_null (after);
+    g_assert_cmpstr (ov, ==, "(null)");
+    g_assert_false (is_owned (f->sr, VF));
+    g_assert_false (g_file_test (group_dev, G_FILE_TEST_EXISTS));
+  }
+}
+
+/* From a host driver to the selected variant driver and back: the owned
+ * record keeps the host driver, and unbind returns the device to it. */
+static void
+test_bind_selected_and_back (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmOwned) owned = NULL;
+
+  put_on (f, VF, "mlx5_core");
+  {
+    g_autoptr (VfmBindResult) r = vfm_binder_bind (f->host, VF, NULL, 0);
+    g_autofree char *now = link_driver (f, VF);
+    g_assert_no_error (r->error);
+    g_assert_cmpstr (r->driver, ==, "mlx5_vfio_pci");
+    g_assert_cmpstr (r->previous_driver, ==, "mlx5_core");
+    g_assert_cmpstr (now, ==, "mlx5_vfio_pci");
+    assert_log (f, "override " VF " mlx5_vfio_pci\nunbind mlx5_core " VF "\nprobe " VF " -> mlx5_vfio_pci\n");
+  }
+  owned = vfm_journal_read_owned (f->sr, VF, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (owned->driver, ==, "mlx5_vfio_pci");
+  g_assert_cmpstr (owned->original_driver, ==, "mlx5_core");
+  g_assert_null (owned->original_override);
+
+  /* a second bind to another VFIO driver keeps the original host driver */
+  {
+    g_autoptr (VfmBindResult) r = vfm_binder_bind (f->host, VF, "vfio-pci", 0);
+    g_autoptr (VfmOwned) again = vfm_journal_read_owned (f->sr, VF, NULL);
+    g_assert_no_error (r->error);
+    g_assert_cmpstr (again->driver, ==, "vfio-pci");
+    g_assert_cmpstr (again->original_driver, ==, "mlx5_core");
+  }
+
+  clear_log (f);
+  {
+    g_autoptr (VfmBindResult) u = vfm_binder_unbind (f->host, VF, 0);
+    g_autofree char *now = link_driver (f, VF);
+    g_autofree char *ov = override_of (f, VF);
+    g_assert_no_error (u->error);
+    g_assert_cmpstr (u->driver, ==, "mlx5_core");
+    g_assert_cmpstr (now, ==, "mlx5_core");
+    g_assert_cmpstr (ov, ==, "(null)");
+    assert_log (f, "unbind vfio-pci " VF "\noverride " VF " mlx5_core\nprobe " VF " -> mlx5_core\noverride " VF
+                   " (null)\n");
+    g_assert_false (is_owned (f->sr, VF));
+  }
+
+  /* not vfmig's: unbind refuses, there is no host driver to return to */
+  {
+    g_autoptr (VfmBindResult) u = vfm_binder_unbind (f->host, VF, 0);
+    g_assert_error (u->error, VFM_ERROR, VFM_ERROR_NOT_FOUND);
+  }
+}
+
+/* A probe failure (injected through the mock) leaves the device unbound;
+ * the binder sees no driver link and puts it back on its previous driver
+ * and override. Nothing is owned, no intent is left. */
+static void
+test_probe_failure_rolls_back (Fixture *f, gconstpointer data)
+{
+  g_autoptr (VfmBindResult) r = NULL;
+  g_autofree char *now = NULL;
+  g_autofree char *ov = NULL;
+
+  put_on (f, VF, "mlx5_core");
+  mock_control (f, "fail/probe/vfio-pci", "19\n");
+  r = vfm_binder_bind (f->host, VF, "vfio-pci", 0);
+  g_assert_error (r->error, VFM_ERROR, VFM_ERROR_BIND);
+  g_assert_nonnull (strstr (r->error->message, "cannot bind " VF " to vfio-pci: "));
+  g_assert_nonnull (strstr (r->error->message, "probe failed"));
+  g_assert_nonnull (strstr (r->error->message, "rolled back to mlx5_core"));
+  g_assert_false (r->changed);
+
+  now = link_driver (f, VF);
+  ov = override_of (f, VF);
+  g_assert_cmpstr (now, ==, "mlx5_core");
+  g_assert_cmpstr (ov, ==, "(null)");
+  assert_log (f, "override " VF " vfio-pci\nunbind mlx5_core " VF "\nprobe " VF " -> none\n"
+                 "override " VF " mlx5_core\nprobe " VF " -> mlx5_core\noverride " VF " (null)\n");
+  g_assert_false (is_owned (f->sr, VF));
+  g_assert_false (intent_exists (f, VF));
+  g_assert_null (r->group); /* a failed bind reports no group */
+}
+
+/* The same from no driver: back to unbound with the override it had. */
+static void
+test_probe_failure_unbound (Fixture *f, gconstpointer data)
+{
+  g_autoptr (VfmBindResult) r = NULL;
+  g_autofree char *now = NULL;
+  g_autofree char *ov = NULL;
+
+  mock_control (f, "fail/probe/mlx5_vfio_pci", "");
+  r = vfm_binder_bind (f->host, VF, "mlx5_vfio_pci", 0);
+  g_assert_error (r->error, VFM_ERROR, VFM_ERROR_BIND);
+  g_assert_nonnull (strstr (r->error->message, "rolled back to no driver"));
+  now = link_driver (f, VF);
+  ov = override_of (f, VF);
+  g_assert_null (now);
+  g_assert_cmpstr (ov, ==, "(null)");
+  g_assert_false (intent_exists (f, VF));
+}
+
+/* An unbind the kernel refuses: the device never left its driver. */
+static void
+test_unbind_failure (Fixture *f, gconstpointer data)
+{
+  g_autoptr (VfmBindResult) r = NULL;
+  g_autofree char *now = NULL;
+  g_autofree char *ov = NULL;
+
+  put_on (f, VF, "mlx5_core");
+  mock_control (f, "fail/unbind/mlx5_core", "16\n");
+  r = vfm_binder_bind (f->host, VF, "vfio-pci", 0);
+  g_assert_error (r->error, VFM_ERROR, VFM_ERROR_BIND);
+  g_assert_nonnull (strstr (r->error->message, "unbind from mlx5_core"));
+  now = link_driver (f, VF);
+  ov = override_of (f, VF);
+  g_assert_cmpstr (now, ==, "mlx5_core");
+  g_assert_cmpstr (ov, ==, "(null)");
+  g_assert_false (is_owned (f->sr, VF));
+  g_assert_false (intent_exists (f, VF));
+}
+
+/* Host safety comes before anything is touched. */
+static void
+test_refusals (Fixture *f, gconstpointer data)
+{
+  {
+    /* a PF that controls VFs */
+    g_autoptr (VfmBindResult) r = vfm_binder_bind (f->host, MLX_PF, "vfio-pci", 0);
+    g_assert_error (r->error, VFM_ERROR, VFM_ERROR_REFUSED);
+    g_assert_nonnull (strstr (r->error->message, "controls 2 VFs"));
+  }
+  {
+    /* a NIC with the host's addresses */
+    g_autofree char *addrs = g_build_filename (f->root, ".kmock/addresses/enp5s0f0", NULL);
+    g_autoptr (VfmBindResult) r = NULL;
+    vfm_test_write (addrs, "192.0.2.4/24\n");
+    r = vfm_binder_bind (f->host, "0000:05:00.0", "vfio-pci", 0);
+    g_assert_error (r->error, VFM_ERROR, VFM_ERROR_REFUSED);
+    g_assert_nonnull (strstr (r->error->message, "enp5s0f0 is up with 192.0.2.4/24"));
+  }
+  {
+    /* not a VFIO driver, not a driver name */
+    g_autoptr (VfmBindResult) a = vfm_binder_bind (f->host, VF, "mlx5_core", 0);
+    g_autoptr (VfmBindResult) b = vfm_binder_bind (f->host, VF, "../vfio-pci", 0);
+    g_assert_error (a->error, VFM_ERROR, VFM_ERROR_NOT_FOUND);
+    g_assert_error (b->error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT);
+  }
+  assert_log (f, "");
+  g_assert_false (intent_exists (f, VF));
+
+  /* a dry run says the steps and changes nothing */
+  {
+    g_autoptr (VfmBindResult) r = vfm_binder_bind (f->host, VF, "vfio-pci", VFM_BIND_DRY_RUN);
+    g_autofree char *now = link_driver (f, VF);
+    g_assert_no_error (r->error);
+    g_assert_false (r->changed);
+    g_assert_cmpuint (r->steps->len, >=, 3);
+    g_assert_null (now);
+    assert_log (f, "");
+    g_assert_false (intent_exists (f, VF));
+    g_assert_false (is_owned (f->sr, VF));
+  }
+}
+
+/* ---- journal replay ---- */
+
+/* Runs a bind in a child that the mock kills (SIGKILL) right after its Nth
+ * kernel operation, as a crash between two sysfs writes would. */
+static void
+crash_after (Fixture *f, guint n, const char *bdf, const char *driver, gboolean unbind)
+{
+  g_autofree char *count = g_strdup_printf ("%u\n", n);
+  int status = 0;
+  pid_t pid;
+
+  mock_control (f, "kill_after", count);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0) {
+    VfmHost *host = vfm_host_new (f->root, NULL);
+    VfmBindResult *r = unbind ? vfm_binder_unbind (host, bdf, 0) : vfm_binder_bind (host, bdf, driver, 0);
+    (void) r;
+    _exit (3); /* not reached: the mock kills us first */
+  }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFSIGNALED (status));
+  g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);
+  g_assert_true (intent_exists (f, bdf));
+}
+
+/* Killed between unbind and drivers_probe: the device is on no driver with
+ * the target's override. Replay rolls it back to the host driver. */
+static void
+test_recover_rolls_back (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) results = NULL;
+  g_autoptr (VfmHost) host = NULL;
+  g_autofree char *mid = NULL, *now = NULL, *ov = NULL;
+  const VfmBindResult *r;
+
+  put_on (f, VF, "mlx5_core");
+  crash_after (f, 2, VF, "vfio-pci", FALSE);
+  mid = link_driver (f, VF);
+  g_assert_null (mid);
+  assert_log (f, "override " VF " vfio-pci\nunbind mlx5_core " VF "\n");
+
+  host = vfm_host_new (f->root, NULL);
+  results = vfm_batch_recover (host);
+  g_assert_cmpuint (results->len, ==, 1);
+  r = g_ptr_array_index (results, 0);
+  g_assert_no_error (r->error);
+  g_assert_cmpstr (r->op, ==, "recover");
+  g_assert_cmpstr (r->bdf, ==, VF);
+  g_assert_true (r->changed);
+  g_assert_cmpstr (r->driver, ==, "mlx5_core");
+  g_assert_nonnull (strstr (r->message, "rolled back to mlx5_core"));
+
+  now = link_driver (f, VF);
+  ov = override_of (f, VF);
+  g_assert_cmpstr (now, ==, "mlx5_core");
+  g_assert_cmpstr (ov, ==, "(null)");
+  g_assert_false (intent_exists (f, VF));
+  g_assert_false (is_owned (f->sr, VF));
+
+  /* nothing left to replay */
+  {
+    g_autoptr (GPtrArray) again = vfm_batch_recover (host);
+    g_assert_cmpuint (again->len, ==, 0);
+  }
+}
+
+/* Killed after drivers_probe bound the target, before the owned record was
+ * written: the bind had completed, so replay records it. */
+static void
+test_recover_finishes (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) results = NULL;
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (VfmOwned) owned = NULL;
+  g_autofree char *now = NULL;
+  const VfmBindResult *r;
+
+  put_on (f, VF, "mlx5_core");
+  crash_after (f, 3, VF, "vfio-pci", FALSE);
+  g_assert_false (is_owned (f->sr, VF));
+
+  host = vfm_host_new (f->root, NULL);
+  results = vfm_batch_recover (host);
+  g_assert_cmpuint (results->len, ==, 1);
+  r = g_ptr_array_index (results, 0);
+  g_assert_no_error (r->error);
+  g_assert_cmpstr (r->driver, ==, "vfio-pci");
+  g_assert_nonnull (strstr (r->message, "had completed"));
+
+  now = link_driver (f, VF);
+  g_assert_cmpstr (now, ==, "vfio-pci");
+  owned = vfm_journal_read_owned (f->sr, VF, NULL);
+  g_assert_nonnull (owned);
+  g_assert_cmpstr (owned->driver, ==, "vfio-pci");
+  g_assert_cmpstr (owned->original_driver, ==, "mlx5_core");
+  g_assert_false (intent_exists (f, VF));
+
+  /* and the recorded original is what unbind returns it to */
+  {
+    g_autoptr (VfmBindResult) u = vfm_binder_unbind (host, VF, 0);
+    g_autofree char *back = link_driver (f, VF);
+    g_assert_no_error (u->error);
+    g_assert_cmpstr (back, ==, "mlx5_core");
+  }
+}
+
+/* An interrupted return to the host driver: the device had already left
+ * vfio-pci; replay puts it back where the operation started (vfio-pci,
+ * still owned). */
+static void
+test_recover_interrupted_unbind (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) results = NULL;
+  g_autoptr (VfmHost) host = NULL;
+  g_autofree char *now = NULL;
+  const VfmBindResult *r;
+
+  put_on (f, VF, "mlx5_core");
+  {
+    g_autoptr (VfmBindResult) b = vfm_binder_bind (f->host, VF, "vfio-pci", 0);
+    g_assert_no_error (b->error);
+  }
+  clear_log (f);
+  crash_after (f, 1, VF, NULL, TRUE);
+  assert_log (f, "unbind vfio-pci " VF "\n");
+
+  host = vfm_host_new (f->root, NULL);
+  results = vfm_batch_recover (host);
+  g_assert_cmpuint (results->len, ==, 1);
+  r = g_ptr_array_index (results, 0);
+  g_assert_no_error (r->error);
+  g_assert_cmpstr (r->driver, ==, "vfio-pci");
+  now = link_driver (f, VF);
+  g_assert_cmpstr (now, ==, "vfio-pci");
+  g_assert_true (is_owned (f->sr, VF));
+  g_assert_false (intent_exists (f, VF));
+}
+
+/* An intent whose device lock is held belongs to a live operation: replay
+ * leaves it alone. A damaged intent is reported and left in place. */
+static void
+test_recover_skips (Fixture *f, gconstpointer data)
+{
+  VfmIntent it = { .op = VFM_INTENT_BIND, .bdf = VF, .target_driver = "vfio-pci", .previous_driver = NULL };
+  g_autofree char *bad = g_build_filename (f->root, "var/lib/vfmig/intent", VF1 ".json", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) results = NULL;
+  g_autoptr (VfmLock) lock = NULL;
+  const VfmBindResult *r;
+
+  g_assert_true (vfm_journal_write_intent (f->sr, &it, &error));
+  vfm_test_write (bad, "{\"op\": \"bind\", \"target_driver\": 7}");
+  lock = vfm_lock_device (f->sr, VF, 0, &error);
+  g_assert_no_error (error);
+
+  results = vfm_batch_recover (f->host);
+  g_assert_cmpuint (results->len, ==, 1);
+  r = g_ptr_array_index (results, 0);
+  g_assert_cmpstr (r->op, ==, "recover");
+  g_assert_false (r->changed);
+  g_assert_cmpuint (r->warnings->len, ==, 1);
+  g_assert_nonnull (strstr (g_ptr_array_index (r->warnings, 0), bad));
+  g_assert_nonnull (strstr (g_ptr_array_index (r->warnings, 0), "left in place"));
+  g_assert_true (intent_exists (f, VF));
+  g_assert_true (g_file_test (bad, G_FILE_TEST_EXISTS));
+  assert_log (f, "");
+
+  /* the lock released (its holder gone): now it is replayed */
+  g_clear_pointer (&lock, vfm_lock_release);
+  g_clear_pointer (&results, g_ptr_array_unref);
+  results = vfm_batch_recover (f->host);
+  g_assert_cmpuint (results->len, ==, 2);
+  g_assert_false (intent_exists (f, VF));
+}
+
+/* ---- batches ---- */
+
+static void
+test_batch_bind_and_status (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) bdfs = g_ptr_array_new ();
+  VfmBatchOptions opts = { .driver = "vfio-pci" };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) results = NULL;
+  g_autoptr (VfmStatus) st = NULL;
+
+  g_ptr_array_add (bdfs, VF);
+  g_ptr_array_add (bdfs, VF1);
+  results = vfm_batch_bind (f->host, bdfs, &opts, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (results->len, ==, 2);
+  for (guint i = 0; i < 2; i++) {
+    const VfmBindResult *r = g_ptr_array_index (results, i);
+    g_autofree char *now = link_driver (f, r->bdf);
+    g_assert_no_error (r->error);
+    g_assert_cmpstr (now, ==, "vfio-pci");
+  }
+  st = vfm_status_read (f->host);
+  g_assert_cmpuint (st->owned->len, ==, 2);
+  g_assert_cmpuint (st->intents->len, ==, 0);
+  g_assert_cmpuint (st->problems->len, ==, 0);
+
+  /* restore returns everything vfmig owns */
+  g_clear_pointer (&results, g_ptr_array_unref);
+  results = vfm_batch_restore (f->host, 0, NULL);
+  g_assert_cmpuint (results->len, ==, 2);
+  for (guint i = 0; i < 2; i++) {
+    const VfmBindResult *r = g_ptr_array_index (results, i);
+    g_autofree char *now = link_driver (f, r->bdf);
+    g_assert_no_error (r->error);
+    g_assert_null (now);
+  }
+  g_clear_pointer (&st, vfm_status_free);
+  st = vfm_status_read (f->host);
+  g_assert_cmpuint (st->owned->len, ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  vfm_test_preload_mock (argv);
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/bind/vfio-pci", test_bind_vfio_pci);
+  ADD ("/bind/selected-and-back", test_bind_selected_and_back);
+  ADD ("/bind/probe-failure-rolls-back", test_probe_failure_rolls_back);
+  ADD ("/bind/probe-failure-unbound", test_probe_failure_unbound);
+  ADD ("/bind/unbind-failure", test_unbind_failure);
+  ADD ("/bind/refusals-and-dry-run", test_refusals);
+  ADD ("/bind/recover/rolls-back", test_recover_rolls_back);
+  ADD ("/bind/recover/finishes", test_recover_finishes);
+  ADD ("/bind/recover/interrupted-unbind", test_recover_interrupted_unbind);
+  ADD ("/bind/recover/skips-live-and-damaged", test_recover_skips);
+  ADD ("/bind/batch/bind-status-restore", test_batch_bind_and_status);
+#undef ADD
+  return g_test_run ();
+}

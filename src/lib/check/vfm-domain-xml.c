@@ -442,10 +442,11 @@ vfm_domain_parse (const char *xml, gsize len, GError **error)
 static xmlDoc *
 read_domain (const char *xml, gsize len, GError **error)
 {
-  xmlDoc *doc;
+  xmlDoc *doc = NULL;
   if (len > G_MAXINT || (doc = xmlReadMemory (xml, (int) len, "domain.xml", NULL,
                                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)) == NULL ||
       xmlDocGetRootElement (doc) == NULL || !xmlStrEqual (xmlDocGetRootElement (doc)->name, BAD_CAST "domain")) {
+    g_clear_pointer (&doc, xmlFreeDoc); /* a document, but not a domain (found by vfm-check-test under ASan) */
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "not a libvirt domain XML document");
     return NULL;
   }

@@ -608,11 +608,26 @@ vfm_migration_record_from_json (JsonObject *o, const char *origin, GError **erro
     return NULL;
   }
   devs = json_object_get_member (o, "devices");
+  /* a device list of the wrong shape is damage, not "no devices": recovery
+   * would otherwise leave detached devices out of the guest (found by
+   * vfm-state-test) */
+  if (devs != NULL && !JSON_NODE_HOLDS_NULL (devs) && !JSON_NODE_HOLDS_ARRAY (devs)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: \"devices\" is not an array", origin);
+    return NULL;
+  }
   for (guint i = 0; devs != NULL && JSON_NODE_HOLDS_ARRAY (devs) && i < json_array_get_length (json_node_get_array (devs)); i++) {
+    static const Member dspec[] = {
+      { "bdf", G_TYPE_STRING, TRUE }, { "alias", G_TYPE_STRING, FALSE }, { "to", G_TYPE_STRING, FALSE },
+      { "detached", G_TYPE_BOOLEAN, FALSE }, { NULL }
+    };
     JsonNode *dn = json_array_get_element (json_node_get_array (devs), i);
     VfmMigrationDevice *d;
-    if (!JSON_NODE_HOLDS_OBJECT (dn))
-      continue;
+    if (!JSON_NODE_HOLDS_OBJECT (dn)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: devices[%u] is not an object", origin, i);
+      return NULL;
+    }
+    if (!check_members (json_node_get_object (dn), origin, dspec, error))
+      return NULL;
     d = g_new0 (VfmMigrationDevice, 1);
     d->bdf = get_str (json_node_get_object (dn), "bdf");
     d->alias = get_str (json_node_get_object (dn), "alias");

@@ -127,6 +127,27 @@ class ServerBind(unittest.TestCase):
         self.assertEqual(self.h.override(self.vf), "(null)")
         self.assertEqual(self.h.state_dir("owned"), [])
 
+    def test_device_a_guest_holds_is_never_taken(self):
+        # issue 16: unbind of the VF a running guest holds exited 0 and the guest lost it
+        self.h.json("bind", self.vf)
+        self.h.kmock(f"in-use/{self.vf}", "4242 (qemu-system-x86)")
+        before = snapshot(self.h.root + "/sys")
+        for args in (["unbind", self.vf], ["restore"], ["bind", self.vf, "--driver", "vfio-pci"],
+                     ["bind", self.vf, "--driver", "vfio-pci", "--force"]):
+            p = self.h.ctl(*args, "--json")
+            self.assertEqual(p.returncode, 1, args)
+            err = json.loads(p.stdout)["error"]
+            self.assertEqual(err["name"], "io.vfmig.Busy", args)
+            self.assertIn("4242 (qemu-system-x86)", err["message"], args)
+            self.assertIn(self.vf, err["message"], args)
+            self.assertEqual(self.h.driver(self.vf), "mlx5_vfio_pci", args)
+        self.assertEqual(snapshot(self.h.root + "/sys"), before)
+        self.assertEqual(self.h.state_dir("owned"), [self.vf + ".json"])
+        self.assertEqual(self.h.state_dir("intent"), [])
+        # the guest let go: now it goes back
+        self.h.unkmock(f"in-use/{self.vf}")
+        self.assertTrue(self.h.json("unbind", self.vf)["results"][0]["changed"])
+
     def test_kernel_order_of_writes(self):
         # a VF on its host driver first, so that every step happens
         self.h.kmock("default_driver/" + self.vf, "mlx5_core\n")

@@ -231,6 +231,22 @@ finish (VfmBindResult *r, gint64 start, VfmHost *host, VfmPciDevice *dev)
     r->group = vfm_iommu_group_status (host, dev);
 }
 
+/* Nothing takes a device away from a process that holds it (DESIGN.md,
+ * Decisions 14): the kernel would ask the guest to release it and can hang
+ * there. Holders come from /proc (vfm_vfio_holders), never from opening the
+ * group. --force does not override this. */
+static gboolean
+refuse_if_held (VfmSysroot *sr, VfmPciDevice *dev, VfmBindResult *r)
+{
+  g_autoptr (GPtrArray) holders = vfm_vfio_holders (sr, vfm_pci_device_bdf (dev), vfm_pci_device_iommu_group (dev), NULL);
+  if (holders->len == 0)
+    return TRUE;
+  g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BUSY,
+               "%s is in use by %s (its VFIO group is open): detach it from the guest or stop the guest first",
+               vfm_pci_device_bdf (dev), (const char *) g_ptr_array_index (holders, 0));
+  return FALSE;
+}
+
 VfmBindResult *
 vfm_binder_bind (VfmHost *host, const char *bdf_in, const char *driver_name, VfmBindFlags flags)
 {
@@ -297,6 +313,8 @@ vfm_binder_bind (VfmHost *host, const char *bdf_in, const char *driver_name, Vfm
                                   owned ? "" : " (not by vfmig)");
     goto out;
   }
+  if (prev_driver != NULL && !refuse_if_held (sr, dev, r))
+    goto out;
 
   if (!ensure_driver_registered (host, r, dry, target, module, &r->error))
     goto out;
@@ -404,6 +422,8 @@ vfm_binder_unbind (VfmHost *host, const char *bdf_in, VfmBindFlags flags)
   prev_driver = g_strdup (vfm_pci_device_driver (dev));
   prev_override = g_strdup (vfm_pci_device_driver_override (dev));
   r->previous_driver = g_strdup (prev_driver);
+  if (prev_driver != NULL && !refuse_if_held (sr, dev, r))
+    goto out;
 
   {
     VfmIntent intent = {

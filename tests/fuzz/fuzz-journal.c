@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Journal records (/var/lib/vfmig/{intent,owned,sriov}/BDF.json and
- * migrations/UUID.json), read at every
+/* Journal records (/var/lib/vfmig/{intent,owned,sriov}/BDF.json,
+ * migrations/UUID.json and mdev/UUID.json), read at every
  * start for crash recovery. The input is written as a record of a temporary
  * sysroot and read back the way the binder and `vfmigctl restore` do; an
  * intent that reads must survive a write and a second read unchanged. */
@@ -9,6 +9,7 @@
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define BDF "0000:00:01.0"
 #define UUID "6695eb01-f6a4-8304-79aa-97f2502e193f"
@@ -19,6 +20,7 @@ static char *intent_path;
 static char *owned_path;
 static char *sriov_path;
 static char *migration_path;
+static char *mdev_path;
 
 static void
 remove_root (void)
@@ -26,12 +28,13 @@ remove_root (void)
   /* the tree holds only what this process created */
   static const char * const dirs[] = {
     "var/lib/vfmig/intent", "var/lib/vfmig/owned", "var/lib/vfmig/sriov", "var/lib/vfmig/migrations",
-    "var/lib/vfmig", "var/lib", "var", "",
+    "var/lib/vfmig/mdev", "var/lib/vfmig", "var/lib", "var", "",
   };
   g_unlink (intent_path);
   g_unlink (owned_path);
   g_unlink (sriov_path);
   g_unlink (migration_path);
+  g_unlink (mdev_path);
   for (guint i = 0; i < G_N_ELEMENTS (dirs); i++) {
     g_autofree char *d = g_build_filename (root, dirs[i], NULL);
     g_rmdir (d);
@@ -46,6 +49,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   g_autofree char *owned_dir = NULL;
   g_autofree char *sriov_dir = NULL;
   g_autofree char *migration_dir = NULL;
+  g_autofree char *mdev_dir = NULL;
 
   vfm_fuzz_init_logging ();
   root = g_dir_make_tmp ("vfm-fuzz-journal-XXXXXX", &error);
@@ -59,6 +63,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   migration_dir = g_build_filename (root, "var", "lib", "vfmig", "migrations", NULL);
   g_mkdir_with_parents (sriov_dir, 0755);
   g_mkdir_with_parents (migration_dir, 0755);
+  mdev_dir = g_build_filename (root, "var", "lib", "vfmig", "mdev", NULL);
+  g_mkdir_with_parents (mdev_dir, 0755);
+  mdev_path = g_build_filename (mdev_dir, UUID ".json", NULL);
   sriov_path = g_build_filename (sriov_dir, BDF ".json", NULL);
   migration_path = g_build_filename (migration_dir, UUID ".json", NULL);
   intent_path = g_build_filename (intent_dir, BDF ".json", NULL);
@@ -176,6 +183,35 @@ fuzz_migration (const uint8_t *data, size_t size)
   VFM_FUZZ_CHECK (back->devices->len == m->devices->len, "devices changed");
 }
 
+static void
+fuzz_mdev (const uint8_t *data, size_t size)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VfmMdevRecord) r = NULL, back = NULL;
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) list = NULL;
+
+  if (!g_file_set_contents (mdev_path, (const char *) data, size, &error))
+    g_error ("%s", error->message);
+  r = vfm_journal_read_mdev (sysroot, UUID, &error);
+  VFM_FUZZ_CHECK ((r == NULL) == (error != NULL), "mdev %p, error %p", (void *) r, (void *) error);
+  list = vfm_journal_list_mdevs (sysroot, warnings);
+  VFM_FUZZ_CHECK (list->len == (r != NULL ? 1u : 0u), "listed %u mdevs", list->len);
+  VFM_FUZZ_CHECK (warnings->len == (r != NULL ? 0u : 1u), "%u warnings", warnings->len);
+  if (r == NULL)
+    return;
+  /* parent and type name sysfs directories: never a path */
+  VFM_FUZZ_CHECK (strchr (r->parent, '/') == NULL && strchr (r->type, '/') == NULL && r->parent[0] != '.' &&
+                  r->type[0] != '.', "a path read as a name: %s %s", r->parent, r->type);
+  VFM_FUZZ_CHECK (vfm_journal_write_mdev (sysroot, r, &error), "write: %s", error->message);
+  back = vfm_journal_read_mdev (sysroot, UUID, &error);
+  VFM_FUZZ_CHECK (back != NULL, "written mdev record does not read back: %s", error->message);
+  check_same ("uuid", r->uuid, back->uuid);
+  check_same ("parent", r->parent, back->parent);
+  check_same ("type", r->type, back->type);
+  VFM_FUZZ_CHECK (back->created_at == r->created_at && back->pid == r->pid, "numbers changed");
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -183,5 +219,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   fuzz_owned (data, size);
   fuzz_sriov (data, size);
   fuzz_migration (data, size);
+  fuzz_mdev (data, size);
   return 0;
 }

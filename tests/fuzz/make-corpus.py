@@ -140,6 +140,11 @@ def journal():
     put("journal", "intent-bind", json.dumps(intent, indent=2))
     put("journal", "intent-unbind", json.dumps(dict(intent, op="unbind", target_driver=None)))
     put("journal", "owned", json.dumps(owned, indent=2))
+    mdev = {"uuid": "6695eb01-f6a4-8304-79aa-97f2502e193f", "parent": "mtty", "type": "mtty-1",
+            "created_at": 1700000000, "pid": 4242}
+    put("journal", "mdev", json.dumps(mdev, indent=2))
+    put("journal", "mdev-path-parent", json.dumps(dict(mdev, parent="../../x")))
+    put("journal", "mdev-types", json.dumps(dict(mdev, parent=1, type=None)))
     for name, text in {
             "empty": "", "null": "null", "array": "[]", "string": "\"bind\"",
             "truncated": json.dumps(intent)[:40],

@@ -192,3 +192,11 @@ vfm_sysroot_driverctl_dir (VfmSysroot *sr)
 {
   return build (sr, "/etc/driverctl.d", NULL);
 }
+
+/* mdevctl's persistent mediated devices: /etc/mdevctl.d/PARENT/UUID, each a
+ * JSON definition (vfmig only asks whether a UUID has one). */
+char *
+vfm_sysroot_mdevctl_dir (VfmSysroot *sr)
+{
+  return build (sr, "/etc/mdevctl.d", NULL);
+}

@@ -39,6 +39,7 @@ char *vfm_sysroot_state_dir         (VfmSysroot *sr);
 char *vfm_sysroot_run_dir           (VfmSysroot *sr);
 char *vfm_sysroot_proc_file         (VfmSysroot *sr, const char *name);
 char *vfm_sysroot_driverctl_dir     (VfmSysroot *sr);
+char *vfm_sysroot_mdevctl_dir       (VfmSysroot *sr);
 char *vfm_sysroot_synthetic_file    (VfmSysroot *sr, const char *name);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmSysroot, vfm_sysroot_free)

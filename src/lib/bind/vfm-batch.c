@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-batch.h"
+#include "vfm-mdev-ops.h"
 #include "vfm-sriov.h"
 #include "vfm-journal.h"
 
@@ -38,16 +39,20 @@ move_results (GPtrArray *to, GPtrArray *from)
 
 /* Interrupted operations are finished or rolled back before anything new
  * starts (the next command after a crash does it, or the daemon at start):
- * device binds first, then the vf create/destroy they were part of. */
+ * device binds first, then the vf create/destroy they were part of, then
+ * the mediated devices vfmig created whose creator is gone and that nothing
+ * uses. */
 GPtrArray *
 vfm_batch_recover (VfmHost *host)
 {
   GPtrArray *results = results_new ();
   g_autoptr (GPtrArray) binds = vfm_binder_recover (host);
-  g_autoptr (GPtrArray) pfs = NULL;
+  g_autoptr (GPtrArray) pfs = NULL, mdevs = NULL;
   move_results (results, binds);
   pfs = vfm_sriov_recover (host);
   move_results (results, pfs);
+  mdevs = vfm_mdev_ops_recover (host);
+  move_results (results, mdevs);
   return results;
 }
 

@@ -2,6 +2,7 @@
 #include "vfm-status.h"
 #include "vfm-claim-store.h"
 #include "vfm-json.h"
+#include "vfm-mdev.h"
 
 VfmStatus *
 vfm_status_read (VfmHost *host)
@@ -15,6 +16,7 @@ vfm_status_read (VfmHost *host)
   st->intents = vfm_journal_list_intents (sr, st->problems);
   st->sriov = vfm_journal_list_sriov (sr, st->problems);
   st->migrations = vfm_journal_list_migrations (sr, st->problems);
+  st->mdevs = vfm_journal_list_mdevs (sr, st->problems);
   if ((claims_problem = vfm_claim_store_problem (vfm_host_sysroot (host))) != NULL)
     g_ptr_array_add (st->problems, g_steal_pointer (&claims_problem));
   return st;
@@ -29,6 +31,7 @@ vfm_status_free (VfmStatus *st)
   g_ptr_array_unref (st->intents);
   g_ptr_array_unref (st->sriov);
   g_ptr_array_unref (st->migrations);
+  g_ptr_array_unref (st->mdevs);
   g_ptr_array_unref (st->problems);
   g_free (st);
 }
@@ -73,6 +76,17 @@ vfm_status_to_json (const VfmStatus *st, VfmHost *host)
   json_builder_begin_array (b);
   for (guint i = 0; i < st->migrations->len; i++)
     json_builder_add_value (b, vfm_migration_record_to_json (g_ptr_array_index (st->migrations, i)));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "mdevs");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < st->mdevs->len; i++) {
+    const VfmMdevRecord *r = g_ptr_array_index (st->mdevs, i);
+    g_autoptr (VfmMdev) m = vfm_mdev_get (vfm_host_sysroot (host), r->uuid, NULL);
+    JsonNode *node = vfm_mdev_record_to_json (r);
+    /* the record, and whether its instance is still there */
+    json_object_set_boolean_member (json_node_get_object (node), "present", m != NULL);
+    json_builder_add_value (b, node);
+  }
   json_builder_end_array (b);
   json_builder_set_member_name (b, "journal_problems");
   json_builder_begin_array (b);

@@ -72,6 +72,17 @@ vfm_migration_record_free (VfmMigrationRecord *m)
 }
 
 void
+vfm_mdev_record_free (VfmMdevRecord *r)
+{
+  if (r == NULL)
+    return;
+  g_free (r->uuid);
+  g_free (r->parent);
+  g_free (r->type);
+  g_free (r);
+}
+
+void
 vfm_sriov_intent_free (VfmSriovIntent *i)
 {
   if (i == NULL)
@@ -107,11 +118,12 @@ record_path (VfmSysroot *sr, const char *kind, const char *bdf)
   return g_build_filename (dir, name, NULL);
 }
 
-/* Records are named by BDF, migrations by domain UUID: a name is never a path. */
+/* Records are named by BDF, migrations by domain UUID, mediated devices by
+ * theirs: a name is never a path. */
 static gboolean
 is_uuid_kind (const char *kind)
 {
-  return strcmp (kind, "migrations") == 0;
+  return strcmp (kind, "migrations") == 0 || strcmp (kind, "mdev") == 0;
 }
 
 static gboolean
@@ -131,7 +143,8 @@ write_record (VfmSysroot *sr, const char *kind, const char *bdf, JsonNode *node,
 
   if (!name_is_valid (kind, bdf)) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid %s \"%s\"",
-                 is_uuid_kind (kind) ? "domain UUID" : "BDF", bdf);
+                 !is_uuid_kind (kind) ? "BDF" : strcmp (kind, "mdev") == 0 ? "mediated device UUID" : "domain UUID",
+                 bdf ? bdf : "");
     return FALSE;
   }
   if (g_mkdir_with_parents (dir, 0755) < 0) {
@@ -682,4 +695,87 @@ GPtrArray *
 vfm_journal_list_migrations (VfmSysroot *sr, GPtrArray *warnings)
 {
   return list_records (sr, "migrations", (RecordReader) vfm_journal_read_migration, (GDestroyNotify) vfm_migration_record_free, warnings);
+}
+
+/* The UUID is the file's name; "uuid" is kept in the file for people. */
+JsonNode *
+vfm_mdev_record_to_json (const VfmMdevRecord *r)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "uuid", r->uuid);
+  vfm_json_add_str (b, "parent", r->parent);
+  vfm_json_add_str (b, "type", r->type);
+  vfm_json_add_int (b, "created_at", r->created_at);
+  vfm_json_add_int (b, "pid", r->pid);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+VfmMdevRecord *
+vfm_mdev_record_from_json (JsonObject *o, const char *origin, GError **error)
+{
+  static const Member spec[] = {
+    { "uuid", G_TYPE_STRING, FALSE }, { "parent", G_TYPE_STRING, TRUE }, { "type", G_TYPE_STRING, TRUE },
+    { "created_at", G_TYPE_INT64, FALSE }, { "pid", G_TYPE_INT64, FALSE }, { NULL }
+  };
+  g_autoptr (VfmMdevRecord) r = NULL;
+
+  if (!check_members (o, origin, spec, error))
+    return NULL;
+  r = g_new0 (VfmMdevRecord, 1);
+  r->uuid = get_str (o, "uuid");
+  r->parent = get_str (o, "parent");
+  r->type = get_str (o, "type");
+  r->created_at = get_int (o, "created_at");
+  r->pid = (gint) get_int (o, "pid");
+  /* they name sysfs directories: never a path */
+  if (*r->parent == '\0' || *r->parent == '.' || strchr (r->parent, '/') != NULL || *r->type == '\0' ||
+      *r->type == '.' || strchr (r->type, '/') != NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: \"parent\" or \"type\" is not a name", origin);
+    return NULL;
+  }
+  return g_steal_pointer (&r);
+}
+
+gboolean
+vfm_journal_write_mdev (VfmSysroot *sr, const VfmMdevRecord *r, GError **error)
+{
+  g_autoptr (JsonNode) node = vfm_mdev_record_to_json (r);
+  return write_record (sr, "mdev", r->uuid, node, error);
+}
+
+VfmMdevRecord *
+vfm_journal_read_mdev (VfmSysroot *sr, const char *uuid, GError **error)
+{
+  g_autofree char *path = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  gboolean absent;
+  JsonObject *o;
+  VfmMdevRecord *r;
+
+  if (!name_is_valid ("mdev", uuid)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid mediated device UUID \"%s\"",
+                 uuid ? uuid : "");
+    return NULL;
+  }
+  path = record_path (sr, "mdev", uuid);
+  if ((o = read_record (path, parser, &absent, error)) == NULL ||
+      (r = vfm_mdev_record_from_json (o, path, error)) == NULL)
+    return NULL;
+  g_free (r->uuid);
+  r->uuid = g_strdup (uuid);
+  return r;
+}
+
+gboolean
+vfm_journal_remove_mdev (VfmSysroot *sr, const char *uuid, GError **error)
+{
+  return remove_record (sr, "mdev", uuid, error);
+}
+
+GPtrArray *
+vfm_journal_list_mdevs (VfmSysroot *sr, GPtrArray *warnings)
+{
+  return list_records (sr, "mdev", (RecordReader) vfm_journal_read_mdev, (GDestroyNotify) vfm_mdev_record_free, warnings);
 }

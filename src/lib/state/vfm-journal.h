@@ -12,7 +12,10 @@ G_BEGIN_DECLS
  *   intent/BDF.json  an operation under way, written before the first sysfs
  *                    write and removed after the result is verified;
  *   sriov/PF.json    a vf create/destroy under way on a PF, likewise;
- *   migrations/UUID.json  a migration under way from this host.
+ *   migrations/UUID.json  a migration under way from this host;
+ *   mdev/UUID.json   a mediated device vfmig created (written before the
+ *                    kernel's create, removed with the instance), so that
+ *                    recovery removes what vfmig created and nothing uses.
  * Every file is written whole (temp file, fsync, rename), so a crash leaves
  * the old or the new version, never a torn one. */
 
@@ -78,7 +81,17 @@ typedef struct {
   gint pid;
 } VfmMigrationRecord;
 
+/* mdev/UUID.json: an instance vfmig created, for as long as it exists. */
+typedef struct {
+  char *uuid;
+  char *parent;             /* the parent's device name ("mtty", a BDF) */
+  char *type;               /* the type's directory name ("mtty-1") */
+  gint64 created_at;        /* unix seconds */
+  gint pid;                 /* the process that created it */
+} VfmMdevRecord;
+
 void        vfm_owned_free             (VfmOwned *o);
+void        vfm_mdev_record_free       (VfmMdevRecord *r);
 VfmMigrationRecord *vfm_migration_record_new  (void);
 void        vfm_migration_record_free  (VfmMigrationRecord *m);
 void        vfm_sriov_intent_free      (VfmSriovIntent *i);
@@ -98,6 +111,8 @@ JsonNode           *vfm_sriov_intent_to_json       (const VfmSriovIntent *i);
 VfmSriovIntent     *vfm_sriov_intent_from_json     (JsonObject *o, const char *origin, GError **error);
 JsonNode           *vfm_migration_record_to_json   (const VfmMigrationRecord *m);
 VfmMigrationRecord *vfm_migration_record_from_json (JsonObject *o, const char *origin, GError **error);
+JsonNode           *vfm_mdev_record_to_json        (const VfmMdevRecord *r);
+VfmMdevRecord      *vfm_mdev_record_from_json      (JsonObject *o, const char *origin, GError **error);
 
 gboolean    vfm_journal_write_owned    (VfmSysroot *sr, const VfmOwned *o, GError **error);
 VfmOwned   *vfm_journal_read_owned     (VfmSysroot *sr, const char *bdf, GError **error);
@@ -119,9 +134,16 @@ VfmMigrationRecord *vfm_journal_read_migration   (VfmSysroot *sr, const char *uu
 gboolean            vfm_journal_remove_migration (VfmSysroot *sr, const char *uuid, GError **error);
 GPtrArray          *vfm_journal_list_migrations  (VfmSysroot *sr, GPtrArray *warnings);
 
+gboolean        vfm_journal_write_mdev   (VfmSysroot *sr, const VfmMdevRecord *r, GError **error);
+/* NULL with no error when there is no record (vfm-mdev-ops asks often). */
+VfmMdevRecord  *vfm_journal_read_mdev    (VfmSysroot *sr, const char *uuid, GError **error);
+gboolean        vfm_journal_remove_mdev  (VfmSysroot *sr, const char *uuid, GError **error);
+GPtrArray      *vfm_journal_list_mdevs   (VfmSysroot *sr, GPtrArray *warnings);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmOwned, vfm_owned_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmMigrationRecord, vfm_migration_record_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmSriovIntent, vfm_sriov_intent_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmIntent, vfm_intent_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmMdevRecord, vfm_mdev_record_free)
 
 G_END_DECLS

@@ -3,7 +3,9 @@
 #include "vfm-cli.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
+#include "vfm-mdev.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* The MIGRATION column: what the curated facts say, or why the device is
@@ -62,6 +64,22 @@ selected_label (VfmSelection *sel)
   return g_strdup_printf ("%s%s%s%s%s%s", sel->selected ? sel->selected->driver : "-",
                           igd || managed ? " (" : "", igd ? "igd" : "", igd && managed ? ", " : "",
                           managed ? managed : "", igd || managed ? ")" : "");
+}
+
+/* Mediated devices after the PCI devices, when the host has any parent:
+ * the instances, or a line saying there are none. (--json stays the array
+ * of PCI devices; mdev list --json and status show the instances.) */
+static void
+list_mdevs (VfmCli *cli, VfmHost *host)
+{
+  g_autoptr (GPtrArray) parents = vfm_mdev_parents (vfm_host_sysroot (host));
+  g_autoptr (GPtrArray) mdevs = vfm_mdev_list (vfm_host_sysroot (host));
+
+  if (parents->len == 0 && mdevs->len == 0)
+    return;
+  printf ("\n");
+  if (!vfm_cli_print_mdevs (cli, host, mdevs))
+    printf ("no mediated devices (vfmigctl mdev types: what the parents offer)\n");
 }
 
 gboolean
@@ -139,6 +157,7 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
     vfm_cli_print_json (cli, root);
   } else {
     vfm_table_print (table, &cli->out);
+    list_mdevs (cli, host);
   }
   return TRUE;
 }

@@ -5,6 +5,7 @@
 #include "vfm-error.h"
 #include "vfm-journal.h"
 #include "vfm-json.h"
+#include "vfm-mdev.h"
 #include "vfm-status.h"
 
 #include <stdio.h>
@@ -67,6 +68,12 @@ vfm_cmd_status (VfmCli *cli, int argc, char **argv, GError **error)
     const VfmMigrationRecord *m = g_ptr_array_index (st->migrations, i);
     vfm_cli_item (cli, 0, "migration:", "%s to %s, %s (pid %d); if that vfmigctl migrate died, vfmigctl recover "
                   "ends it", m->domain_name, m->dest_uri, m->phase ? m->phase : "starting", m->pid);
+  }
+  for (guint i = 0; i < st->mdevs->len; i++) {
+    const VfmMdevRecord *r = g_ptr_array_index (st->mdevs, i);
+    g_autoptr (VfmMdev) m = vfm_mdev_get (vfm_host_sysroot (host), r->uuid, NULL);
+    vfm_cli_item (cli, 0, "mdev:", "%s, a %s on %s vfmig created (pid %d)%s", r->uuid, r->type, r->parent, r->pid,
+                  m ? "" : "; gone: vfmigctl recover drops its record");
   }
   for (guint i = 0; i < st->problems->len; i++)
     vfm_cli_warn (cli, g_ptr_array_index (st->problems, i));

@@ -88,5 +88,11 @@ gboolean vfm_cmd_udev_query (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_import_driverctl (VfmCli *cli, int argc, char **argv, GError **error);
 gint     vfm_cli_compare_strings (gconstpointer a, gconstpointer b);
 gboolean vfm_cmd_db_lint    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_mdev_types  (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_mdev_list   (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_mdev_create (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_mdev_remove (VfmCli *cli, int argc, char **argv, GError **error);
+/* the instances as a table (mdev list, and a section of list); FALSE: none */
+gboolean vfm_cli_print_mdevs (VfmCli *cli, VfmHost *host, GPtrArray *mdevs);
 
 G_END_DECLS

@@ -729,6 +729,43 @@ class Recovery(HostCase):
                     self.assertEqual(f.read().strip(), "0")
 
 
+class Mdevs(HostCase):
+    """Mediated devices through the daemon: List and Status show them as
+    vfmigctl does, and a start removes what a killed vfmigctl created."""
+    profile = ("server", "--pfs", "1", "--vfs-per-pf", "2", "--mdev-parent", "mtty:mtty-1=2")
+    start_daemon = False
+
+    def mdev_exists(self, uuid):
+        return os.path.isdir(os.path.join(self.root, "sys", "bus", "mdev", "devices", uuid))
+
+    def test_list_and_status_show_mdevs_as_the_cli_does(self):
+        self.spawn()
+        self.assertEqual(self.call("io.vfmig.List")["mdevs"], [])
+        m = self.ctl_json("mdev", "create", "mtty", "mtty-1")
+        reply = self.call("io.vfmig.List")
+        self.assertEqual(reply["mdevs"], self.ctl_json("mdev", "list"))
+        self.assertEqual([(x["uuid"], x["created_by_vfmig"]) for x in reply["mdevs"]], [(m["uuid"], True)])
+        self.assertEqual(reply["devices"], self.ctl_json("list"))
+        st = self.call("io.vfmig.Status")
+        self.assertEqual(st, self.ctl_json("status"))
+        self.assertEqual([(r["uuid"], r["present"]) for r in st["mdevs"]], [(m["uuid"], True)])
+
+    def test_start_removes_what_a_killed_create_left(self):
+        uuid = "0b1f7c4e-1a2b-4c3d-8e9f-a0b1c2d3e4f5"
+        self.kmock("kill_after", "1\n")
+        env = dict(os.environ, VFMIG_SYSROOT=self.root, LD_PRELOAD=KMOCK)
+        p = subprocess.run([VFMIGCTL, "mdev", "create", "mtty", "mtty-1", "--uuid", uuid], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, -signal.SIGKILL, p.stderr)
+        self.assertTrue(self.mdev_exists(uuid))
+        self.assertEqual(self.state_dir("mdev"), [uuid + ".json"])
+        d = self.spawn()
+        self.assertFalse(self.mdev_exists(uuid), d.log())
+        self.assertEqual(self.state_dir("mdev"), [])
+        self.assertIn(uuid, d.log())
+        self.assertEqual(self.call("io.vfmig.Status")["mdevs"], [])
+
+
 # Damaged records, as a crash of the disk or of a hand edit would leave them.
 DAMAGED = {
     "truncated": b'{"bdf": "0000:10:00.2", "op": "bind", "target_dr',

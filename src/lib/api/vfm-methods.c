@@ -9,6 +9,7 @@
 #include "vfm-error.h"
 #include "vfm-journal.h"
 #include "vfm-json.h"
+#include "vfm-mdev-ops.h"
 #include "vfm-claims.h"
 #include "vfm-status.h"
 #include "vfm-varlink.h"
@@ -76,8 +77,8 @@ method_list (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
 {
   static const char * const known[] = { "all", NULL };
   g_autoptr (VfmHost) host = NULL;
-  g_autoptr (GPtrArray) devices = NULL;
-  g_autoptr (JsonArray) list = json_array_new ();
+  g_autoptr (GPtrArray) devices = NULL, mdevs = NULL;
+  g_autoptr (JsonArray) list = json_array_new (), mdev_list = json_array_new ();
   JsonObject *out;
   gboolean all;
 
@@ -96,6 +97,11 @@ method_list (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
   }
   out = json_object_new ();
   json_object_set_array_member (out, "devices", g_steal_pointer (&list));
+  /* beside the PCI devices, as `vfmigctl mdev list --json` prints them */
+  mdevs = vfm_mdev_list (vfm_host_sysroot (host));
+  for (guint i = 0; i < mdevs->len; i++)
+    json_array_add_element (mdev_list, vfm_mdev_ops_to_json (host, g_ptr_array_index (mdevs, i)));
+  json_object_set_array_member (out, "mdevs", g_steal_pointer (&mdev_list));
   return object_node (out);
 }
 

@@ -149,7 +149,6 @@ vfm_sysroot_data_dir (const char *sub)
   return g_build_filename (dir && *dir ? dir : VFM_DATADIR, sub, NULL);
 }
 
-/* /proc/NAME ("self/mountinfo", "swaps"): a synthetic host carries its own. */
 char *
 vfm_sysroot_dev_vfio_cdev (VfmSysroot *sr, const char *name)
 {
@@ -170,6 +169,7 @@ vfm_sysroot_mdev_devices_dir (VfmSysroot *sr)
   return build (sr, "/sys/bus/mdev/devices", NULL);
 }
 
+/* /proc/NAME ("self/mountinfo", "swaps"): a synthetic host carries its own. */
 char *
 vfm_sysroot_proc_file (VfmSysroot *sr, const char *name)
 {

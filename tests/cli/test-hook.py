@@ -322,5 +322,101 @@ class ManyClaimants(unittest.TestCase):
         self.assertEqual(sorted(on_file), sorted(got))
 
 
+MDEV_A = "c2177883-f1bb-47f0-914d-32a22e3a8804"
+MDEV_B = "5b3a0b0e-9a8f-4d3e-8e4c-2f1f5d3c9a11"
+
+
+def mdev_domain(uuid):
+    return ("<domain type='kvm'><name>tty01</name><uuid>11111111-2222-3333-4444-666666666666</uuid>"
+            "<memory>65536</memory><os><type>hvm</type></os><devices><hostdev mode='subsystem' type='mdev' "
+            f"model='vfio-pci'><source><address uuid='{uuid}'/></source><alias name='hostdev0'/></hostdev>"
+            "</devices></domain>")
+
+
+class HookMdev(unittest.TestCase):
+    """The destination's side of a migration of a guest with a mediated
+    device that someone else started: the type learnt from the local instance
+    with the source's UUID (one machine), a free instance claimed or one
+    created, the UUID rewritten; a failed migration removes what was created."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vfm-hook-mdev-")
+        shutil.rmtree(self.root)
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "1",
+                        "--mdev-parent", "mtty:mtty-1=2,mtty-2=1", self.root], check=True)
+        self.env = dict(os.environ, VFMIG_SYSROOT=self.root, LD_PRELOAD=PRELOAD)
+        self.assertEqual(self.ctl("mdev", "create", "mtty", "mtty-1", "--uuid", MDEV_A).returncode, 0)
+        # the source's guest holds A
+        os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)
+        with open(os.path.join(self.root, ".kmock", "in-use", MDEV_A), "w") as f:
+            f.write("4242 (qemu-system-x86)")
+
+    def tearDown(self):
+        shutil.rmtree(self.root)
+
+    def ctl(self, *args, stdin=None):
+        return subprocess.run([VFMIGCTL, *args], input=stdin, capture_output=True, text=True, env=self.env, timeout=60)
+
+    def instances(self):
+        d = os.path.join(self.root, "sys", "bus", "mdev", "devices")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def uuid_in(self, xml):
+        import re
+        return re.findall(r"uuid=['\"]([0-9a-f-]{36})['\"]", xml)
+
+    def test_creates_one_when_none_is_free_and_removes_it_on_failure(self):
+        p = self.ctl("hook", "qemu", "tty01", "migrate", "begin", "-", stdin=mdev_domain(MDEV_A))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        new = [u for u in self.uuid_in(p.stdout) if u != MDEV_A]
+        self.assertEqual(len(new), 1, p.stdout)
+        self.assertNotIn(MDEV_A, self.uuid_in(p.stdout))
+        self.assertEqual(self.instances(), sorted([MDEV_A, new[0]]))
+        claims = json.loads(self.ctl("claims", "--json").stdout)
+        self.assertEqual(len(claims), 1)
+        dev = claims[0]["devices"][0]
+        self.assertEqual((dev["uuid"], dev["source_uuid"], dev["mdev_type"], dev["created"]),
+                         (new[0], MDEV_A, "mtty-1", True))
+        self.assertIn(claims[0]["id"], p.stdout)
+        # the migration failed: libvirt releases the domain here, which never started; the claim goes
+        # with what it created
+        r = self.ctl("hook", "qemu", "tty01", "release", "end", "-", stdin=p.stdout)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.instances(), [MDEV_A])
+        self.assertEqual(json.loads(self.ctl("claims", "--json").stdout), [])
+
+    def test_takes_a_free_instance_and_keeps_it_after_success(self):
+        self.assertEqual(self.ctl("mdev", "create", "mtty", "mtty-1", "--uuid", MDEV_B).returncode, 0)
+        p = self.ctl("hook", "qemu", "tty01", "migrate", "begin", "-", stdin=mdev_domain(MDEV_A))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.uuid_in(p.stdout), [MDEV_B])
+        self.assertEqual(self.instances(), sorted([MDEV_A, MDEV_B]))
+        claim = json.loads(self.ctl("claims", "--json").stdout)[0]
+        self.assertFalse(claim["devices"][0]["created"])
+        # started on the destination, then the claim ends: the guest keeps its device
+        self.assertEqual(self.ctl("hook", "qemu", "tty01", "started", "begin", "-", stdin=p.stdout).returncode, 0)
+        self.assertEqual(self.ctl("release", claim["id"]).returncode, 0)
+        self.assertEqual(self.instances(), sorted([MDEV_A, MDEV_B]))
+
+    def test_no_free_instance_and_no_room_is_refused(self):
+        # the type's only other slot is taken by an instance someone else holds
+        other = "9d6a3c1e-1111-4222-8333-944455556666"
+        self.assertEqual(self.ctl("mdev", "create", "mtty", "mtty-1", "--uuid", other).returncode, 0)
+        with open(os.path.join(self.root, ".kmock", "in-use", other), "w") as f:
+            f.write("777 (qemu-system-x86)")
+        before = self.instances()
+        p = self.ctl("hook", "qemu", "tty01", "migrate", "begin", "-", stdin=mdev_domain(MDEV_A))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no free mediated device of type mtty-1", p.stderr)
+        self.assertEqual(self.instances(), before)
+        self.assertEqual(json.loads(self.ctl("claims", "--json").stdout), [])
+
+    def test_unknown_uuid_names_the_cause(self):
+        p = self.ctl("hook", "qemu", "tty01", "migrate", "begin", "-",
+                     stdin=mdev_domain("00000000-1111-4222-8333-444455556666"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no instance with that UUID", p.stderr)
+
+
 if __name__ == "__main__":
     sys.exit(run_tap(sys.modules[__name__]))

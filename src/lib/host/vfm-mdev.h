@@ -28,7 +28,7 @@ typedef struct {
   char *parent;
   char *type;                /* the type's directory name */
   gint iommu_group;          /* -1: none */
-  char *driver;              /* "vfio_mdev", or NULL */
+  char *driver;              /* the parent driver's mdev driver ("mtty"; vfio_mdev before 5.16), or NULL */
 } VfmMdev;
 
 void        vfm_mdev_type_free    (VfmMdevType *t);

@@ -470,7 +470,7 @@ mdev_ready (VfmHost *host, const VfmClaimDevice *d, GError **error)
   if (m == NULL)
     return FALSE;
   if (g_strcmp0 (m->type, d->mdev_type) != 0 || m->driver == NULL) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "mediated device %s is %s on %s, wanted %s on vfio_mdev", d->uuid,
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "mediated device %s is %s on %s, wanted %s on a driver", d->uuid,
                  m->type ? m->type : "of no type", m->driver ? m->driver : "no driver", d->mdev_type);
     return FALSE;
   }

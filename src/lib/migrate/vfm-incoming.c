@@ -120,8 +120,13 @@ vfm_migrate_incoming_event (const char *sysroot, const char *op, const char *sub
     return TRUE;
   }
   if (strcmp (op, "release") == 0 && strcmp (subop, "end") == 0) {
+    /* never started here (the incoming migration failed): what the claim
+     * bound or created goes back; it ran here and left: its devices stay,
+     * free for the next guest */
+    g_autoptr (VfmClaim) c = vfm_claim_store_get (vfm_host_sysroot (host), claim_id, NULL);
     g_autoptr (GError) local = NULL;
-    vfm_claims_release (host, claim_id, FALSE, NULL, &local);
+    if (c != NULL)
+      vfm_claims_release (host, claim_id, g_strcmp0 (c->state, "running") != 0, NULL, &local);
     return TRUE;
   }
   return TRUE;

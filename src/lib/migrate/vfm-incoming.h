@@ -19,7 +19,8 @@ char     *vfm_migrate_incoming       (const char *sysroot,
                                       gsize       len,
                                       GError    **error);
 /* prepare begin (bind the claim's devices unless prepared already), started
- * (the domain adopts its claim: no expiry) and release end (the claim ends),
+ * (the domain adopts its claim: no expiry) and release end (the claim ends;
+ * if the domain never started here, what it bound or created goes back),
  * each for the claim named in the domain XML; other events are no-ops. */
 gboolean  vfm_migrate_incoming_event (const char *sysroot,
                                       const char *operation,

@@ -197,8 +197,17 @@ vfm_mdev_ops_create (VfmHost *host, const char *parent, const char *type, const 
     g_propagate_error (error, g_steal_pointer (&kernel));
     return NULL;
   }
-  if ((m = vfm_mdev_get (sr, uuid, error)) == NULL)
+  if ((m = vfm_mdev_get (sr, uuid, error)) == NULL) {
     g_prefix_error (error, "created %s on %s, then: ", type, parent);
+    return NULL;
+  }
+  /* done: from now on it is vfmig's instance, not an interrupted create */
+  rec->complete = TRUE;
+  if (!vfm_journal_write_mdev (sr, rec, error)) {
+    g_prefix_error (error, "created %s %s on %s, but: ", type, uuid, parent);
+    vfm_mdev_free (m);
+    return NULL;
+  }
   return m;
 
 refused:
@@ -272,8 +281,13 @@ recover_one (VfmHost *host, const char *uuid, GHashTable *claimed)
    * daemon, a migration) is not a crash: its instance is its business */
   if (rec == NULL || process_alive (rec->pid))
     return NULL;
+  m = vfm_mdev_get (sr, uuid, NULL);
+  /* a create that finished made an instance the operator asked for: only
+   * its record goes, once the instance is gone */
+  if (rec->complete && m != NULL)
+    return NULL;
   r = vfm_bind_result_new (uuid, "recover");
-  if ((m = vfm_mdev_get (sr, uuid, NULL)) == NULL) {
+  if (m == NULL) {
     if (vfm_journal_remove_mdev (sr, uuid, &r->error)) {
       r->message = g_strdup_printf ("%s: the %s on %s vfmig created is gone; its record dropped", uuid, rec->type,
                                     rec->parent);

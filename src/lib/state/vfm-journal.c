@@ -708,6 +708,7 @@ vfm_mdev_record_to_json (const VfmMdevRecord *r)
   vfm_json_add_str (b, "type", r->type);
   vfm_json_add_int (b, "created_at", r->created_at);
   vfm_json_add_int (b, "pid", r->pid);
+  vfm_json_add_bool (b, "complete", r->complete);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -717,7 +718,8 @@ vfm_mdev_record_from_json (JsonObject *o, const char *origin, GError **error)
 {
   static const Member spec[] = {
     { "uuid", G_TYPE_STRING, FALSE }, { "parent", G_TYPE_STRING, TRUE }, { "type", G_TYPE_STRING, TRUE },
-    { "created_at", G_TYPE_INT64, FALSE }, { "pid", G_TYPE_INT64, FALSE }, { NULL }
+    { "created_at", G_TYPE_INT64, FALSE }, { "pid", G_TYPE_INT64, FALSE }, { "complete", G_TYPE_BOOLEAN, FALSE },
+    { NULL }
   };
   g_autoptr (VfmMdevRecord) r = NULL;
 

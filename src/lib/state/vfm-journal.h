@@ -81,13 +81,18 @@ typedef struct {
   gint pid;
 } VfmMigrationRecord;
 
-/* mdev/UUID.json: an instance vfmig created, for as long as it exists. */
+/* mdev/UUID.json: an instance vfmig created, for as long as it exists.
+ * Written before the kernel's create (complete FALSE: an intent, which a
+ * crash leaves for recover to undo) and again once the instance is verified
+ * (complete TRUE: vfmig's own instance, which nothing removes behind the
+ * operator's back). */
 typedef struct {
   char *uuid;
   char *parent;             /* the parent's device name ("mtty", a BDF) */
   char *type;               /* the type's directory name ("mtty-1") */
   gint64 created_at;        /* unix seconds */
   gint pid;                 /* the process that created it */
+  gboolean complete;        /* the create finished and was verified */
 } VfmMdevRecord;
 
 void        vfm_owned_free             (VfmOwned *o);

@@ -6,7 +6,7 @@
 #include "vfm-ids.h"
 #include "vfm-journal.h"
 #include "vfm-lock.h"
-#include "vfm-mdev.h"
+#include "vfm-mdev-ops.h"
 #include "vfm-vfio.h"
 
 #include <string.h>
@@ -159,7 +159,7 @@ remove_created (VfmHost *host, const VfmClaim *c, const VfmClaimDevice *d, GPtrA
   if (holders->len > 0) {
     r->message = g_strdup_printf ("kept mediated device %s: in use by %s", d->uuid,
                                   (const char *) g_ptr_array_index (holders, 0));
-  } else if (vfm_mdev_remove (sr, d->uuid, &r->error)) {
+  } else if (vfm_mdev_ops_remove (host, d->uuid, FALSE, &r->error)) {
     r->changed = TRUE;
     r->message = g_strdup_printf ("removed mediated device %s (%s on %s), which claim %s created", d->uuid,
                                   d->mdev_type, d->mdev_parent, c->id);
@@ -301,7 +301,8 @@ create_planned (VfmHost *host, const VfmClaim *c, GError **error)
     const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
     if (d->uuid == NULL || !d->created)
       continue;
-    if (!vfm_mdev_create (vfm_host_sysroot (host), d->mdev_parent, d->mdev_type, d->uuid, error)) {
+    g_autoptr (VfmMdev) m = vfm_mdev_ops_create (host, d->mdev_parent, d->mdev_type, d->uuid, error);
+    if (m == NULL) {
       g_prefix_error (error, "claim %s: ", c->id);
       return FALSE;
     }

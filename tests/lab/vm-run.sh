@@ -1,8 +1,10 @@
 #!/bin/bash
 # vm-run.sh — run one script inside a throw-away real-kernel VM (test tier 2).
 #
-# Boots Debian's 6.1 kernel under QEMU TCG (q35 + intel-iommu) with an
-# emulated SR-IOV NVMe controller and an e1000e.  The host's root file system
+# Boots the newest Debian kernel in /boot (6.12 from bookworm-backports when
+# scripts/deps.sh --current-stack installed it, else the distribution's 6.1)
+# under QEMU TCG (q35 + intel-iommu) with an emulated SR-IOV NVMe controller
+# and an e1000e.  The host's root file system
 # is the guest's root (9p, read-only, under an overlayfs with a tmpfs upper
 # layer), so host-built binaries run unchanged; nothing the guest writes
 # reaches the host except through the results share.  SCRIPT's stdout and
@@ -22,7 +24,8 @@ readonly EXIT_SKIP=77 EXIT_TIMEOUT=124 EXIT_VMFAIL=125 EXIT_USAGE=2
 readonly INITRAMFS_FORMAT=1
 # Modules the initramfs carries; modprobe adds their dependencies.
 readonly -a INITRD_BOOT_MODULES=(virtio_pci 9pnet_virtio 9p overlay nvme e1000e)
-readonly -a INITRD_VFIO_MODULES=(vfio vfio_iommu_type1 vfio_pci)
+# (mdev: mediated devices such as the mtty sample of tests/lab/native)
+readonly -a INITRD_VFIO_MODULES=(vfio vfio_iommu_type1 vfio_pci mdev)
 
 usage() {
     cat <<EOF
@@ -42,7 +45,7 @@ options:
   --results DIR      share DIR read-write with the guest as \$LAB_RESULTS
                      (default: a temporary directory, removed afterwards)
   --console FILE     keep the guest console log in FILE
-  --preload-vfio     insmod vfio, vfio_iommu_type1, vfio_pci at boot
+  --preload-vfio     insmod vfio, vfio_iommu_type1, vfio_pci, mdev at boot
                      (default: left to the script: modprobe vfio-pci)
   --qemu-arg ARG     append ARG to the QEMU command line (repeatable)
   --append STR       append STR to the kernel command line
@@ -51,7 +54,8 @@ options:
 
 environment:
   VFMIG_LAB_CACHE    cache for vmlinux/initramfs (default /var/tmp/vfmig-lab-UID)
-  VFMIG_LAB_KERNEL   kernel image (default newest /boot/vmlinuz-6.1.*-amd64)
+  VFMIG_LAB_KERNEL   kernel image (default: the newest /boot/vmlinuz-* whose
+                     modules are in /lib/modules)
   VFMIG_LAB_QEMU     QEMU binary (default qemu-system-x86_64)
   VFMIG_LAB_VERBOSE  if set, report the VM's run time on stderr
 
@@ -114,15 +118,17 @@ find_kernel() {
     if [[ -n ${VFMIG_LAB_KERNEL:-} ]]; then
         kernel=$VFMIG_LAB_KERNEL
     else
-        # The Debian 6.1 kernel of linux-image-amd64, not whatever runs the
-        # host (which may be a custom kernel without modules).
-        for k in /boot/vmlinuz-6.1.*-amd64; do
-            [[ -e $k ]] || continue
+        # The newest Debian kernel installed in /boot (6.12 of the current
+        # stack, else 6.1 of linux-image-amd64), not whatever runs the host
+        # (which may be a custom kernel without modules).  Only kernels whose
+        # modules are installed count.
+        for k in /boot/vmlinuz-*; do
+            [[ -e $k && -f /lib/modules/${k##*/vmlinuz-}/modules.dep ]] || continue
             if [[ -z $kernel ]] || [[ $(printf '%s\n%s\n' "$kernel" "$k" | sort -V | tail -n1) == "$k" ]]; then
                 kernel=$k
             fi
         done
-        [[ -n $kernel ]] || skip "no /boot/vmlinuz-6.1.*-amd64 (apt-get install linux-image-amd64)"
+        [[ -n $kernel ]] || skip "no /boot/vmlinuz-* with modules in /lib/modules (apt-get install linux-image-amd64)"
     fi
     [[ -f $kernel ]] || skip "kernel image $kernel does not exist"
     [[ -r $kernel ]] || skip "kernel image $kernel is not readable (run as root)"
@@ -133,8 +139,8 @@ find_kernel() {
 check_prereqs() {
     local t
     command -v "$qemu" >/dev/null || skip "$qemu not found (apt-get install qemu-system-x86)"
-    for t in busybox modprobe cpio xz timeout flock sha256sum od; do
-        command -v "$t" >/dev/null || skip "$t not found (packages: busybox-static kmod cpio xz-utils coreutils util-linux)"
+    for t in busybox modprobe cpio xz zstd timeout flock sha256sum od; do
+        command -v "$t" >/dev/null || skip "$t not found (packages: busybox-static kmod cpio xz-utils zstd coreutils util-linux)"
     done
     # The initramfs needs a static busybox: it runs before any library
     # exists.  A dynamic one names its loader in .interp, near the start.
@@ -180,11 +186,14 @@ cached_build() {
 # Extract the uncompressed ELF vmlinux from a bzImage: booted through QEMU's
 # PVH entry it saves the ~2 s TCG needs to decompress the kernel.  The x86
 # boot header gives the payload's place (setup_sects at 0x1f1, payload_offset
-# and payload_length at 0x248); Debian compresses it with XZ (followed by a
-# 4-byte size, hence --single-stream).
+# and payload_length at 0x248); its magic says the compression: Debian's 6.1
+# uses XZ (fd 37 7a 58 5a 00), 6.12 zstd (28 b5 2f fd).  The kernel build
+# appends the uncompressed size (4 bytes, little endian) to the stream, and
+# payload_length counts it: xz stops after its stream (--single-stream), zstd
+# is given the payload without those 4 bytes, which then check the result.
 # shellcheck disable=SC2317 # called through cached_build
 build_vmlinux() {
-    local out=$1 setup_sects off len magic
+    local out=$1 setup_sects off len magic size
     # Called where set -e does not apply: every step is checked.
     setup_sects=$(od -An -tu1 -j $((0x1f1)) -N1 -- "$kernel") || return 1
     read -r off len < <(od -An -tu4 -j $((0x248)) -N8 -- "$kernel") || return 1
@@ -193,13 +202,26 @@ build_vmlinux() {
     ((setup_sects)) || setup_sects=4
     off=$(((setup_sects + 1) * 512 + off))
     magic=$(od -An -tx1 -j "$off" -N6 -- "$kernel" | tr -d ' \n') || return 1
-    if [[ $magic != fd377a585a00 ]]; then
-        msg "$kernel: payload is not XZ (magic $magic)"
+    case $magic in
+    fd377a585a00)
+        dd if="$kernel" iflag=skip_bytes,count_bytes skip="$off" count="$len" bs=1M status=none |
+            xz -dc --single-stream >"$out" ||
+            { msg "$kernel: cannot decompress the XZ payload"; return 1; }
+        ;;
+    28b52ffd*)
+        ((len > 4)) || { msg "$kernel: payload too short"; return 1; }
+        dd if="$kernel" iflag=skip_bytes,count_bytes skip="$off" count=$((len - 4)) bs=1M status=none |
+            zstd -qdc >"$out" ||
+            { msg "$kernel: cannot decompress the zstd payload"; return 1; }
+        size=$(od -An -tu4 -j $((off + len - 4)) -N4 -- "$kernel" | tr -d ' ') || return 1
+        [[ $(stat -c %s -- "$out") == "$size" ]] ||
+            { msg "$kernel: zstd payload gave $(stat -c %s -- "$out") bytes, the kernel says $size"; return 1; }
+        ;;
+    *)
+        msg "$kernel: payload is neither XZ nor zstd (magic $magic)"
         return 1
-    fi
-    dd if="$kernel" iflag=skip_bytes,count_bytes skip="$off" count="$len" bs=1M status=none |
-        xz -dc --single-stream >"$out" ||
-        { msg "$kernel: cannot decompress the payload"; return 1; }
+        ;;
+    esac
     [[ $(od -An -tx1 -N4 -- "$out" | tr -d ' \n') == 7f454c46 ]] || { msg "$kernel: payload is not an ELF vmlinux"; return 1; }
 }
 

@@ -86,9 +86,14 @@ tap_check "counter advances on b" th_wait_counter_above b g1 "$c_b" 5
 assert_eq "hook calls on the destination (b)" \
     "g1 migrate begin - stdin=*|g1 prepare begin - stdin=*|g1 start begin - stdin=*|g1 started begin - stdin=*|" \
     "$(hook_lines b | sed 's/stdin=[0-9]*/stdin=*/' | tr '\n' '|')"
-assert_eq "hook calls on the source (a)" \
-    "g1 stopped end - stdin=*|g1 release end - stdin=*|" \
-    "$(hook_lines a | sed 's/stdin=[0-9]*/stdin=*/' | tr '\n' '|')"
+# The release hook's last argument: "-" up to libvirt 9.0, the shutoff
+# reason ("migrated") in libvirt 11.3; both are right.
+src_calls=$(hook_lines a | sed 's/stdin=[0-9]*/stdin=*/' | tr '\n' '|')
+if [[ $src_calls == "g1 stopped end - stdin=*|g1 release end migrated stdin=*|" ]]; then
+    tap_ok "hook calls on the source (a) (release names the reason: migrated)"
+else
+    assert_eq "hook calls on the source (a)" "g1 stopped end - stdin=*|g1 release end - stdin=*|" "$src_calls"
+fi
 tap_diag "hook log:" "$(cat "$wd/hook.log")"
 assert_eq "hooks run with a clean environment" "HOME=/root LC_ALL=C PATH=$(_th_daemon_path) PWD=/" \
     "$(grep -v '^_=' "$wd/hook-env.vfmig-th-b" | tr '\n' ' ' | sed 's/ $//')"

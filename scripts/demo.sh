@@ -51,7 +51,9 @@ cat >"$work/web01.xml" <<XML
 <address domain='0x${vf:0:4}' bus='0x${vf:5:2}' slot='0x${vf:8:2}' function='0x${vf:11:1}'/></source></hostdev>
 </devices></domain>
 XML
-echo "(profiles as QEMU 9.2 / libvirt 10.10 hosts would report them; this machine has QEMU 7.2 / libvirt 9.0)"
+qemu_v=$(qemu-system-x86_64 --version | sed -n '1s/^QEMU emulator version \([0-9][0-9.]*\).*/\1/p')
+libvirt_v=$(/usr/sbin/libvirtd --version | sed -n 's/^.*(libvirt) \([0-9][0-9.]*\).*/\1/p')
+echo "(profiles as QEMU 9.2 / libvirt 10.10 hosts would report them; this machine has QEMU ${qemu_v:-?} / libvirt ${libvirt_v:-?})"
 step "$ctl" check --from "$work/a.json" --to "$work/b.json" --domain-xml "$work/web01.xml"
 
 echo

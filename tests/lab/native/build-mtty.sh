@@ -79,6 +79,15 @@ if [[ -z $deb ]]; then
     src=$(distribution_source) || skip "no Debian source in /etc/apt/sources.list* to find a mirror"
     uris=${src%%|*} signed=${src#*|}
     uri=${VFMIG_MTTY_MIRROR:-${uris%% *}}
+    # trixie's Release is signed with the trixie keys: the archive keyring
+    # holds them (bookworm's debian-archive-keyring 2023.3+deb12u2 and later),
+    # else the trixie keyrings themselves, else what the bookworm source uses
+    keys=/usr/share/keyrings
+    if [[ -r $keys/debian-archive-keyring.gpg ]]; then
+        signed=$keys/debian-archive-keyring.gpg
+    elif [[ -r $keys/debian-archive-trixie-stable.gpg && -r $keys/debian-archive-trixie-automatic.gpg ]]; then
+        signed=$keys/debian-archive-trixie-stable.gpg,$keys/debian-archive-trixie-automatic.gpg
+    fi
     apt_dir=$cache/apt-$SUITE
     mkdir -p -- "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
     printf 'deb %s%s %s main\n' "${signed:+[signed-by=$signed] }" "$uri" "$SUITE" >"$apt_dir/sources.list"

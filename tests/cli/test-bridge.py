@@ -183,15 +183,17 @@ class Bridge(unittest.TestCase):
         p = self.ctl("check", "--from", src, "--to", src, "--json", env=env)
         self.assertEqual(p.returncode, 0, p.stderr)
         # check --to a peer: the profile comes through the bridge
-        r = subprocess.run([VFMIGCTL, "check", "--from", src, "--to", "qemu+ssh://hostb/system", "--peer",
+        # (libvirt's test driver gives the destination's versions: no libvirt over ssh, which under
+        # ASan crashes inside libvirt's RPC - its XDR calls go through ASan's interceptors, whose
+        # real functions are unresolved when libvirt is dlopen()ed)
+        r = subprocess.run([VFMIGCTL, "check", "--from", src, "--to", "test:///default", "--peer",
                             "ssh://hostb", "--json"], capture_output=True, text=True, env=env, timeout=60)
         self.assertIn(r.returncode, (0, 3), r.stderr)
-        # (libvirt's own qemu+ssh connection for the versions shows up there too)
-        self.assertIn("-o BatchMode=yes -- hostb vfmigctl bridge", open(log).read().splitlines())
+        self.assertEqual(open(log).read().splitlines(), ["-o BatchMode=yes -- hostb vfmigctl bridge"])
         out = json.loads(r.stdout)
         self.assertEqual(len(out["destinations"]), 1)
         # an unreachable host is an error naming it
-        r = subprocess.run([VFMIGCTL, "check", "--from", src, "--to", "qemu+ssh://nohost/system", "--peer",
+        r = subprocess.run([VFMIGCTL, "check", "--from", src, "--to", "test:///default", "--peer",
                             "ssh://nohost"], capture_output=True, text=True, env=env, timeout=60)
         self.assertEqual(r.returncode, 1)
         self.assertIn("nohost", r.stderr)

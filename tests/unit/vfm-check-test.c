@@ -705,6 +705,45 @@ test_rewrite_not_a_domain (void)
   g_test_trap_assert_passed ();
 }
 
+/* issue 16: a replug kept none of the user's hostdev (guest slot 0x07 became
+ * 0x02, <rom bar='off'/> was gone) */
+static void
+test_hostdev_element_kept (void)
+{
+  static const char xml[] =
+    "<domain type='kvm'><name>g</name><devices>"
+    "<hostdev mode='subsystem' type='pci' managed='yes'><driver name='vfio' model='mlx5_vfio_pci'/>"
+    "<source><address domain='0x0000' bus='0x3b' slot='0x00' function='0x2'/></source>"
+    "<alias name='ua-vf1'/><rom bar='off'/><acpi index='5'/><boot order='2'/>"
+    "<address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/></hostdev>"
+    "</devices></domain>";
+  g_autoptr (GError) error = NULL;
+  g_autofree char *same = vfm_domain_hostdev_xml (xml, strlen (xml), "0000:3b:00.2", NULL, &error);
+  g_autofree char *moved = NULL, *again = NULL;
+
+  g_assert_no_error (error);
+  for (const char * const *want = (const char * const[]) { "managed=\"yes\"", "model=\"mlx5_vfio_pci\"",
+                                                            "<rom bar=\"off\"/>", "<acpi index=\"5\"/>",
+                                                            "<boot order=\"2\"/>", "slot=\"0x07\"",
+                                                            "name=\"ua-vf1\"", "bus=\"0x3b\"", NULL };
+       *want != NULL; want++)
+    g_assert_nonnull (strstr (same, *want));
+  moved = vfm_domain_hostdev_xml (xml, strlen (xml), "0000:3b:00.2", "0000:5e:01.4", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (moved, "managed=\"no\""));
+  g_assert_nonnull (strstr (moved, "bus=\"0x5e\" slot=\"0x01\" function=\"0x4\""));
+  g_assert_nonnull (strstr (moved, "<rom bar=\"off\"/>"));
+  g_assert_nonnull (strstr (moved, "slot=\"0x07\""));
+  g_assert_nonnull (strstr (moved, "<boot order=\"2\"/>"));
+  g_assert_null (strstr (moved, "bus=\"0x3b\""));
+  /* the journal keeps the element: retargeting it alone gives the same */
+  again = vfm_hostdev_retarget (same, "0000:5e:01.4", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (again, ==, moved);
+  g_assert_null (vfm_domain_hostdev_xml (xml, strlen (xml), "0000:3b:00.3", NULL, &error));
+  g_assert_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -712,6 +751,7 @@ main (int argc, char **argv)
 
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
   g_test_add_func ("/check/domain/parse", test_domain_parse);
+  g_test_add_func ("/check/domain/hostdev-element-kept", test_hostdev_element_kept);
   g_test_add_func ("/check/domain/parse-refused", test_domain_parse_refused);
   ADD ("/check/rules/native-and-replug", test_native_and_replug);
   ADD ("/check/rules/requested-native-refused", test_requested_native_refused);

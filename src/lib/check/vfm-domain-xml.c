@@ -5,6 +5,7 @@
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef xmlDoc VfmXmlDoc;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmXmlDoc, xmlFreeDoc)
@@ -613,6 +614,64 @@ vfm_domain_claim_id (const char *xml, gsize len)
       return id != NULL && g_uuid_string_is_valid (id) ? g_steal_pointer (&id) : NULL;
     }
   return NULL;
+}
+
+static gboolean
+is_pci_hostdev (xmlNode *c)
+{
+  g_autofree char *type = prop (c, "type"), *mode = prop (c, "mode");
+  return (xmlStrEqual (c->name, BAD_CAST "hostdev") && g_strcmp0 (mode, "subsystem") == 0 &&
+          g_strcmp0 (type, "pci") == 0) ||
+         (xmlStrEqual (c->name, BAD_CAST "interface") && g_strcmp0 (type, "hostdev") == 0);
+}
+
+static char *
+element_string (xmlDoc *doc, xmlNode *el, const char *to)
+{
+  if (to != NULL) {
+    set_address (child (child (el, "source"), "address"), to);
+    xmlSetProp (el, BAD_CAST "managed", BAD_CAST "no");
+  }
+  return node_to_string (doc, el);
+}
+
+char *
+vfm_domain_hostdev_xml (const char *xml, gsize len, const char *bdf, const char *to, GError **error)
+{
+  g_autoptr (VfmXmlDoc) doc = read_domain (xml, len, error);
+  xmlNode *devices;
+
+  if (doc == NULL)
+    return NULL;
+  devices = child (xmlDocGetRootElement (doc), "devices");
+  for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next) {
+    xmlNode *addr;
+    g_autofree char *at = NULL;
+    if (c->type != XML_ELEMENT_NODE || !is_pci_hostdev (c))
+      continue;
+    addr = child (child (c, "source"), "address");
+    if (addr != NULL && (at = address_bdf (addr, TRUE)) != NULL && g_strcmp0 (at, bdf) == 0)
+      return element_string (doc, c, to);
+  }
+  g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "the domain has no PCI hostdev %s", bdf);
+  return NULL;
+}
+
+char *
+vfm_hostdev_retarget (const char *element, const char *to, GError **error)
+{
+  g_autoptr (VfmXmlDoc) doc = NULL;
+  xmlNode *el;
+
+  if (strlen (element) > G_MAXINT ||
+      (doc = xmlReadMemory (element, (int) strlen (element), "hostdev.xml", NULL,
+                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)) == NULL ||
+      (el = xmlDocGetRootElement (doc)) == NULL || !is_pci_hostdev (el) ||
+      child (child (el, "source"), "address") == NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "not a PCI hostdev element");
+    return NULL;
+  }
+  return element_string (doc, el, to);
 }
 
 /* A bare <hostdev managed='no'> for attach-device (replug). */

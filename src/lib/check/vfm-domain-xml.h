@@ -106,5 +106,20 @@ char *vfm_domain_claim_id  (const char  *xml,
                             gsize        len);
 char *vfm_hostdev_element  (const char  *bdf,
                             const char  *alias);
+/* The domain's own <hostdev> (or <interface type='hostdev'>) element whose
+ * source is bdf, exactly as the domain has it - guest address, <rom>,
+ * <alias>, <driver>, <acpi>, <boot>, managed - with, when to is not NULL, the
+ * source address set to to and managed='no' (vfmig bound it there). NULL
+ * when the domain has no such device. */
+char *vfm_domain_hostdev_xml (const char  *xml,
+                              gsize        len,
+                              const char  *bdf,
+                              const char  *to,
+                              GError     **error);
+/* The same change on a hostdev element alone (one vfm_domain_hostdev_xml
+ * returned): source address to, managed='no'. */
+char *vfm_hostdev_retarget   (const char  *element,
+                              const char  *to,
+                              GError     **error);
 
 G_END_DECLS

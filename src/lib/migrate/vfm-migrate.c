@@ -291,6 +291,16 @@ step_preflight (Run *run, GError **error)
     w->mdev_parent = m ? g_strdup (m->parent) : NULL;
     g_ptr_array_add (run->wants, w);
   }
+  for (guint i = 0; i < run->info->hostdevs->len; i++) {
+    const VfmHostdev *h = g_ptr_array_index (run->info->hostdevs, i);
+    if (h->managed)
+      g_ptr_array_add (r->steps, g_strdup_printf ("note: hostdev %s is managed='yes'; on the destination it is "
+                                                  "managed='no', as vfmig binds the claimed device there (this "
+                                                  "host's definition is not changed)", h->bdf));
+  }
+  if (run->persistent && !o->persistent)
+    g_ptr_array_add (r->steps, g_strdup_printf ("note: %s is persistent here and arrives transient on the "
+                                                "destination (--persistent defines it there)", run->name));
   if (run->info->hostdevs->len == 0)
     step_done (run, "pre-flight: no PCI passthrough devices, a plain live migration");
   else
@@ -329,6 +339,8 @@ step_journal (Run *run, GError **error)
     VfmMigrationDevice *d = g_new0 (VfmMigrationDevice, 1);
     d->bdf = g_strdup (key);
     d->alias = g_strdup (value);
+    /* the user's element, for every re-attach (here, there, on recovery) */
+    d->hostdev = vfm_domain_hostdev_xml (run->xml, strlen (run->xml), key, NULL, NULL);
     g_ptr_array_add (run->rec->devices, d);
   }
   return TRUE;
@@ -415,8 +427,10 @@ step_detach (Run *run, GError **error)
 
   g_hash_table_iter_init (&it, run->replug);
   while (g_hash_table_iter_next (&it, &key, &value)) {
-    g_autofree char *el = vfm_hostdev_element (key, value);
+    g_autofree char *el = vfm_domain_hostdev_xml (run->xml, strlen (run->xml), key, NULL, error);
     VfmMigrationDevice *d = record_device (run, key);
+    if (el == NULL)
+      return FALSE;
     step_begin (run);
     if (d != NULL)
       d->detached = TRUE;
@@ -574,9 +588,13 @@ step_attach (Run *run, GError **error)
   g_hash_table_iter_init (&it, run->replug);
   while (g_hash_table_iter_next (&it, &key, &value)) {
     const char *to = g_hash_table_lookup (run->moves, key);
-    g_autofree char *el = vfm_hostdev_element (to, value);
+    g_autofree char *el = vfm_domain_hostdev_xml (run->xml, strlen (run->xml), key, to, error);
+    if (el == NULL)
+      return FALSE;
     step_begin (run);
-    if (!vfm_virt_device (dst, run->name, el, TRUE, run->o->persistent, error)) {
+    /* live only: with --persistent the migrated definition has it already
+     * (pointing at the claimed device), and a second one is refused */
+    if (!vfm_virt_device (dst, run->name, el, TRUE, FALSE, error)) {
       g_prefix_error (error, "attaching %s on the destination: ", to);
       return FALSE;
     }
@@ -773,7 +791,7 @@ recover_record (VfmHost *host, VfmMigrationRecord *m)
       g_autoptr (GError) ae = NULL;
       if (!d->detached || still_attached (src, m->domain_name, d->bdf))
         continue;
-      el = vfm_hostdev_element (d->bdf, d->alias);
+      el = d->hostdev ? g_strdup (d->hostdev) : vfm_hostdev_element (d->bdf, d->alias);
       if (vfm_virt_device (src, m->domain_name, el, TRUE, FALSE, &ae))
         g_ptr_array_add (r->steps, g_strdup_printf ("re-attached %s to %s on the source", d->bdf, m->domain_name));
       else if (r->error == NULL)
@@ -790,8 +808,10 @@ recover_record (VfmHost *host, VfmMigrationRecord *m)
       g_autoptr (GError) ae = NULL;
       if (d->to == NULL || still_attached (dst, m->domain_name, d->to))
         continue;
-      el = vfm_hostdev_element (d->to, d->alias);
-      if (vfm_virt_device (dst, m->domain_name, el, TRUE, m->persistent, &ae))
+      el = d->hostdev ? vfm_hostdev_retarget (d->hostdev, d->to, NULL) : NULL;
+      if (el == NULL)
+        el = vfm_hostdev_element (d->to, d->alias);
+      if (vfm_virt_device (dst, m->domain_name, el, TRUE, FALSE, &ae))
         g_ptr_array_add (r->steps, g_strdup_printf ("attached %s to %s on the destination", d->to, m->domain_name));
       else if (r->error == NULL)
         g_set_error (&r->error, VFM_ERROR, VFM_ERROR_FAILED, "cannot attach %s to %s on %s: %s", d->to,

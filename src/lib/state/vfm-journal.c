@@ -44,6 +44,7 @@ migration_device_free (VfmMigrationDevice *d)
   g_free (d->bdf);
   g_free (d->alias);
   g_free (d->to);
+  g_free (d->hostdev);
   g_free (d);
 }
 
@@ -580,6 +581,7 @@ vfm_migration_record_to_json (const VfmMigrationRecord *m)
     vfm_json_add_str (b, "alias", d->alias);
     vfm_json_add_str (b, "to", d->to);
     vfm_json_add_bool (b, "detached", d->detached);
+    vfm_json_add_str (b, "hostdev", d->hostdev);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
@@ -631,7 +633,7 @@ vfm_migration_record_from_json (JsonObject *o, const char *origin, GError **erro
   for (guint i = 0; devs != NULL && JSON_NODE_HOLDS_ARRAY (devs) && i < json_array_get_length (json_node_get_array (devs)); i++) {
     static const Member dspec[] = {
       { "bdf", G_TYPE_STRING, TRUE }, { "alias", G_TYPE_STRING, FALSE }, { "to", G_TYPE_STRING, FALSE },
-      { "detached", G_TYPE_BOOLEAN, FALSE }, { NULL }
+      { "detached", G_TYPE_BOOLEAN, FALSE }, { "hostdev", G_TYPE_STRING, FALSE }, { NULL }
     };
     JsonNode *dn = json_array_get_element (json_node_get_array (devs), i);
     VfmMigrationDevice *d;
@@ -646,6 +648,7 @@ vfm_migration_record_from_json (JsonObject *o, const char *origin, GError **erro
     d->alias = get_str (json_node_get_object (dn), "alias");
     d->to = get_str (json_node_get_object (dn), "to");
     d->detached = get_bool (json_node_get_object (dn), "detached");
+    d->hostdev = get_str (json_node_get_object (dn), "hostdev");
     if (d->bdf == NULL || !vfm_bdf_is_valid (d->bdf) || (d->to != NULL && !vfm_bdf_is_valid (d->to))) {
       migration_device_free (d);
       g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: devices[%u] has no valid bdf", origin, i);

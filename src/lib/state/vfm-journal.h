@@ -63,6 +63,7 @@ typedef struct {
   char *alias;              /* its hostdev alias in the guest */
   char *to;                 /* the claimed destination device, or NULL */
   gboolean detached;        /* a detach was asked on the source */
+  char *hostdev;            /* the domain's own <hostdev> element, as it was (NULL: records before 0.2) */
 } VfmMigrationDevice;
 
 typedef struct {

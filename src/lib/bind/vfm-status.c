@@ -36,17 +36,29 @@ vfm_status_free (VfmStatus *st)
   g_free (st);
 }
 
-/* The journal's owned record and what the device is bound to now. */
+/* The journal's owned record and what the device is bound to now, the live
+ * members right after "driver" (the order status has always printed). */
 static JsonNode *
 owned_to_json (const VfmOwned *o, const char *current_driver)
 {
-  JsonNode *node = vfm_owned_to_json (o);
-  JsonObject *obj = json_node_get_object (node);
-  if (current_driver != NULL)
-    json_object_set_string_member (obj, "current_driver", current_driver);
-  else
-    json_object_set_null_member (obj, "current_driver");
-  json_object_set_boolean_member (obj, "in_place", g_strcmp0 (o->driver, current_driver) == 0);
+  g_autoptr (JsonNode) record = vfm_owned_to_json (o);
+  JsonObject *rec = json_node_get_object (record);
+  JsonObject *out = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (GList) members = json_object_get_members (rec);
+
+  for (GList *l = members; l != NULL; l = l->next) {
+    const char *name = l->data;
+    json_object_set_member (out, name, json_node_copy (json_object_get_member (rec, name)));
+    if (g_strcmp0 (name, "driver") == 0) {
+      if (current_driver != NULL)
+        json_object_set_string_member (out, "current_driver", current_driver);
+      else
+        json_object_set_null_member (out, "current_driver");
+      json_object_set_boolean_member (out, "in_place", g_strcmp0 (o->driver, current_driver) == 0);
+    }
+  }
+  json_node_take_object (node, out);
   return node;
 }
 

@@ -314,7 +314,7 @@ refuse_if_held (VfmSysroot *sr, const char *name, gint group, GError **error)
   g_autoptr (GPtrArray) holders = vfm_vfio_holders (sr, name, group, NULL);
   if (holders->len == 0)
     return TRUE;
-  g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY, "it is in use by %s; its last probe stands",
+  g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY, "busy: in use by %s (probing would reset it); its last probe stands",
                (const char *) g_ptr_array_index (holders, 0));
   return FALSE;
 }

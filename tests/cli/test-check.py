@@ -139,11 +139,30 @@ class Rules(unittest.TestCase):
         dst = host("hostb", [dev("0000:5e:00.4", dirty=False)], qemu="8.2.0")
         self.fails_alone("dirty-tracking", src=src, dst=dst)
 
-    def test_no_dirty_tracking_new_qemu_warns(self):
+    def test_no_dirty_tracking_new_qemu_needs_the_properties(self):
+        # issue 16: check said MIGRATABLE here, and QEMU's default (enable-migration=auto) blocks or fails it
         src = host("hosta", [dev("0000:3b:00.2", dirty=False)])
-        rc, out = self.check(src=src, rc=0)
-        self.assertEqual(self.rule(out, "dirty-tracking")["outcome"], "warn")
+        out = self.fails_alone("dirty-tracking", src=src)
+        reason = self.rule(out, "dirty-tracking")["reason"]
+        self.assertIn("restart needed", reason)
+        self.assertIn("enable-migration=on (string)", reason)
+        self.assertIn("x-device-dirty-page-tracking=off (string)", reason)
+        # started with both: native again, the cost said
+        props = ("<qemu:override><qemu:device alias='hostdev0'><qemu:frontend>"
+                 "<qemu:property name='enable-migration' type='string' value='on'/>"
+                 "<qemu:property name='x-device-dirty-page-tracking' type='string' value='off'/>"
+                 "</qemu:frontend></qemu:device></qemu:override>")
+        dom = domain([("0000:3b:00.2",)]).replace("<domain type='kvm'>",
+                                                  "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>")
+        dom = dom.replace("</domain>", props + "</domain>")
+        rc, out = self.check(src=src, dom=dom, rc=0)
+        self.assertEqual(self.rule(out, "dirty-tracking")["outcome"], "pass")
+        self.assertIn("all guest RAM", self.rule(out, "dirty-tracking")["reason"])
         self.assertEqual(self.verdict(out), "native")
+
+    def test_libvirt_both_ends(self):
+        dst = host("hostb", [dev("0000:5e:00.4")], libvirt="8.5.0")
+        self.fails_alone("libvirt-asks-qemu", dst=dst)
 
     def test_old_qemu(self):
         dst = host("hostb", [dev("0000:5e:00.4")], qemu="8.0.0")

@@ -153,10 +153,17 @@ r_kernel_dest (const RuleCtx *c, char **reason)
   return kernel_says (c->dst, "the destination", host_name (c->dst_host, "the destination"), reason);
 }
 
+/* Without dirty tracking on both ends QEMU migrates a VFIO device only when
+ * the guest runs with the properties the curated data names (enable-migration=on
+ * from 8.1; x-device-dirty-page-tracking=off from 9.1, for devices that
+ * announce DMA logging they cannot report); with QEMU's defaults it blocks
+ * or fails the migration (MIGRATION-FACTS §1, LAB-NOTES native lab). */
 static VfmOutcome
 r_dirty_tracking (const RuleCtx *c, char **reason)
 {
   gulong q = MIN (c->src_host->qemu_version, c->dst_host->qemu_version);
+  g_autoptr (GPtrArray) needed = NULL;
+  g_autoptr (GString) missing = g_string_new (NULL);
   if (c->src == NULL || c->dst == NULL || !c->src->probed || !c->dst->probed) {
     *reason = g_strdup ("needs the kernel's answer on both ends");
     return VFM_OUTCOME_SKIP;
@@ -165,15 +172,28 @@ r_dirty_tracking (const RuleCtx *c, char **reason)
     *reason = g_strdup ("device dirty tracking on both ends");
     return VFM_OUTCOME_PASS;
   }
-  if (q >= V (9, 1, 0)) {
-    *reason = g_strdup ("no device dirty tracking: QEMU >= 9.1 needs the iommufd backend with IOMMU dirty tracking, "
-                        "or it blocks the migration (enable-migration=auto)");
-    return VFM_OUTCOME_WARN;
+  if (c->qemu_props == NULL) {
+    *reason = g_strdup_printf ("no device dirty tracking, and the QEMU property facts cannot be read: %s",
+                               c->qemu_props_error ? c->qemu_props_error : "?");
+    return VFM_OUTCOME_FAIL;
   }
-  *reason = g_strdup_printf ("no device dirty tracking, and QEMU before 9.1%s cannot use IOMMU dirty tracking: QEMU "
-                             "blocks the migration (\"VFIO device doesn't support device dirty tracking\")",
-                             q == 0 ? " (the version here is unknown)" : "");
-  return VFM_OUTCOME_FAIL;
+  needed = vfm_qemu_props_needed (c->qemu_props, FALSE, q);
+  for (guint i = 0; i < needed->len; i++) {
+    const VfmQemuProp *p = g_ptr_array_index (needed, i);
+    const VfmQemuOverride *o = vfm_qemu_override_find (c->hostdev->overrides, p->name);
+    if (o == NULL || g_strcmp0 (o->value, p->value) != 0 || g_strcmp0 (o->type, p->type) != 0)
+      g_string_append_printf (missing, "%s%s=%s (%s)", missing->len ? ", " : "", p->name, p->value, p->type);
+  }
+  if (missing->len > 0) {
+    *reason = g_strdup_printf ("no device dirty tracking: QEMU's defaults block or fail the migration, and the guest "
+                               "was started without %s on %s: restart needed with them (a <qemu:override>; "
+                               "'vfmigctl xml --migratable' writes them for mediated devices)",
+                               missing->str, c->hostdev->alias ? c->hostdev->alias : c->hostdev->bdf);
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup ("no device dirty tracking: the guest runs with the properties QEMU needs, and QEMU copies all "
+                      "guest RAM the device can reach while the guest is stopped");
+  return VFM_OUTCOME_PASS;
 }
 
 static VfmOutcome
@@ -204,11 +224,12 @@ r_libvirt (const RuleCtx *c, char **reason)
     *reason = g_strdup_printf ("libvirt version unknown (source %s, destination %s)", sv, dv);
     return VFM_OUTCOME_FAIL;
   }
-  if (s < V (8, 6, 0)) {
-    *reason = g_strdup_printf ("libvirt %s refuses any PCI hostdev migration itself; from 8.6 it asks QEMU", sv);
+  if (MIN (s, d) < V (8, 6, 0)) {
+    *reason = g_strdup_printf ("libvirt %s refuses any hostdev migration itself; from 8.6 it asks QEMU (both ends: "
+                               "source %s, destination %s)", s < d ? sv : dv, sv, dv);
     return VFM_OUTCOME_FAIL;
   }
-  *reason = g_strdup_printf ("libvirt %s asks QEMU for migration blockers", sv);
+  *reason = g_strdup_printf ("libvirt %s / %s asks QEMU for migration blockers", sv, dv);
   return VFM_OUTCOME_PASS;
 }
 
@@ -724,7 +745,8 @@ VfmCheckResult *
 vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomainInfo *domain, VfmStrategy requested)
 {
   g_autoptr (GError) props_error = NULL;
-  g_autoptr (GPtrArray) qemu_props = domain->mdevs->len > 0 ? vfm_qemu_props_load (&props_error) : NULL;
+  g_autoptr (GPtrArray) qemu_props =
+    domain->mdevs->len + domain->hostdevs->len > 0 ? vfm_qemu_props_load (&props_error) : NULL;
   g_autoptr (GHashTable) mdev_taken = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (GHashTable) mdev_planned = g_hash_table_new (g_direct_hash, g_direct_equal);
   VfmCheckResult *r = g_new0 (VfmCheckResult, 1);
@@ -768,7 +790,8 @@ vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomain
   for (guint i = 0; i < domain->hostdevs->len; i++) {
     RuleCtx ctx = { .src_host = src, .dst_host = dst, .domain = domain,
                     .hostdev = g_ptr_array_index (domain->hostdevs, i),
-                    .n_hostdevs = n_migratable, .all_p2p = all_p2p };
+                    .n_hostdevs = n_migratable, .all_p2p = all_p2p, .qemu_props = qemu_props,
+                    .qemu_props_error = props_error ? props_error->message : NULL };
     ctx.src = vfm_host_profile_device (src, ctx.hostdev->bdf);
     ctx.dst = pick_candidate (dst, ctx.src, taken);
     g_ptr_array_add (r->hostdevs, judge (&ctx));

@@ -130,6 +130,8 @@ hostdev_free (gpointer data)
   g_free (h->teaming);
   g_free (h->teaming_peer);
   g_free (h->mac);
+  if (h->overrides != NULL)
+    g_ptr_array_unref (h->overrides);
   g_free (h);
 }
 
@@ -168,15 +170,21 @@ override_free (gpointer data)
 }
 
 const VfmQemuOverride *
-vfm_mdev_hostdev_override (const VfmMdevHostdev *m, const char *name)
+vfm_qemu_override_find (GPtrArray *overrides, const char *name)
 {
   const VfmQemuOverride *found = NULL;
-  for (guint i = 0; i < m->overrides->len; i++) {
-    const VfmQemuOverride *o = g_ptr_array_index (m->overrides, i);
+  for (guint i = 0; overrides != NULL && i < overrides->len; i++) {
+    const VfmQemuOverride *o = g_ptr_array_index (overrides, i);
     if (g_strcmp0 (o->name, name) == 0)
       found = o; /* the last one wins, as on QEMU's command line */
   }
   return found;
+}
+
+const VfmQemuOverride *
+vfm_mdev_hostdev_override (const VfmMdevHostdev *m, const char *name)
+{
+  return vfm_qemu_override_find (m->overrides, name);
 }
 
 VfmDomainInfo *
@@ -195,6 +203,7 @@ vfm_domain_add_hostdev (VfmDomainInfo *info, const char *bdf)
 {
   VfmHostdev *h = g_new0 (VfmHostdev, 1);
   h->bdf = g_strdup (bdf);
+  h->overrides = g_ptr_array_new_with_free_func (override_free);
   g_ptr_array_add (info->hostdevs, h);
   return h;
 }
@@ -251,8 +260,12 @@ address_bdf (xmlNode *addr, gboolean with_domain)
                      : g_strdup_printf ("%02x:%02x.%x", (guint) v[1], (guint) v[2], (guint) v[3]);
 }
 
+static void override_properties (xmlNode *root, const char *alias, GPtrArray *out);
+static void override_free (gpointer data);
+
 static gboolean
-parse_pci_device (xmlNode *node, gboolean is_interface, VfmDomainInfo *info, GError **error)
+parse_pci_device (xmlNode *root, xmlNode *node, gboolean is_interface, guint index, VfmDomainInfo *info,
+                  GError **error)
 {
   xmlNode *source = child (node, "source");
   xmlNode *addr = child (source, "address");
@@ -267,6 +280,7 @@ parse_pci_device (xmlNode *node, gboolean is_interface, VfmDomainInfo *info, GEr
     return FALSE;
   }
   h = g_new0 (VfmHostdev, 1);
+  h->overrides = g_ptr_array_new_with_free_func (override_free);
   g_ptr_array_add (info->hostdevs, h);
   h->bdf = address_bdf (addr, TRUE);
   if (h->bdf == NULL) {
@@ -286,6 +300,11 @@ parse_pci_device (xmlNode *node, gboolean is_interface, VfmDomainInfo *info, GEr
   h->teaming = prop (teaming, "type");
   h->teaming_peer = prop (teaming, "persistent");
   h->mac = prop (child (node, "mac"), "address");
+  {
+    /* an inactive definition has no alias yet: libvirt will name it hostdevN */
+    g_autofree char *alias = h->alias ? g_strdup (h->alias) : g_strdup_printf ("hostdev%u", index);
+    override_properties (root, alias, h->overrides);
+  }
   return TRUE;
 }
 
@@ -417,7 +436,7 @@ vfm_domain_parse (const char *xml, gsize len, GError **error)
     if (xmlStrEqual (c->name, BAD_CAST "hostdev")) {
       mode = prop (c, "mode");
       if (g_strcmp0 (mode, "subsystem") == 0 && g_strcmp0 (type, "pci") == 0) {
-        if (!parse_pci_device (c, FALSE, info, error))
+        if (!parse_pci_device (root, c, FALSE, hostdev_index, info, error))
           return NULL;
       } else if (g_strcmp0 (mode, "subsystem") == 0 && g_strcmp0 (type, "mdev") == 0) {
         if (!parse_mdev (root, c, hostdev_index, info, error))
@@ -430,7 +449,7 @@ vfm_domain_parse (const char *xml, gsize len, GError **error)
       xmlNode *teaming = child (c, "teaming");
       g_autofree char *tt = prop (teaming, "type");
       if (g_strcmp0 (type, "hostdev") == 0) {
-        if (!parse_pci_device (c, TRUE, info, error))
+        if (!parse_pci_device (root, c, TRUE, hostdev_index, info, error))
           return NULL;
       } else if (g_strcmp0 (tt, "persistent") == 0) {
         info->has_persistent_teaming = TRUE;

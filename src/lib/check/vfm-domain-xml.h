@@ -22,6 +22,12 @@ char *vfm_hostdev_xml (VfmHost       *host,
                        gulong         libvirt_version,
                        GError       **error);
 
+typedef struct {
+  char *name;                /* "enable-migration" */
+  char *type;                /* "string", "bool", … as the XML says */
+  char *value;
+} VfmQemuOverride;
+
 /* A passthrough device of a domain, as its XML describes it. */
 typedef struct {
   char *bdf;             /* host address, "dddd:bb:ss.f" */
@@ -34,16 +40,12 @@ typedef struct {
   char *teaming;         /* "transient" / "persistent" (failover pairs), or NULL */
   char *teaming_peer;    /* the persistent device's alias, for transient ones */
   char *mac;             /* interface MAC, for <interface type='hostdev'> */
+  GPtrArray *overrides;  /* VfmQemuOverride set on its alias (defined below), never NULL */
 } VfmHostdev;
 
 /* A mediated device of a domain: <hostdev mode='subsystem' type='mdev'
  * model='vfio-pci'><source><address uuid=…/>, and the QEMU properties a
  * <qemu:override> sets on its alias (DESIGN.md, Decisions 30). */
-typedef struct {
-  char *name;                /* "enable-migration" */
-  char *type;                /* "string", "bool", … as the XML says */
-  char *value;
-} VfmQemuOverride;
 
 typedef struct {
   char *uuid;
@@ -53,6 +55,8 @@ typedef struct {
 } VfmMdevHostdev;
 
 const VfmQemuOverride *vfm_mdev_hostdev_override (const VfmMdevHostdev *m, const char *name);
+/* The last property of that name among overrides, or NULL. */
+const VfmQemuOverride *vfm_qemu_override_find    (GPtrArray *overrides, const char *name);
 
 typedef struct {
   char *name;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* profile: this host as check sees it; probe: ask the kernel about a device. */
 #include "vfm-cli.h"
+#include "vfm-mdev.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
 #include "vfm-libvirt.h"
@@ -97,10 +98,10 @@ vfm_cmd_probe (VfmCli *cli, int argc, char **argv, GError **error)
   guint failed = 0;
   VfmHost *host;
 
-  if (!vfm_cli_parse_options (cli, "probe", "BDF…", NULL, &argc, &argv, error))
+  if (!vfm_cli_parse_options (cli, "probe", "BDF|UUID…", NULL, &argc, &argv, error))
     return FALSE;
   if (argc < 2) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "probe: expected one or more BDFs");
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "probe: expected one or more BDFs or mediated device UUIDs");
     return FALSE;
   }
   if ((host = vfm_cli_host (cli, error)) == NULL || vfm_host_db (host, error) == NULL)
@@ -111,11 +112,20 @@ vfm_cmd_probe (VfmCli *cli, int argc, char **argv, GError **error)
   for (int i = 1; i < argc; i++) {
     g_autoptr (GError) local = NULL;
     g_autoptr (VfmVfioCaps) caps = NULL;
-    VfmPciDevice *dev = vfm_host_device (host, argv[i], &local);
-    if (dev != NULL)
+    g_autoptr (VfmMdev) mdev = NULL;
+    VfmPciDevice *dev = NULL;
+    /* a mediated device by its UUID, a PCI device by its address */
+    if (vfm_mdev_uuid_is_valid (argv[i])) {
+      if ((mdev = vfm_mdev_get (vfm_host_sysroot (host), argv[i], &local)) != NULL)
+        caps = vfm_vfio_probe_mdev (host, mdev, &local);
+    } else if ((dev = vfm_host_device (host, argv[i], &local)) != NULL) {
       caps = vfm_vfio_probe (host, dev, &local);
+    }
     json_builder_begin_object (b);
-    vfm_json_add_str (b, "bdf", dev ? vfm_pci_device_bdf (dev) : argv[i]);
+    if (mdev != NULL)
+      vfm_json_add_str (b, "uuid", mdev->uuid);
+    else
+      vfm_json_add_str (b, "bdf", dev ? vfm_pci_device_bdf (dev) : argv[i]);
     if (caps != NULL) {
       vfm_json_add_bool (b, "migration", caps->migration);
       vfm_json_add_bool (b, "stop_copy", caps->stop_copy);

@@ -29,7 +29,7 @@ static const VfmCliCommand commands[] = {
   { "mdev types", "[PARENT]", "List mediated device types and how many more each parent can create", vfm_cmd_mdev_types },
   { "migrate", "DOMAIN DEST_URI [--strategy S] [--dry-run] [--persistent]", "Migrate a domain with its passthrough devices", vfm_cmd_migrate },
   { "prepare", "CLAIM", "Destination: bind a claim's devices", vfm_cmd_prepare },
-  { "probe", "BDF…", "Ask the kernel about a VFIO device's migration support", vfm_cmd_probe },
+  { "probe", "BDF|UUID…", "Ask the kernel about a VFIO device's (or mediated device's) migration support", vfm_cmd_probe },
   { "profile", "", "This host as check sees it (--json for check --from/--to)", vfm_cmd_profile },
   { "recover", "", "Finish or roll back work a crash interrupted: binds, vf create/destroy, migrations", vfm_cmd_recover },
   { "release", "CLAIM [--restore]", "Destination: end a claim", vfm_cmd_release },

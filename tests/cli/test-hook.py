@@ -411,6 +411,29 @@ class HookMdev(unittest.TestCase):
         self.assertEqual(self.instances(), before)
         self.assertEqual(json.loads(self.ctl("claims", "--json").stdout), [])
 
+    def test_probe_by_uuid_never_opens_a_held_instance(self):
+        with open(os.path.join(self.root, ".kmock", "vfio", "mdev-mtty-1") if os.path.isdir(
+                os.path.join(self.root, ".kmock", "vfio")) else self._vfio_decl(), "w") as f:
+            f.write("stop_copy p2p pre_copy")
+        self.assertEqual(self.ctl("mdev", "create", "mtty", "mtty-1", "--uuid", MDEV_B).returncode, 0)
+        p = self.ctl("probe", MDEV_B, MDEV_A, "--json")
+        self.assertEqual(p.returncode, 1)
+        free, held = json.loads(p.stdout)["results"]
+        self.assertEqual((free["uuid"], free["migration"], free["stop_copy"], free["p2p"]), (MDEV_B, True, True, True))
+        self.assertEqual(held["uuid"], MDEV_A)
+        self.assertEqual(held["error"]["name"], "io.vfmig.Busy")
+        self.assertIn("4242 (qemu-system-x86)", held["error"]["message"])
+        # the profile carries the answer (and for the held one, nothing invented)
+        prof = json.loads(self.ctl("profile", "--json").stdout)
+        m = {x["uuid"]: x for x in prof["mdevs"]}
+        self.assertTrue(m[MDEV_B]["vfio_migration"]["stop_copy"])
+        self.assertTrue(m[MDEV_A]["in_use"])
+        self.assertIsNone(m[MDEV_A]["vfio_migration"])
+
+    def _vfio_decl(self):
+        os.makedirs(os.path.join(self.root, ".kmock", "vfio"), exist_ok=True)
+        return os.path.join(self.root, ".kmock", "vfio", "mdev-mtty-1")
+
     def test_unknown_uuid_names_the_cause(self):
         p = self.ctl("hook", "qemu", "tty01", "migrate", "begin", "-",
                      stdin=mdev_domain("00000000-1111-4222-8333-444455556666"))

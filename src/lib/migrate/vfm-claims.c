@@ -446,7 +446,8 @@ set_prepared (VfmClaim *c, gpointer data, GError **error)
   }
   for (guint i = 0; i < c->devices->len; i++) {
     VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
-    d->bound |= g_hash_table_contains (bound, d->bdf);
+    if (d->bdf != NULL) /* a mediated device has no BDF: nothing to bind */
+      d->bound |= g_hash_table_contains (bound, d->bdf);
   }
   return TRUE;
 }
@@ -458,7 +459,8 @@ mark_binding (VfmClaim *c, gpointer data, GError **error)
   GHashTable *to_bind = data;
   for (guint i = 0; i < c->devices->len; i++) {
     VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
-    d->bound |= g_hash_table_contains (to_bind, d->bdf);
+    if (d->bdf != NULL) /* a mediated device has no BDF: nothing to bind */
+      d->bound |= g_hash_table_contains (to_bind, d->bdf);
   }
   return TRUE;
 }

@@ -393,6 +393,10 @@ class HookMdev(unittest.TestCase):
         self.assertEqual(self.instances(), sorted([MDEV_A, MDEV_B]))
         claim = json.loads(self.ctl("claims", "--json").stdout)[0]
         self.assertFalse(claim["devices"][0]["created"])
+        # libvirt prepares the destination: the claim's mdev is ready as it is (this crashed once)
+        p2 = self.ctl("hook", "qemu", "tty01", "prepare", "begin", "-", stdin=p.stdout)
+        self.assertEqual(p2.returncode, 0, p2.stderr)
+        self.assertEqual(json.loads(self.ctl("claims", "--json").stdout)[0]["state"], "prepared")
         # started on the destination, then the claim ends: the guest keeps its device
         self.assertEqual(self.ctl("hook", "qemu", "tty01", "started", "begin", "-", stdin=p.stdout).returncode, 0)
         self.assertEqual(self.ctl("release", claim["id"]).returncode, 0)

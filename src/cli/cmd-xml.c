@@ -112,7 +112,10 @@ migratable (VfmCli *cli, const char *name, gboolean dry_run, GError **error)
     return TRUE;
   }
   if (dry_run) {
-    g_autofree char *before = vfm_virt_domain_xml (v, name, TRUE, error);
+    /* the definition through the same serializer, so that the diff shows
+     * only what changes, not libxml2's quoting against libvirt's */
+    g_autofree char *raw = vfm_virt_domain_xml (v, name, TRUE, error);
+    g_autofree char *before = raw ? vfm_domain_rewrite (raw, strlen (raw), NULL, NULL, NULL, error) : NULL;
     if (before == NULL)
       return FALSE;
     print_diff (before, xml);

@@ -301,11 +301,14 @@ step_preflight (Run *run, GError **error)
   if (run->persistent && !o->persistent)
     g_ptr_array_add (r->steps, g_strdup_printf ("note: %s is persistent here and arrives transient on the "
                                                 "destination (--persistent defines it there)", run->name));
-  if (run->info->hostdevs->len == 0)
-    step_done (run, "pre-flight: no PCI passthrough devices, a plain live migration");
-  else
-    step_done (run, "pre-flight: %s, %u passthrough device%s", vfm_strategy_to_string (r->strategy),
-               run->info->hostdevs->len, run->info->hostdevs->len == 1 ? "" : "s");
+  {
+    guint n = run->info->hostdevs->len + run->info->mdevs->len;
+    if (n == 0)
+      step_done (run, "pre-flight: no passthrough devices, a plain live migration");
+    else
+      step_done (run, "pre-flight: %s, %u passthrough device%s%s", vfm_strategy_to_string (r->strategy), n,
+                 n == 1 ? "" : "s", run->info->mdevs->len > 0 ? " (mediated ones migrate with their state)" : "");
+  }
   return TRUE;
 }
 

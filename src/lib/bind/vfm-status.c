@@ -89,6 +89,12 @@ vfm_status_to_json (const VfmStatus *st, VfmHost *host)
   for (guint i = 0; i < st->migrations->len; i++)
     json_builder_add_value (b, vfm_migration_record_to_json (g_ptr_array_index (st->migrations, i)));
   json_builder_end_array (b);
+  json_builder_set_member_name (b, "journal_problems");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < st->problems->len; i++)
+    json_builder_add_string_value (b, g_ptr_array_index (st->problems, i));
+  json_builder_end_array (b);
+  /* after journal_problems: the members before it keep their order */
   json_builder_set_member_name (b, "mdevs");
   json_builder_begin_array (b);
   for (guint i = 0; i < st->mdevs->len; i++) {
@@ -99,11 +105,6 @@ vfm_status_to_json (const VfmStatus *st, VfmHost *host)
     json_object_set_boolean_member (json_node_get_object (node), "present", m != NULL);
     json_builder_add_value (b, node);
   }
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "journal_problems");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < st->problems->len; i++)
-    json_builder_add_string_value (b, g_ptr_array_index (st->problems, i));
   json_builder_end_array (b);
   json_builder_end_object (b);
   return json_builder_get_root (b);

@@ -27,7 +27,7 @@
 #   TH_GUEST_DEVICES       XML added inside the guest's <devices> ("")
 #   TH_CAPS_CACHE          where QEMU capabilities are kept between runs
 #                          (/var/tmp/vfmig-th-caps-$UID; "" for none)
-#   TH_UP_TIMEOUT          seconds to wait for each daemon (60)
+#   TH_UP_TIMEOUT          seconds to wait for each daemon (150: a loaded 2-core machine)
 #   TH_DOWN_TIMEOUT        seconds for a daemon to stop before SIGKILL (20)
 
 TH_DIR=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
@@ -295,7 +295,7 @@ _th_caps_save() { # HOSTDIR
 _th_wait_up() {
     local wd=$1 h=$2
     if _th_poll "_th_alive '$wd' $h >/dev/null && virsh -c '$(th_uri "$h" "$wd")' version >/dev/null 2>&1 ||
-            { ! _th_alive '$wd' $h >/dev/null; }" "${TH_UP_TIMEOUT:-60}" &&
+            { ! _th_alive '$wd' $h >/dev/null; }" "${TH_UP_TIMEOUT:-150}" &&
         _th_alive "$wd" "$h" >/dev/null; then
         return 0
     fi

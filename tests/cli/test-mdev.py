@@ -226,7 +226,12 @@ class MdevHost(unittest.TestCase):
         self.assertIn("in use by " + HOLDER, self.ctl("mdev", "remove", U1, "--force", rc=1).stderr)
         self.assertTrue(self.exists(U1))
         self.assertEqual(self.records(), [U1 + ".json"])
-        # recovery keeps what a process holds, and says so
+        # as if the create had been interrupted (a finished one is the operator's and recovery
+        # leaves it alone): recovery keeps what a process holds, and says so
+        r = self.record(U1)
+        r["complete"] = False
+        with open(self.path("var", "lib", "vfmig", "mdev", U1 + ".json"), "w") as f:
+            json.dump(r, f)
         rec = self.recover()
         self.assertEqual([(r["bdf"], r["changed"]) for r in rec], [(U1, False)])
         self.assertIn("in use by " + HOLDER + ": kept", rec[0]["message"])
@@ -285,6 +290,16 @@ class MdevHost(unittest.TestCase):
             json.dump(rec, f)
         self.assertEqual(self.recover(), [])
         self.assertTrue(self.exists(U1))
+
+    def test_a_finished_create_survives_recovery(self):
+        # the record said complete but was read back without it: every recover (before each bind,
+        # at vfmigd's start, in a destination's prepare hook) removed the operator's instance - and
+        # writing remove for an instance a guest in another PID namespace holds blocks in the kernel
+        self.json("mdev", "create", "mtty", "mtty-1", "--uuid", U1)
+        self.assertTrue(self.record(U1)["complete"])
+        self.assertEqual(self.recover(), [])
+        self.assertTrue(self.exists(U1))
+        self.assertTrue(self.json("mdev", "list")[0]["created_by_vfmig"])
 
     # -- crashes ---------------------------------------------------------------------
     def test_killed_after_the_journal_write_before_the_kernel_write(self):

@@ -734,6 +734,7 @@ vfm_mdev_record_from_json (JsonObject *o, const char *origin, GError **error)
   r->type = get_str (o, "type");
   r->created_at = get_int (o, "created_at");
   r->pid = (gint) get_int (o, "pid");
+  r->complete = get_bool (o, "complete");
   /* they name sysfs directories: never a path */
   if (*r->parent == '\0' || *r->parent == '.' || strchr (r->parent, '/') != NULL || *r->type == '\0' ||
       *r->type == '.' || strchr (r->type, '/') != NULL) {

@@ -16,7 +16,7 @@ source tests/lab/twohost/twohost-lib.sh
 th_install >/dev/null
 
 work=$(mktemp -d /tmp/vfmig-demo.XXXXXX)
-cleanup() { th_down "$work" >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() { th_down "$work/lab" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 export VFMIG_DATADIR=$top/data
 ctl=$top/build/src/cli/vfmigctl

@@ -3,6 +3,7 @@
  * policy, so that a host switching tools keeps its bindings. */
 #include "vfm-binder.h"
 #include "vfm-cli.h"
+#include "vfm-strings.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
 #include "vfm-ids.h"
@@ -42,7 +43,7 @@ vfm_cmd_import_driverctl (VfmCli *cli, int argc, char **argv, GError **error)
   d = g_dir_open (dir, 0, NULL);
   while (d != NULL && (name = g_dir_read_name (d)) != NULL)
     g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, (GCompareFunc) vfm_cli_compare_strings);
+  vfm_strings_sort (names);
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "devices");

@@ -197,9 +197,3 @@ vfm_cli_class_short_name (guint32 class_code)
   return NULL;
 }
 
-/* For g_ptr_array_sort on arrays of strings. */
-gint
-vfm_cli_compare_strings (gconstpointer a, gconstpointer b)
-{
-  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
-}

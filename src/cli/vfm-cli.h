@@ -86,7 +86,6 @@ gboolean vfm_cmd_hook       (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_bridge     (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_udev_query (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_import_driverctl (VfmCli *cli, int argc, char **argv, GError **error);
-gint     vfm_cli_compare_strings (gconstpointer a, gconstpointer b);
 gboolean vfm_cmd_db_lint    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_mdev_types  (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_mdev_list   (VfmCli *cli, int argc, char **argv, GError **error);

@@ -2,6 +2,7 @@
 #include "vfm-mdev.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
+#include "vfm-strings.h"
 #include "vfm-sysfs.h"
 
 #include <limits.h>
@@ -47,12 +48,6 @@ name_is_safe (const char *name)
   return name != NULL && *name != '\0' && *name != '.' && strchr (name, '/') == NULL && strlen (name) < 128;
 }
 
-static gint
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
-}
-
 static GPtrArray *
 dir_names (const char *dir)
 {
@@ -62,7 +57,7 @@ dir_names (const char *dir)
   while (d != NULL && (name = g_dir_read_name (d)) != NULL)
     if (name_is_safe (name))
       g_ptr_array_add (out, g_strdup (name));
-  g_ptr_array_sort (out, compare_strings);
+  vfm_strings_sort (out);
   return out;
 }
 

@@ -2,6 +2,7 @@
 #include "vfm-journal.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
+#include "vfm-strings.h"
 #include "vfm-ids.h"
 
 #include <errno.h>
@@ -263,12 +264,6 @@ remove_record (VfmSysroot *sr, const char *kind, const char *bdf, GError **error
   return TRUE;
 }
 
-static gint
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
-}
-
 static GPtrArray *
 list_names (VfmSysroot *sr, const char *kind)
 {
@@ -284,7 +279,7 @@ list_names (VfmSysroot *sr, const char *kind)
     if (name_is_valid (kind, bdf))
       g_ptr_array_add (out, g_steal_pointer (&bdf));
   }
-  g_ptr_array_sort (out, compare_strings);
+  vfm_strings_sort (out);
   return out;
 }
 

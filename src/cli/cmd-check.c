@@ -177,10 +177,13 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
         (host = vfm_cli_host (cli, error)) == NULL || (src = vfm_preflight_source (host, cli->connect, error)) == NULL)
       return FALSE;
     if (ask_qemu) {
-      g_autoptr (GError) local = NULL;
+      g_autoptr (GError) local = NULL, props_error = NULL;
       blockers = vfm_libvirt_qemu_blockers (cli->connect, argv[1], &local);
       if (blockers == NULL && !cli->json)
         fprintf (stderr, "note: %s\n", local->message);
+      if (blockers != NULL && !vfm_preflight_running_properties (cli->connect, domain, &props_error) && !cli->json)
+        fprintf (stderr, "note: the device properties QEMU runs with are unknown (the <qemu:override> is judged): %s\n",
+                 props_error->message);
     }
   }
 

@@ -104,7 +104,7 @@ gboolean
 vfm_cmd_migrate (VfmCli *cli, int argc, char **argv, GError **error)
 {
   g_autofree char *strategy_arg = NULL, *peer = NULL;
-  gboolean dry = FALSE, persistent = FALSE, undefine = FALSE, live = TRUE;
+  gboolean dry = FALSE, persistent = FALSE, undefine = FALSE, live = TRUE, keep_source = FALSE;
   gint timeout = 0, bandwidth = 0, downtime = 0, ttl = 0, detach_timeout = 0;
   GOptionEntry entries[] = {
     { "strategy", 's', 0, G_OPTION_ARG_STRING, &strategy_arg, "auto (default), native, failover or replug", "S" },
@@ -112,6 +112,7 @@ vfm_cmd_migrate (VfmCli *cli, int argc, char **argv, GError **error)
     { "live", 0, 0, G_OPTION_ARG_NONE, &live, "Live migration (the default and only mode)", NULL },
     { "persistent", 0, 0, G_OPTION_ARG_NONE, &persistent, "Define the domain on the destination", NULL },
     { "undefine-source", 0, 0, G_OPTION_ARG_NONE, &undefine, "Undefine the domain on the source", NULL },
+    { "keep-source", 0, 0, G_OPTION_ARG_NONE, &keep_source, "Keep the source's mediated devices vfmig created", NULL },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "Abort the job after this many seconds", "S" },
     { "bandwidth", 0, 0, G_OPTION_ARG_INT, &bandwidth, "Limit the migration to MiB/s", "MIB" },
     { "max-downtime", 0, 0, G_OPTION_ARG_INT, &downtime, "Maximum downtime in ms (VFIO migrations need one to converge)", "MS" },
@@ -146,6 +147,7 @@ vfm_cmd_migrate (VfmCli *cli, int argc, char **argv, GError **error)
   o.dry_run = dry;
   o.persistent = persistent;
   o.undefine_source = undefine;
+  o.keep_source = keep_source;
   o.timeout_s = (guint) timeout;
   o.bandwidth_mib = (guint64) bandwidth;
   o.max_downtime_ms = (guint64) downtime;

@@ -158,6 +158,22 @@ r_kernel_dest (const RuleCtx *c, char **reason)
  * from 8.1; x-device-dirty-page-tracking=off from 9.1, for devices that
  * announce DMA logging they cannot report); with QEMU's defaults it blocks
  * or fails the migration (MIGRATION-FACTS §1, LAB-NOTES native lab). */
+/* Whether the device runs with property p as the curated data wants it:
+ * what its running QEMU reports when it was asked (qom-get: the truth for
+ * a guest that runs), else what its <qemu:override> sets (name, value and
+ * type: a wrong type makes QEMU refuse to start). */
+static gboolean
+property_set (GPtrArray *overrides, GPtrArray *running, const VfmQemuProp *p)
+{
+  gboolean from_qemu;
+  const VfmQemuOverride *o = vfm_qemu_property_in_effect (overrides, running, p->name, &from_qemu);
+  if (o == NULL)
+    return FALSE;
+  if (from_qemu)
+    return vfm_qemu_value_equal (o->value, p->value);
+  return g_strcmp0 (o->value, p->value) == 0 && g_strcmp0 (o->type, p->type) == 0;
+}
+
 static VfmOutcome
 r_dirty_tracking (const RuleCtx *c, char **reason)
 {
@@ -180,15 +196,15 @@ r_dirty_tracking (const RuleCtx *c, char **reason)
   needed = vfm_qemu_props_needed (c->qemu_props, FALSE, q);
   for (guint i = 0; i < needed->len; i++) {
     const VfmQemuProp *p = g_ptr_array_index (needed, i);
-    const VfmQemuOverride *o = vfm_qemu_override_find (c->hostdev->overrides, p->name);
-    if (o == NULL || g_strcmp0 (o->value, p->value) != 0 || g_strcmp0 (o->type, p->type) != 0)
+    if (!property_set (c->hostdev->overrides, c->hostdev->running, p))
       g_string_append_printf (missing, "%s%s=%s (%s)", missing->len ? ", " : "", p->name, p->value, p->type);
   }
   if (missing->len > 0) {
     *reason = g_strdup_printf ("no device dirty tracking: QEMU's defaults block or fail the migration, and the guest "
-                               "was started without %s on %s: restart needed with them (a <qemu:override>; "
+                               "was started without %s on %s%s: restart needed with them (a <qemu:override>; "
                                "'vfmigctl xml --migratable' writes them for mediated devices)",
-                               missing->str, c->hostdev->alias ? c->hostdev->alias : c->hostdev->bdf);
+                               missing->str, c->hostdev->alias ? c->hostdev->alias : c->hostdev->bdf,
+                               c->hostdev->running ? " (as its QEMU reports, qom-get)" : "");
     return VFM_OUTCOME_FAIL;
   }
   *reason = g_strdup ("no device dirty tracking: the guest runs with the properties QEMU needs, and QEMU copies all "
@@ -451,22 +467,27 @@ m_qemu_properties (const RuleCtx *c, char **reason)
   needed = vfm_qemu_props_needed (c->qemu_props, tracking, q);
   for (guint i = 0; i < needed->len; i++) {
     const VfmQemuProp *p = g_ptr_array_index (needed, i);
-    const VfmQemuOverride *o = vfm_mdev_hostdev_override (c->mdev, p->name);
+    gboolean from_qemu;
+    const VfmQemuOverride *o = vfm_qemu_property_in_effect (c->mdev->overrides, c->mdev->running, p->name, &from_qemu);
     g_string_append_printf (set, "%s%s=%s", set->len ? ", " : "", p->name, p->value);
-    if (o == NULL || g_strcmp0 (o->value, p->value) != 0 || g_strcmp0 (o->type, p->type) != 0) {
-      if (o != NULL && g_strcmp0 (o->value, p->value) == 0)
-        g_string_append_printf (missing, "%s%s is given as type '%s', QEMU takes a %s", missing->len ? "; " : "",
-                                p->name, o->type ? o->type : "none", p->type);
-      else
-        g_string_append_printf (missing, "%s%s=%s", missing->len ? ", " : "", p->name, p->value);
-    }
+    if (property_set (c->mdev->overrides, c->mdev->running, p))
+      continue;
+    if (from_qemu && o != NULL)
+      g_string_append_printf (missing, "%s%s=%s (QEMU runs it with %s)", missing->len ? ", " : "", p->name, p->value,
+                              o->value);
+    else if (o != NULL && g_strcmp0 (o->value, p->value) == 0)
+      g_string_append_printf (missing, "%s%s is given as type '%s', QEMU takes a %s", missing->len ? "; " : "",
+                              p->name, o->type ? o->type : "none", p->type);
+    else
+      g_string_append_printf (missing, "%s%s=%s", missing->len ? ", " : "", p->name, p->value);
   }
   if (missing->len > 0) {
-    *reason = g_strdup_printf ("the guest was started without %s on %s (%s): restart needed - 'vfmigctl xml "
+    *reason = g_strdup_printf ("the guest was started without %s on %s (%s%s): restart needed - 'vfmigctl xml "
                                "--migratable DOMAIN' writes them into the definition, then restart the guest",
                                missing->str, c->mdev->alias,
                                tracking ? "QEMU properties the device needs"
-                                        : "no usable device dirty tracking: QEMU would block or fail the migration");
+                                        : "no usable device dirty tracking: QEMU would block or fail the migration",
+                               c->mdev->running ? "; read from the running QEMU with qom-get" : "");
     return VFM_OUTCOME_FAIL;
   }
   if (needed->len == 0) {

@@ -132,6 +132,8 @@ hostdev_free (gpointer data)
   g_free (h->mac);
   if (h->overrides != NULL)
     g_ptr_array_unref (h->overrides);
+  if (h->running != NULL)
+    g_ptr_array_unref (h->running);
   g_free (h);
 }
 
@@ -156,6 +158,8 @@ mdev_hostdev_free (gpointer data)
   g_free (m->model);
   g_free (m->alias);
   g_ptr_array_unref (m->overrides);
+  if (m->running != NULL)
+    g_ptr_array_unref (m->running);
   g_free (m);
 }
 
@@ -167,6 +171,50 @@ override_free (gpointer data)
   g_free (o->type);
   g_free (o->value);
   g_free (o);
+}
+
+void
+vfm_qemu_override_free (gpointer override)
+{
+  if (override != NULL)
+    override_free (override);
+}
+
+VfmQemuOverride *
+vfm_qemu_override_new (const char *name, const char *type, const char *value)
+{
+  VfmQemuOverride *o = g_new0 (VfmQemuOverride, 1);
+  o->name = g_strdup (name);
+  o->type = g_strdup (type);
+  o->value = g_strdup (value);
+  return o;
+}
+
+const VfmQemuOverride *
+vfm_qemu_property_in_effect (GPtrArray *overrides, GPtrArray *running, const char *name, gboolean *from_qemu)
+{
+  if (from_qemu != NULL)
+    *from_qemu = running != NULL;
+  return vfm_qemu_override_find (running != NULL ? running : overrides, name);
+}
+
+static int
+truth (const char *v)
+{
+  static const char *const yes[] = { "on", "true", "yes", NULL }, *const no[] = { "off", "false", "no", NULL };
+  if (v != NULL && g_strv_contains (yes, v))
+    return 1;
+  if (v != NULL && g_strv_contains (no, v))
+    return 0;
+  return -1;
+}
+
+gboolean
+vfm_qemu_value_equal (const char *value, const char *wanted)
+{
+  if (truth (value) >= 0 && truth (wanted) >= 0)
+    return truth (value) == truth (wanted);
+  return g_strcmp0 (value, wanted) == 0;
 }
 
 const VfmQemuOverride *

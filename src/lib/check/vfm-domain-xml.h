@@ -41,6 +41,7 @@ typedef struct {
   char *teaming_peer;    /* the persistent device's alias, for transient ones */
   char *mac;             /* interface MAC, for <interface type='hostdev'> */
   GPtrArray *overrides;  /* VfmQemuOverride set on its alias (defined below), never NULL */
+  GPtrArray *running;    /* VfmQemuOverride: what the running QEMU reports (qom-get), NULL: not asked */
 } VfmHostdev;
 
 /* A mediated device of a domain: <hostdev mode='subsystem' type='mdev'
@@ -52,11 +53,24 @@ typedef struct {
   char *model;               /* "vfio-pci", "vfio-ccw", … */
   char *alias;
   GPtrArray *overrides;      /* VfmQemuOverride: <qemu:property> set on the alias's frontend */
+  GPtrArray *running;        /* VfmQemuOverride: what the running QEMU reports (qom-get), NULL: not asked */
 } VfmMdevHostdev;
 
 const VfmQemuOverride *vfm_mdev_hostdev_override (const VfmMdevHostdev *m, const char *name);
 /* The last property of that name among overrides, or NULL. */
 const VfmQemuOverride *vfm_qemu_override_find    (GPtrArray *overrides, const char *name);
+/* A property as vfmig records it (type: "string", "bool", "number" for
+ * what QEMU answered); vfm_qemu_override_free frees it. */
+VfmQemuOverride       *vfm_qemu_override_new     (const char *name, const char *type, const char *value);
+void                   vfm_qemu_override_free    (gpointer override);
+/* The value of property name the device runs with: what the running QEMU
+ * reported (running, when asked: *from_qemu TRUE), else the domain's
+ * <qemu:override>; NULL when neither sets it (QEMU's default). */
+const VfmQemuOverride *vfm_qemu_property_in_effect (GPtrArray *overrides, GPtrArray *running, const char *name,
+                                                    gboolean *from_qemu);
+/* value and wanted mean the same to QEMU ("on"/"true"/"yes",
+ * "off"/"false"/"no", else equal strings). */
+gboolean               vfm_qemu_value_equal      (const char *value, const char *wanted);
 
 typedef struct {
   char *name;

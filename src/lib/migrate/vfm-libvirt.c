@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-libvirt.h"
 #include "vfm-error.h"
+#include "vfm-domain-xml.h"
 
 #include <dlfcn.h>
 #include <json-glib/json-glib.h>
@@ -178,55 +179,128 @@ vfm_libvirt_domain_xml (const char *uri, const char *name, GError **error)
   }
 }
 
-/* QEMU's own answer (MIGRATION-FACTS §1, "Reading blockers"): query-migrate
- * returns blocked-reasons even when no migration runs (QEMU >= 6.0). The
- * monitor command marks the domain tainted in libvirt: only on request. */
-GPtrArray *
-vfm_libvirt_qemu_blockers (const char *uri, const char *name, GError **error)
+/* The monitor command of libvirt-qemu (loaded on first use: only check
+ * --ask-qemu needs it). It marks the domain tainted in libvirt
+ * ("custom-monitor"): only on request. */
+typedef int (*MonitorFunc) (virDomainPtr, const char *, char **, unsigned int);
+
+static MonitorFunc
+monitor_func (GError **error)
 {
-  typedef int (*MonitorFunc) (virDomainPtr, const char *, char **, unsigned int);
-  g_autoptr (VfmVirConnect) conn = NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
   static void *qemu_handle;
   MonitorFunc monitor;
-  virDomainPtr dom;
-  char *reply = NULL;
-  int r;
-  GPtrArray *out;
-  JsonNode *root;
-
-  if ((conn = open_conn (uri, FALSE, error)) == NULL)
-    return NULL;
   if (qemu_handle == NULL)
     qemu_handle = dlopen ("libvirt-qemu.so.0", RTLD_NOW | RTLD_LOCAL);
   monitor = qemu_handle ? (MonitorFunc) dlsym (qemu_handle, "virDomainQemuMonitorCommand") : NULL;
-  if (monitor == NULL) {
+  if (monitor == NULL)
     g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "cannot load libvirt-qemu.so.0 to ask QEMU");
+  return monitor;
+}
+
+/* QEMU's reply to each QMP command of cmds (the parsed "return" member;
+ * NULL where QEMU answered an error), or NULL with error when the domain or
+ * its monitor cannot be reached. */
+static GPtrArray *
+qmp_commands (const char *uri, const char *name, const char * const *cmds, GError **error)
+{
+  g_autoptr (VfmVirConnect) conn = NULL;
+  MonitorFunc monitor;
+  virDomainPtr dom;
+  GPtrArray *out;
+
+  if ((conn = open_conn (uri, FALSE, error)) == NULL || (monitor = monitor_func (error)) == NULL)
     return NULL;
-  }
-  dom = p_virDomainLookupByName (conn, name);
-  if (dom == NULL) {
+  if ((dom = p_virDomainLookupByName (conn, name)) == NULL) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no domain \"%s\" at %s", name, default_uri (uri));
     return NULL;
   }
-  r = monitor (dom, "{\"execute\":\"query-migrate\"}", &reply, 0);
+  out = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  for (guint i = 0; cmds[i] != NULL; i++) {
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    char *reply = NULL;
+    JsonNode *root;
+    JsonObject *o;
+    if (monitor (dom, cmds[i], &reply, 0) < 0 || reply == NULL) {
+      virErrorPtr e = p_virGetLastError ();
+      g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "QEMU did not answer %s: %s", cmds[i],
+                   e && e->message ? e->message : "unknown error");
+      g_clear_pointer (&out, g_ptr_array_unref);
+      break;
+    }
+    if (json_parser_load_from_data (parser, reply, -1, NULL) && (root = json_parser_get_root (parser)) != NULL &&
+        JSON_NODE_HOLDS_OBJECT (root) && json_object_has_member (o = json_node_get_object (root), "return"))
+      g_ptr_array_add (out, json_node_copy (json_object_get_member (o, "return")));
+    else
+      g_ptr_array_add (out, NULL);
+    free (reply);
+  }
   p_virDomainFree (dom);
-  if (r < 0 || reply == NULL) {
-    virErrorPtr e = p_virGetLastError ();
-    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "QEMU did not answer query-migrate: %s",
-                 e && e->message ? e->message : "unknown error");
+  return out;
+}
+
+/* QEMU's own answer (MIGRATION-FACTS §1, "Reading blockers"): query-migrate
+ * returns blocked-reasons even when no migration runs (QEMU >= 6.0). */
+GPtrArray *
+vfm_libvirt_qemu_blockers (const char *uri, const char *name, GError **error)
+{
+  static const char *const cmds[] = { "{\"execute\":\"query-migrate\"}", NULL };
+  g_autoptr (GPtrArray) replies = qmp_commands (uri, name, cmds, error);
+  JsonNode *ret = replies ? g_ptr_array_index (replies, 0) : NULL;
+  JsonObject *o = ret && JSON_NODE_HOLDS_OBJECT (ret) ? json_node_get_object (ret) : NULL;
+  JsonArray *reasons = o && json_object_has_member (o, "blocked-reasons")
+                         ? json_object_get_array_member (o, "blocked-reasons") : NULL;
+  GPtrArray *out;
+
+  if (replies == NULL)
     return NULL;
-  }
   out = g_ptr_array_new_with_free_func (g_free);
-  if (json_parser_load_from_data (parser, reply, -1, NULL) && (root = json_parser_get_root (parser)) != NULL &&
-      JSON_NODE_HOLDS_OBJECT (root)) {
-    JsonObject *ret = json_object_get_object_member (json_node_get_object (root), "return");
-    JsonArray *reasons = ret && json_object_has_member (ret, "blocked-reasons")
-                           ? json_object_get_array_member (ret, "blocked-reasons") : NULL;
-    for (guint i = 0; reasons && i < json_array_get_length (reasons); i++)
-      g_ptr_array_add (out, g_strdup (json_array_get_string_element (reasons, i)));
+  for (guint i = 0; reasons && i < json_array_get_length (reasons); i++)
+    g_ptr_array_add (out, g_strdup (json_array_get_string_element (reasons, i)));
+  return out;
+}
+
+GPtrArray *
+vfm_libvirt_qom_get (const char *uri, const char *name, const char *alias, const char * const *props,
+                     GError **error)
+{
+  g_autoptr (GPtrArray) cmds = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) replies = NULL;
+  GPtrArray *out;
+
+  for (guint i = 0; props[i] != NULL; i++) {
+    g_autoptr (JsonBuilder) b = json_builder_new ();
+    g_autoptr (JsonNode) root = NULL;
+    g_autofree char *path = g_strdup_printf ("/machine/peripheral/%s", alias);
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "execute");
+    json_builder_add_string_value (b, "qom-get");
+    json_builder_set_member_name (b, "arguments");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "path");
+    json_builder_add_string_value (b, path);
+    json_builder_set_member_name (b, "property");
+    json_builder_add_string_value (b, props[i]);
+    json_builder_end_object (b);
+    json_builder_end_object (b);
+    root = json_builder_get_root (b);
+    g_ptr_array_add (cmds, json_to_string (root, FALSE));
   }
-  free (reply);
+  g_ptr_array_add (cmds, NULL);
+  if ((replies = qmp_commands (uri, name, (const char * const *) cmds->pdata, error)) == NULL)
+    return NULL;
+  out = g_ptr_array_new_with_free_func (vfm_qemu_override_free);
+  for (guint i = 0; i < replies->len; i++) {
+    JsonNode *v = g_ptr_array_index (replies, i);
+    GType t = v && JSON_NODE_HOLDS_VALUE (v) ? json_node_get_value_type (v) : G_TYPE_INVALID;
+    g_autofree char *num = t == G_TYPE_INT64 ? g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (v)) : NULL;
+    if (t == G_TYPE_STRING)
+      g_ptr_array_add (out, vfm_qemu_override_new (props[i], "string", json_node_get_string (v)));
+    else if (t == G_TYPE_BOOLEAN)
+      g_ptr_array_add (out, vfm_qemu_override_new (props[i], "bool", json_node_get_boolean (v) ? "true" : "false"));
+    else if (t == G_TYPE_INT64)
+      g_ptr_array_add (out, vfm_qemu_override_new (props[i], "number", num));
+    /* an error (no such device or property in this QEMU): not set */
+  }
   return out;
 }
 

@@ -16,8 +16,19 @@ char    *vfm_libvirt_version_string (gulong version);
 char    *vfm_libvirt_domain_xml  (const char  *uri,
                                   const char  *name,
                                   GError     **error);
+/* QEMU's query-migrate blocked-reasons (char *). Asks QEMU's monitor,
+ * which makes libvirt mark the domain tainted: only on request. */
 GPtrArray *vfm_libvirt_qemu_blockers (const char  *uri,
                                       const char  *name,
+                                      GError     **error);
+/* The values the running QEMU has for the properties props (NULL-ended) of
+ * the device with that alias (qom-get /machine/peripheral/ALIAS), as
+ * VfmQemuOverride (type "string", "bool" or "number" as QEMU answered); a
+ * property QEMU does not have is left out. Tainting as above. */
+GPtrArray *vfm_libvirt_qom_get       (const char  *uri,
+                                      const char  *name,
+                                      const char  *alias,
+                                      const char * const *props,
                                       GError     **error);
 
 /* A libvirt connection for the migration sequence (read-write). */

@@ -4,6 +4,7 @@
 #include "vfm-error.h"
 #include "vfm-journal.h"
 #include "vfm-lock.h"
+#include "vfm-mdev-ops.h"
 
 #include <libvirt/libvirt.h>
 #include <signal.h>
@@ -621,6 +622,43 @@ step_release (Run *run, GError **error)
   return TRUE;
 }
 
+/* 9. The source's mediated devices that vfmig created (vfmigctl mdev
+ * create, or the claim of an earlier migration here) are removed once the
+ * source QEMU has let go of them, so their capacity returns to the parent;
+ * an instance someone else made (mdevctl, an orchestrator, a plain sysfs
+ * write) stays, and so does every one with --keep-source. The guest runs on
+ * the destination already: a removal that fails is said, not an error. */
+static gboolean
+step_source (Run *run, GError **error)
+{
+  (void) error;
+  for (guint i = 0; run->info != NULL && i < run->info->mdevs->len; i++) {
+    const char *uuid = ((VfmMdevHostdev *) g_ptr_array_index (run->info->mdevs, i))->uuid;
+    gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+    g_autoptr (GError) e = NULL;
+    if (run->o->keep_source) {
+      step_done (run, "kept source mediated device %s (--keep-source)", uuid);
+      continue;
+    }
+    if (!vfm_mdev_ops_created_by_vfmig (run->host, uuid)) {
+      step_done (run, "kept source mediated device %s: vfmig did not create it", uuid);
+      continue;
+    }
+    /* the source QEMU ends just after the migration: until then the
+     * instance is held (a remove of a held instance would block) */
+    while (!vfm_mdev_ops_remove (run->host, uuid, FALSE, &e) &&
+           g_error_matches (e, VFM_ERROR, VFM_ERROR_BUSY) && g_get_monotonic_time () < deadline) {
+      g_clear_error (&e);
+      g_usleep (100 * 1000);
+    }
+    if (e != NULL)
+      step_done (run, "kept source mediated device %s: %s", uuid, e->message);
+    else
+      step_done (run, "removed source mediated device %s (vfmig created it; its capacity is free again)", uuid);
+  }
+  return TRUE;
+}
+
 typedef struct {
   const char *name;
   const char *phase;           /* the journal's phase while it runs (NULL: unchanged) */
@@ -643,6 +681,7 @@ static const MigrateStep migrate_steps[] = {
   { "verify",     NULL,        step_verify,    NULL,        FALSE },
   { "attach",     "attaching", step_attach,    NULL,        FALSE },
   { "release",    "releasing", step_release,   NULL,        FALSE },
+  { "source",     NULL,        step_source,    NULL,        FALSE },
 };
 
 const char * const *

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-preflight.h"
 #include "vfm-libvirt.h"
+#include "vfm-qemu-props.h"
 
 #include <string.h>
 
@@ -43,6 +44,35 @@ vfm_preflight_destination (const char *peer, const char *dest_uri, GError **erro
   if (dst->hostname == NULL)
     dst->hostname = g_strdup (dest_uri);
   return dst;
+}
+
+gboolean
+vfm_preflight_running_properties (const char *uri, VfmDomainInfo *domain, GError **error)
+{
+  g_autoptr (GPtrArray) props = vfm_qemu_props_load (error);
+  g_autoptr (GPtrArray) names = g_ptr_array_new ();
+
+  if (props == NULL)
+    return FALSE;
+  for (guint i = 0; i < props->len; i++) {
+    const char *n = ((VfmQemuProp *) g_ptr_array_index (props, i))->name;
+    if (!g_ptr_array_find_with_equal_func (names, n, g_str_equal, NULL))
+      g_ptr_array_add (names, (gpointer) n);
+  }
+  g_ptr_array_add (names, NULL);
+  for (guint i = 0; i < domain->hostdevs->len; i++) {
+    VfmHostdev *h = g_ptr_array_index (domain->hostdevs, i);
+    if (h->alias != NULL &&
+        (h->running = vfm_libvirt_qom_get (uri, domain->name, h->alias, (const char * const *) names->pdata, error)) == NULL)
+      return FALSE;
+  }
+  for (guint i = 0; i < domain->mdevs->len; i++) {
+    VfmMdevHostdev *m = g_ptr_array_index (domain->mdevs, i);
+    if (m->alias != NULL &&
+        (m->running = vfm_libvirt_qom_get (uri, domain->name, m->alias, (const char * const *) names->pdata, error)) == NULL)
+      return FALSE;
+  }
+  return TRUE;
 }
 
 VfmCheckResult *

@@ -20,6 +20,14 @@ VfmHostProfile *vfm_preflight_source (VfmHost    *host,
 VfmHostProfile *vfm_preflight_destination (const char *peer,
                                            const char *dest_uri,
                                            GError    **error);
+/* check --ask-qemu: the QEMU properties VFIO migration depends on (the
+ * curated data's names), as the running QEMU of domain has them on each
+ * hostdev's alias (qom-get), into each hostdev's "running"; the rules then
+ * judge those rather than the XML's <qemu:override>. Asking QEMU's monitor
+ * makes libvirt mark the domain tainted: only on request. */
+gboolean        vfm_preflight_running_properties (const char    *uri,
+                                                  VfmDomainInfo *domain,
+                                                  GError       **error);
 VfmCheckResult *vfm_preflight_check  (VfmHost             *host,
                                       const char          *source_uri,
                                       const char          *peer,

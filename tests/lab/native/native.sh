@@ -17,7 +17,9 @@
 #   X  (negative b) mtty-1 full and every other instance held open: migrate
 #      refused naming the cause, g3 on a, nothing claimed or created
 #   H  bare virsh migrate + the vfmig hook (LAB_NATIVE_HOOK=1 only: see H
-#      below); (negative c) not built
+#      below)
+#   K  (negative c) b's libvirtd killed during the incoming migration: g5
+#      keeps running on a, nothing claimed or created
 #
 # Environment: LAB_MTTY_KO (mtty.ko built for this kernel, required),
 # LAB_NATIVE_ROM (the assembled guest ROM, required), LAB_RESULTS, VFMIGCTL,
@@ -193,7 +195,9 @@ uuid_b=$(live_uuid b g1)
 check "g1 on b holds an mdev that is not A ($uuid_b)" eval '[[ -n $uuid_b && $uuid_b != "$uuid_a" && -e $MDEV_DEVS/$uuid_b ]]'
 gbb=$(mdev_group "$uuid_b")
 check "/dev/vfio/$gbb is busy (b's QEMU holds it)" vfio_busy "$gbb"
-check "mdev A released on a" wait_for "vfio_free $ga" 20
+check "migrate removed source mdev A on a (vfmig created it): step 'source'" \
+    has "$out" "removed source mediated device $uuid_a"
+check "mdev A is gone on a, its capacity back" wait_for "[[ ! -e $MDEV_DEVS/$uuid_a ]]" 20
 vfm --json mdev list
 tap_diag "mdev list after: $out"
 check "vfmig created the destination instance (mdev list says vfmig)" eval '[[ $out =~ $uuid_b[^}]*vfmig ]]'
@@ -210,6 +214,10 @@ assert_eq "vfmigctl migrate: SCR and FIFO read back on b = written on a" "$w_1" 
 check "no claim left (vfmigctl claims --json)" claims_empty
 th_virsh b destroy g1 >/dev/null 2>&1
 check "g1 destroyed on b, its mdev free" wait_for "vfio_free $gbb" 20
+vfm mdev create mtty mtty-1 --uuid "$uuid_a"
+check "mdev A created again for the bare virsh guests" eval '((rc == 0)) && [[ -e $MDEV_DEVS/$uuid_a/iommu_group ]]' ||
+    show mdev create
+ga=$(mdev_group "$uuid_a")
 
 # ================================================================ C  bare virsh: guest on a
 t0=$(now_ms)
@@ -391,7 +399,10 @@ wait_for '! kill -0 $mpid 2>/dev/null' 120 || {
 wait "$mpid"
 mrc=$?
 hmig_ms=$TH_MIGRATE_MS
-check "virsh migrate --live --p2p g3 a -> b (no --xml): exit 0" is_zero "$mrc" || tap_diag "$(<"$T/mig")"
+check "virsh migrate --live --p2p g3 a -> b (no --xml): exit 0" is_zero "$mrc" || {
+    tap_diag "$(<"$T/mig")" "b's qemu log:" "$(tail -n 20 "$wd"/b/var/log/libvirt/qemu/g3.log 2>&1)"
+    tap_diag "kernel log:" "$(dmesg | tail -n 40)"
+}
 timed "H virsh migrate + hook a -> b (wall)" "$hmig_ms ms"
 tap_diag "hook calls:" "$(cat "$wd/hook.log" 2>&1)"
 check "b's hook saw migrate begin" grep -q "vfmig-th-b g3 migrate begin" "$wd/hook.log"
@@ -406,7 +417,47 @@ gb b g3
 assert_eq "hook path: SCR and FIFO read back on b = written on a" "$w_3" "$(readback)"
 check "no claim left after the hook's migration" wait_for claims_empty 20 || tap_diag "$("$V" --json claims 2>&1)"
 fi
-tap_skip "(negative c) destination libvirtd killed mid-migration" "not built: needs a migration that lasts (--bandwidth 1, a guest with more RAM touched)"
+
+# ================================================================ K  (negative c) destination killed
+# b's libvirtd is killed in the middle of the incoming migration: a test hook
+# on b (qemu.d/zz-stall) holds "start begin" of the incoming guest (vfmig has
+# claimed and created b's instance by then) until the host is gone; the
+# source's libvirtd then loses its peer. The guest must run on a, nothing
+# be left claimed or created.
+for h in a b; do [[ $(th_state $h g3) != running ]] || th_virsh $h destroy g3 >/dev/null 2>&1; done
+check "g3 stopped, mdev A free" wait_for "vfio_free $ga" 20
+check "g5 (mdev A, with the properties) runs on a and wrote its UART" guest_up a g5 "$uuid_a" 1
+stall=$wd/zz-stall
+{
+    echo '#!/bin/sh'
+    echo "[ \"\$2 \$3\" = 'start begin' ] && [ -e '$wd/stall' ] && grep -qx vfmig-th-b /proc/sys/kernel/hostname || exit 0"
+    echo ": >'$wd/stalled'"
+    echo "while [ -e '$wd/stall' ]; do sleep 0.1; done"
+} >"$stall"
+chmod +x "$stall"
+: >"$wd/stall"
+check "the stall hook installed" th_hook "$wd" "$stall" zz-stall
+snap0=$(snapshot)
+c0=$(ctr a g5)
+"$V" -c "$A" --json migrate g5 "$B" --strategy native --peer local >"$T/kout" 2>"$T/kerr" &
+kpid=$!
+check "b's libvirtd is in g5's start hook (the incoming migration under way)" wait_for "[[ -e $wd/stalled ]]" 90
+th_host_stop b --kill
+rm -f -- "$wd/stall"
+check "vfmigctl migrate ends after b died" wait_for '! kill -0 $kpid 2>/dev/null' 120 || kill "$kpid" 2>/dev/null
+krc=0
+wait "$kpid" || krc=$?
+kout=$(<"$T/kout") kerr=$(<"$T/kerr")
+tap_diag "vfmigctl migrate g5 with b killed -> exit $krc" "stdout: $kout" "stderr: $kerr"
+check "(negative c) migrate failed: exit != 0" eval '((krc != 0))'
+check "(negative c) vfmig says it could not migrate g5 and rolled back" \
+    eval '[[ $kout$kerr == *"cannot migrate g5"* && $kout =~ \"rolled_back\":\ *true ]]'
+assert_eq "(negative c) g5 still runs on a" running "$(th_state a g5)"
+check "(negative c) g5 not stopped: its counter goes on" th_wait_counter_above a g5 "$c0" 20
+check "(negative c) nothing claimed or created: mdev list and claims as before" \
+    wait_for '[[ $(snapshot) == "$snap0" ]]' 20 || tap_diag "before: $snap0" "after: $(snapshot)"
+check "(negative c) mdev A still held by a's QEMU" vfio_busy "$ga"
+th_virsh a destroy g5 >/dev/null 2>&1
 
 # ================================================================ summary
 tap_diag "vfmigctl migrate --strategy native a -> b: $vmig_ms ms wall (its seconds ${vmig_s:-?}), downtime $vdowntime ms"

@@ -131,12 +131,12 @@ vfm_cmd_probe (VfmCli *cli, int argc, char **argv, GError **error)
       vfm_json_add_bool (b, "stop_copy", caps->stop_copy);
       vfm_json_add_bool (b, "p2p", caps->p2p);
       vfm_json_add_bool (b, "pre_copy", caps->pre_copy);
-      vfm_json_add_bool (b, "dirty_tracking", caps->dirty_tracking);
+      vfm_json_add_str (b, "dirty_tracking", vfm_dirty_tracking_name (caps->dirty_tracking));
       vfm_json_add_str (b, "source", caps->source);
       vfm_json_add_str (b, "detail", caps->detail);
       if (!cli->json)
-        printf ("%s: %s; device dirty tracking: %s (%s)\n", caps->bdf, caps->detail,
-                caps->dirty_tracking ? "yes" : "no", caps->source);
+        printf ("%s: %s; dirty tracking: %s (%s)\n", caps->bdf, caps->detail,
+                vfm_dirty_tracking_name (caps->dirty_tracking), caps->source);
     } else {
       failed++;
       json_builder_set_member_name (b, "error");

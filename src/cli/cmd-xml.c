@@ -82,7 +82,7 @@ migratable (VfmCli *cli, const char *name, gboolean dry_run, GError **error)
   for (guint i = 0; i < info->mdevs->len; i++) {
     const VfmMdevHostdev *m = g_ptr_array_index (info->mdevs, i);
     const VfmMdevProfile *mp = vfm_host_profile_mdev (here, m->uuid);
-    g_autoptr (GPtrArray) needed = vfm_qemu_props_needed (props, mp != NULL && mp->probed && mp->dirty_tracking, qemu);
+    g_autoptr (GPtrArray) needed = vfm_qemu_props_needed (props, mp != NULL && mp->probed && mp->dirty_tracking == VFM_DIRTY_DEVICE, qemu);
     g_autoptr (GPtrArray) names = g_ptr_array_new (), types = g_ptr_array_new (), values = g_ptr_array_new ();
     g_autofree char *next = NULL;
     for (guint j = 0; j < needed->len; j++) {

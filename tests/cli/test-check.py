@@ -160,6 +160,19 @@ class Rules(unittest.TestCase):
         self.assertIn("all guest RAM", self.rule(out, "dirty-tracking")["reason"])
         self.assertEqual(self.verdict(out), "native")
 
+    def test_iommu_dirty_tracking_is_not_enough_without_iommufd(self):
+        # issue 15: dirty_tracking is device|iommu|none; "iommu" only counts with QEMU's iommufd backend
+        src = host("hosta", [dev("0000:3b:00.2", dirty="iommu")])
+        dst = host("hostb", [dev("0000:5e:00.4", dirty="iommu")])
+        out = self.fails_alone("dirty-tracking", src=src, dst=dst)
+        reason = self.rule(out, "dirty-tracking")["reason"]
+        self.assertIn("iommufd backend", reason)
+        self.assertIn("enable-migration=on (string)", reason)
+        # the tri-state as a string and the old boolean read the same
+        src = host("hosta", [dev("0000:3b:00.2", dirty="device")])
+        rc, out = self.check(src=src, rc=0)
+        self.assertEqual(self.rule(out, "dirty-tracking")["outcome"], "pass")
+
     def test_libvirt_both_ends(self):
         dst = host("hostb", [dev("0000:5e:00.4")], libvirt="8.5.0")
         self.fails_alone("libvirt-asks-qemu", dst=dst)
@@ -436,7 +449,8 @@ class Synthetic(unittest.TestCase):
             self.assertIn("bind it first", p.stderr)
             self.assertEqual(self.ctl(root, "bind", vf, mock=True).returncode, 0)
             out = json.loads(self.ctl(root, "probe", vf, "--json").stdout)["results"][0]
-            self.assertTrue(out["stop_copy"] and out["p2p"] and out["dirty_tracking"])
+            self.assertTrue(out["stop_copy"] and out["p2p"])
+            self.assertEqual(out["dirty_tracking"], "device")
             self.assertEqual(out["source"], "synthetic")
         prof = [json.loads(self.ctl(r, "profile", "--json").stdout) for r in self.roots]
         self.assertEqual(prof[0]["format"], 1)

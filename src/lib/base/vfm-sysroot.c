@@ -155,6 +155,13 @@ vfm_sysroot_dev_vfio_cdev (VfmSysroot *sr, const char *name)
   return build (sr, "/dev/vfio/devices", name, NULL);
 }
 
+/* iommufd's character device (IOMMU_GET_HW_INFO and friends). */
+char *
+vfm_sysroot_dev_iommu (VfmSysroot *sr)
+{
+  return build (sr, "/dev/iommu", NULL);
+}
+
 /* Mediated devices: parents register under /sys/class/mdev_bus, instances
  * appear under /sys/bus/mdev/devices/UUID. */
 char *

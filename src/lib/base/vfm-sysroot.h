@@ -30,6 +30,7 @@ char *vfm_sysroot_sys_module_dir    (VfmSysroot *sr, const char *module);
 char *vfm_sysroot_iommu_group_dir   (VfmSysroot *sr, int group);
 char *vfm_sysroot_dev_vfio          (VfmSysroot *sr, int group);
 char *vfm_sysroot_dev_vfio_cdev     (VfmSysroot *sr, const char *name);
+char *vfm_sysroot_dev_iommu         (VfmSysroot *sr);
 char *vfm_sysroot_mdev_bus_dir      (VfmSysroot *sr);
 char *vfm_sysroot_mdev_devices_dir  (VfmSysroot *sr);
 char *vfm_sysroot_modules_file      (VfmSysroot *sr, const char *name);

@@ -184,10 +184,13 @@ r_dirty_tracking (const RuleCtx *c, char **reason)
     *reason = g_strdup ("needs the kernel's answer on both ends");
     return VFM_OUTCOME_SKIP;
   }
-  if (c->src->dirty_tracking && c->dst->dirty_tracking) {
+  if (c->src->dirty_tracking == VFM_DIRTY_DEVICE && c->dst->dirty_tracking == VFM_DIRTY_DEVICE) {
     *reason = g_strdup ("device dirty tracking on both ends");
     return VFM_OUTCOME_PASS;
   }
+  /* IOMMU dirty tracking counts only with QEMU's iommufd backend (QEMU >=
+   * 9.1, MIGRATION-FACTS §1), which libvirt does not set up for a hostdev
+   * here: the device is judged as tracking nothing */
   if (c->qemu_props == NULL) {
     *reason = g_strdup_printf ("no device dirty tracking, and the QEMU property facts cannot be read: %s",
                                c->qemu_props_error ? c->qemu_props_error : "?");
@@ -200,9 +203,12 @@ r_dirty_tracking (const RuleCtx *c, char **reason)
       g_string_append_printf (missing, "%s%s=%s (%s)", missing->len ? ", " : "", p->name, p->value, p->type);
   }
   if (missing->len > 0) {
-    *reason = g_strdup_printf ("no device dirty tracking: QEMU's defaults block or fail the migration, and the guest "
+    gboolean iommu = c->src->dirty_tracking == VFM_DIRTY_IOMMU || c->dst->dirty_tracking == VFM_DIRTY_IOMMU;
+    *reason = g_strdup_printf ("no device dirty tracking%s: QEMU's defaults block or fail the migration, and the guest "
                                "was started without %s on %s%s: restart needed with them (a <qemu:override>; "
                                "'vfmigctl xml --migratable' writes them for mediated devices)",
+                               iommu ? " (the IOMMU tracks, but QEMU uses that only with its iommufd backend, which "
+                                       "libvirt does not set up for this hostdev)" : "",
                                missing->str, c->hostdev->alias ? c->hostdev->alias : c->hostdev->bdf,
                                c->hostdev->running ? " (as its QEMU reports, qom-get)" : "");
     return VFM_OUTCOME_FAIL;
@@ -445,7 +451,7 @@ mdev_dirty_tracking (const RuleCtx *c)
 {
   const char *where;
   const VfmMdevProfile *a = mdev_answer (c, &where);
-  return a != NULL && a->dirty_tracking;
+  return a != NULL && a->dirty_tracking == VFM_DIRTY_DEVICE;
 }
 
 /* What QEMU needs on the hostdev (the curated data's properties), against

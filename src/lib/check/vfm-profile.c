@@ -355,7 +355,7 @@ vfm_host_profile_to_json (const VfmHostProfile *p)
       vfm_json_add_bool (b, "stop_copy", d->stop_copy);
       vfm_json_add_bool (b, "p2p", d->p2p);
       vfm_json_add_bool (b, "pre_copy", d->pre_copy);
-      vfm_json_add_bool (b, "dirty_tracking", d->dirty_tracking);
+      vfm_json_add_str (b, "dirty_tracking", vfm_dirty_tracking_name (d->dirty_tracking));
       vfm_json_add_str (b, "source", d->probe_source);
       vfm_json_add_str (b, "detail", d->probe_detail);
       vfm_json_add_int (b, "probed_at", d->probed_at);
@@ -392,7 +392,7 @@ vfm_host_profile_to_json (const VfmHostProfile *p)
       vfm_json_add_bool (b, "stop_copy", m->stop_copy);
       vfm_json_add_bool (b, "p2p", m->p2p);
       vfm_json_add_bool (b, "pre_copy", m->pre_copy);
-      vfm_json_add_bool (b, "dirty_tracking", m->dirty_tracking);
+      vfm_json_add_str (b, "dirty_tracking", vfm_dirty_tracking_name (m->dirty_tracking));
       vfm_json_add_str (b, "detail", m->probe_detail);
       vfm_json_add_int (b, "probed_at", m->probed_at);
       json_builder_end_object (b);
@@ -494,7 +494,7 @@ mdevs_from_json (JsonObject *o, VfmHostProfile *p, const char *origin, GError **
       mp->stop_copy = vfm_json_get_bool_or (mig, "stop_copy", FALSE);
       mp->p2p = vfm_json_get_bool_or (mig, "p2p", FALSE);
       mp->pre_copy = vfm_json_get_bool_or (mig, "pre_copy", FALSE);
-      mp->dirty_tracking = vfm_json_get_bool_or (mig, "dirty_tracking", FALSE);
+      mp->dirty_tracking = vfm_dirty_tracking_from_json (mig, "dirty_tracking");
       mp->probe_detail = get_str (mig, "detail");
       mp->probed_at = vfm_json_get_int_or (mig, "probed_at", 0);
     }
@@ -617,7 +617,7 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
       dp->stop_copy = vfm_json_get_bool_or (m, "stop_copy", FALSE);
       dp->p2p = vfm_json_get_bool_or (m, "p2p", FALSE);
       dp->pre_copy = vfm_json_get_bool_or (m, "pre_copy", FALSE);
-      dp->dirty_tracking = vfm_json_get_bool_or (m, "dirty_tracking", FALSE);
+      dp->dirty_tracking = vfm_dirty_tracking_from_json (m, "dirty_tracking");
       dp->probe_source = get_str (m, "source");
       dp->probe_detail = get_str (m, "detail");
       dp->probed_at = vfm_json_get_int_or (m, "probed_at", 0);

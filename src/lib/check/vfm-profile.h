@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "vfm-vfio.h"
+
 #include <json-glib/json-glib.h>
 
 #include "vfm-host.h"
@@ -36,7 +38,8 @@ typedef struct {
   gboolean claimed;          /* held by a migration's claim */
   /* the kernel's answer (probe cache); probed FALSE: never asked */
   gboolean probed;
-  gboolean migration, stop_copy, p2p, pre_copy, dirty_tracking;
+  gboolean migration, stop_copy, p2p, pre_copy;
+  VfmDirtyTracking dirty_tracking;
   char *probe_source;
   char *probe_detail;
   gint64 probed_at;
@@ -56,7 +59,8 @@ typedef struct {
   gboolean in_use;           /* a process (QEMU) holds it */
   gboolean claimed;          /* held by a migration's claim */
   gboolean probed;           /* the kernel's answer (probe cache) is known */
-  gboolean migration, stop_copy, p2p, pre_copy, dirty_tracking;
+  gboolean migration, stop_copy, p2p, pre_copy;
+  VfmDirtyTracking dirty_tracking;
   char *probe_detail;
   gint64 probed_at;
 } VfmMdevProfile;

@@ -20,6 +20,60 @@
 #define VFIO_MIGRATION_PRE_COPY (1 << 2)
 #endif
 
+/* Not in Debian 12's uapi headers (kernel 6.1): iommufd's IOMMU_GET_HW_INFO
+ * (6.6, dirty tracking capability 6.7) and VFIO's cdev bind (6.6); the
+ * numbers and layouts of include/uapi/linux/iommufd.h and vfio.h. */
+#define VFM_IOMMUFD_TYPE ';'
+#define VFM_IOMMU_GET_HW_INFO _IO (VFM_IOMMUFD_TYPE, 0x8a)
+#define VFM_IOMMU_HW_CAP_DIRTY_TRACKING (1ULL << 0)
+#define VFM_VFIO_DEVICE_BIND_IOMMUFD _IO (VFIO_TYPE, VFIO_BASE + 18)
+
+struct vfm_vfio_device_bind_iommufd {
+  guint32 argsz;
+  guint32 flags;
+  gint32 iommufd;
+  guint32 out_devid;
+};
+
+struct vfm_iommu_hw_info {
+  guint32 size;
+  guint32 flags;
+  guint32 dev_id;
+  guint32 data_len;
+  guint64 data_uptr;
+  guint32 out_data_type;
+  guint32 reserved;
+  guint64 out_capabilities;
+};
+
+const char *
+vfm_dirty_tracking_name (VfmDirtyTracking t)
+{
+  switch (t) {
+  case VFM_DIRTY_DEVICE:
+    return "device";
+  case VFM_DIRTY_IOMMU:
+    return "iommu";
+  case VFM_DIRTY_NONE:
+  default:
+    return "none";
+  }
+}
+
+VfmDirtyTracking
+vfm_dirty_tracking_from_json (JsonObject *o, const char *member)
+{
+  JsonNode *n = o ? json_object_get_member (o, member) : NULL;
+  const char *v;
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n))
+    return VFM_DIRTY_NONE;
+  if (json_node_get_value_type (n) == G_TYPE_BOOLEAN)
+    return json_node_get_boolean (n) ? VFM_DIRTY_DEVICE : VFM_DIRTY_NONE;
+  if (json_node_get_value_type (n) != G_TYPE_STRING || (v = json_node_get_string (n)) == NULL)
+    return VFM_DIRTY_NONE;
+  return strcmp (v, "device") == 0 ? VFM_DIRTY_DEVICE : strcmp (v, "iommu") == 0 ? VFM_DIRTY_IOMMU : VFM_DIRTY_NONE;
+}
+
 void
 vfm_vfio_caps_free (VfmVfioCaps *c)
 {
@@ -90,7 +144,7 @@ save (VfmSysroot *sr, const VfmVfioCaps *c)
   vfm_json_add_str (b, "key", c->key);
   vfm_json_add_bool (b, "migration", c->migration);
   vfm_json_add_int (b, "flags", (gint64) c->flags);
-  vfm_json_add_bool (b, "dirty_tracking", c->dirty_tracking);
+  vfm_json_add_str (b, "dirty_tracking", vfm_dirty_tracking_name (c->dirty_tracking));
   vfm_json_add_str (b, "detail", c->detail);
   vfm_json_add_str (b, "source", c->source);
   vfm_json_add_int (b, "probed_at", c->probed_at);
@@ -125,7 +179,7 @@ cached (VfmSysroot *sr, const char *name, char *key /* taken */)
   c->key = key;
   if (vfm_json_get_bool_or (o, "migration", FALSE))
     set_flags (c, (guint64) vfm_json_get_int_or (o, "flags", 0));
-  c->dirty_tracking = vfm_json_get_bool_or (o, "dirty_tracking", FALSE);
+  c->dirty_tracking = vfm_dirty_tracking_from_json (o, "dirty_tracking");
   c->detail = g_strdup (vfm_json_get_str_or (o, "detail", ""));
   c->source = g_strdup (vfm_json_get_str_or (o, "source", "kernel"));
   c->probed_at = vfm_json_get_int_or (o, "probed_at", 0);
@@ -139,8 +193,9 @@ vfm_vfio_cached (VfmHost *host, VfmPciDevice *dev)
 }
 
 /* A synthetic host declares the kernel's answer per driver in
- * ROOT/.kmock/vfio/DRIVER: words among stop_copy p2p pre_copy dirty_tracking,
- * or "enotty" (tests/hosts/LAYOUT.md). */
+ * ROOT/.kmock/vfio/DRIVER: words among stop_copy p2p pre_copy dirty_tracking
+ * (the device tracks) iommu_dirty_tracking (the IOMMU does), or "enotty"
+ * (tests/hosts/LAYOUT.md). */
 static gboolean
 probe_synthetic (VfmSysroot *sr, const char *driver, VfmVfioCaps *c, GError **error)
 {
@@ -166,7 +221,10 @@ probe_synthetic (VfmSysroot *sr, const char *driver, VfmVfioCaps *c, GError **er
   flags |= g_strv_contains ((const char * const *) words, "p2p") ? VFIO_MIGRATION_P2P : 0;
   flags |= g_strv_contains ((const char * const *) words, "pre_copy") ? VFIO_MIGRATION_PRE_COPY : 0;
   set_flags (c, flags);
-  c->dirty_tracking = g_strv_contains ((const char * const *) words, "dirty_tracking");
+  if (g_strv_contains ((const char * const *) words, "dirty_tracking"))
+    c->dirty_tracking = VFM_DIRTY_DEVICE;
+  else if (g_strv_contains ((const char * const *) words, "iommu_dirty_tracking"))
+    c->dirty_tracking = VFM_DIRTY_IOMMU;
   c->detail = g_strdup_printf ("VFIO_DEVICE_FEATURE MIGRATION: flags 0x%" G_GINT64_MODIFIER "x", flags);
   return TRUE;
 }
@@ -289,7 +347,7 @@ probe_kernel (VfmSysroot *sr, const char *name, gint group, VfmVfioCaps *c, GErr
   probe.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_DMA_LOGGING_START;
   if (xioctl (dfd, VFIO_DEVICE_FEATURE, &probe) == 0) {
     g_autofree char *why = dma_logging_works (dfd);
-    c->dirty_tracking = why == NULL;
+    c->dirty_tracking = why == NULL ? VFM_DIRTY_DEVICE : VFM_DIRTY_NONE;
     if (why != NULL) {
       g_autofree char *d = c->detail;
       c->detail = g_strdup_printf ("%s; DMA logging is announced but %s: no device dirty tracking", d, why);
@@ -304,6 +362,75 @@ out:
   if (container >= 0)
     close (container);
   return ok;
+}
+
+/* The device's VFIO cdev ("vfioN", from DEVDIR/vfio-dev/), or NULL. */
+static char *
+cdev_name (const char *devdir)
+{
+  g_autofree char *dir = g_build_filename (devdir, "vfio-dev", NULL);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *n;
+  while (d != NULL && (n = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (n, "vfio"))
+      return g_strdup (n);
+  return NULL;
+}
+
+/* IOMMU dirty tracking, asked the only way the kernel answers it: the device
+ * bound to an iommufd through its VFIO cdev, then IOMMU_GET_HW_INFO's
+ * capabilities. Called after the group path let go of the device (one
+ * opener at a time). NULL when the IOMMU tracks, else why not, in words. */
+static char *
+iommu_dirty_tracking (VfmSysroot *sr, const char *devdir)
+{
+  g_autofree char *cdev = cdev_name (devdir);
+  g_autofree char *iommu_path = vfm_sysroot_dev_iommu (sr);
+  g_autofree char *cdev_path = NULL;
+  struct vfm_vfio_device_bind_iommufd bind = { .argsz = sizeof bind };
+  struct vfm_iommu_hw_info info = { .size = sizeof info };
+  int ifd = -1, dfd = -1, saved;
+  char *why = NULL;
+
+  if (cdev == NULL)
+    return g_strdup ("the device has no VFIO cdev (a kernel without CONFIG_VFIO_DEVICE_CDEV)");
+  if ((ifd = open (iommu_path, O_RDWR | O_CLOEXEC)) < 0) {
+    saved = errno;
+    return g_strdup_printf ("no iommufd: %s: %s (the iommufd module, CONFIG_IOMMUFD)", iommu_path, g_strerror (saved));
+  }
+  cdev_path = vfm_sysroot_dev_vfio_cdev (sr, cdev);
+  if ((dfd = open (cdev_path, O_RDWR | O_CLOEXEC)) < 0) {
+    saved = errno;
+    why = g_strdup_printf ("cannot open %s: %s", cdev_path, g_strerror (saved));
+  } else if (bind.iommufd = ifd, xioctl (dfd, VFM_VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) {
+    saved = errno;
+    why = g_strdup_printf ("VFIO_DEVICE_BIND_IOMMUFD: %s", g_strerror (saved));
+  } else if (info.dev_id = bind.out_devid, xioctl (ifd, VFM_IOMMU_GET_HW_INFO, &info) < 0) {
+    saved = errno;
+    why = g_strdup_printf ("IOMMU_GET_HW_INFO: %s%s", g_strerror (saved),
+                           saved == EOPNOTSUPP ? " (no IOMMU driver behind the device: an emulated one such as a mediated "
+                                                 "device, or a kernel without CONFIG_IOMMUFD_DRIVER)" : "");
+  } else if (!(info.out_capabilities & VFM_IOMMU_HW_CAP_DIRTY_TRACKING)) {
+    why = g_strdup_printf ("IOMMU_GET_HW_INFO: capabilities 0x%llx, no IOMMU_HW_CAP_DIRTY_TRACKING",
+                           (unsigned long long) info.out_capabilities);
+  }
+  if (dfd >= 0)
+    close (dfd);
+  close (ifd);
+  return why;
+}
+
+/* The device's answer first, the IOMMU's when the device has none. */
+static void
+probe_iommu (VfmSysroot *sr, const char *devdir, VfmVfioCaps *c)
+{
+  g_autofree char *why = NULL, *d = c->detail;
+  if (c->dirty_tracking == VFM_DIRTY_DEVICE)
+    return;
+  why = iommu_dirty_tracking (sr, devdir);
+  if (why == NULL)
+    c->dirty_tracking = VFM_DIRTY_IOMMU;
+  c->detail = g_strdup_printf ("%s; IOMMU dirty tracking: %s", d ? d : "", why ? why : "yes (iommufd)");
 }
 
 /* Opening a device a process holds would race it (a QEMU starting or
@@ -345,6 +472,10 @@ vfm_vfio_probe (VfmHost *host, VfmPciDevice *dev, GError **error)
   if (!(vfm_sysroot_is_real (sr) ? probe_kernel (sr, bdf, vfm_pci_device_iommu_group (dev), c, error)
                                  : probe_synthetic (sr, driver, c, error)))
     goto fail;
+  if (vfm_sysroot_is_real (sr)) {
+    g_autofree char *devdir = vfm_sysroot_pci_device_dir (sr, bdf);
+    probe_iommu (sr, devdir, c);
+  }
   save (sr, c);
   return g_steal_pointer (&c);
 fail:
@@ -459,6 +590,11 @@ vfm_vfio_probe_mdev (VfmHost *host, const VfmMdev *m, GError **error)
   if (!(vfm_sysroot_is_real (sr) ? probe_kernel (sr, m->uuid, m->iommu_group, c, error)
                                  : probe_synthetic (sr, synthetic, c, error)))
     goto fail;
+  if (vfm_sysroot_is_real (sr)) {
+    g_autofree char *devs = vfm_sysroot_mdev_devices_dir (sr);
+    g_autofree char *devdir = g_build_filename (devs, m->uuid, NULL);
+    probe_iommu (sr, devdir, c);
+  }
   save (sr, c);
   return g_steal_pointer (&c);
 fail:

@@ -4,19 +4,38 @@
 #include "vfm-host.h"
 #include "vfm-mdev.h"
 
+#include <json-glib/json-glib.h>
+
 G_BEGIN_DECLS
 
 /* What the kernel says about a VFIO-bound device's migration support
  * (DESIGN.md, Decisions 7): VFIO_DEVICE_FEATURE GET of MIGRATION (ENOTTY: the
  * driver has no migration ops) and PROBE of DMA_LOGGING_START (the device
- * tracks dirty pages itself). Opening a VFIO device resets it, so this never
+ * tracks dirty pages itself), else iommufd's IOMMU_GET_HW_INFO through the
+ * device's VFIO cdev (the IOMMU tracks them). Opening a VFIO device resets it, so this never
  * runs on the bind path, never on a device in use, and its answer is cached
  * under /var/lib/vfmig/probe, keyed by what could change it. */
+/* Who tracks the pages a device writes while the guest runs - what QEMU
+ * decides on (MIGRATION-FACTS §1): the device itself (DMA logging), the IOMMU
+ * (iommufd's IOMMU_HW_CAP_DIRTY_TRACKING, usable only with QEMU's iommufd
+ * backend), or nobody. NONE is 0: "if (caps->dirty_tracking)" reads "someone
+ * tracks". */
+typedef enum {
+  VFM_DIRTY_NONE = 0,
+  VFM_DIRTY_DEVICE,
+  VFM_DIRTY_IOMMU,
+} VfmDirtyTracking;
+
+const char      *vfm_dirty_tracking_name (VfmDirtyTracking t);
+/* member of o: "device", "iommu", "none", or (files written before the
+ * tri-state) a boolean for device tracking; absent or unknown: none. */
+VfmDirtyTracking vfm_dirty_tracking_from_json (JsonObject *o, const char *member);
+
 typedef struct {
   char *bdf;
   gboolean migration;       /* GET of MIGRATION succeeded */
   gboolean stop_copy, p2p, pre_copy;
-  gboolean dirty_tracking;  /* device DMA logging */
+  VfmDirtyTracking dirty_tracking;
   guint64 flags;            /* the raw migration flags */
   char *detail;             /* the kernel's answer in words */
   char *source;             /* "kernel" or "synthetic" (a --sysroot host's declaration) */

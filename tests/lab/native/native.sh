@@ -98,6 +98,10 @@ check "vfmigctl mdev create mtty mtty-1 --uuid A: exit 0" is_zero "$rc" || show 
 check "instance A $uuid_a exists, the only one" eval '[[ -e $MDEV_DEVS/$uuid_a/iommu_group ]] && (($(ls "$MDEV_DEVS" | wc -l) == 1))'
 ga=$(mdev_group "$uuid_a")
 check "mdev A has its own IOMMU group, /dev/vfio/$ga free" eval '[[ -n $ga ]] && vfio_free $ga'
+vfm --json probe "$uuid_a"
+tap_diag "vfmigctl --json probe A (exit $rc): $out"
+check "probe mdev A: dirty tracking none, the IOMMU's answer said why" \
+    eval '[[ $out =~ \"dirty_tracking\":\ *\"none\" && $out == *"IOMMU dirty tracking: "* ]]' || show probe
 vfm --json profile
 tap_diag "vfmigctl --json profile (before any guest; exit $rc), mdevs: $(json_get mdevs <<<"$out")"
 timed "A modules, mtty, mdev A (vfmigctl)" "$(($(now_ms) - t0)) ms"
@@ -125,9 +129,11 @@ t0=$(now_ms)
 check "g1 (mdev A, no <qemu:override>) runs on a and wrote its UART" guest_up a g1 "$uuid_a" 0
 timed "N g1 started until the UART is written" "$(($(now_ms) - t0)) ms"
 snap0=$(snapshot)
-vfm -c "$A" --json check g1 --to "$B" --peer local
-check "check g1 started without the properties: exit 3" eval '((rc == 3))' || show check
+vfm -c "$A" --json check g1 --to "$B" --peer local --ask-qemu
+check "check --ask-qemu g1 started without the properties: exit 3" eval '((rc == 3))' || show check
 check "check names the cause: restart needed" has "$out$err" "restart needed" || show check
+check "check read the properties from the running QEMU: enable-migration is auto there (qom-get)" \
+    eval '[[ $out == *"QEMU runs it with auto"* && $out == *qom-get* ]]' || show check
 vfm -c "$A" --json migrate g1 "$B" --strategy native --peer local
 check "(negative a) migrate --strategy native refused: exit != 0" eval '((rc != 0))'
 check "(negative a) migrate names the cause: restart needed" has "$out$err" "restart needed"

@@ -385,6 +385,38 @@ class HookMdev(unittest.TestCase):
         self.assertEqual(self.instances(), [MDEV_A])
         self.assertEqual(json.loads(self.ctl("claims", "--json").stdout), [])
 
+    def set_mig_state(self, uuid, text):
+        d = os.path.join(self.root, ".kmock", "mig-state")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, uuid), "w") as f:
+            f.write(text)
+
+    def test_a_free_instance_left_resuming_is_reset_before_it_is_taken(self):
+        # issue 15, the hook path's "load of migration failed: Bad file descriptor": mtty keeps an instance's
+        # VFIO migration state across close, so one whose QEMU died while RESUMING gave the next incoming
+        # QEMU no data fd. vfmig resets such an instance before handing it out.
+        self.assertEqual(self.ctl("mdev", "create", "mtty", "mtty-1", "--uuid", MDEV_B).returncode, 0)
+        self.set_mig_state(MDEV_B, "resuming")
+        p = self.ctl("hook", "qemu", "tty01", "migrate", "begin", "-", stdin=mdev_domain(MDEV_A))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.uuid_in(p.stdout), [MDEV_B])
+        self.assertIn("was resuming", p.stderr)
+        self.assertIn("reset to running", p.stderr)
+        with open(os.path.join(self.root, ".kmock", "mig-state", MDEV_B)) as f:
+            self.assertEqual(f.read().strip(), "running")
+
+    def test_an_instance_a_reset_does_not_bring_back_is_passed_over(self):
+        self.assertEqual(self.ctl("mdev", "create", "mtty", "mtty-1", "--uuid", MDEV_B).returncode, 0)
+        self.set_mig_state(MDEV_B, "resuming noreset")
+        p = self.ctl("hook", "qemu", "tty01", "migrate", "begin", "-", stdin=mdev_domain(MDEV_A))
+        # mtty-1 is full (A and B): refused, naming why B was not taken, nothing claimed or created
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(f"mediated device {MDEV_B} passed over", p.stderr)
+        self.assertIn("a reset did not end it", p.stderr)
+        self.assertIn("no free mediated device of type mtty-1", p.stderr)
+        self.assertEqual(self.instances(), sorted([MDEV_A, MDEV_B]))
+        self.assertEqual(json.loads(self.ctl("claims", "--json").stdout), [])
+
     def test_takes_a_free_instance_and_keeps_it_after_success(self):
         self.assertEqual(self.ctl("mdev", "create", "mtty", "mtty-1", "--uuid", MDEV_B).returncode, 0)
         p = self.ctl("hook", "qemu", "tty01", "migrate", "begin", "-", stdin=mdev_domain(MDEV_A))

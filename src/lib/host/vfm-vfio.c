@@ -278,16 +278,82 @@ dma_logging_works (int dfd)
   return why;
 }
 
-/* The group path (VFIO's legacy container API, which every kernel with VFIO
- * migration has): container, group, type1v2 IOMMU, device fd, then ask. */
+/* A VFIO device opened the group way (VFIO's legacy container API, which
+ * every kernel with VFIO migration has): container, group, type1v2 IOMMU,
+ * device fd. Closing the three (vfio_close) lets go of it. */
+typedef struct {
+  int container, group, device;
+} VfioOpen;
+
+static void
+vfio_close (VfioOpen *v)
+{
+  if (v->device >= 0)
+    close (v->device);
+  if (v->group >= 0)
+    close (v->group);
+  if (v->container >= 0)
+    close (v->container);
+  v->container = v->group = v->device = -1;
+}
+
 static gboolean
-probe_kernel (VfmSysroot *sr, const char *name, gint group, VfmVfioCaps *c, GError **error)
+vfio_open (VfmSysroot *sr, const char *name, gint group, VfioOpen *v, GError **error)
 {
   g_autofree char *container_path = vfm_sysroot_dev_vfio (sr, -1);
   g_autofree char *group_path = vfm_sysroot_dev_vfio (sr, group);
   struct vfio_group_status status = { .argsz = sizeof status };
-  int container = -1, gfd = -1, dfd = -1, saved;
-  gboolean ok = FALSE;
+  int saved;
+
+  v->container = v->group = v->device = -1;
+  if (group < 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "it has no IOMMU group");
+    return FALSE;
+  }
+  if ((v->container = open (container_path, O_RDWR | O_CLOEXEC)) < 0) {
+    saved = errno;
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot open %s: %s", container_path, g_strerror (saved));
+    goto fail;
+  }
+  if (xioctl (v->container, VFIO_GET_API_VERSION, NULL) != VFIO_API_VERSION ||
+      xioctl (v->container, VFIO_CHECK_EXTENSION, (void *) (uintptr_t) VFIO_TYPE1v2_IOMMU) <= 0) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "the VFIO container lacks the type1v2 IOMMU");
+    goto fail;
+  }
+  if ((v->group = open (group_path, O_RDWR | O_CLOEXEC)) < 0) {
+    saved = errno;
+    g_set_error (error, VFM_ERROR, saved == EBUSY ? VFM_ERROR_BUSY : VFM_ERROR_FAILED, "cannot open %s: %s%s",
+                 group_path, g_strerror (saved), saved == EBUSY ? " (in use, e.g. by a VM)" : "");
+    goto fail;
+  }
+  if (xioctl (v->group, VFIO_GROUP_GET_STATUS, &status) < 0 || !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY, "IOMMU group %d is not viable (a member is on a host driver)", group);
+    goto fail;
+  }
+  if (xioctl (v->group, VFIO_GROUP_SET_CONTAINER, &v->container) < 0 ||
+      xioctl (v->container, VFIO_SET_IOMMU, (void *) (uintptr_t) VFIO_TYPE1v2_IOMMU) < 0) {
+    saved = errno;
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot set up the VFIO container: %s", g_strerror (saved));
+    goto fail;
+  }
+  if ((v->device = xioctl (v->group, VFIO_GROUP_GET_DEVICE_FD, (void *) name)) < 0) {
+    saved = errno;
+    g_set_error (error, VFM_ERROR, saved == EBUSY ? VFM_ERROR_BUSY : VFM_ERROR_FAILED,
+                 "cannot open the VFIO device: %s", g_strerror (saved));
+    goto fail;
+  }
+  return TRUE;
+fail:
+  vfio_close (v);
+  return FALSE;
+}
+
+/* Open the device, then ask. */
+static gboolean
+probe_kernel (VfmSysroot *sr, const char *name, gint group, VfmVfioCaps *c, GError **error)
+{
+  VfioOpen v;
+  int dfd, saved;
   struct {
     struct vfio_device_feature hdr;
     struct vfio_device_feature_migration mig;
@@ -295,42 +361,9 @@ probe_kernel (VfmSysroot *sr, const char *name, gint group, VfmVfioCaps *c, GErr
   struct vfio_device_feature probe = { .argsz = sizeof probe };
 
   c->source = g_strdup ("kernel");
-  if (group < 0) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "it has no IOMMU group");
+  if (!vfio_open (sr, name, group, &v, error))
     return FALSE;
-  }
-  if ((container = open (container_path, O_RDWR | O_CLOEXEC)) < 0) {
-    saved = errno;
-    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot open %s: %s", container_path, g_strerror (saved));
-    goto out;
-  }
-  if (xioctl (container, VFIO_GET_API_VERSION, NULL) != VFIO_API_VERSION ||
-      xioctl (container, VFIO_CHECK_EXTENSION, (void *) (uintptr_t) VFIO_TYPE1v2_IOMMU) <= 0) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_UNSUPPORTED, "the VFIO container lacks the type1v2 IOMMU");
-    goto out;
-  }
-  if ((gfd = open (group_path, O_RDWR | O_CLOEXEC)) < 0) {
-    saved = errno;
-    g_set_error (error, VFM_ERROR, saved == EBUSY ? VFM_ERROR_BUSY : VFM_ERROR_FAILED, "cannot open %s: %s%s",
-                 group_path, g_strerror (saved), saved == EBUSY ? " (in use, e.g. by a VM)" : "");
-    goto out;
-  }
-  if (xioctl (gfd, VFIO_GROUP_GET_STATUS, &status) < 0 || !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY, "IOMMU group %d is not viable (a member is on a host driver)", group);
-    goto out;
-  }
-  if (xioctl (gfd, VFIO_GROUP_SET_CONTAINER, &container) < 0 ||
-      xioctl (container, VFIO_SET_IOMMU, (void *) (uintptr_t) VFIO_TYPE1v2_IOMMU) < 0) {
-    saved = errno;
-    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot set up the VFIO container: %s", g_strerror (saved));
-    goto out;
-  }
-  if ((dfd = xioctl (gfd, VFIO_GROUP_GET_DEVICE_FD, (void *) name)) < 0) {
-    saved = errno;
-    g_set_error (error, VFM_ERROR, saved == EBUSY ? VFM_ERROR_BUSY : VFM_ERROR_FAILED,
-                 "cannot open the VFIO device: %s", g_strerror (saved));
-    goto out;
-  }
+  dfd = v.device;
 
   feat.hdr.argsz = sizeof feat;
   feat.hdr.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION;
@@ -353,14 +386,91 @@ probe_kernel (VfmSysroot *sr, const char *name, gint group, VfmVfioCaps *c, GErr
       c->detail = g_strdup_printf ("%s; DMA logging is announced but %s: no device dirty tracking", d, why);
     }
   }
-  ok = TRUE;
-out:
-  if (dfd >= 0)
-    close (dfd);
-  if (gfd >= 0)
-    close (gfd);
-  if (container >= 0)
-    close (container);
+  vfio_close (&v);
+  return TRUE;
+}
+
+static const char *
+mig_state_name (guint32 s)
+{
+  static const char *const names[] = { "ERROR", "STOP", "RUNNING", "STOP_COPY", "RESUMING", "RUNNING_P2P",
+                                        "PRE_COPY", "PRE_COPY_P2P" };
+  return s < G_N_ELEMENTS (names) ? names[s] : "unknown";
+}
+
+/* The device's VFIO migration state (GET of MIG_DEVICE_STATE); -1 when
+ * the driver has none (ENOTTY) or the kernel does not answer. */
+static gint
+mig_state (int dfd)
+{
+  struct {
+    struct vfio_device_feature hdr;
+    struct vfio_device_feature_mig_state st;
+  } feat = { { .argsz = sizeof feat, .flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE },
+              { .device_state = 0, .data_fd = -1 } };
+  if (xioctl (dfd, VFIO_DEVICE_FEATURE, &feat) < 0)
+    return -1;
+  return (gint) feat.st.device_state;
+}
+
+static gboolean refuse_if_held (VfmSysroot *sr, const char *name, gint group, GError **error);
+
+/* A synthetic host declares a mediated device's migration state in
+ * ROOT/.kmock/mig-state/UUID ("resuming", "running", …; "noreset" added:
+ * a reset does not bring it back); a reset rewrites it to "running". */
+static gboolean
+ready_synthetic (VfmSysroot *sr, const char *uuid, char **note, GError **error)
+{
+  g_autofree char *name = g_build_filename ("mig-state", uuid, NULL);
+  g_autofree char *path = vfm_sysroot_synthetic_file (sr, name);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (path, &text, NULL, NULL) || g_str_has_prefix (g_strstrip (text), "running"))
+    return TRUE;
+  if (strstr (text, "noreset") != NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY, "its VFIO migration state is %s and a reset did not end it", text);
+    return FALSE;
+  }
+  *note = g_strdup_printf ("its VFIO migration state was %s (left so by an earlier migration that ended "
+                           "without it); reset to running", text);
+  return g_file_set_contents (path, "running\n", -1, error);
+}
+
+gboolean
+vfm_vfio_mdev_ready (VfmHost *host, const VfmMdev *m, char **note, GError **error)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autofree char *lock_name = g_strdup_printf ("mdev-%s", m->uuid);
+  g_autoptr (VfmLock) lock = NULL;
+  VfioOpen v;
+  gint st;
+  gboolean ok = TRUE;
+
+  *note = NULL;
+  if ((lock = vfm_lock_named (sr, lock_name, 10000, error)) == NULL || !refuse_if_held (sr, m->uuid, m->iommu_group, error))
+    return FALSE;
+  if (!vfm_sysroot_is_real (sr))
+    return ready_synthetic (sr, m->uuid, note, error);
+  if (!vfio_open (sr, m->uuid, m->iommu_group, &v, error))
+    return FALSE;
+  st = mig_state (v.device);
+  if (st >= 0 && st != VFIO_DEVICE_STATE_RUNNING) {
+    /* a driver that keeps the state across close (the mtty sample: no reset
+     * on close, and no VFIO_DEVICE_FLAGS_RESET, so QEMU never resets it)
+     * hands the next QEMU no migration data fd: "load of migration failed:
+     * Bad file descriptor". VFIO_DEVICE_RESET returns it to RUNNING. */
+    gint was = st;
+    if (xioctl (v.device, VFIO_DEVICE_RESET, NULL) == 0)
+      st = mig_state (v.device);
+    if (st == VFIO_DEVICE_STATE_RUNNING)
+      *note = g_strdup_printf ("its VFIO migration state was %s (left so by an earlier migration that ended "
+                               "without it); reset to RUNNING", mig_state_name ((guint32) was));
+    else {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_BUSY, "its VFIO migration state is %s and VFIO_DEVICE_RESET did not "
+                   "end it: recreate it", mig_state_name ((guint32) st));
+      ok = FALSE;
+    }
+  }
+  vfio_close (&v);
   return ok;
 }
 

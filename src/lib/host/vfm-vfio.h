@@ -68,6 +68,15 @@ VfmVfioCaps *vfm_vfio_probe_mdev  (VfmHost       *host,
                                    GError       **error);
 VfmVfioCaps *vfm_vfio_cached_mdev (VfmHost       *host,
                                    const VfmMdev *m);
+/* Whether a free mediated device can take an incoming migration: its VFIO
+ * migration state is RUNNING, or it was left in another one (a QEMU that
+ * died while RESUMING, with a driver that keeps the state across close) and
+ * VFIO_DEVICE_RESET brought it back (*note says so). FALSE with error when
+ * a process holds it or the state stays wrong. */
+gboolean     vfm_vfio_mdev_ready  (VfmHost       *host,
+                                   const VfmMdev *m,
+                                   char         **note,
+                                   GError       **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmVfioCaps, vfm_vfio_caps_free)
 

@@ -245,11 +245,33 @@ free_instance (const VfmHostProfile *here, const VfmClaimWant *w, GHashTable *ta
   return best;
 }
 
+/* A free instance that can take an incoming migration (vfm_vfio_mdev_ready:
+ * one a dead QEMU left mid-migration is reset first, or passed over). */
+static const VfmMdevProfile *
+ready_instance (VfmHost *host, const VfmHostProfile *here, const VfmClaimWant *w, GHashTable *taken,
+                gboolean allow_source_uuid)
+{
+  const VfmMdevProfile *m;
+  while ((m = free_instance (here, w, taken, allow_source_uuid)) != NULL) {
+    g_autoptr (VfmMdev) dev = vfm_mdev_get (vfm_host_sysroot (host), m->uuid, NULL);
+    g_autofree char *note = NULL;
+    g_autoptr (GError) e = NULL;
+    if (dev != NULL && vfm_vfio_mdev_ready (host, dev, &note, &e)) {
+      if (note != NULL)
+        g_message ("mediated device %s: %s", m->uuid, note);
+      return m;
+    }
+    g_message ("mediated device %s passed over: %s", m->uuid, e ? e->message : "gone");
+    g_hash_table_add (taken, m->uuid);
+  }
+  return NULL;
+}
+
 static VfmClaimDevice *
-claim_mdev (const VfmHostProfile *here, const VfmClaimWant *w, GHashTable *taken, GHashTable *planned,
+claim_mdev (VfmHost *host, const VfmHostProfile *here, const VfmClaimWant *w, GHashTable *taken, GHashTable *planned,
             GError **error)
 {
-  const VfmMdevProfile *best = free_instance (here, w, taken, FALSE);
+  const VfmMdevProfile *best = ready_instance (host, here, w, taken, FALSE);
   const VfmMdevTypeProfile *room = NULL;
   VfmClaimDevice *cd = g_new0 (VfmClaimDevice, 1);
 
@@ -267,7 +289,7 @@ claim_mdev (const VfmHostProfile *here, const VfmClaimWant *w, GHashTable *taken
     }
   }
   if (best == NULL && room == NULL)
-    best = free_instance (here, w, taken, TRUE);
+    best = ready_instance (host, here, w, taken, TRUE);
   if (best != NULL) {
     g_hash_table_add (taken, best->uuid);
     cd->uuid = g_strdup (best->uuid);
@@ -345,7 +367,7 @@ vfm_claims_claim (VfmHost *host, const char *domain_uuid, const char *domain_nam
     const VfmDeviceProfile *best = NULL;
     int best_score = -1;
     if (w->mdev_type != NULL) {
-      VfmClaimDevice *cd = claim_mdev (here, w, taken, planned, error);
+      VfmClaimDevice *cd = claim_mdev (host, here, w, taken, planned, error);
       if (cd == NULL)
         return NULL;
       g_ptr_array_add (c->devices, cd);

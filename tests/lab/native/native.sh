@@ -16,14 +16,14 @@
 #   F  bare virsh without the properties (g4): QEMU fails it, g4 stays on a
 #   X  (negative b) mtty-1 full and every other instance held open: migrate
 #      refused naming the cause, g3 on a, nothing claimed or created
-#   H  bare virsh migrate + the vfmig hook (LAB_NATIVE_HOOK=1 only: see H
-#      below)
+#   H  bare virsh migrate + the vfmig hook: b's hook claims B (reset first:
+#      F left it RESUMING), rewrites the UUID; state read back on b
 #   K  (negative c) b's libvirtd killed during the incoming migration: g5
 #      keeps running on a, nothing claimed or created
 #
 # Environment: LAB_MTTY_KO (mtty.ko built for this kernel, required),
 # LAB_NATIVE_ROM (the assembled guest ROM, required), LAB_RESULTS, VFMIGCTL,
-# VFMIG_DATADIR (default: this tree's build and data), LAB_NATIVE_HOOK.
+# VFMIG_DATADIR (default: this tree's build and data).
 # shellcheck disable=SC2016 # conditions given to eval/wait_for are single-quoted on purpose
 set -uo pipefail # no -e: a failed test point must not end the run
 
@@ -116,7 +116,7 @@ hook=$wd/vfmig
 {
     echo '#!/bin/sh'
     echo "echo \"\$(cat /proc/sys/kernel/hostname) \$*\" >>'$wd/hook.log'"
-    echo "VFMIG_DATADIR='$VFMIG_DATADIR' exec '$V' hook qemu \"\$@\""
+    echo "VFMIG_DATADIR='$VFMIG_DATADIR' exec '$V' hook qemu \"\$@\" 2>>'$wd/hook.err'"
 } >"$hook"
 chmod +x "$hook"
 A=$TH_A_URI B=$TH_B_URI
@@ -376,17 +376,13 @@ check "the fillers removed, instance B free again" \
     wait_for "[[ ! -e $MDEV_DEVS/${fill[-1]:-none} ]] && vfio_free $gbb" 10
 
 # ================================================================ H  bare virsh + the vfmig hook
-# LAB_NATIVE_HOOK=1 only. It hung at first: b's prepare hook ran vfmig's
-# recovery, which (a bug, fixed: an mdev record's "complete" was never read
-# back) wrote remove for the source's instance A, held by a's QEMU in
-# another PID namespace, and the kernel blocked that write. Now the hooks run
-# (migrate begin claims B and rewrites the UUID, prepare, start, started) but
-# the migration fails on b: "load of migration failed: Bad file descriptor"
-# - B was the destination of the earlier migrations here, one of them failed
-# (g4); not understood yet, so off by default
-if [[ ${LAB_NATIVE_HOOK:-0} != 1 ]]; then
-    tap_skip "bare virsh migrate + vfmig hook" "LAB_NATIVE_HOOK=1 runs it (the migration fails on b: 'load of migration failed: Bad file descriptor', not understood yet)"
-else
+# b's hook claims a free instance (B) and rewrites the UUID. B was the
+# destination of g4's failed migration in F: its QEMU died while B was
+# RESUMING, and mtty keeps that state across close (it has no reset on close
+# and no VFIO_DEVICE_FLAGS_RESET, so QEMU never resets it); the next incoming
+# QEMU got no migration data fd ("load of migration failed: Bad file
+# descriptor"). The claim now resets such an instance first
+# (vfm_vfio_mdev_ready), which this step proves on the real kernel.
 check "the vfmig hook installed on both hosts" th_hook "$wd" "$hook"
 gb a g3
 w_3=$(written)
@@ -412,6 +408,9 @@ check "virsh migrate --live --p2p g3 a -> b (no --xml): exit 0" is_zero "$mrc" |
 timed "H virsh migrate + hook a -> b (wall)" "$hmig_ms ms"
 tap_diag "hook calls:" "$(cat "$wd/hook.log" 2>&1)"
 check "b's hook saw migrate begin" grep -q "vfmig-th-b g3 migrate begin" "$wd/hook.log"
+tap_diag "hook stderr:" "$(cat "$wd/hook.err" 2>&1)"
+check "b's hook reset B before taking it: F had left it RESUMING" \
+    grep -q "mediated device $uuid_b: its VFIO migration state was RESUMING .*reset to RUNNING" "$wd/hook.err"
 assert_eq "g3 runs on b" running "$(th_state b g3)"
 uuid_h=$(live_uuid b g3)
 check "b's hook rewrote the UUID: g3 on b holds $uuid_h, not A" eval '[[ -n $uuid_h && $uuid_h != "$uuid_a" ]]'
@@ -422,7 +421,6 @@ check "g3 on b read SCR and the FIFO back (state 2)" wait_for '[[ $(gstate b g3)
 gb b g3
 assert_eq "hook path: SCR and FIFO read back on b = written on a" "$w_3" "$(readback)"
 check "no claim left after the hook's migration" wait_for claims_empty 20 || tap_diag "$("$V" --json claims 2>&1)"
-fi
 
 # ================================================================ K  (negative c) destination killed
 # b's libvirtd is killed in the middle of the incoming migration: a test hook

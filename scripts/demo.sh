@@ -4,9 +4,24 @@
 # tests/mock) give each side its devices; two real libvirtd run in their own
 # namespaces on this machine with a tiny TCG guest (tests/lab/twohost).
 # This machine's own devices are never touched.
+#
+# --native: a device migrated with its own state instead. The kernel's mtty
+# sample (a mediated serial card with VFIO migration) in the lab VM on the
+# current stack (kernel 6.12, QEMU 10, libvirt 11.3, installed explicitly by
+# scripts/deps.sh --with-lab --current-stack): a guest writes its UART's
+# registers and FIFO on host a, vfmigctl migrate moves it to b, the guest
+# reads them back there; then the same through bare virsh and vfmig's hook.
+# Its output is the lab's own record (tests/lab/native, meson lab-native).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
+
+if [[ ${1:-} == --native ]]; then
+    bash scripts/deps.sh --with-lab --current-stack
+    [ -d build ] || meson setup build >/dev/null
+    ninja -C build >/dev/null
+    exec env VFMIGCTL="$top/build/src/cli/vfmigctl" VFMIG_DATADIR="$top/data" tests/lab/native/run-native.sh
+fi
 
 bash scripts/deps.sh
 [ -d build ] || meson setup build >/dev/null

@@ -405,6 +405,18 @@ class HookMdev(unittest.TestCase):
         with open(os.path.join(self.root, ".kmock", "mig-state", MDEV_B)) as f:
             self.assertEqual(f.read().strip(), "running")
 
+    def test_a_failed_incoming_migration_hands_a_taken_instance_back_running(self):
+        self.assertEqual(self.ctl("mdev", "create", "mtty", "mtty-1", "--uuid", MDEV_B).returncode, 0)
+        p = self.ctl("hook", "qemu", "tty01", "migrate", "begin", "-", stdin=mdev_domain(MDEV_A))
+        self.assertEqual(self.uuid_in(p.stdout), [MDEV_B])
+        self.set_mig_state(MDEV_B, "resuming")  # the incoming QEMU died mid-migration
+        r = self.ctl("hook", "qemu", "tty01", "release", "end", "-", stdin=p.stdout)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.instances(), sorted([MDEV_A, MDEV_B]))  # B stays: vfmig did not create it
+        with open(os.path.join(self.root, ".kmock", "mig-state", MDEV_B)) as f:
+            self.assertEqual(f.read().strip(), "running")
+        self.assertEqual(json.loads(self.ctl("claims", "--json").stdout), [])
+
     def test_an_instance_a_reset_does_not_bring_back_is_passed_over(self):
         self.assertEqual(self.ctl("mdev", "create", "mtty", "mtty-1", "--uuid", MDEV_B).returncode, 0)
         self.set_mig_state(MDEV_B, "resuming noreset")

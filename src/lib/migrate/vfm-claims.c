@@ -142,8 +142,36 @@ vfm_claim_wants_from_json (JsonNode *node, GError **error)
   return g_steal_pointer (&out);
 }
 
+/* A free instance the claim took but did not create is handed back as it
+ * was found: an incoming QEMU that died while RESUMING leaves it so with a
+ * driver that keeps the state across close (mtty); vfm_vfio_mdev_ready
+ * resets it. */
+static void
+return_taken (VfmHost *host, const VfmClaim *c, const VfmClaimDevice *d, GPtrArray *results)
+{
+  g_autoptr (VfmMdev) m = vfm_mdev_get (vfm_host_sysroot (host), d->uuid, NULL);
+  g_autofree char *note = NULL;
+  g_autoptr (GError) e = NULL;
+  VfmBindResult *r;
+
+  if (m == NULL || !vfm_vfio_mdev_ready (host, m, &note, &e)) {
+    g_debug ("claim %s: mediated device %s not checked: %s", c->id, d->uuid, e ? e->message : "gone");
+    return;
+  }
+  if (note == NULL)
+    return;
+  r = vfm_bind_result_new (d->uuid, "mdev-reset");
+  r->changed = TRUE;
+  r->message = g_strdup_printf ("mediated device %s: %s", d->uuid, note);
+  if (results != NULL)
+    g_ptr_array_add (results, r);
+  else
+    vfm_bind_result_free (r);
+}
+
 /* A mediated device the claim created goes, unless a process holds it (a
- * guest started with it after all: then it is that guest's). */
+ * guest started with it after all: then it is that guest's); one it took
+ * free is returned as it was found. */
 static void
 remove_created (VfmHost *host, const VfmClaim *c, const VfmClaimDevice *d, GPtrArray *results)
 {
@@ -152,7 +180,11 @@ remove_created (VfmHost *host, const VfmClaim *c, const VfmClaimDevice *d, GPtrA
   g_autoptr (GPtrArray) holders = NULL;
   VfmBindResult *r;
 
-  if (!d->created || (m = vfm_mdev_get (sr, d->uuid, NULL)) == NULL)
+  if (!d->created) {
+    return_taken (host, c, d, results);
+    return;
+  }
+  if ((m = vfm_mdev_get (sr, d->uuid, NULL)) == NULL)
     return;
   r = vfm_bind_result_new (d->uuid, "mdev-remove");
   holders = vfm_vfio_holders (sr, d->uuid, m->iommu_group, NULL);

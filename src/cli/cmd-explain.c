@@ -91,6 +91,20 @@ vfm_cmd_explain (VfmCli *cli, int argc, char **argv, GError **error)
     printf ("selected: none\n");
   }
   vfm_term_print_item (&cli->out, stdout, 2, "because", VFM_STYLE_PLAIN, sel->reason);
+  /* what libvirt >= 10.0 picks by itself from modules.alias (a domain that
+   * names no driver): the same, or why vfmig differs */
+  {
+    g_autofree char *what = NULL;
+    if (!sel->libvirt.decided)
+      what = g_strdup (sel->libvirt.reason);
+    else if (sel->libvirt.agrees)
+      what = g_strdup_printf ("%s too (%s)", sel->libvirt.driver, sel->libvirt.reason);
+    else
+      what = g_strdup_printf ("%s (module %s, %s); vfmig differs because %s", sel->libvirt.driver,
+                              sel->libvirt.module, sel->libvirt.reason,
+                              sel->selected ? sel->reason : "it selects nothing");
+    vfm_term_print_item (&cli->out, stdout, 0, "libvirt:", VFM_STYLE_PLAIN, what);
+  }
 
   /* the reasons are the point here: wrapped, never cut */
   printf ("candidates:\n");

@@ -2,16 +2,94 @@
 #include "vfm-alias.h"
 #include "vfm-error.h"
 
-#include <fnmatch.h>
 #include <string.h>
+
+/* The field names of a PCI modalias ("v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X",
+ * drivers/pci/pci-sysfs.c), in order. */
+static const char *const field_names[VFM_ALIAS_FIELDS] = { "v", "d", "sv", "sd", "bc", "sc", "i" };
+
+void
+vfm_alias_fields_clear (char *fields[VFM_ALIAS_FIELDS])
+{
+  for (guint i = 0; i < VFM_ALIAS_FIELDS; i++)
+    g_clear_pointer (&fields[i], g_free);
+}
+
+/* Splits "v…d…sv…sd…bc…sc…i…" (a device's modalias after "pci:", or an
+ * alias pattern after "vfio_pci:") into its seven values. Each field runs to
+ * the first occurrence of the next field's name, the last one to white space
+ * or the end: the rule libvirt applies to both strings, unambiguous for what
+ * the kernel writes (upper-case hex or '*', lower-case names). FALSE, with
+ * nothing allocated, when the text does not have that shape. */
+gboolean
+vfm_alias_split (const char *text, char *fields[VFM_ALIAS_FIELDS])
+{
+  const char *p = text;
+
+  for (guint i = 0; i < VFM_ALIAS_FIELDS; i++)
+    fields[i] = NULL;
+  for (guint i = 0; i < VFM_ALIAS_FIELDS; i++) {
+    gsize len = strlen (field_names[i]);
+    const char *next;
+
+    if (strncmp (p, field_names[i], len) != 0) {
+      vfm_alias_fields_clear (fields);
+      return FALSE;
+    }
+    p += len;
+    if (i + 1 < VFM_ALIAS_FIELDS) {
+      next = strstr (p, field_names[i + 1]);
+      if (next == NULL) {
+        vfm_alias_fields_clear (fields);
+        return FALSE;
+      }
+    } else {
+      next = p;
+      while (*next != '\0' && !g_ascii_isspace (*next))
+        next++;
+    }
+    fields[i] = g_strndup (p, (gsize) (next - p));
+    p = next;
+  }
+  return TRUE;
+}
 
 static void
 alias_free (gpointer data)
 {
   VfmAlias *a = data;
   g_free (a->pattern);
+  vfm_alias_fields_clear (a->fields);
   g_free (a->module);
   g_free (a);
+}
+
+/* Lint for one vfio_pci pattern: what makes it never match a device although
+ * it looks as if it should. Matching stays libvirt's (literal,
+ * case-sensitive); these only explain. */
+static void
+lint_alias (VfmAliasTable *t, const char *path, guint lineno, const VfmAlias *a)
+{
+  for (guint i = 0; i < VFM_ALIAS_FIELDS; i++) {
+    const char *f = a->fields[i];
+    if (strcmp (f, "*") == 0)
+      continue;
+    if (strchr (f, '*') != NULL) {
+      g_ptr_array_add (t->warnings,
+                       g_strdup_printf ("%s:%u: field %s \"%s\" has a '*' inside a value: only a whole-field '*' "
+                                        "is a wildcard (libvirt compares the rest literally), so it never matches",
+                                        path, lineno, field_names[i], f));
+      return;
+    }
+    for (const char *c = f; *c; c++)
+      if (g_ascii_islower (*c)) {
+        g_ptr_array_add (t->warnings,
+                         g_strdup_printf ("%s:%u: field %s \"%s\" has lower-case hex: the kernel writes upper "
+                                          "case and libvirt compares case-sensitively, so it never matches",
+                                          path, lineno, field_names[i], f));
+        return;
+      }
+  }
 }
 
 VfmAliasTable *
@@ -112,12 +190,21 @@ vfm_alias_table_parse (VfmAliasTable *t, const char *path, const char *text, GEr
           add_module (t, module, strlen (module));
           if (g_str_has_prefix (pattern, "vfio_pci:")) {
             VfmAlias *a = g_new0 (VfmAlias, 1);
-            a->pattern = g_ascii_strup (pattern + strlen ("vfio_pci:"), -1);
-            a->module = vfm_module_normalize (module);
-            a->line = lineno;
-            for (const char *c = a->pattern; *c; c++)
-              a->wildcards += (*c == '*');
-            g_ptr_array_add (t->vfio, a);
+            a->pattern = g_strdup (pattern + strlen ("vfio_pci:"));
+            if (!vfm_alias_split (a->pattern, a->fields)) {
+              g_ptr_array_add (t->warnings,
+                               g_strdup_printf ("%s:%u: \"%s\" is not a modalias pattern "
+                                                "(v…d…sv…sd…bc…sc…i…), ignored as libvirt ignores it",
+                                                path, lineno, pattern));
+              alias_free (a);
+            } else {
+              a->module = vfm_module_normalize (module);
+              a->line = lineno;
+              for (guint k = 0; k < VFM_ALIAS_FIELDS; k++)
+                a->wildcards += strcmp (a->fields[k], "*") == 0;
+              lint_alias (t, path, lineno, a);
+              g_ptr_array_add (t->vfio, a);
+            }
           }
         }
       }
@@ -158,22 +245,54 @@ vfm_alias_table_has_module (VfmAliasTable *t, const char *module)
   return g_hash_table_contains (t->modules, m);
 }
 
+/* libvirt's rule (src/util/virpci.c, virPCIDeviceAliasInfoMatch): field by
+ * field, an alias field that is exactly "*" matches anything, any other
+ * must equal the device's value byte for byte. Both strings are as the
+ * kernel writes them (upper-case hex); nothing is normalised, so a
+ * hand-written lower-case line matches neither here nor in libvirt. */
+static gboolean
+alias_matches (const VfmAlias *a, char *const dev[VFM_ALIAS_FIELDS])
+{
+  for (guint i = 0; i < VFM_ALIAS_FIELDS; i++)
+    if (strcmp (a->fields[i], "*") != 0 && strcmp (a->fields[i], dev[i]) != 0)
+      return FALSE;
+  return TRUE;
+}
+
 /* All vfio_pci aliases matching a device's modalias ("pci:v…"), in file
- * order. Both sides are upper-cased: the kernel writes hex in upper case, but
- * a hand-written alias file may not. */
+ * order; empty when the modalias does not parse. */
 GPtrArray *
 vfm_alias_table_match (VfmAliasTable *t, const char *modalias)
 {
   GPtrArray *out = g_ptr_array_new ();
-  g_autofree char *subject = NULL;
+  char *dev[VFM_ALIAS_FIELDS];
 
   if (g_str_has_prefix (modalias, "pci:"))
     modalias += 4;
-  subject = g_ascii_strup (modalias, -1);
+  if (!vfm_alias_split (modalias, dev))
+    return out;
   for (guint i = 0; i < t->vfio->len; i++) {
     VfmAlias *a = g_ptr_array_index (t->vfio, i);
-    if (fnmatch (a->pattern, subject, 0) == 0)
+    if (alias_matches (a, dev))
       g_ptr_array_add (out, a);
   }
+  vfm_alias_fields_clear (dev);
   return out;
+}
+
+/* The line libvirt (>= 10.0, virPCIDeviceFindBestVFIOVariant) picks: the
+ * match with the fewest wildcards, the first in the file among equals.
+ * NULL when nothing matches (libvirt then uses plain vfio-pci). */
+const VfmAlias *
+vfm_alias_table_best (VfmAliasTable *t, const char *modalias)
+{
+  g_autoptr (GPtrArray) hits = vfm_alias_table_match (t, modalias);
+  const VfmAlias *best = NULL;
+
+  for (guint i = 0; i < hits->len; i++) {
+    const VfmAlias *a = g_ptr_array_index (hits, i);
+    if (best == NULL || a->wildcards < best->wildcards)
+      best = a;
+  }
+  return best;
 }

@@ -8,11 +8,15 @@ G_BEGIN_DECLS
 /* The kernel's modules.alias, as far as vfmig cares: the `vfio_pci:` aliases
  * by which VFIO variant drivers advertise the devices they serve, and the set
  * of installed modules (every module an alias line names). */
+/* The seven fields of a PCI modalias, in order: v d sv sd bc sc i. */
+#define VFM_ALIAS_FIELDS 7
+
 typedef struct {
-  char *pattern;     /* upper-cased, e.g. "V000015B3D0000101ESV*SD*BC*SC*I*" */
-  char *module;
+  char *pattern;     /* as in the file, after "vfio_pci:", e.g. "v000015B3d0000101Esv*sd*bc*sc*i*" */
+  char *fields[VFM_ALIAS_FIELDS];
+  char *module;      /* '_' form */
   guint line;
-  guint wildcards;   /* number of '*' in the pattern: fewer is more specific */
+  guint wildcards;   /* fields that are exactly "*": fewer is more specific */
 } VfmAlias;
 
 typedef struct {
@@ -37,6 +41,11 @@ gboolean       vfm_alias_table_has_module  (VfmAliasTable *table,
                                             const char    *module);
 GPtrArray     *vfm_alias_table_match       (VfmAliasTable *table,
                                             const char    *modalias);
+const VfmAlias *vfm_alias_table_best       (VfmAliasTable *table,
+                                            const char    *modalias);
+gboolean       vfm_alias_split             (const char    *text,
+                                            char          *fields[VFM_ALIAS_FIELDS]);
+void           vfm_alias_fields_clear      (char          *fields[VFM_ALIAS_FIELDS]);
 char          *vfm_module_normalize        (const char *module);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmAliasTable, vfm_alias_table_free)

@@ -322,6 +322,17 @@ vfm_driver_db_lookup (VfmDriverDb *db, const char *name)
     if (g_strcmp0 (e->driver, name) == 0 && e->kind != VFM_KIND_IGD)
       return e;
   }
+  /* then as a module name, or with '-' and '_' alike ("vfio_pci" for the
+   * entry named vfio-pci) */
+  {
+    g_autofree char *norm = vfm_module_normalize (name);
+    for (guint i = 0; i < db->entries->len; i++) {
+      VfmDriverEntry *e = g_ptr_array_index (db->entries, i);
+      g_autofree char *drv = vfm_module_normalize (e->driver);
+      if (e->kind != VFM_KIND_IGD && (g_strcmp0 (e->module, norm) == 0 || g_strcmp0 (drv, norm) == 0))
+        return e;
+    }
+  }
   return NULL;
 }
 

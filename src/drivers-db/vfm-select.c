@@ -81,6 +81,10 @@ vfm_selection_free (VfmSelection *sel)
   g_ptr_array_unref (sel->candidates);
   g_free (sel->reason);
   g_free (sel->managed_reason);
+  g_free (sel->libvirt.module);
+  g_free (sel->libvirt.driver);
+  g_free (sel->libvirt.source);
+  g_free (sel->libvirt.reason);
   g_free (sel);
 }
 
@@ -123,8 +127,49 @@ alias_matches (VfmDb *db, const VfmDeviceIds *ids)
   return hits;
 }
 
+/* Driver and module names are the same name with '-' or '_' (the module
+ * vfio_pci registers the driver vfio-pci): policies and curated entries may
+ * use either. */
+gboolean
+vfm_driver_name_equal (const char *a, const char *b)
+{
+  g_autofree char *na = NULL, *nb = NULL;
+  if (a == NULL || b == NULL)
+    return FALSE;
+  na = vfm_module_normalize (a);
+  nb = vfm_module_normalize (b);
+  return strcmp (na, nb) == 0;
+}
+
+/* The driver name a module registers: what the host shows
+ * (/sys/module/M/drivers/pci:NAME, or a registered driver under the name
+ * with '_' or '-'), else the curated database's Name=, else NULL. */
+char *
+vfm_db_driver_name (VfmDb *db, const char *module)
+{
+  g_autofree char *norm = vfm_module_normalize (module);
+  char *name = db->driver_name ? db->driver_name (norm, db->driver_name_data) : NULL;
+
+  if (name != NULL)
+    return name;
+  for (guint i = 0; db->curated && i < db->curated->entries->len; i++) {
+    const VfmDriverEntry *e = g_ptr_array_index (db->curated->entries, i);
+    if (e->kind != VFM_KIND_IGD && g_strcmp0 (e->module, norm) == 0)
+      return g_strdup (e->driver);
+  }
+  return NULL;
+}
+
+static char *
+alias_reason (const VfmAlias *a)
+{
+  return g_strdup_printf ("the kernel's alias (line %u) matches with %u wildcard%s",
+                          a->line, a->wildcards, a->wildcards == 1 ? "" : "s");
+}
+
 /* Candidates from the kernel's vfio_pci aliases: one per module, at its most
- * specific matching line (first in file order among equals). */
+ * specific matching line (the first in the file among equals), ranked as
+ * libvirt ranks lines: fewer wildcards, then the earlier line. */
 static void
 add_alias_candidates (VfmDb *db, VfmSelection *sel, const VfmDeviceIds *ids)
 {
@@ -137,6 +182,7 @@ add_alias_candidates (VfmDb *db, VfmSelection *sel, const VfmDeviceIds *ids)
     const VfmAlias *a = g_ptr_array_index (hits, i);
     VfmCandidate *c = NULL;
     const VfmDriverEntry *entry = NULL;
+    g_autofree char *driver = NULL;
     int score = SCORE_ALIAS_BASE - (int) a->wildcards;
 
     for (guint j = 0; j < sel->candidates->len && c == NULL; j++) {
@@ -145,14 +191,14 @@ add_alias_candidates (VfmDb *db, VfmSelection *sel, const VfmDeviceIds *ids)
         c = o;
     }
     if (c != NULL) {
-      /* strictly better only: libvirt keeps its first choice on ties */
+      /* strictly better only: an equal line later in the file loses */
       if (score > c->score) {
         c->score = score;
+        c->alias_line = a->line;
         g_free (c->source);
         c->source = g_strdup_printf ("modules.alias:%u", a->line);
         g_free (c->reason);
-        c->reason = g_strdup_printf ("the kernel's alias (line %u) matches with %u wildcard%s",
-                                     a->line, a->wildcards, a->wildcards == 1 ? "" : "s");
+        c->reason = alias_reason (a);
       }
       continue;
     }
@@ -160,13 +206,37 @@ add_alias_candidates (VfmDb *db, VfmSelection *sel, const VfmDeviceIds *ids)
       entry = vfm_driver_db_by_module (db->curated, a->module, VFM_KIND_VENDOR);
     if (entry == NULL && db->curated != NULL)
       entry = vfm_driver_db_by_module (db->curated, a->module, VFM_KIND_GENERIC);
-    add_candidate (sel, entry ? entry->driver : a->module, a->module,
-                   entry ? entry->kind : VFM_KIND_VENDOR,
-                   g_strdup_printf ("modules.alias:%u", a->line), score,
-                   g_strdup_printf ("the kernel's alias (line %u) matches with %u wildcard%s",
-                                    a->line, a->wildcards, a->wildcards == 1 ? "" : "s"),
-                   entry);
+    driver = vfm_db_driver_name (db, a->module);
+    c = add_candidate (sel, driver ? driver : a->module, a->module,
+                       entry ? entry->kind : strcmp (a->module, "vfio_pci") == 0 ? VFM_KIND_GENERIC : VFM_KIND_VENDOR,
+                       g_strdup_printf ("modules.alias:%u", a->line), score, alias_reason (a), entry);
+    c->alias_line = a->line;
   }
+}
+
+/* libvirt's fallback when no vfio_pci alias matches: plain vfio-pci. That is
+ * the case on a kernel whose vfio-pci is built in (modules.builtin lists it;
+ * no alias line names it). Ranked below every alias line. */
+static void
+add_fallback_candidate (VfmDb *db, VfmSelection *sel)
+{
+  const VfmDriverEntry *entry = NULL;
+  g_autofree char *driver = NULL;
+  gboolean exists;
+
+  if (db->aliases == NULL || sel->candidates->len > 0)
+    return;
+  if (db->curated != NULL)
+    entry = vfm_driver_db_by_module (db->curated, "vfio_pci", VFM_KIND_GENERIC);
+  driver = vfm_db_driver_name (db, "vfio_pci");
+  exists = vfm_db_module_exists (db, "vfio_pci");
+  add_candidate (sel, driver ? driver : "vfio-pci", "vfio_pci", VFM_KIND_GENERIC, g_strdup ("fallback"),
+                     exists ? SCORE_ALIAS_BASE - VFM_ALIAS_FIELDS - 1 : SCORE_NOT_ELIGIBLE,
+                     exists ? g_strdup ("no vfio_pci alias matches this device: plain vfio-pci, the fallback "
+                                        "(libvirt's too)")
+                            : g_strdup ("no vfio_pci alias matches this device and vfio_pci is not installed "
+                                        "(not in modules.alias, modules.dep or modules.builtin)"),
+                     entry);
 }
 
 /* Curated entries add facts to alias candidates, add the IGD profile, and
@@ -230,7 +300,7 @@ apply_policy (VfmDb *db, VfmSelection *sel, const VfmPolicyOutcome *pol)
     const VfmPolicy *by = g_ptr_array_index (pol->deny_by, i);
     for (guint j = 0; j < sel->candidates->len; j++) {
       VfmCandidate *c = g_ptr_array_index (sel->candidates, j);
-      if (g_strcmp0 (c->driver, driver) == 0 || g_strcmp0 (c->module, driver) == 0) {
+      if (vfm_driver_name_equal (c->driver, driver) || vfm_driver_name_equal (c->module, driver)) {
         c->score = SCORE_NOT_ELIGIBLE;
         g_free (c->reason);
         c->reason = g_strdup_printf ("denied by policy %s (%s:%u)", by->id, by->path, by->line);
@@ -241,7 +311,7 @@ apply_policy (VfmDb *db, VfmSelection *sel, const VfmPolicyOutcome *pol)
     VfmCandidate *best = NULL;
     for (guint j = 0; j < sel->candidates->len; j++) {
       VfmCandidate *c = g_ptr_array_index (sel->candidates, j);
-      if ((g_strcmp0 (c->driver, pol->prefer) == 0 || g_strcmp0 (c->module, pol->prefer) == 0) &&
+      if ((vfm_driver_name_equal (c->driver, pol->prefer) || vfm_driver_name_equal (c->module, pol->prefer)) &&
           c->score >= 0 && (best == NULL || c->score > best->score))
         best = c;
     }
@@ -268,12 +338,46 @@ apply_policy (VfmDb *db, VfmSelection *sel, const VfmPolicyOutcome *pol)
   }
 }
 
+/* What libvirt would pick, computed from the alias file alone (no curated
+ * data, no policy: libvirt reads neither). */
+static void
+libvirt_pick (VfmDb *db, VfmSelection *sel, const VfmDeviceIds *ids)
+{
+  VfmLibvirtPick *l = &sel->libvirt;
+  g_autofree char *modalias = NULL;
+  const VfmAlias *best;
+
+  if (db->aliases == NULL) {
+    l->reason = g_strdup ("libvirt cannot choose: this kernel has no modules.alias (libvirt then fails the detach "
+                          "unless the domain names the driver)");
+    return;
+  }
+  modalias = vfm_ids_modalias (ids);
+  best = vfm_alias_table_best (db->aliases, modalias);
+  l->decided = TRUE;
+  l->module = g_strdup (best ? best->module : "vfio_pci");
+  l->driver = vfm_db_driver_name (db, l->module);
+  if (l->driver == NULL)
+    l->driver = g_strdup (best ? best->module : "vfio-pci");
+  l->source = best ? g_strdup_printf ("modules.alias:%u", best->line) : g_strdup ("fallback");
+  l->reason = best ? g_strdup_printf ("alias line %u, the fewest wildcards (%u) of the matching lines", best->line,
+                                      best->wildcards)
+                   : g_strdup ("no vfio_pci alias matches: plain vfio-pci");
+  l->agrees = sel->selected != NULL && g_strcmp0 (sel->selected->module, l->module) == 0;
+}
+
 static gint
 compare_candidates (gconstpointer a, gconstpointer b)
 {
   const VfmCandidate *ca = *(const VfmCandidate **) a;
   const VfmCandidate *cb = *(const VfmCandidate **) b;
-  return (cb->score > ca->score) - (cb->score < ca->score);
+  guint la = ca->alias_line ? ca->alias_line : G_MAXUINT;
+  guint lb = cb->alias_line ? cb->alias_line : G_MAXUINT;
+  if (ca->score != cb->score)
+    return (cb->score > ca->score) - (cb->score < ca->score);
+  /* equal scores: the earlier alias line first (libvirt keeps the first of
+   * equally specific lines), then insertion order (the sort is stable) */
+  return (la > lb) - (la < lb);
 }
 
 VfmSelection *
@@ -286,6 +390,7 @@ vfm_select (VfmDb *db, const VfmDeviceIds *ids)
   vfm_policy_evaluate (db->policies, ids, &pol);
 
   add_alias_candidates (db, sel, ids);
+  add_fallback_candidate (db, sel);
   add_curated_candidates (db, sel, ids);
   apply_policy (db, sel, &pol);
 
@@ -324,5 +429,6 @@ vfm_select (VfmDb *db, const VfmDeviceIds *ids)
     sel->managed_reason = g_strdup ("a policy manages it but no driver is available");
   }
   vfm_policy_outcome_clear (&pol);
+  libvirt_pick (db, sel, ids);
   return sel;
 }

@@ -221,6 +221,142 @@ test_no_match (void)
   g_assert_nonnull (sel->reason);
 }
 
+/* Two modules match with equal wildcards; the one whose equally specific
+ * line comes first wins, even when the other module appeared earlier in the
+ * file (with a broader line). libvirt keeps the first best line. */
+static void
+test_tie_is_by_line_not_module (void)
+{
+  g_autoptr (VfmDb) db = make_db ("# Aliases extracted from modules themselves.\n"
+                                  "alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n"
+                                  "alias vfio_pci:v00001AF4d*sv*sd*bc*sc*i* a_vfio_pci\n"
+                                  "alias vfio_pci:v00001AF4d00001041sv*sd*bc*sc*i* b_vfio_pci\n"
+                                  "alias vfio_pci:v00001AF4d00001041sv*sd*bc*sc*i* a_vfio_pci\n",
+                                  NULL);
+  VfmDeviceIds vf = { .bdf = "0000:5e:00.1", .vendor = 0x1af4, .device = 0x1041,
+                      .class_code = 0x020000, .revision = -1, .is_vf = TRUE };
+  g_autoptr (VfmSelection) sel = vfm_select (db, &vf);
+
+  g_assert_cmpstr (sel->selected->module, ==, "b_vfio_pci");
+  g_assert_cmpstr (sel->selected->source, ==, "modules.alias:4");
+  g_assert_cmpstr (candidate (sel, "a_vfio_pci")->source, ==, "modules.alias:5");
+  g_assert_true (sel->libvirt.decided);
+  g_assert_cmpstr (sel->libvirt.module, ==, "b_vfio_pci");
+  g_assert_true (sel->libvirt.agrees);
+}
+
+/* A kernel with vfio-pci built in: modules.builtin lists it, no alias line
+ * names it. Plain vfio-pci is still the fallback, as in libvirt. */
+static void
+test_builtin_vfio_pci (void)
+{
+  g_autoptr (VfmDb) db = make_db ("# Aliases extracted from modules themselves.\n"
+                                  "alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\n",
+                                  NULL);
+  VfmDeviceIds dev = { .bdf = "0000:07:00.0", .vendor = 0x1234, .device = 0x5678,
+                       .class_code = 0x020000, .revision = -1 };
+  VfmDeviceIds mlx = { .bdf = "0000:3b:00.2", .vendor = 0x15b3, .device = 0x101e,
+                       .class_code = 0x020000, .revision = -1, .is_vf = TRUE };
+  g_autoptr (VfmSelection) sel = NULL, s2 = NULL;
+
+  vfm_alias_table_add_modules (db->aliases, "kernel/drivers/vfio/pci/vfio-pci.ko\n");
+  sel = vfm_select (db, &dev);
+  g_assert_nonnull (sel->selected);
+  g_assert_cmpstr (sel->selected->driver, ==, "vfio-pci");
+  g_assert_cmpstr (sel->selected->module, ==, "vfio_pci");
+  g_assert_cmpint (sel->selected->kind, ==, VFM_KIND_GENERIC);
+  g_assert_cmpstr (sel->selected->source, ==, "fallback");
+  g_assert_nonnull (sel->selected->entry); /* the curated facts of plain vfio-pci */
+  g_assert_cmpstr (sel->libvirt.source, ==, "fallback");
+  g_assert_true (sel->libvirt.agrees);
+  /* a variant line still wins where it matches */
+  s2 = vfm_select (db, &mlx);
+  g_assert_cmpstr (s2->selected->module, ==, "mlx5_vfio_pci");
+}
+
+static char *
+sysfs_names (const char *module, gpointer data)
+{
+  if (g_strcmp0 (module, "xe_vfio_pci") == 0)
+    return g_strdup ("xe-vfio-pci");
+  if (g_strcmp0 (module, "vfio_pci") == 0)
+    return g_strdup ("vfio-pci");
+  return NULL;
+}
+
+/* No curated database at all: the driver name comes from the host (the
+ * module's drivers/pci:NAME link), and without it stays the module name
+ * (bind resolves it once the module is loaded). Policies name either. */
+static void
+test_driver_names_without_curated (void)
+{
+  g_autoptr (VfmDb) db = vfm_db_new ();
+  g_autoptr (GError) error = NULL;
+  VfmDeviceIds vf = { .bdf = "0000:00:02.1", .vendor = 0x8086, .device = 0xe223,
+                      .class_code = 0x030000, .revision = -1, .is_vf = TRUE };
+  VfmDeviceIds other = { .bdf = "0000:07:00.0", .vendor = 0x1234, .device = 0x5678,
+                         .class_code = 0x020000, .revision = -1 };
+  g_autoptr (VfmSelection) s1 = NULL, s2 = NULL, s3 = NULL, s4 = NULL;
+
+  db->aliases = vfm_alias_table_new ();
+  g_assert_true (vfm_alias_table_parse (db->aliases, "modules.alias",
+                                        "# Aliases extracted from modules themselves.\n"
+                                        "alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n"
+                                        "alias vfio_pci:v00008086d0000E223sv*sd*bc*sc*i* xe_vfio_pci\n",
+                                        NULL));
+  db->curated = vfm_driver_db_new ();
+  db->policies = vfm_policy_set_new ();
+
+  s1 = vfm_select (db, &vf);
+  g_assert_cmpstr (s1->selected->driver, ==, "xe_vfio_pci"); /* not known until loaded */
+  db->driver_name = sysfs_names;
+  s2 = vfm_select (db, &vf);
+  g_assert_cmpstr (s2->selected->driver, ==, "xe-vfio-pci");
+  g_assert_cmpstr (s2->libvirt.driver, ==, "xe-vfio-pci");
+  s3 = vfm_select (db, &other);
+  g_assert_cmpstr (s3->selected->driver, ==, "vfio-pci");
+  g_assert_cmpint (s3->selected->kind, ==, VFM_KIND_GENERIC);
+
+  /* Prefer= by module name picks the generic candidate called vfio-pci */
+  g_assert_true (vfm_policy_set_parse (db->policies, "/etc/vfmig/policies.d/site.conf",
+                                       "[Policy generic]\nIds=8086:e223\nPrefer=vfio_pci\n", &error));
+  g_assert_no_error (error);
+  s4 = vfm_select (db, &vf);
+  g_assert_cmpstr (s4->selected->driver, ==, "vfio-pci");
+  g_assert_nonnull (strstr (s4->reason, "preferred by policy"));
+  /* and explain's libvirt line says libvirt differs, and why */
+  g_assert_cmpstr (s4->libvirt.module, ==, "xe_vfio_pci");
+  g_assert_false (s4->libvirt.agrees);
+}
+
+static void
+test_policy_names_either_form (void)
+{
+  const char *policy =
+    "[Policy deny-generic]\n"
+    "Ids=1234:5678\n"
+    "Deny=vfio_pci\n"
+    "\n"
+    "[Policy prefer-driver-name]\n"
+    "Ids=8086:e223\n"
+    "Prefer=vfio-pci\n";
+  g_autoptr (VfmDb) db = make_db ("# Aliases extracted from modules themselves.\n"
+                                  "alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n"
+                                  "alias vfio_pci:v00008086d0000E223sv*sd*bc*sc*i* xe_vfio_pci\n",
+                                  policy);
+  VfmDeviceIds vf = { .bdf = "0000:00:02.1", .vendor = 0x8086, .device = 0xe223,
+                      .class_code = 0x030000, .revision = -1, .is_vf = TRUE, .pf_driver = "xe" };
+  VfmDeviceIds other = { .bdf = "0000:07:00.0", .vendor = 0x1234, .device = 0x5678,
+                         .class_code = 0x020000, .revision = -1 };
+  g_autoptr (VfmSelection) s1 = vfm_select (db, &vf);
+  g_autoptr (VfmSelection) s2 = vfm_select (db, &other);
+
+  g_assert_cmpstr (s1->selected->module, ==, "vfio_pci");
+  g_assert_nonnull (strstr (s1->reason, "preferred by policy"));
+  g_assert_null (s2->selected);
+  g_assert_nonnull (strstr (candidate (s2, "vfio_pci")->reason, "denied by policy"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -232,5 +368,9 @@ main (int argc, char **argv)
   g_test_add_func ("/select/curated-only-module", test_curated_only_module);
   g_test_add_func ("/select/policy", test_policy);
   g_test_add_func ("/select/no-match", test_no_match);
+  g_test_add_func ("/select/tie-is-by-line-not-module", test_tie_is_by_line_not_module);
+  g_test_add_func ("/select/builtin-vfio-pci", test_builtin_vfio_pci);
+  g_test_add_func ("/select/driver-names-without-curated", test_driver_names_without_curated);
+  g_test_add_func ("/select/policy-names-either-form", test_policy_names_either_form);
   return g_test_run ();
 }

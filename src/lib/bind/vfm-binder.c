@@ -182,18 +182,32 @@ vfm_binder_resolve_driver (VfmHost *host, const char *name, char **driver, char 
         e = c;
     }
   if (e != NULL) {
-    *driver = g_strdup (e->driver);
+    /* the host's own name for the module's driver first, the curated Name= else */
+    *driver = vfm_host_module_driver (host, e->module);
+    if (*driver == NULL)
+      *driver = g_strdup (e->driver);
     *module = g_strdup (e->module);
     return TRUE;
   }
   norm = vfm_module_normalize (name);
+  /* a module a vfio_pci alias names, or plain vfio-pci, which needs no alias
+   * line when it is built into the kernel */
   for (guint i = 0; db->aliases && i < db->aliases->vfio->len; i++) {
     const VfmAlias *a = g_ptr_array_index (db->aliases->vfio, i);
     if (g_strcmp0 (a->module, norm) == 0) {
-      *driver = g_strdup (name);
+      *driver = vfm_host_module_driver (host, norm);
+      if (*driver == NULL)
+        *driver = g_strdup (name);
       *module = g_strdup (norm);
       return TRUE;
     }
+  }
+  if (strcmp (norm, "vfio_pci") == 0 && vfm_db_module_exists (db, norm)) {
+    *driver = vfm_host_module_driver (host, norm);
+    if (*driver == NULL)
+      *driver = g_strdup ("vfio-pci");
+    *module = g_strdup (norm);
+    return TRUE;
   }
   g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND,
                "unknown driver \"%s\": not a VFIO driver in the database or the kernel's aliases "
@@ -201,23 +215,46 @@ vfm_binder_resolve_driver (VfmHost *host, const char *name, char **driver, char 
   return FALSE;
 }
 
+/* When DRIVER is not a registered driver but MODULE's driver is registered
+ * under another name (module vfio_pci, driver vfio-pci), use the host's name. */
+static void
+use_registered_name (VfmHost *host, VfmBindResult *r, char **driver, const char *module)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autofree char *dir = vfm_sysroot_pci_driver_dir (sr, *driver);
+  g_autofree char *name = NULL;
+
+  if (g_file_test (dir, G_FILE_TEST_IS_DIR) || (name = vfm_host_module_driver (host, module)) == NULL ||
+      strcmp (name, *driver) == 0)
+    return;
+  g_free (*driver);
+  *driver = g_steal_pointer (&name);
+  g_free (r->driver);
+  r->driver = g_strdup (*driver);
+}
+
 static gboolean
-ensure_driver_registered (VfmHost *host, VfmBindResult *r, gboolean dry, const char *driver,
+ensure_driver_registered (VfmHost *host, VfmBindResult *r, gboolean dry, char **driver,
                           const char *module, GError **error)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
-  g_autofree char *dir = vfm_sysroot_pci_driver_dir (sr, driver);
+  g_autofree char *dir = vfm_sysroot_pci_driver_dir (sr, *driver);
 
   if (g_file_test (dir, G_FILE_TEST_IS_DIR))
     return TRUE;
-  g_ptr_array_add (r->steps, g_strdup_printf ("load module %s (driver %s is not registered)", module, driver));
+  g_ptr_array_add (r->steps, g_strdup_printf ("load module %s (driver %s is not registered)", module, *driver));
   if (dry)
     return TRUE;
   if (!vfm_kmod_load (sr, module, error))
     return FALSE;
+  /* the module's own drivers/pci:NAME link names the driver it registered */
+  use_registered_name (host, r, driver, module);
+  g_free (dir);
+  dir = vfm_sysroot_pci_driver_dir (sr, *driver);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_BIND,
-                 "module %s loaded but driver %s did not register (is the driver name right?)", module, driver);
+                 "module %s loaded but registered no PCI driver %s (sys/module/%s/drivers has no pci: link)",
+                 module, *driver, module);
     return FALSE;
   }
   return TRUE;
@@ -284,6 +321,7 @@ vfm_binder_bind (VfmHost *host, const char *bdf_in, const char *driver_name, Vfm
     module = g_strdup (sel->selected->module);
   }
   r->driver = g_strdup (target);
+  use_registered_name (host, r, &target, module);
 
   /* host safety, before anything is touched */
   reasons = vfm_safety_check (sr, dev);
@@ -316,7 +354,7 @@ vfm_binder_bind (VfmHost *host, const char *bdf_in, const char *driver_name, Vfm
   if (prev_driver != NULL && !refuse_if_held (sr, dev, r))
     goto out;
 
-  if (!ensure_driver_registered (host, r, dry, target, module, &r->error))
+  if (!ensure_driver_registered (host, r, dry, &target, module, &r->error))
     goto out;
 
   /* remember the host driver: from an earlier vfmig bind if there is one */

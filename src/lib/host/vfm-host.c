@@ -73,6 +73,44 @@ module_registered (const char *module, gpointer user_data)
   return g_hash_table_contains (host->loaded_modules, norm);
 }
 
+/* The PCI driver a module registers, as sysfs shows it: the module's
+ * drivers/pci:NAME link when it is loaded (the module xe_vfio_pci registers
+ * xe-vfio-pci), else a registered driver under the module's name with '_',
+ * then with '-' (what libvirt and go-nvlib try). NULL when neither. */
+char *
+vfm_host_module_driver (VfmHost *host, const char *module)
+{
+  g_autofree char *norm = vfm_module_normalize (module);
+  g_autofree char *dash = g_strdup (norm);
+  g_autofree char *mdir = NULL;
+  g_autofree char *drivers = NULL;
+  g_autoptr (GDir) dir = NULL;
+  const char *name;
+
+  if (*norm == '\0' || strchr (norm, '/') != NULL || strcmp (norm, "..") == 0 || strcmp (norm, ".") == 0)
+    return NULL;
+  mdir = vfm_sysroot_sys_module_dir (host->sr, norm);
+  drivers = g_build_filename (mdir, "drivers", NULL);
+  dir = g_dir_open (drivers, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (name, "pci:") && name[4] != '\0')
+      return g_strdup (name + 4);
+  g_strdelimit (dash, "_", '-');
+  for (guint i = 0; i < 2; i++) {
+    const char *try = i == 0 ? norm : dash;
+    g_autofree char *ddir = vfm_sysroot_pci_driver_dir (host->sr, try);
+    if (g_file_test (ddir, G_FILE_TEST_IS_DIR))
+      return g_strdup (try);
+  }
+  return NULL;
+}
+
+static char *
+driver_name_cb (const char *module, gpointer user_data)
+{
+  return vfm_host_module_driver (user_data, module);
+}
+
 static void
 load_modules_file (VfmHost *host, VfmAliasTable *table, const char *name)
 {
@@ -164,6 +202,8 @@ load_db (VfmHost *host)
     g_ptr_array_add (host->db_warnings, g_strdup (g_ptr_array_index (db->policies->errors, i)));
   db->module_probe = module_registered;
   db->module_probe_data = host;
+  db->driver_name = driver_name_cb;
+  db->driver_name_data = host;
   host->db = db;
 }
 
@@ -359,6 +399,15 @@ vfm_selection_to_json (VfmPciDevice *dev, VfmSelection *sel)
   vfm_json_add_bool (b, "managed", sel->managed);
   vfm_json_add_bool (b, "auto_bind", sel->auto_bind);
   vfm_json_add_str (b, "managed_reason", sel->managed_reason);
+  json_builder_set_member_name (b, "libvirt");
+  json_builder_begin_object (b);
+  vfm_json_add_bool (b, "decided", sel->libvirt.decided);
+  vfm_json_add_str (b, "driver", sel->libvirt.driver);
+  vfm_json_add_str (b, "module", sel->libvirt.module);
+  vfm_json_add_str (b, "source", sel->libvirt.source);
+  vfm_json_add_str (b, "reason", sel->libvirt.reason);
+  vfm_json_add_bool (b, "agrees", sel->libvirt.agrees);
+  json_builder_end_object (b);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }

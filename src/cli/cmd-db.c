@@ -79,7 +79,8 @@ vfm_cmd_db_list (VfmCli *cli, int argc, char **argv, GError **error)
       json_builder_end_object (b);
     } else {
       char **row = g_new0 (char *, 6);
-      row[0] = g_strdup (a->module);
+      char *name = vfm_db_driver_name (db, a->module);
+      row[0] = name ? name : g_strdup (a->module);
       row[1] = g_strdup ("vendor");
       row[2] = g_strdup ("yes");
       row[3] = g_strdup ("unknown");
@@ -92,7 +93,15 @@ vfm_cmd_db_list (VfmCli *cli, int argc, char **argv, GError **error)
     g_autoptr (JsonNode) root = json_builder_get_root (b);
     vfm_cli_print_json (cli, root);
   } else {
+    g_autofree char *origin = vfm_host_db_origin (host);
+    guint aliases = 0;
+    for (guint i = 0; db->aliases && i < db->aliases->vfio->len; i++)
+      aliases++;
     vfm_table_print (table, &cli->out);
+    if (db->aliases != NULL)
+      printf ("%s; %u vfio_pci alias line%s from %s\n", origin, aliases, aliases == 1 ? "" : "s", db->aliases->path);
+    else
+      printf ("%s; no modules.alias for this kernel\n", origin);
   }
   return TRUE;
 }

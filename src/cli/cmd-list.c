@@ -95,6 +95,7 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
   g_autoptr (JsonBuilder) b = NULL;
   g_autoptr (VfmTable) table = NULL;
   VfmHost *host;
+  guint shown = 0;
 
   if (!vfm_cli_parse_options (cli, "list", "", entries, &argc, &argv, error))
     return FALSE;
@@ -123,6 +124,7 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
       return FALSE;
     if (!all && !vfm_device_is_relevant (dev, sel))
       continue;
+    shown++;
     if (cli->json) {
       json_builder_add_value (b, vfm_device_to_json (host, dev, sel, FALSE));
     } else {
@@ -155,6 +157,14 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
     json_builder_end_array (b);
     root = json_builder_get_root (b);
     vfm_cli_print_json (cli, root);
+  } else if (shown == 0) {
+    /* a sentence, not a bare header */
+    if (all)
+      printf ("no PCI devices on this host\n");
+    else
+      printf ("no passthrough candidates on this host (%u PCI device%s; vfmigctl list --all shows them)\n",
+              devices->len, devices->len == 1 ? "" : "s");
+    list_mdevs (cli, host);
   } else {
     vfm_table_print (table, &cli->out);
     list_mdevs (cli, host);

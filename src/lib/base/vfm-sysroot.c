@@ -139,14 +139,48 @@ vfm_sysroot_config_dir (VfmSysroot *sr, const char *sub)
   return build (sr, "/etc/vfmig", sub, NULL);
 }
 
+/* Whether this process runs a binary of the build tree (meson's build
+ * directory), not an installed copy: its executable lies under the build
+ * root it was compiled in. */
+static gboolean
+running_uninstalled (void)
+{
+  static gint uninstalled = -1;
+  if (uninstalled < 0) {
+    g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+    uninstalled = exe != NULL && g_str_has_prefix (exe, VFM_BUILD_ROOT "/");
+  }
+  return uninstalled == 1;
+}
+
 /* The installed data (curated database, default policies) belongs to vfmig,
- * not to the host, so it is not under the sysroot. VFMIG_DATADIR points an
- * uninstalled build at the source tree's data/. */
+ * not to the host, so it is not under the sysroot: VFMIG_DATADIR when set,
+ * else the source tree's data/ for a binary run from the build directory,
+ * else the datadir it was installed with. *how (optional) says which. */
+const char *
+vfm_sysroot_data_root (const char **how)
+{
+  const char *dir = g_getenv ("VFMIG_DATADIR");
+  const char *unused;
+
+  if (how == NULL)
+    how = &unused;
+  if (dir != NULL && *dir != '\0') {
+    *how = "VFMIG_DATADIR";
+    return dir;
+  }
+  if (running_uninstalled ()) {
+    *how = "the source tree: this binary runs from the build directory " VFM_BUILD_ROOT;
+    return VFM_SOURCE_DATADIR;
+  }
+  *how = "the installed datadir";
+  return VFM_DATADIR;
+}
+
 char *
 vfm_sysroot_data_dir (const char *sub)
 {
-  const char *dir = g_getenv ("VFMIG_DATADIR");
-  return g_build_filename (dir && *dir ? dir : VFM_DATADIR, sub, NULL);
+  return g_build_filename (vfm_sysroot_data_root (NULL), sub, NULL);
 }
 
 char *

@@ -36,6 +36,7 @@ char *vfm_sysroot_mdev_devices_dir  (VfmSysroot *sr);
 char *vfm_sysroot_modules_file      (VfmSysroot *sr, const char *name);
 char *vfm_sysroot_config_dir        (VfmSysroot *sr, const char *sub);
 char *vfm_sysroot_data_dir          (const char *sub);
+const char *vfm_sysroot_data_root   (const char **how);
 char *vfm_sysroot_state_dir         (VfmSysroot *sr);
 char *vfm_sysroot_run_dir           (VfmSysroot *sr);
 char *vfm_sysroot_proc_file         (VfmSysroot *sr, const char *name);

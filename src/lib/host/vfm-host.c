@@ -13,6 +13,7 @@ struct _VfmHost {
   GPtrArray *db_warnings;     /* char *: files or lines that did not load */
   GHashTable *devices;        /* bdf -> VfmPciDevice */
   GHashTable *loaded_modules; /* module -> NULL: modules behind registered drivers */
+  GError *db_error;           /* set when no database was found */
 };
 
 VfmHost *
@@ -39,6 +40,7 @@ vfm_host_free (VfmHost *host)
   g_hash_table_unref (host->devices);
   g_clear_pointer (&host->loaded_modules, g_hash_table_unref);
   g_clear_pointer (&host->db, vfm_db_free);
+  g_clear_error (&host->db_error);
   g_ptr_array_unref (host->db_warnings);
   vfm_sysroot_free (host->sr);
   g_free (host);
@@ -162,6 +164,33 @@ cache_aliases (const char *key, VfmAliasTable *table)
   alias_cache = vfm_alias_table_ref (table);
 }
 
+/* Where the database comes from, for db list: "N curated entries from DIR
+ * (HOW)[, M from ETC]". */
+char *
+vfm_host_db_origin (VfmHost *host)
+{
+  const char *how = NULL;
+  const char *root = vfm_sysroot_data_root (&how);
+  g_autofree char *data_drivers = g_build_filename (root, "drivers", NULL);
+  g_autofree char *etc_drivers = vfm_sysroot_config_dir (host->sr, "drivers.d");
+  guint from_data = 0, from_etc = 0;
+
+  if (host->db == NULL)
+    return NULL;
+  for (guint i = 0; i < host->db->curated->entries->len; i++) {
+    const VfmDriverEntry *e = g_ptr_array_index (host->db->curated->entries, i);
+    if (g_str_has_prefix (e->path, etc_drivers))
+      from_etc++;
+    else
+      from_data++;
+  }
+  if (from_etc == 0)
+    return g_strdup_printf ("%u curated entr%s from %s (%s)", from_data, from_data == 1 ? "y" : "ies",
+                            data_drivers, how);
+  return g_strdup_printf ("%u curated entr%s from %s (%s), %u from %s", from_data, from_data == 1 ? "y" : "ies",
+                          data_drivers, how, from_etc, etc_drivers);
+}
+
 static void
 load_db (VfmHost *host)
 {
@@ -204,21 +233,37 @@ load_db (VfmHost *host)
   db->module_probe_data = host;
   db->driver_name = driver_name_cb;
   db->driver_name_data = host;
+  /* Never a silent empty database: without curated entries an IGD would be
+   * labelled a vendor driver and names would not resolve. */
+  if (db->curated->entries->len == 0) {
+    const char *how = NULL;
+    (void) vfm_sysroot_data_root (&how);
+    g_set_error (&host->db_error, VFM_ERROR, VFM_ERROR_NOT_FOUND,
+                 "no driver database: no curated entry in %s (%s) nor in %s%s%s; set VFMIG_DATADIR to "
+                 "vfmig's data directory or reinstall vfmig",
+                 data_drivers, how, etc_drivers,
+                 db->curated->errors->len ? "; " : "",
+                 db->curated->errors->len ? (const char *) g_ptr_array_index (db->curated->errors, 0) : "");
+    vfm_db_free (db);
+    return;
+  }
   host->db = db;
 }
 
 VfmDb *
 vfm_host_db (VfmHost *host, GError **error)
 {
-  if (host->db == NULL)
+  if (host->db == NULL && host->db_error == NULL)
     load_db (host);
+  if (host->db == NULL)
+    g_propagate_error (error, g_error_copy (host->db_error));
   return host->db;
 }
 
 GPtrArray *
 vfm_host_db_warnings (VfmHost *host)
 {
-  if (host->db == NULL)
+  if (host->db == NULL && host->db_error == NULL)
     load_db (host);
   return host->db_warnings;
 }

@@ -20,6 +20,7 @@ VfmSysroot   *vfm_host_sysroot        (VfmHost *host);
 VfmDb        *vfm_host_db             (VfmHost *host,
                                        GError **error);
 GPtrArray    *vfm_host_db_warnings    (VfmHost *host);
+char         *vfm_host_db_origin      (VfmHost *host);
 char         *vfm_host_module_driver  (VfmHost *host, const char *module);
 GPtrArray    *vfm_host_devices        (VfmHost *host,
                                        GPtrArray *warnings,

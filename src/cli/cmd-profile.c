@@ -86,7 +86,10 @@ vfm_cmd_profile (VfmCli *cli, int argc, char **argv, GError **error)
       if (on_selected)
         vfm_table_style (table, 2, VFM_STYLE_GOOD);
     }
-    vfm_table_print (table, &cli->out);
+    if (p->devices->len > 0)
+      vfm_table_print (table, &cli->out);
+    else
+      printf ("no passthrough candidates on this host (vfmigctl list --all shows every PCI device)\n");
   }
   return TRUE;
 }

@@ -117,6 +117,13 @@ class EmptyResults(unittest.TestCase):
             self.assertIn("--all", lines[0])
             p = run(["--sysroot", root, "list", "--all"], drop_datadir=False)
             self.assertTrue(p.stdout.startswith("BDF"), p.stdout)
+            # the other listings of the same empty host: sentences, no bare header
+            for args in (["status"], ["mdev", "list"], ["mdev", "types"], ["profile", "-c", "test:///default"],
+                         ["recover"], ["claims"]):
+                p = run(["--sysroot", root, *args], drop_datadir=False)
+                self.assertEqual(p.returncode, 0, (args, p.stderr))
+                last = p.stdout.strip().splitlines()[-1]
+                self.assertRegex(last, r"^(no |nothing |vfmig owns no )", (args, p.stdout))
         finally:
             shutil.rmtree(root, ignore_errors=True)
 

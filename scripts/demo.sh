@@ -24,14 +24,26 @@ if [[ ${1:-} == --native ]]; then
 fi
 
 bash scripts/deps.sh
-[ -d build ] || meson setup build >/dev/null
+bash scripts/configure.sh build
 ninja -C build >/dev/null
 source tests/lab/lab-lib.sh
 source tests/lab/twohost/twohost-lib.sh
 th_install >/dev/null
 
 work=$(mktemp -d /tmp/vfmig-demo.XXXXXX)
-cleanup() { th_down "$work/lab" >/dev/null 2>&1 || true; rm -rf "$work"; }
+# Stop both hosts (and with them the guest) by PID, then make sure nothing of
+# theirs is left: every process still in their pid namespaces is named (and
+# the demo fails) rather than left running.
+cleanup() {
+  local rc=$? left
+  th_down "$work/lab" >/dev/null 2>&1 || true
+  if ! left=$(th_leftovers "$work/lab"); then
+    printf 'demo: processes of the demo still running after its hosts stopped:\n%s\n' "$left" >&2
+    rc=1
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
 trap cleanup EXIT
 export VFMIG_DATADIR=$top/data
 ctl=$top/build/src/cli/vfmigctl

@@ -273,6 +273,15 @@ mount -t tmpfs -o mode=0755 tmpfs /rw
 mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work vfmig-lab-root /newroot ||
 	fatal "mount overlay"
+# What earlier runs left of vfmig on the host (a root run's /var/lib/vfmig,
+# an install's /etc/vfmig) must not reach the tests: rm in the overlay puts
+# whiteouts in the tmpfs upper layer, the host's tree stays as it is.
+for d in var/lib/vfmig etc/vfmig; do
+	if [ -e "/newroot/$d" ]; then
+		rm -rf "/newroot/$d" || fatal "hide the host's /$d"
+		echo "VFMIG-LAB-HIDDEN /$d (left on the host by an earlier run)"
+	fi
+done
 mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /newroot/run || fatal "mount /run"
 mkdir -p /newroot/run/vfmig-lab/lower /newroot/run/vfmig-lab/rw
 mount --move /lower /newroot/run/vfmig-lab/lower

@@ -160,4 +160,7 @@ assert_eq "b has no g2" absent "$(th_state b g2)"
 t0=$(_th_now_ms)
 tap_check "th_down" th_down "$wd"
 tap_diag "down: $(($(_th_now_ms) - t0)) ms"
+left=$(th_leftovers "$wd") && lrc=0 || lrc=$?
+[[ -z $left ]] || tap_diag "still running: $left"
+assert_eq "no process of the lab is left (libvirtd, QEMU, hooks in its pid namespaces)" 0 "$lrc"
 tap_done

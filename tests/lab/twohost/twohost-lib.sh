@@ -297,6 +297,7 @@ _th_wait_up() {
     if _th_poll "_th_alive '$wd' $h >/dev/null && virsh -c '$(th_uri "$h" "$wd")' version >/dev/null 2>&1 ||
             { ! _th_alive '$wd' $h >/dev/null; }" "${TH_UP_TIMEOUT:-150}" &&
         _th_alive "$wd" "$h" >/dev/null; then
+        _th_record_pidns "$wd" "$h"
         return 0
     fi
     _th_err "host $h did not come up; $wd/$h/daemon.log and var/log/libvirt/libvirtd.log say:"
@@ -332,6 +333,40 @@ th_host_stop() {
         _th_poll "! _th_alive '$wd' $h >/dev/null" 5 || return 1
     fi
     wait "$pid" 2>/dev/null || true # reap it if it is our child
+}
+
+# _th_record_pidns WORKDIR HOST: remember the pid namespace of HOST's
+# current run (appended: a host started again gets a new one); th_leftovers
+# looks for processes still in it.
+_th_record_pidns() {
+    local ipid ns
+    ipid=$(_th_init_pid "$1" "$2") || return 0
+    ns=$(readlink "/proc/$ipid/ns/pid" 2>/dev/null) || return 0
+    printf '%s\n' "$ns" >>"$1/$2/pidns"
+}
+
+# th_leftovers [WORKDIR]: the processes still in a pid namespace the lab's
+# hosts ran in (libvirtd, QEMU, hooks), one "PID COMM" line each; returns 1
+# when there is any. Matched by namespace, never by name: other labs' and
+# other users' libvirtd and QEMU are not this lab's.
+th_leftovers() {
+    local wd h ns p n found=0
+    local -A want=()
+    wd=$(realpath -m -- "${1:-${TH_WORKDIR:?th_leftovers WORKDIR}}")
+    for h in "${TH_HOSTS[@]}"; do
+        [[ -s $wd/$h/pidns ]] || continue
+        while read -r ns; do want[$ns]=1; done <"$wd/$h/pidns"
+    done
+    ((${#want[@]})) || return 0
+    for p in /proc/[0-9]*; do
+        ns=$(readlink "$p/ns/pid" 2>/dev/null) || continue
+        [[ -n ${want[$ns]:-} ]] || continue
+        n='?'
+        read -r n 2>/dev/null <"$p/comm" || true
+        printf '%s %s\n' "${p#/proc/}" "$n"
+        found=1
+    done
+    return "$found"
 }
 
 # th_down [WORKDIR]: stop both hosts (th_host_stop).  Removes nothing.

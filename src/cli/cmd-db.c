@@ -97,11 +97,13 @@ vfm_cmd_db_list (VfmCli *cli, int argc, char **argv, GError **error)
     guint aliases = 0;
     for (guint i = 0; db->aliases && i < db->aliases->vfio->len; i++)
       aliases++;
+    g_autofree char *what = db->aliases != NULL
+                              ? g_strdup_printf ("%s; %u vfio_pci alias line%s from %s", origin, aliases,
+                                                 aliases == 1 ? "" : "s", db->aliases->path)
+                              : g_strdup_printf ("%s; no modules.alias for this kernel", origin);
     vfm_table_print (table, &cli->out);
-    if (db->aliases != NULL)
-      printf ("%s; %u vfio_pci alias line%s from %s\n", origin, aliases, aliases == 1 ? "" : "s", db->aliases->path);
-    else
-      printf ("%s; no modules.alias for this kernel\n", origin);
+    printf ("\n");
+    vfm_term_print_item (&cli->out, stdout, 0, "loaded:", VFM_STYLE_PLAIN, what);
   }
   return TRUE;
 }

@@ -162,7 +162,7 @@ vfm_cmd_list (VfmCli *cli, int argc, char **argv, GError **error)
     if (all)
       printf ("no PCI devices on this host\n");
     else
-      printf ("no passthrough candidates on this host (%u PCI device%s; vfmigctl list --all shows them)\n",
+      printf ("no passthrough candidates among %u PCI device%s (list --all shows them)\n",
               devices->len, devices->len == 1 ? "" : "s");
     list_mdevs (cli, host);
   } else {

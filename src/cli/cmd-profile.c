@@ -89,7 +89,7 @@ vfm_cmd_profile (VfmCli *cli, int argc, char **argv, GError **error)
     if (p->devices->len > 0)
       vfm_table_print (table, &cli->out);
     else
-      printf ("no passthrough candidates on this host (vfmigctl list --all shows every PCI device)\n");
+      printf ("no passthrough candidates on this host (vfmigctl list --all shows all devices)\n");
   }
   return TRUE;
 }

@@ -392,6 +392,8 @@ class HumanOutput(unittest.TestCase):
         starts = [0] + [i for i in range(2, len(header)) if header[i] != " " and header[i - 2:i] == "  "]
         self.assertGreaterEqual(len(starts), 3, f"{what}: header {header!r}")
         for line in lines[1:]:
+            if not line:
+                break  # the table ends at the first blank line (a note may follow)
             for s in starts[1:]:
                 if s >= len(line):
                     continue

@@ -51,7 +51,7 @@ class Datadir(unittest.TestCase):
     def test_uninstalled_build_reads_the_source_tree(self):
         p = run(["--sysroot", self.root, "db", "list"])
         self.assertEqual(p.returncode, 0, p.stderr)
-        last = p.stdout.strip().splitlines()[-1]
+        last = " ".join(p.stdout.split("\n\n")[-1].split())
         n = len([f for f in os.listdir(os.path.join(SOURCE, "data", "drivers")) if f.endswith(".conf")])
         self.assertIn("%d curated entries from %s" % (n, os.path.join(SOURCE, "data", "drivers")), last)
         self.assertIn("the source tree", last)
@@ -63,7 +63,7 @@ class Datadir(unittest.TestCase):
         p = run(["--sysroot", self.root, "db", "list"], {"VFMIG_DATADIR": self.one})
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("1 curated entry from %s (VFMIG_DATADIR)" % os.path.join(self.one, "drivers"),
-                      p.stdout.strip().splitlines()[-1])
+                      " ".join(p.stdout.split("\n\n")[-1].split()))
 
     def test_no_database_is_one_clear_line_for_every_selecting_command(self):
         for args in (["list"], ["list", "--all"], ["explain", "00:02.0"], ["bind", "00:02.0", "--dry-run"],
@@ -85,7 +85,7 @@ class Datadir(unittest.TestCase):
             copy = os.path.join(d, "vfmigctl")
             shutil.copy(VFMIGCTL, copy)
             p = run(["--sysroot", self.root, "db", "list"], binary=copy)
-            text = p.stdout + p.stderr
+            text = " ".join((p.stdout + p.stderr).split())
             self.assertNotIn(os.path.join(SOURCE, "data"), text)
             self.assertIn("the installed datadir", text)
             m = re.search(r"(/\S+)/drivers \(the installed datadir\)", text)
@@ -114,6 +114,7 @@ class EmptyResults(unittest.TestCase):
             lines = p.stdout.strip().splitlines()
             self.assertEqual(len(lines), 1, p.stdout)
             self.assertIn("no passthrough candidates", lines[0])
+            self.assertLessEqual(len(lines[0]), 80)
             self.assertIn("--all", lines[0])
             p = run(["--sysroot", root, "list", "--all"], drop_datadir=False)
             self.assertTrue(p.stdout.startswith("BDF"), p.stdout)

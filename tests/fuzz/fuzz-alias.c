@@ -5,6 +5,8 @@
 #include "fuzz-common.h"
 #include "vfm-alias.h"
 
+#include <string.h>
+
 static const char * const modaliases[] = {
   "pci:v000015B3d0000101Esv000015B3sd00000001bc02sc00i00",  /* mlx5 VF */
   "pci:v00008086d00004941sv00008086sd00000000bc0Bsc40i00",  /* QAT VF */
@@ -32,11 +34,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                   "parse failed on text: %s", error->message);
   for (guint i = 0; i < t->vfio->len; i++) {
     const VfmAlias *a = g_ptr_array_index (t->vfio, i);
+    g_autoptr (GString) joined = g_string_new (NULL);
+    static const char *const names[VFM_ALIAS_FIELDS] = { "v", "d", "sv", "sd", "bc", "sc", "i" };
     guint stars = 0;
-    for (const char *c = a->pattern; *c; c++) {
-      VFM_FUZZ_CHECK (!g_ascii_islower (*c), "pattern not upper-cased: %s", a->pattern);
-      stars += *c == '*';
+    /* the seven fields, with their names, give back the pattern up to white space */
+    for (guint f = 0; f < VFM_ALIAS_FIELDS; f++) {
+      VFM_FUZZ_CHECK (a->fields[f] != NULL, "field %u missing: %s", f, a->pattern);
+      g_string_append_printf (joined, "%s%s", names[f], a->fields[f]);
+      stars += strcmp (a->fields[f], "*") == 0;
     }
+    VFM_FUZZ_CHECK (g_str_has_prefix (a->pattern, joined->str), "fields %s do not make %s", joined->str, a->pattern);
     VFM_FUZZ_CHECK (stars == a->wildcards, "wildcards %u, counted %u", a->wildcards, stars);
     VFM_FUZZ_CHECK (strchr (a->module, '-') == NULL, "module not normalised: %s", a->module);
     VFM_FUZZ_CHECK (vfm_alias_table_has_module (t, a->module), "module %s not recorded", a->module);
@@ -44,10 +51,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   }
   for (guint i = 0; i < G_N_ELEMENTS (modaliases); i++) {
     g_autoptr (GPtrArray) hits = vfm_alias_table_match (t, modaliases[i]);
+    const VfmAlias *best = vfm_alias_table_best (t, modaliases[i]);
     for (guint j = 0; j < hits->len; j++) {
       const VfmAlias *a = g_ptr_array_index (hits, j);
       VFM_FUZZ_CHECK (a->pattern != NULL && a->module != NULL, "incomplete alias");
+      /* libvirt's pick: no hit has fewer wildcards, none as few on an earlier line */
+      VFM_FUZZ_CHECK (best != NULL && (a->wildcards > best->wildcards ||
+                                       (a->wildcards == best->wildcards && a->line >= best->line)),
+                      "best is not libvirt's pick for %s", modaliases[i]);
     }
+    VFM_FUZZ_CHECK ((best == NULL) == (hits->len == 0), "best without hits for %s", modaliases[i]);
   }
   vfm_alias_table_has_module (t, "mlx5-vfio-pci");
   /* the same bytes as modules.dep / modules.builtin */

@@ -19,6 +19,7 @@ static const VfmCliCommand commands[] = {
   { "db lint", "[FILE…]", "Check driver and policy files; report FILE:LINE for each problem", vfm_cmd_db_lint },
   { "db list", "", "List the driver database: curated entries and kernel aliases", vfm_cmd_db_list },
   { "db show", "ID|DRIVER", "Show everything the database knows about one driver", vfm_cmd_db_show },
+  { "doctor", "[BDF…]", "Is this host ready for passthrough and migration: one line per check, a fix for each failure", vfm_cmd_doctor },
   { "explain", "BDF", "Explain which driver a device would take and why", vfm_cmd_explain },
   { "hook", "qemu DOMAIN OPERATION SUB-OPERATION EXTRA", "The libvirt qemu hook (domain XML on stdin)", vfm_cmd_hook },
   { "import-driverctl", "[--dry-run]", "Turn driverctl's overrides into a vfmig policy", vfm_cmd_import_driverctl },

@@ -198,9 +198,33 @@ def without_seconds(results):
 
 
 class Methods(HostCase):
+    def test_doctor(self):
+        """io.vfmig.Doctor: the checks of vfmigctl doctor --json; vfmigd
+        answers for itself and leaves libvirt's and QEMU's versions out."""
+        d = self.call("io.vfmig.Doctor")
+        env = dict(os.environ, VFMIG_SYSROOT=self.root, VFMIG_SOCKET=self.sock)
+        p = subprocess.run([VFMIGCTL, "doctor", "--json", "-c", "test:///default"], capture_output=True, text=True,
+                           env=env, timeout=60)
+        ctl = json.loads(p.stdout)
+        self.assertEqual(p.returncode, 1 if ctl["failed"] else 0, p.stderr)
+        by_id = {(c["id"], c["subject"]): c for c in d["checks"]}
+        self.assertEqual(by_id[("vfmigd", None)]["state"], "ok")
+        self.assertIn("vfmigd", by_id[("vfmigd", None)]["detail"])
+        for v in ("libvirt-version", "qemu-version"):
+            self.assertEqual(by_id[(v, None)]["state"], "n/a")
+            self.assertIn("Decisions 19", by_id[(v, None)]["detail"])
+        # vfmigctl reached the same daemon: every other line is the same
+        same = lambda checks: [c for c in checks if c["id"] not in ("vfmigd", "libvirt-version", "qemu-version")]
+        self.assertEqual(same(d["checks"]), same(ctl["checks"]))
+        self.assertEqual([c for c in ctl["checks"] if c["id"] == "vfmigd"][0]["state"], "ok")
+        self.assertEqual(d["ok"] + d["failed"] + d["not_applicable"], len(d["checks"]))
+        with self.assertRaises(VarlinkError) as e:
+            self.call("io.vfmig.Doctor", {"bdfs": ["0000:99:00.0"]})
+        self.assertEqual(e.exception.name, "io.vfmig.NotFound")
+
     def test_hello(self):
         h = self.call("io.vfmig.Hello")
-        self.assertEqual((h["protocol_major"], h["protocol_minor"]), (1, 1))
+        self.assertEqual((h["protocol_major"], h["protocol_minor"]), (1, 2))
         self.assertRegex(h["version"], r"^\d+\.\d+")
         self.assertRegex(h["host_uuid"], r"^[0-9a-f-]{36}$")
         # the identity is kept: the same after a restart
@@ -230,7 +254,7 @@ class Methods(HostCase):
             self.assertEqual(text, f.read())
         name, methods, errors = parse_interface(text)
         self.assertEqual(name, "io.vfmig")
-        self.assertEqual(sorted(methods), ["Bind", "Claim", "Explain", "Hello", "List", "Prepare", "Profile", "Release", "Renew",
+        self.assertEqual(sorted(methods), ["Bind", "Claim", "Doctor", "Explain", "Hello", "List", "Prepare", "Profile", "Release", "Renew",
                                           "Restore", "Status", "Unbind"])
         self.assertIn("PermissionDenied", errors)
         # every declared method exists (anything but MethodNotFound)

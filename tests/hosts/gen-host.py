@@ -11,6 +11,7 @@ seconds.
 
 import argparse
 import os
+import shutil
 import struct
 import sys
 
@@ -25,6 +26,7 @@ MODULE_PATHS = {
     "iommufd": "kernel/drivers/iommu/iommufd/iommufd.ko",
     "vfio_pci_core": "kernel/drivers/vfio/pci/vfio-pci-core.ko",
     "vfio_pci": "kernel/drivers/vfio/pci/vfio-pci.ko",
+    "vfio_iommu_type1": "kernel/drivers/vfio/vfio_iommu_type1.ko",
     "mlx5_vfio_pci": "kernel/drivers/vfio/pci/mlx5/mlx5-vfio-pci.ko",
     "hisi_acc_vfio_pci":
         "kernel/drivers/vfio/pci/hisilicon/hisi-acc-vfio-pci.ko",
@@ -58,6 +60,7 @@ MODULE_PATHS = {
 MODULE_DEPS = {
     "vfio_pci_core": ["vfio", "iommufd"],
     "vfio_pci": ["vfio_pci_core", "vfio", "iommufd"],
+    "vfio_iommu_type1": ["vfio"],
     "mlx5_vfio_pci": ["mlx5_core", "vfio_pci_core", "vfio", "iommufd"],
     "hisi_acc_vfio_pci": ["hisi_qm", "vfio_pci_core", "vfio", "iommufd"],
     "pds_vfio_pci": ["pds_core", "vfio_pci_core", "vfio", "iommufd"],
@@ -628,6 +631,162 @@ def make_vfs(h, parent, pf, pf_name, domain, bus, ven, vfdev, cls, sdid, rev,
 
 
 # ---------------------------------------------------------------------------
+# What vfmigctl doctor reads besides the devices: a healthy Intel platform
+# (DMAR table, one VT-d unit, remapped interrupts) and vfmigd's unit file.
+def gen_platform(h):
+    os.makedirs(os.path.join(h.sys, "firmware", "acpi", "tables"))
+    os.makedirs(os.path.join(h.root, "lib", "systemd", "system"))
+    write(os.path.join(h.sys, "firmware", "acpi", "tables", "DMAR"),
+          "DMAR")
+    unit = os.path.join(h.sys, "devices", "virtual", "iommu", "dmar0")
+    os.makedirs(os.path.join(unit, "intel-iommu"), exist_ok=True)
+    write(os.path.join(unit, "intel-iommu", "ecap"), "f0205ef\n")
+    os.makedirs(os.path.join(h.sys, "class", "iommu"), exist_ok=True)
+    link(os.path.join(h.sys, "class", "iommu", "dmar0"), unit)
+    write(os.path.join(h.root, "proc", "interrupts"),
+          "           CPU0\n  0:         41   IR-IO-APIC    2-edge      timer\n"
+          " 24:          0  DMAR-MSI    0-edge      dmar0\n"
+          " 25:       1032  IR-PCI-MSI 524288-edge      nvme0q0\n")
+    write(os.path.join(h.root, "lib", "systemd", "system", "vfmigd.service"),
+          "[Unit]\nDescription=vfmig daemon\n\n[Service]\n"
+          "ExecStart=/usr/sbin/vfmigd\nProtectSystem=full\n")
+
+
+def drop_module(h, mod):
+    """The kernel lacks MOD: no line in the module tables, not loaded."""
+    moddir = os.path.join(h.root, "lib", "modules", h.release)
+    for name in ("modules.alias", "modules.dep", "modules.builtin"):
+        path = os.path.join(moddir, name)
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            lines = f.read().splitlines()
+        keep = [l for l in lines
+                if not (l.split()[-1:] == [mod] or
+                        ("/" + mod.replace("_", "-") + ".ko") in l.split(":")[0] or
+                        ("/" + mod + ".ko") in l.split(":")[0])]
+        write(path, "\n".join(keep) + "\n")
+    mdir = os.path.join(h.sys, "module", mod)
+    if os.path.isdir(mdir):
+        shutil.rmtree(mdir)
+
+
+def policy(h, name, text):
+    d = os.path.join(h.root, "etc", "vfmig", "policies.d")
+    os.makedirs(d, exist_ok=True)
+    write(os.path.join(d, name), text)
+
+
+def rm(path):
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+
+
+def fault_no_iommu_firmware(h):
+    rm(os.path.join(h.sys, "firmware", "acpi", "tables", "DMAR"))
+    rm(os.path.join(h.sys, "class", "iommu", "dmar0"))
+
+
+def fault_iommu_off(h):
+    rm(os.path.join(h.sys, "class", "iommu", "dmar0"))
+    write(os.path.join(h.root, "proc", "cmdline"),
+          "BOOT_IMAGE=/vmlinuz-%s root=/dev/sda1 intel_iommu=off\n" % h.release)
+
+
+def fault_no_intremap(h):
+    write(os.path.join(h.root, "proc", "interrupts"),
+          "           CPU0\n  0:         41   IO-APIC    2-edge      timer\n"
+          " 25:       1032  PCI-MSI 524288-edge      nvme0q0\n")
+
+
+def fault_no_modules_alias(h):
+    rm(os.path.join(h.root, "lib", "modules", h.release, "modules.alias"))
+
+
+def fault_no_iommu_backend(h):
+    drop_module(h, "vfio_iommu_type1")
+    drop_module(h, "iommufd")
+
+
+def fault_protect_kernel_modules(h):
+    d = os.path.join(h.root, "etc", "systemd", "system", "vfmigd.service.d")
+    os.makedirs(d, exist_ok=True)
+    write(os.path.join(d, "hardening.conf"),
+          "[Service]\nProtectSystem=strict\nProtectKernelModules=yes\n")
+
+
+# The PF 0000:10:00.0 (mlx5, server profile) whose VFs a policy manages was
+# given its VFs with autoprobe on: mlx5_core took them.
+def fault_autoprobe_on(h):
+    pf = os.path.join(h.bus, "devices", "0000:10:00.0")
+    write(os.path.join(pf, "sriov_drivers_autoprobe"), "1\n")
+    for n in sorted(os.listdir(pf)):
+        if n.startswith("virtfn"):
+            vf = os.path.basename(os.readlink(os.path.join(pf, n)))
+            h.bind(os.path.join(h.bus, "devices", vf), vf, "mlx5_core")
+    policy(h, "60-doctor-vfs.conf",
+           "[Policy cx-vfs]\nIds=15b3:101e\nVirtualFunction=true\n"
+           "Manage=true\nAutoBind=true\n")
+
+
+# The NVMe at 0000:04:00.0 (server profile) is assigned to VFIO by a
+# policy (by its PCI path), nvme holds it, and no initramfs step ran.
+def fault_nvme_held(h):
+    policy(h, "60-doctor-nvme.conf",
+           "[Policy nvme0]\nPciPath=pci0000:00/0000:00:1d.0/0000:04:00.0\n"
+           "Manage=true\nAutoBind=true\n")
+
+
+# A second function beside the managed NVMe, in its IOMMU group, on a host
+# driver (implies nvme-held).
+def fault_group_shared(h):
+    fault_nvme_held(h)
+    nv = os.path.join(h.bus, "devices", "0000:04:00.0")
+    group = int(os.path.basename(os.readlink(os.path.join(nv, "iommu_group"))))
+    rp = os.path.dirname(os.path.realpath(nv))
+    h.device(rp, "0000:04:00.1", 0x8086, 0xa348, 0x040300, numa=0,
+             driver="snd_hda_intel" if "snd_hda_intel" in h.drivers else "nvme",
+             group=group)
+
+
+# The root port above the managed NVMe reports its extended configuration
+# space without an ACS capability (implies nvme-held).
+def fault_no_acs(h):
+    fault_nvme_held(h)
+    cfg = bytearray(4096)
+    with open(os.path.join(h.bus, "devices", "0000:00:1d.0", "config"), "rb") as f:
+        head = f.read()
+    cfg[:len(head)] = head
+    # one extended capability, AER (id 1, version 1), then the end
+    struct.pack_into("<I", cfg, 0x100, 0x0001 | (1 << 16) | (0 << 20))
+    with open(os.path.join(h.bus, "devices", "0000:00:1d.0", "config"), "wb") as f:
+        f.write(cfg)
+
+
+# mlx5_vfio_pci, chosen for the ConnectX VFs by the curated entry, is not in
+# this kernel.
+def fault_no_variant_module(h):
+    drop_module(h, "mlx5_vfio_pci")
+    d = os.path.join(h.bus, "drivers", "mlx5_vfio_pci")
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+
+
+FAULTS = {
+    "no-iommu-firmware": fault_no_iommu_firmware,
+    "iommu-off": fault_iommu_off,
+    "no-intremap": fault_no_intremap,
+    "no-modules-alias": fault_no_modules_alias,
+    "no-iommu-backend": fault_no_iommu_backend,
+    "protect-kernel-modules": fault_protect_kernel_modules,
+    "autoprobe-on": fault_autoprobe_on,
+    "nvme-held": fault_nvme_held,
+    "group-shared": fault_group_shared,
+    "no-acs": fault_no_acs,
+    "no-variant-module": fault_no_variant_module,
+}
+
+
 def gen_broken_base(h):
     h.driver("pcieport")
     h.driver("nvme", "nvme")
@@ -743,6 +902,10 @@ def main():
                    help="a parent of mediated devices (a name such as mtty, "
                         "or a PCI device's BDF) with N available instances "
                         "of each TYPE (repeatable)")
+    p.add_argument("--fault", action="append", default=[],
+                   choices=sorted(FAULTS),
+                   help="break the host the way vfmigctl doctor must see "
+                        "(repeatable; the server profile's devices)")
     p.add_argument("out_dir", metavar="OUT_DIR",
                    help="directory to create (must not exist or be empty)")
     a = p.parse_args()
@@ -776,6 +939,11 @@ def main():
          "broken-garbage": gen_broken_garbage}[a.profile](h)
         for parent, types in mdev_parents:
             gen_mdev_parent(h, parent, types)
+        gen_platform(h)
+        if a.fault and a.profile != "server":
+            die("--fault applies to the server profile only")
+        for f in a.fault:
+            FAULTS[f](h)
         write(os.path.join(out, "proc", "sys", "kernel", "hostname"),
               (a.hostname or "synth-" + a.profile) + "\n")
     except OSError as e:

@@ -11,6 +11,7 @@
 #include "vfm-json.h"
 #include "vfm-mdev-ops.h"
 #include "vfm-claims.h"
+#include "vfm-doctor.h"
 #include "vfm-status.h"
 #include "vfm-varlink.h"
 #include "vfm-api-resources.h"
@@ -124,6 +125,28 @@ method_explain (VfmMethodCall *call, JsonNode **error_parameters, GError **error
   node = vfm_selection_to_json (dev, sel);
   json_object_set_member (json_node_get_object (node), "device", vfm_device_to_json (host, dev, sel, TRUE));
   return node;
+}
+
+/* The same checks as vfmigctl doctor --json; vfmigd answers for itself, and
+ * leaves the libvirt and QEMU versions to vfmigctl (Decisions 19). */
+static JsonNode *
+method_doctor (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "bdfs", NULL };
+  g_autoptr (GPtrArray) bdfs = NULL;
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (VfmDoctorReport) report = NULL;
+  VfmDoctorOptions opts = { .in_daemon = g_strcmp0 (call->product, "vfmigd") == 0 };
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_strv (call->parameters, "bdfs", FALSE, &bdfs, error))
+    return NULL;
+  if ((host = open_host (call, TRUE, error)) == NULL)
+    return NULL;
+  if (bdfs != NULL)
+    g_ptr_array_add (bdfs, NULL);
+  report = vfm_doctor_run (host, bdfs ? (const char * const *) bdfs->pdata : NULL, &opts, error);
+  return report ? vfm_doctor_report_to_json (report) : NULL;
 }
 
 /* The same shape as vfmigctl status --json (vfm-status.c). */
@@ -468,6 +491,7 @@ method_get_interface_description (VfmMethodCall *call, JsonNode **error_paramete
 static const VfmMethod methods[] = {
   { "io.vfmig.Bind", VFM_ACCESS_WRITE, method_bind },
   { "io.vfmig.Claim", VFM_ACCESS_WRITE, method_claim },
+  { "io.vfmig.Doctor", VFM_ACCESS_READ, method_doctor },
   { "io.vfmig.Explain", VFM_ACCESS_READ, method_explain },
   { "io.vfmig.Hello", VFM_ACCESS_READ, method_hello },
   { "io.vfmig.List", VFM_ACCESS_READ, method_list },

@@ -241,3 +241,41 @@ vfm_sysroot_mdevctl_dir (VfmSysroot *sr)
 {
   return build (sr, "/etc/mdevctl.d", NULL);
 }
+
+/* /sys/class/CLS ("iommu": one entry per IOMMU unit, dmarN or ivhdN). */
+char *
+vfm_sysroot_class_dir (VfmSysroot *sr, const char *cls)
+{
+  return build (sr, "/sys/class", cls, NULL);
+}
+
+/* The firmware's ACPI tables as the kernel exposes them: DMAR (Intel VT-d)
+ * and IVRS (AMD-Vi) exist when the firmware describes an IOMMU. */
+char *
+vfm_sysroot_acpi_table (VfmSysroot *sr, const char *name)
+{
+  return build (sr, "/sys/firmware/acpi/tables", name, NULL);
+}
+
+/* systemd's unit directories, highest precedence first (systemd.unit(5)):
+ * a unit file in an earlier one hides the same name in a later one, and
+ * drop-ins (NAME.d/\*.conf) of every directory apply. */
+char **
+vfm_sysroot_unit_dirs (VfmSysroot *sr)
+{
+  static const char * const dirs[] = { "/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
+                                       "/usr/lib/systemd/system", "/lib/systemd/system" };
+  char **out = g_new0 (char *, G_N_ELEMENTS (dirs) + 1);
+  for (gsize i = 0; i < G_N_ELEMENTS (dirs); i++)
+    out[i] = build (sr, dirs[i], NULL);
+  return out;
+}
+
+/* What the initramfs step (data/initramfs/vfmig-early.sh) bound before any
+ * host driver, one JSON object per line: /run survives the switch to the
+ * real root (initramfs-tools and dracut move it). */
+char *
+vfm_sysroot_early_boot_file (VfmSysroot *sr)
+{
+  return build (sr, "/run/vfmig/early-boot.json", NULL);
+}

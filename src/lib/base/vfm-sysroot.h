@@ -43,6 +43,10 @@ char *vfm_sysroot_proc_file         (VfmSysroot *sr, const char *name);
 char *vfm_sysroot_driverctl_dir     (VfmSysroot *sr);
 char *vfm_sysroot_mdevctl_dir       (VfmSysroot *sr);
 char *vfm_sysroot_synthetic_file    (VfmSysroot *sr, const char *name);
+char *vfm_sysroot_class_dir         (VfmSysroot *sr, const char *cls);
+char *vfm_sysroot_acpi_table        (VfmSysroot *sr, const char *name);
+char **vfm_sysroot_unit_dirs        (VfmSysroot *sr);
+char *vfm_sysroot_early_boot_file   (VfmSysroot *sr);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmSysroot, vfm_sysroot_free)
 

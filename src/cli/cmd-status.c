@@ -41,7 +41,8 @@ vfm_cmd_status (VfmCli *cli, int argc, char **argv, GError **error)
     char **row = g_new0 (char *, 6);
     row[0] = g_strdup (o->bdf);
     row[1] = g_strdup (o->driver);
-    row[2] = g_strdup (o->original_driver ? o->original_driver : "(unbound)");
+    row[2] = g_strdup_printf ("%s%s", o->original_driver ? o->original_driver : "(unbound)",
+                              o->origin ? " (early boot)" : "");
     row[3] = t ? g_date_time_format (t, "%F %R") : g_strdup ("?");
     row[4] = dev == NULL ? g_strdup ("device gone") : in_place ? g_strdup ("in place")
              : g_strdup_printf ("moved to %s", now ? now : "no driver");
@@ -74,6 +75,14 @@ vfm_cmd_status (VfmCli *cli, int argc, char **argv, GError **error)
     g_autoptr (VfmMdev) m = vfm_mdev_get (vfm_host_sysroot (host), r->uuid, NULL);
     vfm_cli_item (cli, 0, "mdev:", "%s, a %s on %s vfmig created (pid %d)%s", r->uuid, r->type, r->parent, r->pid,
                   m ? "" : "; gone: vfmigctl recover drops its record");
+  }
+  for (guint i = 0; st->early != NULL && i < st->early->devices->len; i++) {
+    const VfmEarlyDevice *d = g_ptr_array_index (st->early->devices, i);
+    vfm_cli_item (cli, 0, "early boot:", "%s (%s) %s %s %s by the initramfs step (policy %s)",
+                  d->bdf ? d->bdf : "?", d->pci_path, d->result,
+                  g_strcmp0 (d->result, "held") == 0 ? "by" : "to",
+                  g_strcmp0 (d->result, "held") == 0 ? (d->held_by ? d->held_by : "?") : d->driver,
+                  d->policy ? d->policy : "?");
   }
   for (guint i = 0; i < st->problems->len; i++)
     vfm_cli_warn (cli, g_ptr_array_index (st->problems, i));

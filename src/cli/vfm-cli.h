@@ -64,6 +64,7 @@ VfmHostProfile *vfm_cli_build_profile (VfmCli *cli, gboolean quiet, GError **err
 gboolean vfm_cmd_list       (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_explain    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_doctor     (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_early_boot_plan (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_list    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_show    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_bind       (VfmCli *cli, int argc, char **argv, GError **error);

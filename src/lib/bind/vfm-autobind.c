@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-autobind.h"
+#include "vfm-early-boot.h"
 #include "vfm-batch.h"
 #include "vfm-binder.h"
 #include "vfm-error.h"
@@ -123,6 +124,12 @@ vfm_autobind_start (VfmHost *host)
   if (vfm_host_db (host, &error) == NULL) {
     event (events, G_LOG_LEVEL_WARNING, "recover", NULL, "cannot recover or apply policy: %s", error->message);
     return events;
+  }
+  {
+    /* what the initramfs bound before any host driver becomes vfmig's */
+    g_autoptr (GPtrArray) adopted = vfm_early_boot_adopt (host);
+    for (guint i = 0; i < adopted->len; i++)
+      event (events, G_LOG_LEVEL_MESSAGE, "early-boot", NULL, "%s", (const char *) g_ptr_array_index (adopted, i));
   }
   recovered = vfm_batch_recover (host);
   for (guint i = 0; i < recovered->len; i++) {

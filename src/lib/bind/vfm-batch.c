@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-batch.h"
+#include "vfm-early-boot.h"
 #include "vfm-mdev-ops.h"
 #include "vfm-sriov.h"
 #include "vfm-journal.h"
@@ -46,6 +47,7 @@ GPtrArray *
 vfm_batch_recover (VfmHost *host)
 {
   GPtrArray *results = results_new ();
+  g_autoptr (GPtrArray) adopted = vfm_early_boot_adopt (host); /* early-boot binds become restorable */
   g_autoptr (GPtrArray) binds = vfm_binder_recover (host);
   g_autoptr (GPtrArray) pfs = NULL, mdevs = NULL;
   move_results (results, binds);

@@ -17,6 +17,14 @@ vfm_status_read (VfmHost *host)
   st->sriov = vfm_journal_list_sriov (sr, st->problems);
   st->migrations = vfm_journal_list_migrations (sr, st->problems);
   st->mdevs = vfm_journal_list_mdevs (sr, st->problems);
+  {
+    g_autoptr (GError) error = NULL;
+    st->early = vfm_early_boot_read (sr, &error);
+    if (error != NULL)
+      g_ptr_array_add (st->problems, g_strdup (error->message));
+    for (guint i = 0; st->early != NULL && i < st->early->problems->len; i++)
+      g_ptr_array_add (st->problems, g_strdup (g_ptr_array_index (st->early->problems, i)));
+  }
   if ((claims_problem = vfm_claim_store_problem (vfm_host_sysroot (host))) != NULL)
     g_ptr_array_add (st->problems, g_steal_pointer (&claims_problem));
   return st;
@@ -33,6 +41,7 @@ vfm_status_free (VfmStatus *st)
   g_ptr_array_unref (st->migrations);
   g_ptr_array_unref (st->mdevs);
   g_ptr_array_unref (st->problems);
+  vfm_early_boot_free (st->early);
   g_free (st);
 }
 
@@ -106,6 +115,20 @@ vfm_status_to_json (const VfmStatus *st, VfmHost *host)
     json_builder_add_value (b, node);
   }
   json_builder_end_array (b);
+  /* what the initramfs step did this boot (null: it did not run) */
+  json_builder_set_member_name (b, "early_boot");
+  if (st->early == NULL) {
+    json_builder_add_null_value (b);
+  } else {
+    json_builder_begin_object (b);
+    vfm_json_add_str (b, "plan", st->early->plan);
+    json_builder_set_member_name (b, "devices");
+    json_builder_begin_array (b);
+    for (guint i = 0; i < st->early->devices->len; i++)
+      json_builder_add_value (b, vfm_early_device_to_json (g_ptr_array_index (st->early->devices, i)));
+    json_builder_end_array (b);
+    json_builder_end_object (b);
+  }
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }

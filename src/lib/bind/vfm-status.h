@@ -4,6 +4,7 @@
 #include <json-glib/json-glib.h>
 #include "vfm-host.h"
 #include "vfm-journal.h"
+#include "vfm-early-record.h"
 
 G_BEGIN_DECLS
 
@@ -19,11 +20,13 @@ typedef struct {
   GPtrArray *migrations;  /* VfmMigrationRecord */
   GPtrArray *mdevs;       /* VfmMdevRecord: mediated devices vfmig created */
   GPtrArray *problems;    /* char *: damaged journal records, claims file */
+  VfmEarlyBoot *early;    /* what the initramfs step did this boot, or NULL */
 } VfmStatus;
 
 VfmStatus *vfm_status_read    (VfmHost *host);
 void       vfm_status_free    (VfmStatus *st);
-/* {"owned", "pending", "migrations", "mdevs", "journal_problems"} */
+/* {"owned", "pending", "migrations", "journal_problems", "mdevs",
+ *  "early_boot": null | {"plan", "devices": [...]}} */
 JsonNode  *vfm_status_to_json (const VfmStatus *st, VfmHost *host);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmStatus, vfm_status_free)

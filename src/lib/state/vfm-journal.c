@@ -22,6 +22,7 @@ vfm_owned_free (VfmOwned *o)
   g_free (o->original_driver);
   g_free (o->original_override);
   g_free (o->driver);
+  g_free (o->origin);
   g_free (o);
 }
 
@@ -313,6 +314,8 @@ vfm_owned_to_json (const VfmOwned *o)
   vfm_json_add_str (b, "original_driver", o->original_driver);
   vfm_json_add_str (b, "original_override", o->original_override);
   vfm_json_add_int (b, "bound_at", o->bound_at);
+  if (o->origin != NULL) /* only where it says something: a bind's record keeps its shape */
+    vfm_json_add_str (b, "origin", o->origin);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -322,7 +325,8 @@ vfm_owned_from_json (JsonObject *o, const char *origin, GError **error)
 {
   static const Member spec[] = {
     { "driver", G_TYPE_STRING, TRUE }, { "original_driver", G_TYPE_STRING, FALSE },
-    { "original_override", G_TYPE_STRING, FALSE }, { "bound_at", G_TYPE_INT64, FALSE }, { NULL }
+    { "original_override", G_TYPE_STRING, FALSE }, { "bound_at", G_TYPE_INT64, FALSE },
+    { "origin", G_TYPE_STRING, FALSE }, { NULL }
   };
   VfmOwned *r;
 
@@ -334,6 +338,7 @@ vfm_owned_from_json (JsonObject *o, const char *origin, GError **error)
   r->original_override = get_str (o, "original_override");
   r->driver = get_str (o, "driver");
   r->bound_at = get_int (o, "bound_at");
+  r->origin = get_str (o, "origin");
   return r;
 }
 

@@ -25,6 +25,7 @@ typedef struct {
   char *original_override;  /* NULL: none */
   char *driver;             /* what vfmig bound it to */
   gint64 bound_at;          /* unix seconds */
+  char *origin;             /* NULL: a bind; "early-boot": the initramfs step bound it */
 } VfmOwned;
 
 typedef enum { VFM_INTENT_BIND, VFM_INTENT_UNBIND } VfmIntentOp;

@@ -34,6 +34,9 @@ lab_pkgs=(qemu-system-x86 linux-image-amd64 busybox-static kmod udev cpio xz-uti
 # (dpkg-checkbuilddeps in the tree says what is missing; Rules-Requires-Root:
 # no, so no fakeroot)
 lab_pkgs+=(dpkg-dev debhelper build-essential bash-completion systemd)
+# lab-earlyboot builds an initramfs-tools image for the lab kernel
+# (mkinitramfs, lsinitramfs, unmkinitramfs; also what linux-image pulls in)
+lab_pkgs+=(initramfs-tools)
 # The current stack: PACKAGE:MIN_VERSION, installed from bookworm-backports.
 # libudev-dev must match libudev1, which backports' systemd 254 replaces;
 # linux-headers and make build the mtty sample (tests/lab/native/build-mtty.sh).

@@ -49,6 +49,10 @@ options:
                      (default: left to the script: modprobe vfio-pci)
   --qemu-arg ARG     append ARG to the QEMU command line (repeatable)
   --append STR       append STR to the kernel command line
+  --initrd IMAGE     boot IMAGE, an initramfs-tools image (mkinitramfs), instead
+                     of the lab's own: its /init runs (init-top, udev, modules),
+                     and the lab's root comes from a boot script appended to it
+                     (boot=vfmiglab); the job runs as usual
   --check            only check the prerequisites (exit 0 or 77)
   -h, --help         this text
 
@@ -83,7 +87,7 @@ qemu_escape() { printf '%s' "${1//,/,,}"; }
 
 # ---------------------------------------------------------------- arguments
 timeout_s=240 nvme_vfs=4 mem_mib=2048 smp=2 results_dir='' console_keep=''
-preload_vfio=0 check_only=0 append=''
+preload_vfio=0 check_only=0 append='' itools_image=''
 qemu_extra=()
 while (($#)); do
     case $1 in
@@ -95,6 +99,7 @@ while (($#)); do
     --console) (($# >= 2)) || die $EXIT_USAGE "$1 needs a value"; console_keep=$2; shift 2 ;;
     --qemu-arg) (($# >= 2)) || die $EXIT_USAGE "$1 needs a value"; qemu_extra+=("$2"); shift 2 ;;
     --append) (($# >= 2)) || die $EXIT_USAGE "$1 needs a value"; append+=" $2"; shift 2 ;;
+    --initrd) (($# >= 2)) || die $EXIT_USAGE "$1 needs a value"; itools_image=$2; shift 2 ;;
     --preload-vfio) preload_vfio=1; shift ;;
     --check) check_only=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -375,6 +380,51 @@ echo "VFMIG-LAB-EXIT $st uptime $(up)" >/dev/console
 $bb poweroff -f
 EOF_STAGE2
 
+# --initrd: the boot script an initramfs-tools /init sources for boot=vfmiglab
+# (its mountroot()): the same root as STAGE1 builds, then PID 1 is STAGE2
+# through init=/run/vfmig-lab/init (/init moves /run, and with it these
+# mounts and files, into the root before it runs init).
+read -r -d '' ITOOLS_BOOT <<'EOF_ITOOLS_BOOT' || true
+# vfmig lab root for an initramfs-tools image (tests/lab/vm-run.sh --initrd)
+mountroot() {
+	read -r u _ </proc/uptime; echo "VFMIG-LAB-MOUNTROOT uptime $u" >/dev/console
+	for m in virtio_pci 9pnet_virtio 9p overlay; do
+		modprobe "$m" || panic "vfmig-lab: modprobe $m"
+	done
+	mkdir -p /vfmig-lab/lower /vfmig-lab/rw
+	mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=262144,cache=loose hostroot /vfmig-lab/lower ||
+		panic "vfmig-lab: mount host root over 9p"
+	mount -t tmpfs -o mode=0755 tmpfs /vfmig-lab/rw
+	mkdir -p /vfmig-lab/rw/upper /vfmig-lab/rw/work
+	mount -t overlay -o lowerdir=/vfmig-lab/lower,upperdir=/vfmig-lab/rw/upper,workdir=/vfmig-lab/rw/work \
+		vfmig-lab-root "${rootmnt}" || panic "vfmig-lab: mount overlay"
+	mount -o remount,exec /run || panic "vfmig-lab: remount /run exec"
+	mkdir -p /run/vfmig-lab/lower /run/vfmig-lab/rw
+	mount -n -o move /vfmig-lab/lower /run/vfmig-lab/lower
+	mount -n -o move /vfmig-lab/rw /run/vfmig-lab/rw
+	cp /etc/vfmig-lab/busybox /etc/vfmig-lab/stage2 /run/vfmig-lab/ || panic "vfmig-lab: copy stage2"
+	printf '#!/run/vfmig-lab/busybox sh\nexec /run/vfmig-lab/busybox sh /run/vfmig-lab/stage2\n' >/run/vfmig-lab/init
+	chmod 0755 /run/vfmig-lab/init
+	read -r u _ </proc/uptime; echo "VFMIG-LAB-SWITCH-ROOT uptime $u" >/dev/console
+}
+EOF_ITOOLS_BOOT
+
+# --initrd: IMAGE followed by a small uncompressed cpio with the boot script,
+# STAGE2 and busybox (the kernel unpacks concatenated archives in order).
+build_itools_initrd() {
+    local out=$1 stage rc=0
+    stage=$(mktemp -d "$jobdir/itools.XXXXXX")
+    mkdir -p "$stage/scripts" "$stage/etc/vfmig-lab" &&
+        printf '%s\n' "$ITOOLS_BOOT" >"$stage/scripts/vfmiglab" &&
+        printf '%s\n' "$STAGE2" >"$stage/etc/vfmig-lab/stage2" &&
+        cp -- "$(command -v busybox)" "$stage/etc/vfmig-lab/busybox" &&
+        cp -- "$itools_image" "$out" &&
+        (cd "$stage" && find . -mindepth 1 -print0 | LC_ALL=C sort -z |
+            cpio --null --create --format=newc --reproducible --quiet) >>"$out" || rc=$?
+    rm -rf -- "$stage"
+    return "$rc"
+}
+
 # Fill directory $1 with the initramfs tree.  Called where set -e does not
 # apply (cached_build tests the builder's status): every step is checked.
 # shellcheck disable=SC2317 # called through build_initramfs
@@ -500,6 +550,12 @@ console=${console_keep:-$jobdir/console.log}
 # TCG ("timer doesn't work through Interrupt-remapped IO-APIC": a panic at boot)
 cmdline="console=ttyS0 quiet panic=-1 intel_iommu=on iommu=pt no_timer_check vfmig_lab.guest=1"
 ((preload_vfio)) && cmdline+=" vfmig_lab.preload_vfio=1"
+if [[ -n $itools_image ]]; then
+    [[ -f $itools_image ]] || die $EXIT_USAGE "--initrd $itools_image: no such file"
+    build_itools_initrd "$jobdir/initrd.img" || die $EXIT_VMFAIL "cannot append the lab's boot script to $itools_image"
+    initrd=$jobdir/initrd.img
+    cmdline+=" boot=vfmiglab init=/run/vfmig-lab/init"
+fi
 cmdline+=$append
 
 nvme_dev="nvme,id=nvme0,serial=vfmiglab0,subsys=nvmesubsys0,bus=rp0"

@@ -37,6 +37,9 @@ lab_pkgs+=(dpkg-dev debhelper build-essential bash-completion systemd)
 # lab-earlyboot builds an initramfs-tools image for the lab kernel
 # (mkinitramfs, lsinitramfs, unmkinitramfs; also what linux-image pulls in)
 lab_pkgs+=(initramfs-tools)
+# lab-dracut builds a dracut image with vfmig's module (dracut-core installs
+# beside initramfs-tools; the "dracut" package would replace it)
+lab_pkgs+=(dracut-core)
 # The current stack: PACKAGE:MIN_VERSION, installed from bookworm-backports.
 # libudev-dev must match libudev1, which backports' systemd 254 replaces;
 # linux-headers and make build the mtty sample (tests/lab/native/build-mtty.sh).

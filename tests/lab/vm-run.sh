@@ -398,6 +398,13 @@ mountroot() {
 	mkdir -p /vfmig-lab/rw/upper /vfmig-lab/rw/work
 	mount -t overlay -o lowerdir=/vfmig-lab/lower,upperdir=/vfmig-lab/rw/upper,workdir=/vfmig-lab/rw/work \
 		vfmig-lab-root "${rootmnt}" || panic "vfmig-lab: mount overlay"
+	# as STAGE1: what earlier runs left of vfmig on the host is hidden (whiteouts)
+	for d in var/lib/vfmig etc/vfmig; do
+		if [ -e "${rootmnt}/$d" ]; then
+			rm -rf "${rootmnt:?}/$d" || panic "vfmig-lab: hide the host's /$d"
+			echo "VFMIG-LAB-HIDDEN /$d (left on the host by an earlier run)" >/dev/console
+		fi
+	done
 	mount -o remount,exec /run || panic "vfmig-lab: remount /run exec"
 	mkdir -p /run/vfmig-lab/lower /run/vfmig-lab/rw
 	mount -n -o move /vfmig-lab/lower /run/vfmig-lab/lower

@@ -579,8 +579,11 @@ check_group (Ctx *c, VfmPciDevice *dev)
   }
   {
     g_autoptr (GString) why = g_string_new (NULL);
-    for (guint i = 0; i < st->blockers->len; i++)
-      g_string_append_printf (why, "%s%s", i ? "; " : "", (char *) g_ptr_array_index (st->blockers, i));
+    for (guint i = 0; i < st->blockers->len; i++) {
+      const char *b = g_ptr_array_index (st->blockers, i);
+      if (!g_str_has_prefix (b, bdf)) /* the device itself: binding it is the point */
+        g_string_append_printf (why, "%s%s", why->len ? "; " : "", b);
+    }
     /* the device itself on its host driver is what binding changes */
     add (c, "group-viable", bdf, others->len ? VFM_DOCTOR_FAIL : VFM_DOCTOR_OK,
          others->len ? g_string_free (g_steal_pointer (&why), FALSE)

@@ -486,6 +486,8 @@ step_migrate (Run *run, GError **error)
   MigrateJob job = { 0 };
   gint64 deadline = o->timeout_s ? g_get_monotonic_time () + (gint64) o->timeout_s * G_USEC_PER_SEC : 0;
   gboolean aborted = FALSE, downtime_set = FALSE;
+  VfmJobStats last_stats;
+  gint64 last_said = 0;
 
   if ((dest_xml = vfm_domain_rewrite (run->xml, strlen (run->xml), run->moves, run->replug, run->r->claim_id,
                                       error)) == NULL ||
@@ -505,13 +507,19 @@ step_migrate (Run *run, GError **error)
   /* its own connection: calls beside a running migration on the one
    * connection that started it wait behind it, or are refused */
   watch = vfm_virt_open (run->source_uri, FALSE, NULL);
+  memset (&last_stats, 0xff, sizeof last_stats);
   t = g_thread_new ("vfm-migrate", migrate_thread, &job);
   while (!g_atomic_int_get (&job.done)) {
     VfmJobStats stats;
     if (watch != NULL && vfm_virt_job_stats (watch, run->name, &stats)) {
       if (o->max_downtime_ms && !downtime_set)
         downtime_set = vfm_virt_set_max_downtime (watch, run->name, o->max_downtime_ms);
-      say (run, "progress", &stats, "migrating");
+      /* a progress event when the numbers move, else one every 5 s */
+      if (memcmp (&stats, &last_stats, sizeof stats) != 0 || g_get_monotonic_time () - last_said > 5 * G_USEC_PER_SEC) {
+        say (run, "progress", &stats, "migrating");
+        last_stats = stats;
+        last_said = g_get_monotonic_time ();
+      }
     }
     if ((o->cancel && g_atomic_int_get (o->cancel)) || (deadline && g_get_monotonic_time () > deadline)) {
       /* until the job is gone: an abort before libvirt's perform phase

@@ -570,6 +570,68 @@ test_batch_bind_and_status (Fixture *f, gconstpointer data)
   g_assert_cmpuint (st->owned->len, ==, 0);
 }
 
+/* A batch record a dead process left (VF half-bound: override set, no
+ * driver; VF1 bound, no owned record yet). A bind of VF alone - which, like
+ * the hook's and vfmigd's, does not run the whole recovery first - finds
+ * it once it holds VF's lock, rolls VF back and then binds it; VF1 stays in
+ * the record, and the next recovery records its finished bind. */
+static void
+test_batch_record_recovered_under_lock (Fixture *f, gconstpointer data)
+{
+  const char *batch = "0b1f7c4e-1a2b-4c3d-8e9f-a0b1c2d3e4f5";
+  g_autoptr (GPtrArray) intents = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_intent_free);
+  g_autoptr (GPtrArray) left = NULL, listed = NULL, again = NULL;
+  g_autoptr (VfmBindResult) r = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ov = attr_path (f, VF, "driver_override");
+  g_autofree char *ov1 = attr_path (f, VF1, "driver_override");
+  g_autofree char *probe = g_build_filename (f->root, "sys/bus/pci/drivers_probe", NULL);
+  g_autofree char *now = NULL, *now1 = NULL;
+  const char *bdfs[] = { VF, VF1 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bdfs); i++) {
+    VfmIntent *it = g_new0 (VfmIntent, 1);
+    it->op = VFM_INTENT_BIND;
+    it->bdf = g_strdup (bdfs[i]);
+    it->target_driver = g_strdup ("vfio-pci");
+    it->pid = 999999;
+    g_ptr_array_add (intents, it);
+  }
+  g_assert_true (vfm_journal_write_batch (f->sr, batch, intents, &error));
+  g_assert_no_error (error);
+  g_assert_true (vfm_sysfs_write (ov, "vfio-pci\n", &error));
+  g_assert_true (vfm_sysfs_write (ov1, "vfio-pci\n", &error));
+  g_assert_true (vfm_sysfs_write (probe, VF1, &error));
+  g_assert_no_error (error);
+  listed = vfm_journal_list_intents (f->sr, NULL);
+  g_assert_cmpuint (listed->len, ==, 2);
+  g_assert_cmpstr (((VfmIntent *) g_ptr_array_index (listed, 0))->batch, ==, batch);
+
+  r = vfm_binder_bind (f->host, VF, "vfio-pci", 0);
+  g_assert_no_error (r->error);
+  g_assert_true (r->changed);
+  g_assert_cmpuint (r->warnings->len, ==, 1);
+  g_assert_nonnull (strstr (g_ptr_array_index (r->warnings, 0), "interrupted bind rolled back to no driver"));
+  g_assert_true (is_owned (f->sr, VF));
+  g_assert_false (is_owned (f->sr, VF1));
+  left = vfm_journal_read_batch (f->sr, batch, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (left->len, ==, 1);
+  g_assert_cmpstr (((VfmIntent *) g_ptr_array_index (left, 0))->bdf, ==, VF1);
+
+  again = vfm_batch_recover (f->host);
+  g_assert_cmpuint (again->len, ==, 1);
+  g_assert_nonnull (strstr (((VfmBindResult *) g_ptr_array_index (again, 0))->message, "had completed; recorded it"));
+  g_assert_true (is_owned (f->sr, VF1));
+  now = link_driver (f, VF);
+  now1 = link_driver (f, VF1);
+  g_assert_cmpstr (now, ==, "vfio-pci");
+  g_assert_cmpstr (now1, ==, "vfio-pci");
+  g_clear_pointer (&listed, g_ptr_array_unref);
+  listed = vfm_journal_list_intents (f->sr, NULL);
+  g_assert_cmpuint (listed->len, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -588,6 +650,7 @@ main (int argc, char **argv)
   ADD ("/bind/recover/interrupted-unbind", test_recover_interrupted_unbind);
   ADD ("/bind/recover/skips-live-and-damaged", test_recover_skips);
   ADD ("/bind/batch/bind-status-restore", test_batch_bind_and_status);
+  ADD ("/bind/batch/record-recovered-under-lock", test_batch_record_recovered_under_lock);
 #undef ADD
   return g_test_run ();
 }

@@ -121,6 +121,9 @@ class ServerBind(unittest.TestCase):
         again = self.h.json("bind", self.vf)["results"][0]
         self.assertFalse(again["changed"])
         self.assertIn("already bound", again["message"])
+        # its group is still reported (found by lab-bind)
+        self.assertEqual(again["iommu_group"]["viable"], True)
+        self.assertEqual([m["driver"] for m in again["iommu_group"]["members"]], ["mlx5_vfio_pci"])
         # unbind returns it (to unbound, where it was) and clears the override
         back = self.h.json("unbind", self.vf)["results"][0]
         self.assertTrue(back["changed"])

@@ -296,6 +296,7 @@ typedef struct {
   VfmIntent *intent;
   gboolean act;              /* its kernel steps are still to be done */
   gboolean bound;            /* verified on the target */
+  gboolean read;             /* its driver read under its lock, and left alone */
   gboolean unresolved;       /* its intent stays for recovery */
 } Item;
 
@@ -376,6 +377,7 @@ prepare_item (VfmHost *host, Item *it, gboolean dry, GHashTable *registered)
   if (g_strcmp0 (it->prev_driver, it->target) == 0) {
     r->message = g_strdup_printf ("%s is already bound to %s%s; nothing to do", it->bdf, it->target,
                                   it->owned ? "" : " (not by vfmig)");
+    it->read = TRUE;
     return FALSE;
   }
   if (it->prev_driver != NULL && !refuse_if_held (sr, it->dev, r))
@@ -458,8 +460,9 @@ clear_intents (VfmSysroot *sr, GPtrArray *acting, const char *batch, GError **er
   return vfm_journal_write_batch (sr, batch, left, error);
 }
 
-/* Each IOMMU group the request touched, read once after all its devices
- * were bound: the drivers just verified are not read again. */
+/* Each IOMMU group of the request's devices (bound or already there), read
+ * once after all of them were bound: the drivers just verified or read
+ * under the lock are not read again. */
 static void
 group_statuses (VfmHost *host, Item *items, guint n)
 {
@@ -467,12 +470,12 @@ group_statuses (VfmHost *host, Item *items, guint n)
                                                        (GDestroyNotify) vfm_group_status_free);
   g_autoptr (GHashTable) fresh = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < n; i++)
-    if (items[i].bound)
+    if (items[i].bound || items[i].read)
       g_hash_table_add (fresh, (gpointer) items[i].bdf);
   for (guint i = 0; i < n; i++) {
     VfmGroupStatus *st;
     gint group;
-    if (items[i].dev == NULL || items[i].r->error != NULL || !items[i].r->changed)
+    if (items[i].dev == NULL || items[i].r->error != NULL)
       continue;
     group = vfm_pci_device_iommu_group (items[i].dev);
     if ((st = g_hash_table_lookup (done, GINT_TO_POINTER (group))) == NULL) {

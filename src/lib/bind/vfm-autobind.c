@@ -9,6 +9,8 @@
 #include "vfm-lock.h"
 #include "vfm-sysfs.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 
 void
@@ -99,12 +101,11 @@ vf_create_under_way (VfmHost *host, VfmPciDevice *dev)
 {
   const char *pf = vfm_pci_device_physfn (dev);
   g_autoptr (VfmSriovIntent) it = pf ? vfm_journal_read_sriov (vfm_host_sysroot (host), pf, NULL) : NULL;
-  g_autofree char *proc = NULL;
 
   if (it == NULL || it->pid <= 0)
     return 0;
-  proc = g_strdup_printf ("/proc/%d", it->pid);
-  return g_file_test (proc, G_FILE_TEST_IS_DIR) ? it->pid : 0;
+  /* signal 0: whether the process exists (EPERM: it does, not ours) */
+  return kill (it->pid, 0) == 0 || errno == EPERM ? it->pid : 0;
 }
 
 static void

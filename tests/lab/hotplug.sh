@@ -395,6 +395,9 @@ vfm --json vf destroy "$pf"
 check "vfmigctl vf destroy $pf: exit 0" is "$rc" 0 || show --json vf destroy "$pf"
 vfs=()
 stop_daemon
+# vf destroy gives the PF the kernel's default autoprobe (1) back; D starts
+# from the state vfmigd leaves (0), as after C
+lab_sysfs_write "$P/sriov_drivers_autoprobe" 0
 journal_reset
 
 # ================= D  kill -9 from outside right after the write, restart

@@ -147,8 +147,9 @@ name_is_valid (const char *kind, const char *name)
                                               : vfm_bdf_is_valid (name) || is_batch_name (kind, name));
 }
 
-/* What a crash may cost each kind (see the header): the records of
- * bindings are not fsynced more than once per operation. */
+/* What a crash may cost each kind (see the header). GLib's CONSISTENT
+ * fsyncs the temporary file and, after the rename, the directory; a new
+ * owned record (ONLY_EXISTING) gets neither. */
 static GFileSetContentsFlags
 durability (const char *kind)
 {

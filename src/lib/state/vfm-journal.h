@@ -12,19 +12,19 @@ G_BEGIN_DECLS
  *   intent/BDF.json  an operation under way, written before the first sysfs
  *                    write and removed after the result is verified;
  *   intent/batch-UUID.json  the intents of a bind of several devices, one
- *                    record for the batch (one fsync), the same members;
+ *                    record for the batch, the same members;
  *   sriov/PF.json    a vf create/destroy under way on a PF, likewise;
  *   migrations/UUID.json  a migration under way from this host;
  *   mdev/UUID.json   a mediated device vfmig created (written before the
  *                    kernel's create, removed with the instance), so that
  *                    recovery removes what vfmig created and nothing uses.
  * Every file is written whole (temp file, rename), so a crash leaves the old
- * or the new version, never a torn one. Records of other kinds are durable
- * (fsync of the file and its directory). Intents get one fsync (the file,
- * before the rename) and owned records none when they are new: what they
- * describe is the kernel's binding, which a power loss resets anyway, while
- * a killed process leaves the page cache - and so every record - whole.
- * That keeps a batch of binds to one fsync. */
+ * or the new version, never a torn one, and is fsynced with its directory
+ * - except owned records when they are new: what they describe is the
+ * kernel's binding, which a power loss resets anyway, while a killed process
+ * leaves the page cache (and so every record) whole. With one intent record
+ * per request, a batch of binds costs one journal transaction: the record's
+ * fsync and its directory's. */
 
 typedef struct {
   char *bdf;

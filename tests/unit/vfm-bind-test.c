@@ -3,6 +3,7 @@
  * makes a synthetic host's sysfs react like the kernel: binds verified by
  * the driver link, roll-back after injected faults, journal replay after a
  * crash between two sysfs writes. */
+#include "vfm-autobind.h"
 #include "vfm-batch.h"
 #include "vfm-binder.h"
 #include "vfm-error.h"
@@ -632,6 +633,44 @@ test_batch_record_recovered_under_lock (Fixture *f, gconstpointer data)
   g_assert_cmpuint (listed->len, ==, 0);
 }
 
+/* vfmigd's add of a VF whose PF a live vf create works on (its sriov record
+ * names a live pid: this test's) leaves the VF to it; once the record names
+ * a dead process, the same add binds it by policy. */
+static void
+test_autobind_leaves_vf_create_its_vfs (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
+  VfmSriovIntent rec = { .op = VFM_SRIOV_CREATE, .pf = (char *) MLX_PF, .numvfs = 2, .pid = getpid () };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *now = NULL, *later = NULL;
+
+  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
+  g_assert_true (vfm_journal_write_sriov (f->sr, &rec, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr (VfmHost) host = vfm_host_new (f->root, NULL);
+    g_autoptr (GPtrArray) events = vfm_autobind_device (host, VF);
+    g_assert_cmpuint (events->len, ==, 1);
+    g_assert_cmpint (((VfmPolicyEvent *) g_ptr_array_index (events, 0))->level, ==, G_LOG_LEVEL_DEBUG);
+    g_assert_nonnull (strstr (((VfmPolicyEvent *) g_ptr_array_index (events, 0))->message, "left to the vf create"));
+  }
+  now = link_driver (f, VF);
+  g_assert_null (now);
+  g_assert_false (is_owned (f->sr, VF));
+
+  rec.pid = 999999; /* past pid_max: no such process */
+  g_assert_true (vfm_journal_write_sriov (f->sr, &rec, &error));
+  {
+    g_autoptr (VfmHost) host = vfm_host_new (f->root, NULL);
+    g_autoptr (GPtrArray) events = vfm_autobind_device (host, VF);
+    g_assert_cmpuint (events->len, ==, 1);
+    g_assert_nonnull (strstr (((VfmPolicyEvent *) g_ptr_array_index (events, 0))->message, "bound " VF));
+  }
+  later = link_driver (f, VF);
+  g_assert_cmpstr (later, ==, "mlx5_vfio_pci");
+  g_assert_true (is_owned (f->sr, VF));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -651,6 +690,7 @@ main (int argc, char **argv)
   ADD ("/bind/recover/skips-live-and-damaged", test_recover_skips);
   ADD ("/bind/batch/bind-status-restore", test_batch_bind_and_status);
   ADD ("/bind/batch/record-recovered-under-lock", test_batch_record_recovered_under_lock);
+  ADD ("/bind/autobind/leaves-vf-create-its-vfs", test_autobind_leaves_vf_create_its_vfs);
 #undef ADD
   return g_test_run ();
 }

@@ -18,7 +18,14 @@
 #           a policy: Ids=1b36:0010 VirtualFunction=true Manage=true
 #           AutoBind=true) binds the VFs from their udev add events; the end
 #           is polled every 20 ms.  Its debug log splits the time: write ->
-#           first "uevent add" it receives, that -> last "bound".
+#           first "uevent add" it receives (the kernel's event, since vfmigd
+#           listens to the kernel rather than to udev), that -> last "bound";
+#           in run 1 `udevadm monitor --kernel --udev` also gives how long
+#           systemd-udevd holds the first add event before it passes it on
+#           (what vfmigd waited for when it listened to udev)
+#   vf create  `vfmigctl --json vf create PF N` (no daemon): it writes
+#           sriov_numvfs and binds the VFs it created itself, as one batch;
+#           wall time (fork+exec and start-up included) and its own "seconds"
 # The journal is emptied between vfmigd runs (vfmigd stopped), so every run
 # binds from the same state.  Also: vfmigd's resident memory (VmRSS) and its
 # wakeups (voluntary context switches, summed over its threads) during 10 s
@@ -47,6 +54,7 @@ done
 [[ $nvfs =~ ^[1-4]$ ]] || { printf 'bench-hotplug.sh: --vfs wants 1 to 4 (the lab NVMe has 4)\n' >&2; exit 2; }
 
 VFMIGD=${VFMIGD:-$srcroot/build/src/daemon/vfmigd}
+VFMIGCTL=${VFMIGCTL:-$(dirname -- "$(dirname -- "$VFMIGD")")/cli/vfmigctl}
 UDEVD=/lib/systemd/systemd-udevd
 
 # ====================================================================== host
@@ -58,7 +66,7 @@ if ((!guest)); then
     ((rc == 0)) || { printf 'bench-hotplug.sh: the lab VM cannot run here (see above)\n' >&2; exit "$rc"; }
     tmp=$(mktemp)
     trap 'rm -f -- "$tmp"' EXIT
-    export VFMIGD VFMIG_DATADIR=${VFMIG_DATADIR:-$srcroot/data}
+    export VFMIGD VFMIGCTL VFMIG_DATADIR=${VFMIG_DATADIR:-$srcroot/data}
     read -r load_before _ </proc/loadavg
     PATH=/usr/sbin:/usr/bin:/sbin:/bin "$LAB_DIR/vm-run.sh" --timeout 1200 --nvme-vfs 4 \
         "${BASH_SOURCE[0]}" --guest --runs "$runs" --vfs "$nvfs" >"$tmp"
@@ -191,10 +199,24 @@ idle_probe() { # LABEL: 1 s to settle, then 10 s idle
     idle[$1]="${b[0]} ${b[1]} $((b[2] - a[2])) $((b[3] - a[3]))"
 }
 
+# udevadm monitor's first KERNEL and UDEV add lines (monotonic seconds, the
+# same clock): how long systemd-udevd held the event
+udev_split() {
+    local l k='' u=''
+    while IFS= read -r l; do
+        [[ -z $k && $l =~ ^KERNEL\[([0-9]+)\.([0-9]+)\]\ +add ]] && k=$((10#${BASH_REMATCH[1]} * 1000000 + 10#${BASH_REMATCH[2]}))
+        [[ -z $u && $l =~ ^UDEV\ +\[([0-9]+)\.([0-9]+)\]\ +add ]] && u=$((10#${BASH_REMATCH[1]} * 1000000 + 10#${BASH_REMATCH[2]}))
+    done </run/bench-udevadm.log
+    [[ -n $k && -n $u ]] && add "udev-hold" $((u - k))
+}
+
 daemon_run() { # ROUND
-    local t0 tw t1 t0ms first='' last='' l
+    local t0 tw t1 t0ms first='' last='' l mon=''
     start_daemon || { fail vfmigd; note "vfmigd did not start: $text"; return; }
     (($1 == 1)) && idle_probe "after start"
+    udevadm monitor --kernel --udev --subsystem-match=pci >/run/bench-udevadm.log 2>&1 &
+    mon=$!
+    wait_for 'slurp /run/bench-udevadm.log; [[ $text == *"UDEV - the event"* ]]' 10 || true
     t0=${EPOCHREALTIME/./}
     w "$P/sriov_numvfs" "$nvfs"
     tw=${EPOCHREALTIME/./}
@@ -215,8 +237,38 @@ daemon_run() { # ROUND
         fail vfmigd
         note "vfmigd run $1: not all bound after 60 s"
     fi
+    lab_sleep 1 # udevd passes the last add on
+    kill -TERM "$mon" 2>/dev/null
+    wait "$mon" 2>/dev/null
+    udev_split
     w "$P/sriov_numvfs" 0
     stop_daemon
+}
+
+# vfmigctl vf create, no daemon: the command that creates the VFs binds them
+vfcreate_run() {
+    local t0 t1 text s sum=''
+    rm -f -- "$STATE"/owned/*.json "$STATE"/intent/*.json
+    t0=${EPOCHREALTIME/./}
+    "$VFMIGCTL" --json vf create "$pf" "$nvfs" >/run/bench-vfcreate.out 2>/run/bench-vfcreate.err
+    t1=${EPOCHREALTIME/./}
+    if all_on; then
+        add vfcreate $((t1 - t0))
+        IFS= read -r -d '' text </run/bench-vfcreate.out || true
+        while [[ $text =~ \"seconds\":([0-9]+)\.([0-9]{1,6}) ]]; do
+            s=${BASH_REMATCH[2]}000000
+            sum=$((10#${BASH_REMATCH[1]} * 1000000 + 10#${s:0:6}))
+            text=${text#*\"seconds\":}
+        done
+        [[ -n $sum ]] && add vfcreate-own "$sum" # the last: the vf create's own
+    else
+        fail "vf create"
+        slurp /run/bench-vfcreate.err
+        note "vf create: $text"
+    fi
+    "$VFMIGCTL" vf destroy "$pf" >/dev/null 2>&1 || w "$P/sriov_numvfs" 0
+    w "$P/sriov_drivers_autoprobe" 0
+    rm -f -- "$STATE"/owned/*.json
 }
 
 t_start=${EPOCHREALTIME/./}
@@ -224,6 +276,7 @@ note "bench: $nvfs VFs of $pf, $runs runs"
 for ((r = 1; r <= runs; r++)); do
     floor_run
     daemon_run "$r"
+    vfcreate_run
 done
 
 # ---------------------------------------------------------------- report
@@ -247,25 +300,29 @@ echo
 echo "| path | runs | min ms | median ms | max ms | ratio |"
 echo "|------|-----:|-------:|----------:|-------:|------:|"
 read -r _ _ floor_med _ <<<"$(stats "${samples[floor]:-0}")"
-for key in floor numvfs-write vfmigd vfmigd-to-event vfmigd-event-to-bound; do
+for key in floor numvfs-write vfmigd vfmigd-to-event vfmigd-event-to-bound udev-hold vfcreate vfcreate-own; do
     [[ -n ${samples[$key]:-} ]] || continue
     case $key in
     floor) label="floor: write + shell loop (override + drivers_probe per VF)" ;;
     numvfs-write) label="… of which the sriov_numvfs write itself" ;;
     vfmigd) label="**vfmigd**: write → every VF on vfio-pci (polled 20 ms)" ;;
-    vfmigd-to-event) label="… write → first udev add event received by vfmigd" ;;
+    vfmigd-to-event) label="… write → first (kernel) add event received by vfmigd" ;;
     vfmigd-event-to-bound) label="… first add event → last VF bound (vfmigd's log)" ;;
+    udev-hold) label="systemd-udevd: kernel add event → its udev add event (udevadm monitor, run 1)" ;;
+    vfcreate) label="**vfmigctl vf create** (no daemon): command → every VF bound (fork+exec included)" ;;
+    vfcreate-own) label="… its own seconds (sriov_numvfs write and the batch bind)" ;;
     esac
     read -r n mn med mx <<<"$(stats "${samples[$key]}")"
     ratio=-
-    [[ $key == floor || $key == vfmigd ]] &&
+    [[ $key == floor || $key == vfmigd || $key == vfcreate || $key == vfcreate-own ]] &&
         ratio=$(awk -v a="$med" -v b="$floor_med" 'BEGIN { if (b > 0) printf "%.1f×", a / b; else print "-" }')
     printf '| %s | %d | %s | %s | %s | %s |\n' "$label" "$n" "$(ms "$mn")" "$(ms "$med")" "$(ms "$mx")" "$ratio"
 done
 echo
 echo "The breakdown rows come from vfmigd's \`G_MESSAGES_DEBUG=vfmig\` log (millisecond"
-echo "timestamps): vfmigd hears of a VF only after systemd-udevd processed its add event, then"
-echo "applies policy and binds each VF in its own worker thread."
+echo "timestamps): vfmigd hears of a VF from the kernel's own add event (sent during the"
+echo "sriov_numvfs write), then applies policy and binds each VF in its own worker thread."
+echo "The udev row is what vfmigd waited for while it listened to udev instead."
 echo
 echo "### vfmigd at rest"
 echo

@@ -44,7 +44,11 @@ vfm_udev_monitor_new (VfmUdevFunc func, gpointer user_data, GError **error)
   g_autoptr (VfmUdevMon) mon = NULL;
   VfmUdevMonitor *m;
 
-  if (u == NULL || (mon = udev_monitor_new_from_netlink (u, "udev")) == NULL ||
+  /* The kernel's own uevents, not udev's: udev forwards an event only after
+   * its rules ran, which for a new VF took half of the hotplug time in the
+   * lab (docs/BENCHMARKS.md). vfmigd needs nothing udev adds: it reads sysfs,
+   * which the kernel completes before it announces the device. */
+  if (u == NULL || (mon = udev_monitor_new_from_netlink (u, "kernel")) == NULL ||
       udev_monitor_filter_add_match_subsystem_devtype (mon, "pci", NULL) < 0 ||
       udev_monitor_enable_receiving (mon) < 0) {
     int saved = errno;

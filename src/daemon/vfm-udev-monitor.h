@@ -5,8 +5,9 @@
 
 G_BEGIN_DECLS
 
-/* PCI uevents from udev (after its rules ran), as a GSource on the netlink
- * socket: it wakes only when the kernel announces a PCI device. */
+/* PCI uevents as the kernel sends them (before udev's rules run), as a
+ * GSource on the netlink socket: it wakes only when the kernel announces a
+ * PCI device. */
 typedef struct _VfmUdevMonitor VfmUdevMonitor;
 
 /* action: "add", "remove", "bind", "unbind", "change"…; bdf: the device. */

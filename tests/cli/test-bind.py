@@ -17,6 +17,7 @@ from tap import run_tap  # noqa: E402
 VFMIGCTL = os.environ["VFMIGCTL"]
 GEN_HOST = os.environ["GEN_HOST"]
 KMOCK = os.environ["KMOCK"]
+KILL_SHIM = os.environ.get("KILL_SHIM")
 # Under the 'asan' test setup the ASan runtime must come first in LD_PRELOAD.
 PRELOAD = " ".join(p for p in (os.environ.get("VFMIG_ASAN_RUNTIME"), KMOCK) if p)
 
@@ -120,6 +121,9 @@ class ServerBind(unittest.TestCase):
         again = self.h.json("bind", self.vf)["results"][0]
         self.assertFalse(again["changed"])
         self.assertIn("already bound", again["message"])
+        # its group is still reported (found by lab-bind)
+        self.assertEqual(again["iommu_group"]["viable"], True)
+        self.assertEqual([m["driver"] for m in again["iommu_group"]["members"]], ["mlx5_vfio_pci"])
         # unbind returns it (to unbound, where it was) and clears the override
         back = self.h.json("unbind", self.vf)["results"][0]
         self.assertTrue(back["changed"])
@@ -344,6 +348,146 @@ class Batch(unittest.TestCase):
             self.assertEqual(h.state_dir("owned"), [])
         finally:
             shutil.rmtree(h.root)
+
+
+class BatchCrash(unittest.TestCase):
+    """One bind of four VFs - two on their host driver (three kernel steps
+    each), two unbound (two each) - is one request with one journal record;
+    killed at every point of it, the next `recover` leaves each VF bound and
+    recorded or back where it was, never half-bound, and `restore` then
+    returns all of them."""
+
+    def setUp(self):
+        self.h = Host(gen("server", "--pfs", "1", "--vfs-per-pf", "4"))
+        self.vfs = self.h.vfs()
+        self.on_host = self.vfs[:2]
+        for vf in self.on_host:
+            self.h.kmock("default_driver/" + vf, "mlx5_core\n")
+
+    def tearDown(self):
+        shutil.rmtree(self.h.root)
+
+    def start_state(self):
+        """VFs 0 and 1 on mlx5_core, 2 and 3 unbound, no override, no records."""
+        env = dict(os.environ, LD_PRELOAD=PRELOAD)
+        for vf in self.on_host:
+            if self.h.driver(vf) != "mlx5_core":
+                subprocess.run(["sh", "-c", f"echo mlx5_core > {self.h.dev(vf)}/driver_override; "
+                                f"echo {vf} > {self.h.root}/sys/bus/pci/drivers_probe; "
+                                f"echo > {self.h.dev(vf)}/driver_override"], env=env, check=True)
+        self.assert_original("start")
+
+    def original(self, vf):
+        return "mlx5_core" if vf in self.on_host else None
+
+    def assert_original(self, what):
+        for vf in self.vfs:
+            self.assertEqual(self.h.driver(vf), self.original(vf), f"{what}: {vf}")
+            self.assertEqual(self.h.override(vf), "(null)", f"{what}: {vf}")
+        self.assertEqual(self.records("owned"), [], what)
+        self.assertEqual(self.records("intent"), [], what)
+
+    def records(self, kind):
+        # temp files a kill left behind (GLib's NAME.json.XXXXXX) are no records
+        return [n for n in self.h.state_dir(kind) if n.endswith(".json")]
+
+    def bind(self, extra_env=None):
+        env = dict(os.environ, VFMIG_SYSROOT=self.h.root, LD_PRELOAD=PRELOAD)
+        env.update(extra_env or {})
+        return subprocess.run([VFMIGCTL, "bind", *self.vfs], capture_output=True, text=True, env=env, timeout=120)
+
+    def kernel_ops(self):
+        path = os.path.join(self.h.root, ".kmock", "log")
+        return len(open(path).read().splitlines()) if os.path.exists(path) else 0
+
+    def assert_recovered(self, what):
+        """After a kill: recover, then each VF whole - bound and recorded, or
+        as it was - and restore returns every one."""
+        out = self.h.json("recover")
+        self.assertTrue(all(r["error"] is None for r in out["results"]), (what, out))
+        self.assertEqual(self.records("intent"), [], what)
+        owned = {n[:-5] for n in self.records("owned")}
+        for vf in self.vfs:
+            if vf in owned:
+                self.assertEqual(self.h.driver(vf), "mlx5_vfio_pci", f"{what}: {vf} recorded but not bound")
+            else:
+                self.assertEqual(self.h.driver(vf), self.original(vf), f"{what}: {vf} half-bound")
+                self.assertEqual(self.h.override(vf), "(null)", f"{what}: {vf} override left")
+        self.assertEqual(self.h.json("status", mock=False)["pending"], [], what)
+        self.h.json("restore")
+        self.assert_original(f"{what}, after restore")
+
+    def test_one_record_per_batch(self):
+        self.start_state()
+        out = self.h.json("bind", *self.vfs)
+        self.assertTrue(all(r["changed"] and r["error"] is None for r in out["results"]), out)
+        self.assertEqual(len(self.records("owned")), 4)
+        self.assertEqual(self.records("intent"), [])
+        # each VF in its own group, viable, read after the batch
+        self.assertTrue(all(r["iommu_group"]["viable"] for r in out["results"]))
+        self.h.json("restore")
+        if not KILL_SHIM:
+            self.skipTest("no kill shim (KILL_SHIM)")
+        # the journal writes of the batch: one intent record, then one owned record per VF
+        log = os.path.join(self.h.root, "journal-writes")
+        self.start_state()
+        p = self.bind({"LD_PRELOAD": f"{KILL_SHIM} {PRELOAD}", "VFMIG_KILL_MATCH": f"{self.h.root}/var/lib/vfmig/*",
+                       "VFMIG_KILL_N": "1000", "VFMIG_KILL_LOG": log})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        paths = [line.split(" ", 1)[1] for line in open(log).read().splitlines()]
+        kinds = [os.path.basename(os.path.dirname(x)) + "/" + os.path.basename(x).split(".json")[0] for x in paths]
+        self.assertEqual(len(kinds), 5, kinds)
+        self.assertTrue(kinds[0].startswith("intent/batch-"), kinds)
+        self.assertEqual(sorted(kinds[1:]), sorted(f"owned/{vf}" for vf in self.vfs))
+
+    def test_killed_after_every_kernel_step(self):
+        self.start_state()
+        start = self.kernel_ops()
+        self.h.json("bind", *self.vfs)
+        steps = self.kernel_ops() - start
+        self.assertEqual(steps, 2 * 3 + 2 * 2)  # override (unbind) probe, each VF
+        self.h.json("restore")
+        for n in range(1, steps + 1):
+            self.start_state()
+            self.h.kmock("kill_after", f"{n}\n")
+            p = self.bind()
+            self.assertEqual(p.returncode, -9, f"step {n}: {p.stderr}")
+            # one record for the whole batch, naming every VF
+            intents = self.records("intent")
+            self.assertEqual(len(intents), 1, n)
+            self.assertTrue(intents[0].startswith("batch-"), intents)
+            pending = self.h.json("status", mock=False)["pending"]
+            self.assertEqual(sorted(x["bdf"] for x in pending), self.vfs, n)
+            self.assertEqual({x["batch"] for x in pending}, {intents[0][len("batch-"):-len(".json")]}, n)
+            self.assert_recovered(f"killed after kernel step {n}")
+
+    def test_killed_before_every_kernel_store(self):
+        self.start_state()
+        for n in range(1, 11):
+            self.start_state()
+            self.h.kmock("kill_before", f"{n}\n")
+            p = self.bind()
+            self.assertEqual(p.returncode, -9, f"store {n}: {p.stderr}")
+            self.assert_recovered(f"killed before kernel store {n}")
+
+    @unittest.skipUnless(KILL_SHIM, "no kill shim (KILL_SHIM)")
+    def test_killed_at_every_journal_write(self):
+        # before and after each of the 5 journal writes: the batch record
+        # (killed there, nothing is touched yet) and the 4 owned records
+        # (killed there, every VF is bound and some are recorded)
+        for when in ("before", "after"):
+            for n in range(1, 6):
+                self.start_state()
+                p = self.bind({"LD_PRELOAD": f"{KILL_SHIM} {PRELOAD}",
+                               "VFMIG_KILL_MATCH": f"{self.h.root}/var/lib/vfmig/*",
+                               "VFMIG_KILL_N": str(n), "VFMIG_KILL_WHEN": when})
+                self.assertEqual(p.returncode, -9, f"{when} journal write {n}: {p.stderr}")
+                if n == 1:
+                    # the record never made it: nothing may have changed
+                    self.assert_original(f"killed {when} the batch record")
+                    continue
+                self.assertTrue(all(self.h.driver(vf) == "mlx5_vfio_pci" for vf in self.vfs), (when, n))
+                self.assert_recovered(f"killed {when} journal write {n}")
 
 
 class DriverctlImport(unittest.TestCase):

@@ -18,6 +18,7 @@ from tap import run_tap  # noqa: E402
 VFMIGCTL = os.environ["VFMIGCTL"]
 GEN_HOST = os.environ["GEN_HOST"]
 KMOCK = os.environ["KMOCK"]
+VFMIG_HOOK = os.environ.get("VFMIG_HOOK")
 # Under the 'asan' test setup the ASan runtime must come first in LD_PRELOAD.
 PRELOAD = " ".join(p for p in (os.environ.get("VFMIG_ASAN_RUNTIME"), KMOCK) if p)
 
@@ -285,6 +286,59 @@ class Hook(unittest.TestCase):
             self.assertEqual(self.claims(), [])
         for bad in (["claim"], ["prepare", "../../etc"], ["release", "x;rm"]):
             self.assertNotEqual(self.ctl(*bad, stdin="[{\"vendor\": 1}]").returncode, 0, bad)
+
+
+@unittest.skipUnless(VFMIG_HOOK, "no vfmig-hook (VFMIG_HOOK)")
+class FastHook(unittest.TestCase):
+    """vfmig-hook, what the installed libvirt hook runs: the domains vfmig
+    has nothing to do for are answered without vfmigctl (pointed at a
+    missing file, it must not be needed), with vfmigctl hook's answer; the
+    others go to vfmigctl hook with the same XML and end as they would
+    there."""
+    setUp, tearDown, ctl, hook, claims, driver = Hook.setUp, Hook.tearDown, Hook.ctl, Hook.hook, Hook.claims, Hook.driver
+
+    def fast(self, op, subop, xml, vfmigctl=VFMIGCTL, args=None):
+        env = dict(self.env, VFMIG_HOOK_VFMIGCTL=vfmigctl)
+        return subprocess.run([VFMIG_HOOK, *(args or ["qemu", "web01", op, subop, "-"])], input=xml,
+                              capture_output=True, text=True, env=env, timeout=60)
+
+    def test_answers_itself_when_there_is_nothing_to_do(self):
+        missing = os.path.join(self.root, "no-vfmigctl")
+        plain = domain_xml("<interface type='network'><source network='default'/></interface>")
+        for op, subop in (("migrate", "begin"), ("prepare", "begin"), ("started", "begin"), ("release", "end"),
+                          ("start", "begin"), ("stopped", "end"), ("reconnect", "begin")):
+            p = self.fast(op, subop, plain, vfmigctl=missing)
+            q = self.hook(op, subop, plain)
+            self.assertEqual((p.returncode, p.stdout, p.stderr), (0, q.stdout, ""), (op, p.stderr))
+            self.assertEqual(q.returncode, 0, op)
+        self.assertEqual(self.claims(), [])
+
+    def test_hands_the_rest_to_vfmigctl(self):
+        missing = os.path.join(self.root, "no-vfmigctl")
+        nic = ("<interface type='hostdev' managed='yes'><source><address type='pci' domain='0x0000' "
+               f"bus='0x{self.vfs[1][5:7]}' slot='0x{self.vfs[1][8:10]}' function='0x{self.vfs[1][11]}'/></source>"
+               "</interface>")
+        for xml in (domain_xml(hostdev(self.vfs[0])), domain_xml(nic)):
+            p = self.fast("migrate", "begin", xml, vfmigctl=missing)
+            self.assertEqual(p.returncode, 1, xml)
+            self.assertIn("cannot run " + missing, p.stderr)
+        # through vfmigctl: the claim is made, its id in the XML
+        p = self.fast("migrate", "begin", domain_xml(hostdev(self.vfs[0])))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("urn:vfmig:1", p.stdout)
+        claims = self.claims()
+        self.assertEqual(len(claims), 1)
+        # prepare of the XML with the claim: vfmigctl binds the claimed device
+        self.assertEqual(self.fast("prepare", "begin", p.stdout, vfmigctl=missing).returncode, 1)
+        q = self.fast("prepare", "begin", p.stdout)
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertEqual(self.driver(claims[0]["devices"][0]["bdf"]), "mlx5_vfio_pci")
+        self.assertEqual(self.fast("release", "end", p.stdout).returncode, 0)
+        self.assertEqual(self.claims(), [])
+        # arguments it does not know: vfmigctl's own usage error
+        r = self.fast("", "", "", args=["qemu", "web01"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("hook: expected qemu DOMAIN OPERATION", r.stderr)
 
 
 class ManyClaimants(unittest.TestCase):

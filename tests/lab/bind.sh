@@ -15,7 +15,8 @@
 #   D  --dry-run changes nothing and loads no module; vfio_pci removed, a bind
 #      loads it through libkmod before it touches the device; SIGKILL between
 #      the steps of a bind (VF and e1000e) is finished or rolled back by the
-#      next restore, never left half-bound
+#      next restore, never left half-bound; likewise a bind of both VFs (one
+#      batch record) killed before and after each of its sysfs writes
 #   E  the e1000e with an address is refused, --force binds it, unbind
 #      returns it with its interface
 #   F  vf destroy removes the VFs and gives the PF its autoprobe back
@@ -392,6 +393,37 @@ else
     check "... restore rolls it back to e1000e" rc_has 0 "$out" "interrupted bind rolled back to e1000e" || show restore
     assert_eq "... $nic on e1000e, override (null), no record" "e1000e|(null)|" "$(state "$nic")"
     check "... its interface is back" wait_for "[[ -n \$(netdev_of $nic) ]]" 5
+fi
+
+# A bind of both VFs is one request with one journal record
+# (intent/batch-UUID.json): SIGKILL after each of its four sysfs writes
+# (override and drivers_probe of each VF) and before the first; the next
+# recover finishes or rolls back each VF, never leaving one half-bound.
+if [[ -n $shim ]]; then
+    batch_record() { local f; for f in "$STATE"/intent/batch-*.json; do [[ -e $f ]] && return 0; done; return 1; }
+    for point in "before 1" "after 1" "after 2" "after 3" "after 4"; do
+        # shellcheck disable=SC2086 # two words on purpose
+        vfm_killed $point bind "$vf0" "$vf1"
+        check "batch bind $vf0 $vf1 killed $point sysfs write: died of SIGKILL" is "$rc" 137
+        check "... one batch record, no intent of its own for either VF" \
+            eval 'batch_record && [[ ! -e $STATE/intent/$vf0.json && ! -e $STATE/intent/$vf1.json ]]'
+        vfm --json status
+        check "... status --json shows both VFs pending in one batch, with the dead pid $kpid" \
+            has "$out" "\"pending\":[{\"bdf\":\"$vf0\",\"op\":\"bind\"" "\"pid\":$kpid,\"batch\":\"" \
+            "{\"bdf\":\"$vf1\",\"op\":\"bind\""
+        vfm --json recover
+        check "... recover: exit 0" is "$rc" 0 || show recover
+        whole=1
+        for vf in "$vf0" "$vf1"; do
+            st=$(state "$vf")
+            [[ $st == "vfio-pci|vfio-pci|owned" || $st == "|(null)|" ]] || { whole=0; tap_diag "$vf: $st"; }
+        done
+        check "... each VF bound and recorded, or back to no driver and (null): none half-bound" is "$whole" 1
+        check "... no record left of the batch" eval '! batch_record'
+        vfm --json restore
+        assert_eq "... restore: $vf0 back to no driver, (null), no record" "|(null)|" "$(state "$vf0")"
+        assert_eq "... restore: $vf1 back to no driver, (null), no record" "|(null)|" "$(state "$vf1")"
+    done
 fi
 
 # ============================================ E  e1000e: refused while in use

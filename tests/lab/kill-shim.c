@@ -16,11 +16,16 @@
  *   VFMIG_KILL_LOG    if set, a file to which "N PATH" is appended for every
  *                     matching write (to find N)
  *
+ * Preloaded before the kernel mock (tests/mock), it counts and kills the
+ * writes of vfmigctl on a synthetic host too (tests/cli/test-bind.py).
+ *
  * Only write(2) through libc's symbol is seen (vfmig's sysfs writes and
  * GLib's g_file_set_contents both use it).  Built by run-bind.sh on the host
  * before the VM boots:  cc -shared -fPIC -O2 -o kill-shim.so kill-shim.c -ldl
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -34,6 +39,8 @@ typedef ssize_t (*write_fn) (int, const void *, size_t);
 
 static write_fn real_write;
 static int seen;
+
+ssize_t write (int fd, const void *buf, size_t count);
 
 static void
 log_write (const char *logfile, int n, const char *path)

@@ -31,13 +31,13 @@ if ! out=$("$meson" install -C "$build" --destdir "$dest" 2>&1); then
 fi
 ok "meson install --destdir"
 
-prefix='' sbindir='' datadir='' mandir='' sysconfdir=''
+prefix='' sbindir='' datadir='' mandir='' sysconfdir='' libexecdir=''
 eval "$("$meson" introspect "$build" --buildoptions | python3 -c '
 import json, os, shlex, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
 p = o["prefix"]
 print("prefix=" + shlex.quote(p))
-for k in ("sbindir", "datadir", "mandir", "sysconfdir"):
+for k in ("sbindir", "datadir", "mandir", "sysconfdir", "libexecdir"):
     print(k + "=" + shlex.quote(os.path.join(p, o[k])))
 ')"
 
@@ -87,7 +87,9 @@ check "udev rule has no @VARIABLE@ left" configured "$rules"
 
 hook="$sysconfdir/libvirt/hooks/qemu.d/vfmig"
 check "libvirt hook $hook, executable" exe "$hook"
-check "libvirt hook runs $sbindir/vfmigctl hook qemu" has "$hook" "exec $sbindir/vfmigctl hook qemu \"\$@\""
+check "libvirt hook runs $libexecdir/vfmig-hook qemu" has "$hook" "exec $libexecdir/vfmig-hook qemu \"\$@\""
+check "$libexecdir/vfmig-hook, executable" exe "$libexecdir/vfmig-hook"
+check "vfmig-hook hands the rest to $sbindir/vfmigctl" has "$libexecdir/vfmig-hook" "$sbindir/vfmigctl"
 check "libvirt hook has no @VARIABLE@ left" configured "$hook"
 
 if [ -f "$src/data/systemd/meson.build" ]; then

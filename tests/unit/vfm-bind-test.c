@@ -3,6 +3,7 @@
  * makes a synthetic host's sysfs react like the kernel: binds verified by
  * the driver link, roll-back after injected faults, journal replay after a
  * crash between two sysfs writes. */
+#include "vfm-autobind.h"
 #include "vfm-batch.h"
 #include "vfm-binder.h"
 #include "vfm-error.h"
@@ -570,6 +571,106 @@ test_batch_bind_and_status (Fixture *f, gconstpointer data)
   g_assert_cmpuint (st->owned->len, ==, 0);
 }
 
+/* A batch record a dead process left (VF half-bound: override set, no
+ * driver; VF1 bound, no owned record yet). A bind of VF alone - which, like
+ * the hook's and vfmigd's, does not run the whole recovery first - finds
+ * it once it holds VF's lock, rolls VF back and then binds it; VF1 stays in
+ * the record, and the next recovery records its finished bind. */
+static void
+test_batch_record_recovered_under_lock (Fixture *f, gconstpointer data)
+{
+  const char *batch = "0b1f7c4e-1a2b-4c3d-8e9f-a0b1c2d3e4f5";
+  g_autoptr (GPtrArray) intents = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_intent_free);
+  g_autoptr (GPtrArray) left = NULL, listed = NULL, again = NULL;
+  g_autoptr (VfmBindResult) r = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ov = attr_path (f, VF, "driver_override");
+  g_autofree char *ov1 = attr_path (f, VF1, "driver_override");
+  g_autofree char *probe = g_build_filename (f->root, "sys/bus/pci/drivers_probe", NULL);
+  g_autofree char *now = NULL, *now1 = NULL;
+  const char *bdfs[] = { VF, VF1 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bdfs); i++) {
+    VfmIntent *it = g_new0 (VfmIntent, 1);
+    it->op = VFM_INTENT_BIND;
+    it->bdf = g_strdup (bdfs[i]);
+    it->target_driver = g_strdup ("vfio-pci");
+    it->pid = 999999;
+    g_ptr_array_add (intents, it);
+  }
+  g_assert_true (vfm_journal_write_batch (f->sr, batch, intents, &error));
+  g_assert_no_error (error);
+  g_assert_true (vfm_sysfs_write (ov, "vfio-pci\n", &error));
+  g_assert_true (vfm_sysfs_write (ov1, "vfio-pci\n", &error));
+  g_assert_true (vfm_sysfs_write (probe, VF1, &error));
+  g_assert_no_error (error);
+  listed = vfm_journal_list_intents (f->sr, NULL);
+  g_assert_cmpuint (listed->len, ==, 2);
+  g_assert_cmpstr (((VfmIntent *) g_ptr_array_index (listed, 0))->batch, ==, batch);
+
+  r = vfm_binder_bind (f->host, VF, "vfio-pci", 0);
+  g_assert_no_error (r->error);
+  g_assert_true (r->changed);
+  g_assert_cmpuint (r->warnings->len, ==, 1);
+  g_assert_nonnull (strstr (g_ptr_array_index (r->warnings, 0), "interrupted bind rolled back to no driver"));
+  g_assert_true (is_owned (f->sr, VF));
+  g_assert_false (is_owned (f->sr, VF1));
+  left = vfm_journal_read_batch (f->sr, batch, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (left->len, ==, 1);
+  g_assert_cmpstr (((VfmIntent *) g_ptr_array_index (left, 0))->bdf, ==, VF1);
+
+  again = vfm_batch_recover (f->host);
+  g_assert_cmpuint (again->len, ==, 1);
+  g_assert_nonnull (strstr (((VfmBindResult *) g_ptr_array_index (again, 0))->message, "had completed; recorded it"));
+  g_assert_true (is_owned (f->sr, VF1));
+  now = link_driver (f, VF);
+  now1 = link_driver (f, VF1);
+  g_assert_cmpstr (now, ==, "vfio-pci");
+  g_assert_cmpstr (now1, ==, "vfio-pci");
+  g_clear_pointer (&listed, g_ptr_array_unref);
+  listed = vfm_journal_list_intents (f->sr, NULL);
+  g_assert_cmpuint (listed->len, ==, 0);
+}
+
+/* vfmigd's add of a VF whose PF a live vf create works on (its sriov record
+ * names a live pid: this test's) leaves the VF to it; once the record names
+ * a dead process, the same add binds it by policy. */
+static void
+test_autobind_leaves_vf_create_its_vfs (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
+  VfmSriovIntent rec = { .op = VFM_SRIOV_CREATE, .pf = (char *) MLX_PF, .numvfs = 2, .pid = getpid () };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *now = NULL, *later = NULL;
+
+  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
+  g_assert_true (vfm_journal_write_sriov (f->sr, &rec, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr (VfmHost) host = vfm_host_new (f->root, NULL);
+    g_autoptr (GPtrArray) events = vfm_autobind_device (host, VF);
+    g_assert_cmpuint (events->len, ==, 1);
+    g_assert_cmpint (((VfmPolicyEvent *) g_ptr_array_index (events, 0))->level, ==, G_LOG_LEVEL_DEBUG);
+    g_assert_nonnull (strstr (((VfmPolicyEvent *) g_ptr_array_index (events, 0))->message, "left to the vf create"));
+  }
+  now = link_driver (f, VF);
+  g_assert_null (now);
+  g_assert_false (is_owned (f->sr, VF));
+
+  rec.pid = 999999; /* past pid_max: no such process */
+  g_assert_true (vfm_journal_write_sriov (f->sr, &rec, &error));
+  {
+    g_autoptr (VfmHost) host = vfm_host_new (f->root, NULL);
+    g_autoptr (GPtrArray) events = vfm_autobind_device (host, VF);
+    g_assert_cmpuint (events->len, ==, 1);
+    g_assert_nonnull (strstr (((VfmPolicyEvent *) g_ptr_array_index (events, 0))->message, "bound " VF));
+  }
+  later = link_driver (f, VF);
+  g_assert_cmpstr (later, ==, "mlx5_vfio_pci");
+  g_assert_true (is_owned (f->sr, VF));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -588,6 +689,8 @@ main (int argc, char **argv)
   ADD ("/bind/recover/interrupted-unbind", test_recover_interrupted_unbind);
   ADD ("/bind/recover/skips-live-and-damaged", test_recover_skips);
   ADD ("/bind/batch/bind-status-restore", test_batch_bind_and_status);
+  ADD ("/bind/batch/record-recovered-under-lock", test_batch_record_recovered_under_lock);
+  ADD ("/bind/autobind/leaves-vf-create-its-vfs", test_autobind_leaves_vf_create_its_vfs);
 #undef ADD
   return g_test_run ();
 }

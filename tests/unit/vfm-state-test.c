@@ -802,6 +802,77 @@ test_host_uuid (Fixture *f, gconstpointer data)
   g_assert_cmpstr (c, !=, a);
 }
 
+/* A batch record: its members round-trip with ->batch set, list_intents
+ * expands it beside a device's own intent, an empty array removes it, and a
+ * damaged one - or one damaged member - is one warning naming the file,
+ * never a partial list. */
+static void
+test_batch_record (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) intents = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_intent_free);
+  g_autoptr (GPtrArray) back = NULL, listed = NULL, empty = g_ptr_array_new ();
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = g_strconcat ("batch-", UUID, NULL);
+  g_autofree char *path = record_path (f, "intent", name);
+  VfmIntent own = { .op = VFM_INTENT_UNBIND, .bdf = (char *) "0000:3b:00.4", .pid = 7 };
+  const char *bdfs[] = { BDF, BDF2 };
+  const char *bad[] = {
+    "{\"batch\": \"x\", \"intents\": 5}",
+    "{\"intents\": [{\"bdf\": \"0000:3b:00.2\", \"op\": \"bind\", \"target_driver\": \"vfio-pci\"}, "
+    "{\"bdf\": \"0000:3b:00.3\", \"target_driver\": \"vfio-pci\"}]}",
+    "{\"intents\": [{\"bdf\": \"../x\", \"op\": \"bind\", \"target_driver\": \"vfio-pci\"}]}",
+    "[",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bdfs); i++) {
+    VfmIntent *it = g_new0 (VfmIntent, 1);
+    it->op = VFM_INTENT_BIND;
+    it->bdf = g_strdup (bdfs[i]);
+    it->target_driver = g_strdup ("vfio-pci");
+    it->previous_driver = i == 0 ? g_strdup ("mlx5_core") : NULL;
+    it->pid = 42;
+    g_ptr_array_add (intents, it);
+  }
+  g_assert_true (vfm_journal_write_batch (f->sr, UUID, intents, &error));
+  g_assert_no_error (error);
+  g_assert_true (vfm_journal_write_intent (f->sr, &own, &error));
+  back = vfm_journal_read_batch (f->sr, UUID, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->len, ==, 2);
+  for (guint i = 0; i < back->len; i++) {
+    const VfmIntent *a = g_ptr_array_index (intents, i), *b = g_ptr_array_index (back, i);
+    g_assert_cmpstr (b->bdf, ==, a->bdf);
+    g_assert_cmpstr (b->target_driver, ==, a->target_driver);
+    g_assert_cmpstr (b->previous_driver, ==, a->previous_driver);
+    g_assert_cmpint (b->pid, ==, 42);
+    g_assert_cmpstr (b->batch, ==, UUID);
+  }
+  listed = vfm_journal_list_intents (f->sr, warnings);
+  g_assert_cmpuint (warnings->len, ==, 0);
+  g_assert_cmpuint (listed->len, ==, 3);
+  g_assert_cmpstr (((VfmIntent *) g_ptr_array_index (listed, 2))->batch, ==, UUID);
+  g_assert_null (((VfmIntent *) g_ptr_array_index (listed, 0))->batch);
+  g_assert_true (vfm_journal_write_batch (f->sr, UUID, empty, &error));
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_true (vfm_journal_clear_intent (f->sr, own.bdf, &error));
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (GPtrArray) w = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GPtrArray) l = NULL;
+    g_autoptr (GError) e = NULL;
+    g_autoptr (GPtrArray) none = NULL;
+    vfm_test_write (path, bad[i]);
+    none = vfm_journal_read_batch (f->sr, UUID, &e);
+    g_assert_null (none);
+    g_assert_error (e, VFM_ERROR, VFM_ERROR_PARSE);
+    g_assert_nonnull (strstr (e->message, path));
+    l = vfm_journal_list_intents (f->sr, w);
+    g_assert_cmpuint (l->len, ==, 0);
+    g_assert_cmpuint (w->len, ==, 1);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -817,6 +888,7 @@ main (int argc, char **argv)
   ADD ("/state/journal/damaged-records", test_damaged_records);
   ADD ("/state/journal/every-member-typed", test_every_member_typed);
   ADD ("/state/journal/list-mixed", test_list_mixed);
+  ADD ("/state/journal/batch-record", test_batch_record);
   ADD ("/state/journal/migration-devices-wrong-type", test_migration_devices_wrong_type);
   ADD ("/state/claims/save-load", test_claims_save_load);
   ADD ("/state/claims/expiry", test_claims_expiry);

@@ -20,6 +20,18 @@ VfmLock *vfm_lock_named  (VfmSysroot  *sr,
                           GError     **error);
 void     vfm_lock_release (VfmLock *lock);
 
+/* The locks of several devices in one pass, in BDF order (every batch takes
+ * them in the same order, so two batches cannot deadlock): locks[i] is
+ * BDFS[i]'s lock, or NULL with errors[i] set when it could not be had within
+ * timeout_ms (counted from the start of the pass). Duplicates are the
+ * caller's to remove: a process does not get a second flock of a file. */
+void     vfm_lock_devices (VfmSysroot  *sr,
+                           const char **bdfs,
+                           guint        n,
+                           guint        timeout_ms,
+                           VfmLock    **locks,
+                           GError     **errors);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmLock, vfm_lock_release)
 
 G_END_DECLS

@@ -9,6 +9,8 @@
 #include "vfm-lock.h"
 #include "vfm-sysfs.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 
 void
@@ -90,6 +92,22 @@ autoprobe_off (VfmHost *host, VfmPciDevice *pf, GPtrArray *events)
                     "turned off VF autoprobe on %s: a policy manages its VFs", bdf);
 }
 
+/* A vfmigctl vf create (or destroy) under way on the PF, by a live process:
+ * it binds the VFs it creates itself, so the daemon leaves them alone (the
+ * sriov record is written before sriov_numvfs and removed after the binds;
+ * a dead creator's record is recovery's, not a reason to wait). */
+static gint
+vf_create_under_way (VfmHost *host, VfmPciDevice *dev)
+{
+  const char *pf = vfm_pci_device_physfn (dev);
+  g_autoptr (VfmSriovIntent) it = pf ? vfm_journal_read_sriov (vfm_host_sysroot (host), pf, NULL) : NULL;
+
+  if (it == NULL || it->pid <= 0)
+    return 0;
+  /* signal 0: whether the process exists (EPERM: it does, not ours) */
+  return kill (it->pid, 0) == 0 || errno == EPERM ? it->pid : 0;
+}
+
 static void
 apply_policy (VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
 {
@@ -97,6 +115,7 @@ apply_policy (VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
   g_autoptr (VfmSelection) sel = NULL;
   g_autoptr (VfmBindResult) r = NULL;
   g_autoptr (GError) error = NULL;
+  gint creator;
 
   if (vfm_pci_device_sriov_totalvfs (dev) > 0)
     autoprobe_off (host, dev, events);
@@ -106,6 +125,11 @@ apply_policy (VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
   }
   if (!sel->auto_bind || g_strcmp0 (vfm_pci_device_driver (dev), sel->selected->driver) == 0)
     return;
+  if ((creator = vf_create_under_way (host, dev)) > 0) {
+    event (events, G_LOG_LEVEL_DEBUG, "autobind", bdf, "%s left to the vf create of pid %d, which binds it", bdf,
+           creator);
+    return;
+  }
   r = vfm_binder_bind (host, bdf, NULL, 0);
   if (r->error != NULL)
     event (events, G_LOG_LEVEL_WARNING, "autobind", bdf, "cannot auto-bind %s: %s", bdf, r->error->message);

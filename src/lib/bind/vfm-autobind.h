@@ -12,7 +12,7 @@ G_BEGIN_DECLS
  * what it did as events, for the caller to log; none needs a daemon. */
 
 typedef struct {
-  GLogLevelFlags level;   /* G_LOG_LEVEL_MESSAGE or G_LOG_LEVEL_WARNING */
+  GLogLevelFlags level;   /* G_LOG_LEVEL_MESSAGE, _WARNING, or _DEBUG (left to vf create) */
   const char *topic;      /* static: "recover", "policy", "autoprobe", "autobind", "remove" */
   char *bdf;              /* NULL: the host as a whole */
   char *message;
@@ -23,7 +23,8 @@ void       vfm_policy_event_free (VfmPolicyEvent *e);
 /* At start: finish or roll back interrupted operations (the journal), then
  * apply policy to every device present. */
 GPtrArray *vfm_autobind_start    (VfmHost *host);
-/* At a device's "add": apply policy to it. */
+/* At a device's "add": apply policy to it - unless it is a VF of a PF a
+ * live vf create (or destroy) works on: that one binds its own VFs. */
 GPtrArray *vfm_autobind_device   (VfmHost *host, const char *bdf);
 /* At a "remove" (a VF gone with sriov_numvfs, a hot-unplug): the record of
  * a device vfmig owned goes too - there is nothing to give back, and a new

@@ -147,14 +147,16 @@ vfm_batch_bind (VfmHost *host, GPtrArray *bdfs, const VfmBatchOptions *o, GError
     targets = g_ptr_array_ref (bdfs);
   if (targets == NULL)
     return NULL;
-  first_new = results->len;
-  for (guint i = 0; i < targets->len; i++) {
-    VfmBindResult *r;
-    if (o->progress != NULL)
-      o->progress (i, targets->len, g_ptr_array_index (targets, i), o->progress_data);
-    r = vfm_binder_bind (host, g_ptr_array_index (targets, i), o->driver, o->flags);
-    failed |= r->error != NULL;
-    g_ptr_array_add (results, r);
+  {
+    /* one request: locks in one pass, one journal record, groups read once */
+    g_autoptr (GPtrArray) recovered = results_new ();
+    g_autoptr (GPtrArray) bound = vfm_binder_bind_many (host, targets, o->driver, o->flags, o->progress,
+                                                        o->progress_data, recovered);
+    move_results (results, recovered);
+    first_new = results->len;
+    for (guint i = 0; i < bound->len; i++)
+      failed |= ((VfmBindResult *) g_ptr_array_index (bound, i))->error != NULL;
+    move_results (results, bound);
   }
   if (o->group && failed && !dry)
     undo_group (host, results, first_new);

@@ -11,7 +11,7 @@ G_BEGIN_DECLS
  * all. Each returns the VfmBindResult of every device (recoveries first). */
 
 /* Called before each device of a bind: DONE of TOTAL finished so far. */
-typedef void (*VfmBatchProgress) (guint done, guint total, const char *bdf, gpointer data);
+typedef VfmBindProgress VfmBatchProgress;
 
 typedef struct {
   gboolean all;          /* every device a policy manages */

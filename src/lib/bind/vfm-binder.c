@@ -142,22 +142,22 @@ roll_back (VfmSysroot *sr, VfmPciDevice *dev, VfmBindResult *r, const char *prev
   return write_override (sr, r, FALSE, bdf, prev_override, error);
 }
 
-/* After a failed step: back to where the operation started and its intent
- * cleared; when even that fails the intent stays, and the next command or
- * vfmigd's start retries the roll-back. */
-static void
+/* After a failed step: back to where the operation started. TRUE when it
+ * is (the caller clears the intent); when even that fails the intent stays,
+ * and the next command or vfmigd's start retries the roll-back. */
+static gboolean
 fail_and_roll_back (VfmSysroot *sr, VfmPciDevice *dev, VfmBindResult *r, const char *prev_driver,
                     const char *prev_override, const GError *step_error, const char *where)
 {
   g_autoptr (GError) rb = NULL;
   if (roll_back (sr, dev, r, prev_driver, prev_override, &rb)) {
-    vfm_journal_clear_intent (sr, vfm_pci_device_bdf (dev), NULL);
     g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%s; %s %s", step_error->message, where,
                  prev_driver ? prev_driver : "no driver");
-  } else {
-    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%s; roll-back failed too (%s), left for recovery",
-                 step_error->message, rb->message);
+    return TRUE;
   }
+  g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%s; roll-back failed too (%s), left for recovery",
+               step_error->message, rb->message);
+  return FALSE;
 }
 
 gboolean
@@ -284,129 +284,396 @@ refuse_if_held (VfmSysroot *sr, VfmPciDevice *dev, VfmBindResult *r)
   return FALSE;
 }
 
-VfmBindResult *
-vfm_binder_bind (VfmHost *host, const char *bdf_in, const char *driver_name, VfmBindFlags flags)
+/* One device of a bind request, from its plan to its result. */
+typedef struct {
+  VfmBindResult *r;
+  VfmPciDevice *dev;
+  const char *bdf;           /* the device's own string */
+  char *target, *module;
+  char *prev_driver, *prev_override;
+  VfmOwned *owned;           /* an earlier vfmig bind's record, or NULL */
+  VfmLock *lock;
+  VfmIntent *intent;
+  gboolean act;              /* its kernel steps are still to be done */
+  gboolean bound;            /* verified on the target */
+  gboolean read;             /* its driver read under its lock, and left alone */
+  gboolean unresolved;       /* its intent stays for recovery */
+} Item;
+
+static void
+item_clear (Item *it)
+{
+  g_free (it->target);
+  g_free (it->module);
+  g_free (it->prev_driver);
+  g_free (it->prev_override);
+  g_clear_pointer (&it->owned, vfm_owned_free);
+  g_clear_pointer (&it->lock, vfm_lock_release);
+  if (it->intent != NULL) {
+    it->intent->bdf = NULL; /* borrowed */
+    it->intent->target_driver = it->intent->previous_driver = it->intent->previous_override = NULL;
+    it->intent->original_driver = it->intent->original_override = NULL;
+    vfm_intent_free (it->intent);
+  }
+}
+
+/* The driver a device is to get, and whether the host can spare it. FALSE
+ * with r->error set when it cannot be bound. */
+static gboolean
+plan_item (VfmHost *host, Item *it, const char *driver_name, VfmBindFlags flags)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
-  gboolean dry = (flags & VFM_BIND_DRY_RUN) != 0;
-  gint64 start = g_get_monotonic_time ();
-  VfmBindResult *r = vfm_bind_result_new (bdf_in, "bind");
-  g_autofree char *target = NULL, *module = NULL, *prev_driver = NULL, *prev_override = NULL;
-  g_autoptr (VfmLock) lock = NULL;
-  g_autoptr (VfmOwned) owned = NULL;
-  g_autoptr (GError) local = NULL;
+  VfmBindResult *r = it->r;
   g_autoptr (GPtrArray) reasons = NULL;
-  VfmPciDevice *dev;
-  const char *bdf;
-
-  dev = vfm_host_device (host, bdf_in, &r->error);
-  if (dev == NULL)
-    goto out;
-  bdf = vfm_pci_device_bdf (dev);
-  g_free (r->bdf);
-  r->bdf = g_strdup (bdf);
 
   if (driver_name != NULL) {
-    if (!vfm_binder_resolve_driver (host, driver_name, &target, &module, &r->error))
-      goto out;
+    if (!vfm_binder_resolve_driver (host, driver_name, &it->target, &it->module, &r->error))
+      return FALSE;
   } else {
-    g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, &r->error);
+    g_autoptr (VfmSelection) sel = vfm_host_select (host, it->dev, &r->error);
     if (sel == NULL)
-      goto out;
+      return FALSE;
     if (sel->selected == NULL) {
       g_set_error (&r->error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "no driver selected: %s", sel->reason);
-      goto out;
+      return FALSE;
     }
-    target = g_strdup (sel->selected->driver);
-    module = g_strdup (sel->selected->module);
+    it->target = g_strdup (sel->selected->driver);
+    it->module = g_strdup (sel->selected->module);
   }
-  r->driver = g_strdup (target);
-  use_registered_name (host, r, &target, module);
+  r->driver = g_strdup (it->target);
+  use_registered_name (host, r, &it->target, it->module);
 
   /* host safety, before anything is touched */
-  reasons = vfm_safety_check (sr, dev);
-  if (vfm_pci_device_sriov_numvfs (dev) > 0)
+  reasons = vfm_safety_check (sr, it->dev);
+  if (vfm_pci_device_sriov_numvfs (it->dev) > 0)
     g_ptr_array_add (reasons, g_strdup_printf ("it is a PF that controls %d VFs",
-                                               vfm_pci_device_sriov_numvfs (dev)));
+                                               vfm_pci_device_sriov_numvfs (it->dev)));
   if (reasons->len > 0) {
     g_ptr_array_add (reasons, NULL);
     g_autofree char *why = g_strjoinv ("; ", (char **) reasons->pdata);
     if (!(flags & VFM_BIND_FORCE)) {
       g_set_error (&r->error, VFM_ERROR, VFM_ERROR_REFUSED, "%s (use --force if the host can spare it)", why);
-      goto out;
+      return FALSE;
     }
     g_ptr_array_add (r->warnings, g_strdup_printf ("forced although %s", why));
   }
+  return TRUE;
+}
 
-  if (!dry && (lock = vfm_lock_device (sr, bdf, LOCK_TIMEOUT_MS, &r->error)) == NULL)
-    goto out;
+/* Under its lock: where the device is now, and whether there is anything
+ * to do. FALSE when not (already there, held, or its driver cannot be
+ * registered: r->error). */
+static gboolean
+prepare_item (VfmHost *host, Item *it, gboolean dry, GHashTable *registered)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  VfmBindResult *r = it->r;
 
-  vfm_pci_device_reload (dev);
-  prev_driver = g_strdup (vfm_pci_device_driver (dev));
-  prev_override = g_strdup (vfm_pci_device_driver_override (dev));
-  r->previous_driver = g_strdup (prev_driver);
-  if (g_strcmp0 (prev_driver, target) == 0) {
-    owned = vfm_journal_read_owned (sr, bdf, NULL);
-    r->message = g_strdup_printf ("%s is already bound to %s%s; nothing to do", bdf, target,
-                                  owned ? "" : " (not by vfmig)");
-    goto out;
+  vfm_pci_device_reload (it->dev);
+  it->prev_driver = g_strdup (vfm_pci_device_driver (it->dev));
+  it->prev_override = g_strdup (vfm_pci_device_driver_override (it->dev));
+  r->previous_driver = g_strdup (it->prev_driver);
+  it->owned = vfm_journal_read_owned (sr, it->bdf, NULL);
+  if (g_strcmp0 (it->prev_driver, it->target) == 0) {
+    r->message = g_strdup_printf ("%s is already bound to %s%s; nothing to do", it->bdf, it->target,
+                                  it->owned ? "" : " (not by vfmig)");
+    it->read = TRUE;
+    return FALSE;
   }
-  if (prev_driver != NULL && !refuse_if_held (sr, dev, r))
-    goto out;
-
-  if (!ensure_driver_registered (host, r, dry, &target, module, &r->error))
-    goto out;
-
-  /* remember the host driver: from an earlier vfmig bind if there is one */
-  owned = vfm_journal_read_owned (sr, bdf, NULL);
-  {
-    VfmIntent intent = {
-      .op = VFM_INTENT_BIND,
-      .bdf = (char *) bdf,
-      .target_driver = target,
-      .previous_driver = prev_driver,
-      .previous_override = prev_override,
-      .original_driver = owned ? owned->original_driver : prev_driver,
-      .original_override = owned ? owned->original_override : prev_override,
-      .started_at = g_get_real_time () / G_USEC_PER_SEC,
-      .pid = getpid (),
-    };
-    g_ptr_array_add (r->steps, g_strdup_printf ("journal: intent bind %s -> %s", bdf, target));
-    if (!dry && !vfm_journal_write_intent (sr, &intent, &r->error))
-      goto out;
-
-    if (!write_override (sr, r, dry, bdf, target, &local) ||
-        (prev_driver != NULL && !write_unbind (sr, r, dry, bdf, prev_driver, &local)) ||
-        !write_probe (sr, r, dry, bdf, &local) || (!dry && !verify_driver (dev, r, target, &local))) {
-      fail_and_roll_back (sr, dev, r, prev_driver, prev_override, local, "rolled back to");
-      goto out;
-    }
-    if (dry) {
-      g_ptr_array_add (r->steps, g_strdup_printf ("verify driver link is %s", target));
-      g_ptr_array_add (r->steps, g_strdup ("journal: record original driver, clear intent"));
-      r->message = g_strdup_printf ("would bind %s to %s (now %s)", bdf, target, prev_driver ? prev_driver : "unbound");
-      goto out;
-    }
-    VfmOwned rec = {
-      .bdf = (char *) bdf,
-      .original_driver = intent.original_driver,
-      .original_override = intent.original_override,
-      .driver = target,
-      .bound_at = intent.started_at,
-    };
-    if (!vfm_journal_write_owned (sr, &rec, &r->error) || !vfm_journal_clear_intent (sr, bdf, &r->error))
-      goto out;
+  if (it->prev_driver != NULL && !refuse_if_held (sr, it->dev, r))
+    return FALSE;
+  /* a driver is registered once per request (a dry run says it for each) */
+  if (dry || !g_hash_table_contains (registered, it->target)) {
+    if (!ensure_driver_registered (host, r, dry, &it->target, it->module, &r->error))
+      return FALSE;
+    g_hash_table_add (registered, g_strdup (it->target));
   }
-  vfm_vfio_forget (sr, bdf); /* a probe answer belongs to the previous binding */
-  r->changed = TRUE;
-  r->message = g_strdup_printf ("bound %s to %s (was %s)", bdf, target, prev_driver ? prev_driver : "unbound");
+  it->intent = g_new0 (VfmIntent, 1);
+  *it->intent = (VfmIntent) {
+    .op = VFM_INTENT_BIND,
+    .bdf = (char *) it->bdf,
+    .target_driver = it->target,
+    .previous_driver = it->prev_driver,
+    .previous_override = it->prev_override,
+    .original_driver = it->owned ? it->owned->original_driver : it->prev_driver,
+    .original_override = it->owned ? it->owned->original_override : it->prev_override,
+    .started_at = g_get_real_time () / G_USEC_PER_SEC,
+    .pid = getpid (),
+  };
+  g_ptr_array_add (r->steps, g_strdup_printf ("journal: intent bind %s -> %s", it->bdf, it->target));
+  return TRUE;
+}
 
-out:
-  if (r->error != NULL)
-    g_prefix_error (&r->error, "cannot bind %s%s%s: ", r->bdf, r->driver ? " to " : "", r->driver ? r->driver : "");
-  /* a dry run changed nothing: the group as it is now would blame the
-   * device's own current driver */
-  finish (r, start, host, r->error || dry ? NULL : dev);
+/* The kernel's protocol for one device, verified by its driver link (read
+ * once); a failure is rolled back at once. */
+static void
+kernel_steps (VfmSysroot *sr, Item *it, gboolean dry)
+{
+  VfmBindResult *r = it->r;
+  g_autoptr (GError) local = NULL;
+
+  if (!write_override (sr, r, dry, it->bdf, it->target, &local) ||
+      (it->prev_driver != NULL && !write_unbind (sr, r, dry, it->bdf, it->prev_driver, &local)) ||
+      !write_probe (sr, r, dry, it->bdf, &local) || (!dry && !verify_driver (it->dev, r, it->target, &local))) {
+    it->unresolved = !fail_and_roll_back (sr, it->dev, r, it->prev_driver, it->prev_override, local,
+                                          "rolled back to");
+    return;
+  }
+  if (dry) {
+    g_ptr_array_add (r->steps, g_strdup_printf ("verify driver link is %s", it->target));
+    g_ptr_array_add (r->steps, g_strdup ("journal: record original driver, clear intent"));
+    r->message = g_strdup_printf ("would bind %s to %s (now %s)", it->bdf, it->target,
+                                  it->prev_driver ? it->prev_driver : "unbound");
+    return;
+  }
+  it->bound = TRUE;
+}
+
+/* The intents of the devices to bind, before the first kernel write: one
+ * device keeps its own record (intent/BDF.json), several share one batch
+ * record. Either way one fsync. */
+static gboolean
+write_intents (VfmSysroot *sr, GPtrArray *acting, const char *batch, GError **error)
+{
+  g_autoptr (GPtrArray) intents = g_ptr_array_new ();
+  for (guint i = 0; i < acting->len; i++)
+    g_ptr_array_add (intents, ((Item *) g_ptr_array_index (acting, i))->intent);
+  if (batch == NULL)
+    return vfm_journal_write_intent (sr, g_ptr_array_index (intents, 0), error);
+  return vfm_journal_write_batch (sr, batch, intents, error);
+}
+
+/* After the kernel steps: the record keeps only the devices left for
+ * recovery (a failed roll-back, an owned record that could not be written),
+ * and goes when there are none. */
+static gboolean
+clear_intents (VfmSysroot *sr, GPtrArray *acting, const char *batch, GError **error)
+{
+  g_autoptr (GPtrArray) left = g_ptr_array_new ();
+  for (guint i = 0; i < acting->len; i++) {
+    Item *it = g_ptr_array_index (acting, i);
+    if (it->unresolved)
+      g_ptr_array_add (left, it->intent);
+  }
+  if (batch == NULL)
+    return left->len > 0 || vfm_journal_clear_intent (sr, ((Item *) g_ptr_array_index (acting, 0))->bdf, error);
+  return vfm_journal_write_batch (sr, batch, left, error);
+}
+
+/* Each IOMMU group of the request's devices (bound or already there), read
+ * once after all of them were bound: the drivers just verified or read
+ * under the lock are not read again. */
+static void
+group_statuses (VfmHost *host, Item *items, guint n)
+{
+  g_autoptr (GHashTable) done = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
+                                                       (GDestroyNotify) vfm_group_status_free);
+  g_autoptr (GHashTable) fresh = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < n; i++)
+    if (items[i].bound || items[i].read)
+      g_hash_table_add (fresh, (gpointer) items[i].bdf);
+  for (guint i = 0; i < n; i++) {
+    VfmGroupStatus *st;
+    gint group;
+    if (items[i].dev == NULL || items[i].r->error != NULL)
+      continue;
+    group = vfm_pci_device_iommu_group (items[i].dev);
+    if ((st = g_hash_table_lookup (done, GINT_TO_POINTER (group))) == NULL) {
+      st = vfm_iommu_group_status_fresh (host, items[i].dev, fresh);
+      g_hash_table_insert (done, GINT_TO_POINTER (group), st);
+    }
+    items[i].r->group = vfm_group_status_copy (st);
+  }
+}
+
+static gboolean recover_locked (VfmHost *host, const VfmIntent *it, VfmBindResult **result);
+static void drop_from_batch (VfmSysroot *sr, const char *batch, GPtrArray *bdfs);
+
+/* Intents of a process that died, for devices this request now holds the
+ * locks of: finished or rolled back before the request reads them (the
+ * request's own recovery ran before it waited for the locks). */
+static void
+recover_held (VfmHost *host, GHashTable *held, GPtrArray *recovered)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (GPtrArray) pending = vfm_journal_list_intents (sr, NULL);
+  g_autoptr (GHashTable) batches = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                          (GDestroyNotify) g_ptr_array_unref);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  for (guint i = 0; i < pending->len; i++) {
+    const VfmIntent *it = g_ptr_array_index (pending, i);
+    VfmBindResult *r = NULL;
+    gboolean resolved;
+    if (!g_hash_table_contains (held, it->bdf))
+      continue;
+    resolved = recover_locked (host, it, &r);
+    if (r != NULL && recovered != NULL)
+      g_ptr_array_add (recovered, r);
+    else if (r != NULL)
+      vfm_bind_result_free (r);
+    if (!resolved)
+      continue;
+    if (it->batch == NULL) {
+      vfm_journal_clear_intent (sr, it->bdf, NULL);
+    } else {
+      GPtrArray *bdfs = g_hash_table_lookup (batches, it->batch);
+      if (bdfs == NULL) {
+        bdfs = g_ptr_array_new_with_free_func (g_free);
+        g_hash_table_insert (batches, g_strdup (it->batch), bdfs);
+      }
+      g_ptr_array_add (bdfs, g_strdup (it->bdf));
+    }
+  }
+  g_hash_table_iter_init (&iter, batches);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    drop_from_batch (sr, key, value);
+}
+
+GPtrArray *
+vfm_binder_bind_many (VfmHost *host, GPtrArray *bdfs, const char *driver_name, VfmBindFlags flags,
+                      VfmBindProgress progress, gpointer progress_data, GPtrArray *recovered)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  gboolean dry = (flags & VFM_BIND_DRY_RUN) != 0;
+  gint64 start = g_get_monotonic_time ();
+  guint n = bdfs->len;
+  g_autofree Item *items = g_new0 (Item, n);
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) registered = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GPtrArray) acting = g_ptr_array_new ();
+  g_autoptr (GError) journal_error = NULL;
+  g_autofree char *batch = NULL;
+  GPtrArray *results = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+
+  /* 1. plan: the device, its driver, the host's safety; nothing locked */
+  for (guint i = 0; i < n; i++) {
+    Item *it = &items[i];
+    const char *in = g_ptr_array_index (bdfs, i);
+    it->r = vfm_bind_result_new (in, "bind");
+    g_ptr_array_add (results, it->r);
+    if ((it->dev = vfm_host_device (host, in, &it->r->error)) == NULL)
+      continue;
+    it->bdf = vfm_pci_device_bdf (it->dev);
+    g_free (it->r->bdf);
+    it->r->bdf = g_strdup (it->bdf);
+    if (!g_hash_table_add (seen, (gpointer) it->bdf)) {
+      it->r->message = g_strdup_printf ("%s is named more than once; bound once", it->bdf);
+      continue;
+    }
+    it->act = plan_item (host, it, driver_name, flags);
+  }
+
+  /* 2. the locks of every device to bind, in one pass, in BDF order */
+  if (!dry) {
+    g_autofree const char **names = g_new0 (const char *, n);
+    g_autofree VfmLock **locks = g_new0 (VfmLock *, n);
+    g_autofree GError **errors = g_new0 (GError *, n);
+    g_autofree guint *index = g_new0 (guint, n);
+    g_autoptr (GHashTable) held = g_hash_table_new (g_str_hash, g_str_equal);
+    guint k = 0;
+    for (guint i = 0; i < n; i++)
+      if (items[i].act) {
+        index[k] = i;
+        names[k++] = items[i].bdf;
+      }
+    vfm_lock_devices (sr, names, k, LOCK_TIMEOUT_MS, locks, errors);
+    for (guint j = 0; j < k; j++) {
+      Item *it = &items[index[j]];
+      if ((it->lock = locks[j]) == NULL) {
+        g_propagate_error (&it->r->error, errors[j]);
+        it->act = FALSE;
+      } else {
+        g_hash_table_add (held, (gpointer) it->bdf);
+      }
+    }
+    if (g_hash_table_size (held) > 0)
+      recover_held (host, held, recovered);
+  }
+
+  /* 3. where each device is, under its lock */
+  for (guint i = 0; i < n; i++)
+    if (items[i].act && (items[i].act = prepare_item (host, &items[i], dry, registered)))
+      g_ptr_array_add (acting, &items[i]);
+
+  /* 4. one journal record before the first kernel write */
+  if (acting->len > 1)
+    batch = g_uuid_string_random ();
+  if (!dry && acting->len > 0 && !write_intents (sr, acting, batch, &journal_error)) {
+    for (guint i = 0; i < acting->len; i++) {
+      Item *it = g_ptr_array_index (acting, i);
+      it->r->error = g_error_copy (journal_error);
+      it->act = FALSE;
+    }
+    g_ptr_array_set_size (acting, 0);
+  }
+
+  /* 5. the kernel's protocol, device by device, each verified */
+  for (guint i = 0; i < acting->len; i++) {
+    Item *it = g_ptr_array_index (acting, i);
+    if (progress != NULL)
+      progress (i, acting->len, it->bdf, progress_data);
+    kernel_steps (sr, it, dry);
+  }
+
+  /* 6. what vfmig now owns, then the intents cleared */
+  for (guint i = 0; i < acting->len && !dry; i++) {
+    Item *it = g_ptr_array_index (acting, i);
+    VfmOwned rec;
+    if (!it->bound)
+      continue;
+    rec = (VfmOwned) { .bdf = (char *) it->bdf, .original_driver = it->intent->original_driver,
+                       .original_override = it->intent->original_override, .driver = it->target,
+                       .bound_at = it->intent->started_at };
+    if (!vfm_journal_write_owned (sr, &rec, &it->r->error)) {
+      it->unresolved = TRUE; /* bound: recovery records it */
+      continue;
+    }
+    vfm_vfio_forget (sr, it->bdf); /* a probe answer belongs to the previous binding */
+    it->r->changed = TRUE;
+    it->r->message = g_strdup_printf ("bound %s to %s (was %s)", it->bdf, it->target,
+                                      it->prev_driver ? it->prev_driver : "unbound");
+  }
+  if (!dry && acting->len > 0 && !clear_intents (sr, acting, batch, &journal_error))
+    for (guint i = 0; i < acting->len; i++) {
+      Item *it = g_ptr_array_index (acting, i);
+      if (it->r->error == NULL)
+        it->r->error = g_error_copy (journal_error);
+    }
+
+  /* 7. locks released; each group's state once; errors named */
+  for (guint i = 0; i < n; i++)
+    g_clear_pointer (&items[i].lock, vfm_lock_release);
+  if (!dry)
+    group_statuses (host, items, n);
+  for (guint i = 0; i < n; i++) {
+    VfmBindResult *r = items[i].r;
+    if (r->error != NULL)
+      g_prefix_error (&r->error, "cannot bind %s%s%s: ", r->bdf, r->driver ? " to " : "", r->driver ? r->driver : "");
+    /* the request's time, shared evenly: the sum over a batch is its time */
+    r->seconds = (g_get_monotonic_time () - start) / 1e6 / n;
+    item_clear (&items[i]);
+  }
+  return results;
+}
+
+VfmBindResult *
+vfm_binder_bind (VfmHost *host, const char *bdf, const char *driver, VfmBindFlags flags)
+{
+  g_autoptr (GPtrArray) one = g_ptr_array_new ();
+  g_autoptr (GPtrArray) recovered = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  g_autoptr (GPtrArray) results = NULL;
+  VfmBindResult *r;
+
+  g_ptr_array_add (one, (gpointer) bdf);
+  results = vfm_binder_bind_many (host, one, driver, flags, NULL, NULL, recovered);
+  r = g_ptr_array_steal_index (results, 0);
+  for (guint i = 0; i < recovered->len; i++) {
+    const VfmBindResult *rec = g_ptr_array_index (recovered, i);
+    g_ptr_array_add (r->warnings, g_strdup_printf ("first recovered: %s",
+                                                   rec->error ? rec->error->message : rec->message));
+  }
   return r;
 }
 
@@ -490,7 +757,8 @@ vfm_binder_unbind (VfmHost *host, const char *bdf_in, VfmBindFlags flags)
     }
     ok = ok && write_override (sr, r, dry, bdf, owned->original_override, &local);
     if (!ok) {
-      fail_and_roll_back (sr, dev, r, prev_driver, prev_override, local, "left on");
+      if (fail_and_roll_back (sr, dev, r, prev_driver, prev_override, local, "left on"))
+        vfm_journal_clear_intent (sr, bdf, NULL);
       goto out;
     }
     if (dry) {
@@ -514,33 +782,29 @@ out:
   return r;
 }
 
-/* An intent left by a process that died mid-operation: a verified result is
- * kept, anything else is rolled back to where the operation started. NULL
- * when there is nothing to recover: the device's lock is held (the operation
- * is alive: the kernel drops the lock of a dead holder), or the intent was
- * cleared by the time we held it. */
-static VfmBindResult *
-recover_one (VfmHost *host, const char *bdf)
+/* An intent left by a process that died mid-operation, for a device whose
+ * lock the caller holds: a verified result is kept, anything else is rolled
+ * back to where the operation started. TRUE when the intent is resolved
+ * (the caller drops it from its record); *result says what was done. */
+static gboolean
+recover_locked (VfmHost *host, const VfmIntent *it, VfmBindResult **result)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
-  g_autoptr (VfmLock) lock = vfm_lock_device (sr, bdf, 0, NULL);
-  g_autoptr (VfmIntent) it = lock ? vfm_journal_read_intent (sr, bdf, NULL) : NULL;
-  VfmBindResult *r;
+  VfmBindResult *r = vfm_bind_result_new (it->bdf, "recover");
   gint64 start = g_get_monotonic_time ();
+  gboolean resolved = FALSE;
   VfmPciDevice *dev;
   const char *now;
 
-  if (it == NULL)
-    return NULL;
-  r = vfm_bind_result_new (it->bdf, "recover");
+  *result = r;
   dev = vfm_host_device (host, it->bdf, &r->error);
   if (dev == NULL) {
     /* the device is gone (hot-removed): nothing to finish */
     g_clear_error (&r->error);
-    vfm_journal_clear_intent (sr, it->bdf, NULL);
     vfm_journal_remove_owned (sr, it->bdf, NULL);
     r->message = g_strdup_printf ("%s: interrupted %s dropped, the device is gone", it->bdf,
                                   vfm_intent_op_to_string (it->op));
+    resolved = TRUE;
     goto out;
   }
   vfm_pci_device_reload (dev);
@@ -551,13 +815,13 @@ recover_one (VfmHost *host, const char *bdf)
     VfmOwned rec = { .bdf = it->bdf, .original_driver = it->original_driver,
                      .original_override = it->original_override, .driver = it->target_driver,
                      .bound_at = it->started_at };
-    if (!vfm_journal_write_owned (sr, &rec, &r->error) || !vfm_journal_clear_intent (sr, it->bdf, &r->error))
+    if (!vfm_journal_write_owned (sr, &rec, &r->error))
       goto out;
     r->driver = g_strdup (now);
     r->message = g_strdup_printf ("%s: interrupted bind to %s had completed; recorded it", it->bdf, now);
   } else if (it->op == VFM_INTENT_UNBIND && g_strcmp0 (now, it->target_driver) == 0) {
     if (!write_override (sr, r, FALSE, it->bdf, it->original_override, &r->error) ||
-        !vfm_journal_remove_owned (sr, it->bdf, &r->error) || !vfm_journal_clear_intent (sr, it->bdf, &r->error))
+        !vfm_journal_remove_owned (sr, it->bdf, &r->error))
       goto out;
     r->driver = g_strdup (now);
     r->message = g_strdup_printf ("%s: interrupted return to %s had completed; finished it", it->bdf,
@@ -565,19 +829,102 @@ recover_one (VfmHost *host, const char *bdf)
   } else {
     if (!roll_back (sr, dev, r, it->previous_driver, it->previous_override, &r->error))
       goto out;
-    vfm_journal_clear_intent (sr, it->bdf, NULL);
     r->driver = g_strdup (it->previous_driver);
     r->message = g_strdup_printf ("%s: interrupted %s rolled back to %s", it->bdf,
                                   vfm_intent_op_to_string (it->op),
                                   it->previous_driver ? it->previous_driver : "no driver");
   }
   r->changed = TRUE;
+  resolved = TRUE;
 out:
   if (r->error != NULL)
     g_prefix_error (&r->error, "cannot recover the interrupted %s of %s: ",
                     vfm_intent_op_to_string (it->op), it->bdf);
   r->seconds = (g_get_monotonic_time () - start) / 1e6;
+  return resolved;
+}
+
+/* Removes resolved members from a batch record (under the record's own
+ * lock: two recoveries may each hold some of its devices). */
+static void
+drop_from_batch (VfmSysroot *sr, const char *batch, GPtrArray *bdfs)
+{
+  g_autofree char *name = g_strconcat ("batch-", batch, NULL);
+  g_autoptr (VfmLock) lock = vfm_lock_named (sr, name, LOCK_TIMEOUT_MS, NULL);
+  g_autoptr (GPtrArray) members = lock ? vfm_journal_read_batch (sr, batch, NULL) : NULL;
+  g_autoptr (GPtrArray) left = g_ptr_array_new ();
+
+  if (members == NULL)
+    return;
+  for (guint i = 0; i < members->len; i++) {
+    VfmIntent *it = g_ptr_array_index (members, i);
+    if (!g_ptr_array_find_with_equal_func (bdfs, it->bdf, g_str_equal, NULL))
+      g_ptr_array_add (left, it);
+  }
+  if (left->len != members->len)
+    vfm_journal_write_batch (sr, batch, left, NULL);
+}
+
+/* A device's own intent: NULL when there is nothing to recover - its lock
+ * is held (the operation is alive: the kernel drops the lock of a dead
+ * holder), or the intent was cleared by the time we held it. */
+static VfmBindResult *
+recover_one (VfmHost *host, const char *bdf)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (VfmLock) lock = vfm_lock_device (sr, bdf, 0, NULL);
+  g_autoptr (VfmIntent) it = lock ? vfm_journal_read_intent (sr, bdf, NULL) : NULL;
+  VfmBindResult *r = NULL;
+
+  if (it == NULL)
+    return NULL;
+  if (recover_locked (host, it, &r) && !vfm_journal_clear_intent (sr, bdf, r->error ? NULL : &r->error))
+    g_prefix_error (&r->error, "cannot clear the intent of %s: ", bdf);
   return r;
+}
+
+/* A batch record: the members whose locks are free (a live batch holds all
+ * of its own) are recovered, read again under their locks. */
+static void
+recover_batch (VfmHost *host, const char *batch, GPtrArray *out)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (GPtrArray) listed = vfm_journal_read_batch (sr, batch, NULL);
+  g_autoptr (GPtrArray) members = NULL;
+  g_autoptr (GPtrArray) resolved = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GHashTable) held = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree const char **names = NULL;
+  g_autofree VfmLock **locks = NULL;
+  g_autofree GError **errors = NULL;
+
+  if (listed == NULL)
+    return;
+  names = g_new0 (const char *, listed->len);
+  locks = g_new0 (VfmLock *, listed->len);
+  errors = g_new0 (GError *, listed->len);
+  for (guint i = 0; i < listed->len; i++)
+    names[i] = ((VfmIntent *) g_ptr_array_index (listed, i))->bdf;
+  vfm_lock_devices (sr, names, listed->len, 0, locks, errors);
+  for (guint i = 0; i < listed->len; i++) {
+    g_clear_error (&errors[i]);
+    if (locks[i] != NULL)
+      g_hash_table_add (held, (gpointer) names[i]);
+  }
+  /* read again: the batch may have finished while we locked */
+  if (g_hash_table_size (held) > 0 && (members = vfm_journal_read_batch (sr, batch, NULL)) != NULL)
+    for (guint i = 0; i < members->len; i++) {
+      const VfmIntent *it = g_ptr_array_index (members, i);
+      VfmBindResult *r = NULL;
+      if (!g_hash_table_contains (held, it->bdf))
+        continue;
+      if (recover_locked (host, it, &r))
+        g_ptr_array_add (resolved, g_strdup (it->bdf));
+      g_ptr_array_add (out, r);
+    }
+  if (resolved->len > 0)
+    drop_from_batch (sr, batch, resolved);
+  for (guint i = 0; i < listed->len; i++)
+    g_clear_pointer (&locks[i], vfm_lock_release);
 }
 
 GPtrArray *
@@ -585,12 +932,19 @@ vfm_binder_recover (VfmHost *host)
 {
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) intents = vfm_journal_list_intents (vfm_host_sysroot (host), warnings);
+  g_autoptr (GHashTable) batches = g_hash_table_new (g_str_hash, g_str_equal);
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
 
   for (guint i = 0; i < intents->len; i++) {
-    VfmBindResult *r = recover_one (host, ((VfmIntent *) g_ptr_array_index (intents, i))->bdf);
-    if (r != NULL)
-      g_ptr_array_add (out, r);
+    const VfmIntent *it = g_ptr_array_index (intents, i);
+    if (it->batch != NULL) {
+      if (g_hash_table_add (batches, it->batch))
+        recover_batch (host, it->batch, out);
+    } else {
+      VfmBindResult *r = recover_one (host, it->bdf);
+      if (r != NULL)
+        g_ptr_array_add (out, r);
+    }
   }
   for (guint i = 0; i < warnings->len; i++)
     g_ptr_array_add (out, vfm_bind_result_new_damaged (g_ptr_array_index (warnings, i)));

@@ -43,6 +43,26 @@ VfmBindResult *vfm_binder_bind      (VfmHost      *host,
                                      const char   *bdf,
                                      const char   *driver,
                                      VfmBindFlags  flags);
+
+/* Called before each device's kernel steps: DONE of TOTAL finished so far. */
+typedef void (*VfmBindProgress) (guint done, guint total, const char *bdf, gpointer data);
+
+/* Several devices as one request, with the same safety as one each: planned
+ * first (driver, host safety), then their locks taken in one pass in BDF
+ * order, one journal record (one fsync) before the first kernel write, the
+ * kernel's protocol and its verification device by device (a failure rolls
+ * back that device only), the owned records, the record cleared, each IOMMU
+ * group read once at the end. A crash anywhere leaves the record, and
+ * recovery finishes or rolls back each device in it. Returns a result per
+ * BDF, in order; intents a dead process left on these devices are
+ * recovered first, their results added to RECOVERED (NULL: dropped). */
+GPtrArray     *vfm_binder_bind_many (VfmHost         *host,
+                                     GPtrArray       *bdfs,
+                                     const char      *driver,
+                                     VfmBindFlags     flags,
+                                     VfmBindProgress  progress,
+                                     gpointer         progress_data,
+                                     GPtrArray       *recovered);
 VfmBindResult *vfm_binder_unbind    (VfmHost      *host,
                                      const char   *bdf,
                                      VfmBindFlags  flags);

@@ -295,10 +295,12 @@ vfm_sriov_create (VfmHost *host, const char *pf_in, gint numvfs, const VfmVfOpti
 
   if (!opts->no_bind && !dry) {
     guint failed = 0;
-    for (guint i = 0; i < r->vfs->len; i++) {
-      VfmBindResult *b = vfm_binder_bind (host, g_ptr_array_index (r->vfs, i), NULL, opts->flags);
+    /* the VFs it created, bound as one request (one journal record) */
+    g_autoptr (GPtrArray) binds = vfm_binder_bind_many (host, r->vfs, NULL, opts->flags, NULL, NULL, NULL);
+    for (guint i = 0; i < binds->len; i++) {
+      VfmBindResult *b = g_ptr_array_index (binds, i);
       failed += b->error != NULL;
-      g_ptr_array_add (r->binds, b);
+      g_ptr_array_add (r->binds, g_steal_pointer (&g_ptr_array_index (binds, i)));
     }
     if (failed > 0) {
       g_set_error (&r->error, VFM_ERROR, VFM_ERROR_BIND, "%u of %u VFs could not be bound (each was rolled back)",

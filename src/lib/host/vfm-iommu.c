@@ -51,7 +51,35 @@ vfm_host_is_vfio_driver (VfmHost *host, const char *driver)
 }
 
 VfmGroupStatus *
+vfm_group_status_copy (const VfmGroupStatus *st)
+{
+  VfmGroupStatus *c = g_new0 (VfmGroupStatus, 1);
+  c->group = st->group;
+  c->viable = st->viable;
+  c->members = g_ptr_array_new_with_free_func (member_free);
+  c->blockers = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < st->members->len; i++) {
+    const VfmGroupMember *m = g_ptr_array_index (st->members, i);
+    VfmGroupMember *n = g_new0 (VfmGroupMember, 1);
+    n->bdf = g_strdup (m->bdf);
+    n->driver = g_strdup (m->driver);
+    n->is_bridge = m->is_bridge;
+    n->vfio_owned = m->vfio_owned;
+    g_ptr_array_add (c->members, n);
+  }
+  for (guint i = 0; i < st->blockers->len; i++)
+    g_ptr_array_add (c->blockers, g_strdup (g_ptr_array_index (st->blockers, i)));
+  return c;
+}
+
+VfmGroupStatus *
 vfm_iommu_group_status (VfmHost *host, VfmPciDevice *dev)
+{
+  return vfm_iommu_group_status_fresh (host, dev, NULL);
+}
+
+VfmGroupStatus *
+vfm_iommu_group_status_fresh (VfmHost *host, VfmPciDevice *dev, GHashTable *fresh)
 {
   VfmGroupStatus *st = g_new0 (VfmGroupStatus, 1);
   g_autoptr (GPtrArray) bdfs = vfm_pci_device_group_members (dev);
@@ -70,7 +98,8 @@ vfm_iommu_group_status (VfmHost *host, VfmPciDevice *dev)
     VfmGroupMember *gm = g_new0 (VfmGroupMember, 1);
     gm->bdf = g_strdup (bdf);
     if (m != NULL) {
-      vfm_pci_device_reload (m);
+      if (fresh == NULL || !g_hash_table_contains (fresh, bdf))
+        vfm_pci_device_reload (m);
       gm->driver = g_strdup (vfm_pci_device_driver (m));
       gm->is_bridge = vfm_pci_device_is_bridge (m);
     }

@@ -26,6 +26,12 @@ typedef struct {
 
 VfmGroupStatus *vfm_iommu_group_status (VfmHost      *host,
                                         VfmPciDevice *dev);
+/* The same, without reading again the driver of the members named in FRESH
+ * (BDFs whose driver link the caller has just read). */
+VfmGroupStatus *vfm_iommu_group_status_fresh (VfmHost      *host,
+                                              VfmPciDevice *dev,
+                                              GHashTable   *fresh);
+VfmGroupStatus *vfm_group_status_copy  (const VfmGroupStatus *st);
 void            vfm_group_status_free  (VfmGroupStatus *st);
 gboolean        vfm_host_is_vfio_driver (VfmHost    *host,
                                          const char *driver);

@@ -37,6 +37,7 @@ vfm_intent_free (VfmIntent *i)
   g_free (i->previous_override);
   g_free (i->original_driver);
   g_free (i->original_override);
+  g_free (i->batch);
   g_free (i);
 }
 
@@ -129,10 +130,34 @@ is_uuid_kind (const char *kind)
   return strcmp (kind, "migrations") == 0 || strcmp (kind, "mdev") == 0;
 }
 
+#define BATCH_PREFIX "batch-"
+
+/* intent/batch-UUID.json: a batch's record beside the devices' own */
+static gboolean
+is_batch_name (const char *kind, const char *name)
+{
+  return strcmp (kind, "intent") == 0 && g_str_has_prefix (name, BATCH_PREFIX) &&
+         g_uuid_string_is_valid (name + strlen (BATCH_PREFIX));
+}
+
 static gboolean
 name_is_valid (const char *kind, const char *name)
 {
-  return name != NULL && (is_uuid_kind (kind) ? g_uuid_string_is_valid (name) : vfm_bdf_is_valid (name));
+  return name != NULL && (is_uuid_kind (kind) ? g_uuid_string_is_valid (name)
+                                              : vfm_bdf_is_valid (name) || is_batch_name (kind, name));
+}
+
+/* What a crash may cost each kind (see the header). GLib's CONSISTENT
+ * fsyncs the temporary file and, after the rename, the directory; a new
+ * owned record (ONLY_EXISTING) gets neither. */
+static GFileSetContentsFlags
+durability (const char *kind)
+{
+  if (strcmp (kind, "intent") == 0)
+    return G_FILE_SET_CONTENTS_CONSISTENT;
+  if (strcmp (kind, "owned") == 0)
+    return G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING;
+  return G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE;
 }
 
 static gboolean
@@ -158,10 +183,8 @@ write_record (VfmSysroot *sr, const char *kind, const char *bdf, JsonNode *node,
   json_generator_set_root (gen, node);
   json_generator_set_pretty (gen, TRUE);
   text = json_generator_to_data (gen, NULL);
-  /* CONSISTENT|DURABLE: temp file, fsync, rename, fsync of the directory */
-  if (!g_file_set_contents_full (path, text, -1,
-                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                 0644, &local)) {
+  /* always temp file and rename; the fsyncs per kind */
+  if (!g_file_set_contents_full (path, text, -1, durability (kind), 0644, &local)) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "cannot write journal %s: %s", path, local->message);
     return FALSE;
   }
@@ -391,6 +414,8 @@ vfm_intent_to_json (const VfmIntent *i)
   vfm_json_add_str (b, "original_override", i->original_override);
   vfm_json_add_int (b, "started_at", i->started_at);
   vfm_json_add_int (b, "pid", i->pid);
+  if (i->batch != NULL)
+    vfm_json_add_str (b, "batch", i->batch);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -460,10 +485,101 @@ vfm_journal_clear_intent (VfmSysroot *sr, const char *bdf, GError **error)
   return remove_record (sr, "intent", bdf, error);
 }
 
+/* A batch record: {"batch": UUID, "intents": [intent, ...]}; each member is
+ * checked as a device's own intent is, and one damaged member makes the
+ * whole record damaged (recovery then leaves all of it to the operator, as
+ * it does a damaged intent). */
+GPtrArray *
+vfm_journal_read_batch (VfmSysroot *sr, const char *uuid, GError **error)
+{
+  g_autofree char *name = g_strconcat (BATCH_PREFIX, uuid, NULL);
+  g_autofree char *path = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_intent_free);
+  gboolean absent;
+  JsonObject *o;
+  JsonNode *members;
+
+  if (!is_batch_name ("intent", name)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "journal: invalid batch UUID \"%s\"", uuid);
+    return NULL;
+  }
+  path = record_path (sr, "intent", name);
+  if ((o = read_record (path, parser, &absent, error)) == NULL)
+    return NULL;
+  members = json_object_get_member (o, "intents");
+  if (members == NULL || !JSON_NODE_HOLDS_ARRAY (members)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: \"intents\" is not an array", path);
+    return NULL;
+  }
+  for (guint i = 0; i < json_array_get_length (json_node_get_array (members)); i++) {
+    JsonNode *n = json_array_get_element (json_node_get_array (members), i);
+    VfmIntent *it;
+    g_autofree char *bdf = NULL;
+    if (!JSON_NODE_HOLDS_OBJECT (n)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: intents[%u] is not an object", path, i);
+      return NULL;
+    }
+    bdf = get_str (json_node_get_object (n), "bdf");
+    if (bdf == NULL || !vfm_bdf_is_valid (bdf)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "journal %s: intents[%u] has no valid bdf", path, i);
+      return NULL;
+    }
+    if ((it = vfm_intent_from_json (json_node_get_object (n), path, error)) == NULL)
+      return NULL;
+    g_free (it->batch);
+    it->batch = g_strdup (uuid);
+    g_ptr_array_add (out, it);
+  }
+  return g_steal_pointer (&out);
+}
+
+gboolean
+vfm_journal_write_batch (VfmSysroot *sr, const char *uuid, GPtrArray *intents, GError **error)
+{
+  g_autofree char *name = g_strconcat (BATCH_PREFIX, uuid, NULL);
+  g_autoptr (JsonBuilder) b = NULL;
+  g_autoptr (JsonNode) node = NULL;
+
+  if (intents->len == 0)
+    return remove_record (sr, "intent", name, error);
+  b = json_builder_new ();
+  json_builder_begin_object (b);
+  vfm_json_add_str (b, "batch", uuid);
+  json_builder_set_member_name (b, "intents");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < intents->len; i++) {
+    VfmIntent copy = *(const VfmIntent *) g_ptr_array_index (intents, i);
+    copy.batch = NULL; /* the record's name says it */
+    json_builder_add_value (b, vfm_intent_to_json (&copy));
+  }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  node = json_builder_get_root (b);
+  return write_record (sr, "intent", name, node, error);
+}
+
 GPtrArray *
 vfm_journal_list_intents (VfmSysroot *sr, GPtrArray *warnings)
 {
-  return list_records (sr, "intent", (RecordReader) vfm_journal_read_intent, (GDestroyNotify) vfm_intent_free, warnings);
+  g_autoptr (GPtrArray) names = list_names (sr, "intent");
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_intent_free);
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = g_ptr_array_index (names, i);
+    g_autoptr (GError) error = NULL;
+    if (is_batch_name ("intent", name)) {
+      g_autoptr (GPtrArray) members = vfm_journal_read_batch (sr, name + strlen (BATCH_PREFIX), &error);
+      if (members != NULL)
+        g_ptr_array_extend_and_steal (out, g_steal_pointer (&members));
+    } else {
+      VfmIntent *it = vfm_journal_read_intent (sr, name, &error);
+      if (it != NULL)
+        g_ptr_array_add (out, it);
+    }
+    if (error != NULL && warnings != NULL)
+      g_ptr_array_add (warnings, g_strdup (error->message));
+  }
+  return out;
 }
 
 /* The PF is "bdf", as in every record; journals written before 0.2 named it

@@ -11,13 +11,20 @@ G_BEGIN_DECLS
  *   owned/BDF.json   a device vfmig bound, and the driver it came from;
  *   intent/BDF.json  an operation under way, written before the first sysfs
  *                    write and removed after the result is verified;
+ *   intent/batch-UUID.json  the intents of a bind of several devices, one
+ *                    record for the batch, the same members;
  *   sriov/PF.json    a vf create/destroy under way on a PF, likewise;
  *   migrations/UUID.json  a migration under way from this host;
  *   mdev/UUID.json   a mediated device vfmig created (written before the
  *                    kernel's create, removed with the instance), so that
  *                    recovery removes what vfmig created and nothing uses.
- * Every file is written whole (temp file, fsync, rename), so a crash leaves
- * the old or the new version, never a torn one. */
+ * Every file is written whole (temp file, rename), so a crash leaves the old
+ * or the new version, never a torn one, and is fsynced with its directory
+ * - except owned records when they are new: what they describe is the
+ * kernel's binding, which a power loss resets anyway, while a killed process
+ * leaves the page cache (and so every record) whole. With one intent record
+ * per request, a batch of binds costs one journal transaction: the record's
+ * fsync and its directory's. */
 
 typedef struct {
   char *bdf;
@@ -40,6 +47,7 @@ typedef struct {
   char *original_override;
   gint64 started_at;
   gint pid;
+  char *batch;              /* the batch record it belongs to (its UUID), or NULL */
 } VfmIntent;
 
 /* sriov/PF.json: a vf create or destroy under way on a PF (its VFs' binds
@@ -129,7 +137,13 @@ GPtrArray  *vfm_journal_list_owned     (VfmSysroot *sr, GPtrArray *warnings);
 gboolean    vfm_journal_write_intent   (VfmSysroot *sr, const VfmIntent *i, GError **error);
 VfmIntent  *vfm_journal_read_intent    (VfmSysroot *sr, const char *bdf, GError **error);
 gboolean    vfm_journal_clear_intent   (VfmSysroot *sr, const char *bdf, GError **error);
+/* Each member of every batch record too, with ->batch set. */
 GPtrArray  *vfm_journal_list_intents   (VfmSysroot *sr, GPtrArray *warnings);
+
+/* A batch: the intents (VfmIntent) of several devices in one record, named
+ * by a UUID. Writing an empty array removes the record. */
+gboolean    vfm_journal_write_batch    (VfmSysroot *sr, const char *uuid, GPtrArray *intents, GError **error);
+GPtrArray  *vfm_journal_read_batch     (VfmSysroot *sr, const char *uuid, GError **error);
 
 gboolean        vfm_journal_write_sriov  (VfmSysroot *sr, const VfmSriovIntent *i, GError **error);
 VfmSriovIntent *vfm_journal_read_sriov   (VfmSysroot *sr, const char *pf, GError **error);

@@ -479,5 +479,124 @@ class Synthetic(unittest.TestCase):
         self.assertIsNone(d["vfio_migration"])
 
 
+class Ranked(unittest.TestCase):
+    """check with many destinations ends with one ranking, best first (issue 19)."""
+
+    KINDS = ("native", "native2", "nodirty", "enotty", "nodevice", "inuse", "oldqemu")
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="vfm-rank-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def profile(self, i, kind):
+        name = f"h{i:03d}"
+        if kind == "native":
+            devs = [dev("0000:5e:00.4")]
+        elif kind == "native2":  # two free: more headroom
+            devs = [dev("0000:5e:00.4"), dev("0000:5e:00.5")]
+        elif kind == "nodirty":  # QEMU 9.2 without the properties: replug
+            devs = [dev("0000:5e:00.4", dirty=False)]
+        elif kind == "enotty":
+            devs = [dev("0000:5e:00.4", flags=())]
+        elif kind == "nodevice":
+            devs = [dev("0000:5e:00.4", device="1017")]
+        elif kind == "inuse":
+            devs = [dev("0000:5e:00.4", in_use=True)]
+        else:
+            return host(name, [dev("0000:5e:00.4")], qemu="8.0.0")
+        return host(name, devs)
+
+    def run_check(self, n, *extra):
+        src = os.path.join(self.dir, "src.json")
+        x = os.path.join(self.dir, "dom.xml")
+        with open(src, "w") as f:
+            json.dump(host("hosta", [dev("0000:3b:00.2")]), f)
+        with open(x, "w") as f:
+            f.write(domain([("0000:3b:00.2",)]))
+        args, self.kinds = [], {}
+        for i in range(n):
+            kind = self.KINDS[(i * 5 + 3) % len(self.KINDS)]  # spread over the list, not in order
+            path = os.path.join(self.dir, f"h{i:03d}.json")
+            with open(path, "w") as f:
+                json.dump(self.profile(i, kind), f)
+            self.kinds[path] = kind
+            args += ["--to-profile", path]
+        return subprocess.run([VFMIGCTL, "check", "--from", src, "--domain-xml", x, *args, *extra],
+                              capture_output=True, text=True)
+
+    def test_hundred_profiles_json(self):
+        p = self.run_check(100, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        ranking = out["ranking"]
+        self.assertEqual(len(ranking), 100)
+        self.assertEqual([r["rank"] for r in ranking], list(range(1, 101)))
+        fields = {"rank", "host", "hostname", "verdict", "move", "strategy", "free_matching_devices",
+                  "estimated_downtime_ms", "device_detached_meanwhile", "blocker_rules", "blockers"}
+        for r in ranking:
+            self.assertEqual(set(r), fields)
+        by_host = {d["to"]: d for d in out["destinations"]}
+        strength = {"native": 3, "failover": 2, "replug": 1, "refuse": 0, "cold": 0}
+        move = {"live": 0, "cold": 1, "none": 2}
+        order = list(by_host)
+
+        def key(r):
+            return (move[r["move"]], -strength[r["strategy"]],
+                    r["estimated_downtime_ms"] if r["estimated_downtime_ms"] is not None else -1,
+                    r["device_detached_meanwhile"], -r["free_matching_devices"], len(r["blockers"]),
+                    order.index(r["host"]))
+        self.assertEqual(ranking, sorted(ranking, key=key))
+        for r in ranking:
+            kind, d = self.kinds[r["host"]], by_host[r["host"]]
+            self.assertEqual(r["strategy"], d["strategy"], r)
+            self.assertEqual(r["verdict"] == "migratable", d["migratable"])
+            want = {"native": ("native", 1), "native2": ("native", 2), "nodirty": ("replug", 1),
+                    "enotty": ("replug", 1), "nodevice": ("refuse", 0), "inuse": ("refuse", 0),
+                    "oldqemu": ("replug", 1)}[kind]
+            self.assertEqual((r["strategy"], r["free_matching_devices"]), want, (kind, r))
+            if r["strategy"] == "native":
+                self.assertEqual(r["blockers"], [])
+                self.assertEqual(r["estimated_downtime_ms"], 300)
+            else:
+                self.assertTrue(r["blockers"], r)
+            if r["strategy"] == "refuse":
+                self.assertIn("destination-device-free", r["blocker_rules"])
+                self.assertIsNone(r["estimated_downtime_ms"])
+        # the hosts with two free devices come first, then the other native ones
+        count = {k: list(self.kinds.values()).count(k) for k in self.KINDS}
+        n2, n1 = count["native2"], count["native"]
+        self.assertEqual({self.kinds[r["host"]] for r in ranking[:n2]}, {"native2"})
+        self.assertEqual({self.kinds[r["host"]] for r in ranking[n2:n2 + n1]}, {"native"})
+        n_none = count["nodevice"] + count["inuse"]
+        self.assertTrue(all(r["move"] == "none" for r in ranking[-n_none:]))
+        self.assertTrue(all(r["move"] == "live" for r in ranking[:-n_none]))
+
+    def test_table_best_first(self):
+        p = self.run_check(7)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        table = p.stdout.split("ranked, best first:\n", 1)[1].splitlines()
+        self.assertEqual(table[0].split()[:5], ["#", "HOST", "VERDICT", "STRATEGY", "FREE"])
+        rows = [line.split() for line in table[1:] if line[:1].isdigit()]
+        self.assertEqual([r[0] for r in rows], [str(i) for i in range(1, 8)])
+        self.assertEqual(self.kinds[rows[0][1]], "native2")
+        self.assertEqual(rows[0][2:6], ["MIGRATABLE", "native", "2", "~300"])
+        self.assertEqual(rows[-1][2:4], ["NOT", "MIGRATABLE"])
+
+    def test_one_destination_no_table(self):
+        p = self.run_check(1)
+        self.assertNotIn("ranked, best first", p.stdout)
+
+    def test_bad_profile_among_many(self):
+        bad = os.path.join(self.dir, "zz-bad.json")
+        with open(bad, "w") as f:
+            f.write("{nope")
+        p = self.run_check(3, "--to-profile", bad)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("zz-bad.json", p.stderr)
+        self.assertNotIn("zz-bad.json", p.stdout.split("ranked, best first:", 1)[1])
+
+
 if __name__ == "__main__":
     sys.exit(run_tap(sys.modules[__name__]))

@@ -21,6 +21,7 @@ static const VfmCliCommand commands[] = {
   { "db show", "ID|DRIVER", "Show everything the database knows about one driver", vfm_cmd_db_show },
   { "doctor", "[BDF…]", "Is this host ready for passthrough and migration: one line per check, a fix for each failure", vfm_cmd_doctor },
   { "early-boot plan", "", "The devices the initramfs binds before any host driver (what the initramfs hooks write)", vfm_cmd_early_boot_plan },
+  { "evacuate", "--to URI… [--dry-run] [--allow-stop] [--parallel N]", "Move every running domain off this host: the plan first, then each one (live, or stopped with --allow-stop)", vfm_cmd_evacuate },
   { "explain", "BDF", "Explain which driver a device would take and why", vfm_cmd_explain },
   { "hook", "qemu DOMAIN OPERATION SUB-OPERATION EXTRA", "The libvirt qemu hook (domain XML on stdin)", vfm_cmd_hook },
   { "import-driverctl", "[--dry-run]", "Turn driverctl's overrides into a vfmig policy", vfm_cmd_import_driverctl },

@@ -534,7 +534,7 @@ class Ranked(unittest.TestCase):
         self.assertEqual(len(ranking), 100)
         self.assertEqual([r["rank"] for r in ranking], list(range(1, 101)))
         fields = {"rank", "host", "hostname", "verdict", "move", "strategy", "free_matching_devices",
-                  "estimated_downtime_ms", "device_detached_meanwhile", "blocker_rules", "blockers"}
+                  "estimated_downtime_ms", "device_detached_meanwhile", "domains_placed", "blocker_rules", "blockers"}
         for r in ranking:
             self.assertEqual(set(r), fields)
         by_host = {d["to"]: d for d in out["destinations"]}

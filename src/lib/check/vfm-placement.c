@@ -15,6 +15,7 @@ typedef struct {
   VfmHostProfile *profile;
   GHashTable *promised;      /* BDF or mdev UUID (owned) */
   GHashTable *mdev_room;     /* VfmMdevTypeProfile * -> planned instances */
+  guint placed;              /* domains promised */
 } PlacementHost;
 
 struct _VfmPlacement {
@@ -262,6 +263,8 @@ compare_candidates (gconstpointer pa, gconstpointer pb)
     return a->free_matching > b->free_matching ? -1 : 1;
   if (a->blockers->len != b->blockers->len)
     return a->blockers->len < b->blockers->len ? -1 : 1;
+  if (a->placed != b->placed)
+    return a->placed < b->placed ? -1 : 1;
   return a->index < b->index ? -1 : a->index > b->index;
 }
 
@@ -275,6 +278,7 @@ vfm_placement_rank (VfmPlacement *p, const VfmHostProfile *src, const VfmDomainI
     VfmPlacementCandidate *c = g_new0 (VfmPlacementCandidate, 1);
     c->host = g_strdup (h->label);
     c->index = i;
+    c->placed = h->placed;
     c->check = vfm_check_reserved (src, h->profile, domain, requested, &reserved);
     c->kind = c->check->ok ? VFM_MOVE_LIVE : cold_possible (c->check, domain) ? VFM_MOVE_COLD : VFM_MOVE_NONE;
     c->free_matching = count_free_matching (h, src, domain);
@@ -291,6 +295,7 @@ void
 vfm_placement_promise (VfmPlacement *p, const VfmPlacementCandidate *c)
 {
   PlacementHost *h = g_ptr_array_index (p->hosts, c->index);
+  h->placed++;
   for (guint i = 0; i < c->check->hostdevs->len; i++) {
     const VfmHostdevVerdict *v = g_ptr_array_index (c->check->hostdevs, i);
     if (v->dest_bdf != NULL)
@@ -337,6 +342,7 @@ vfm_placement_candidate_to_json (const VfmPlacementCandidate *c, guint rank)
   vfm_json_add_int (b, "free_matching_devices", c->free_matching);
   vfm_json_add_int_or_null (b, "estimated_downtime_ms", c->downtime_ms);
   vfm_json_add_bool (b, "device_detached_meanwhile", c->device_gap);
+  vfm_json_add_int (b, "domains_placed", c->placed);
   vfm_json_add_strv (b, "blocker_rules", c->blocker_rules);
   vfm_json_add_strv (b, "blockers", c->blockers);
   json_builder_end_object (b);

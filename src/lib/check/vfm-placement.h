@@ -27,6 +27,7 @@ typedef struct {
   gboolean device_gap;       /* replug/failover: the guest runs without the device meanwhile */
   GPtrArray *blockers;       /* char *: "[DEVICE ]rule: reason", why it cannot do better */
   GPtrArray *blocker_rules;  /* char *: the rules' names, each once */
+  guint placed;              /* domains promised to that host before */
 } VfmPlacementCandidate;
 
 typedef struct _VfmPlacement VfmPlacement;
@@ -45,7 +46,8 @@ const char           *vfm_placement_host_label   (VfmPlacement *p,
 /* Every host judged for the domain (devices promised earlier are not
  * offered), sorted best first: live before cold before none; then the
  * strategy (native, failover, replug); the estimated downtime; more free
- * matching devices; fewer blockers; the order given. */
+ * matching devices; fewer blockers; fewer domains placed there already (so
+ * equal hosts share the load); the order given. */
 GPtrArray            *vfm_placement_rank         (VfmPlacement         *p,
                                                   const VfmHostProfile *src,
                                                   const VfmDomainInfo  *domain,

@@ -598,5 +598,108 @@ class Ranked(unittest.TestCase):
         self.assertNotIn("zz-bad.json", p.stdout.split("ranked, best first:", 1)[1])
 
 
+class EvacuatePlan(unittest.TestCase):
+    """evacuate --from/--domain-xml/--to-profile --dry-run: the plan from files (issue 19)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="vfm-evac-")
+        igd = dict(dev("0000:00:02.0", vendor="8086", device="3e92", driver="vfio-pci", kind="igd", flags=()),
+                   **{"class": "030000"})
+        self.files = {}
+        self.write("src.json", host("hosta", [dev("0000:3b:00.2"), dev("0000:3b:00.3"), igd]))
+        self.write("b.json", host("hostb", [dev("0000:5e:00.4"), dict(igd)]))
+        self.write("c.json", host("hostc", [dev("0000:5e:00.4", flags=())]))
+        for name, bdf in (("web01", "0000:3b:00.2"), ("db02", "0000:3b:00.3"), ("kiosk03", "0000:00:02.0")):
+            self.write(name + ".xml", domain([(bdf,)]).replace("web01", name))
+        self.write("plain.xml", domain([]).replace("web01", "plain"))
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def write(self, name, obj):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(obj if isinstance(obj, str) else json.dumps(obj))
+        self.files[name] = path
+
+    def evacuate(self, *extra, doms=("web01", "db02", "kiosk03", "plain"), dests=("b.json", "c.json")):
+        args = [VFMIGCTL, "evacuate", "--from", self.files["src.json"]]
+        for d in doms:
+            args += ["--domain-xml", self.files[d + ".xml"]]
+        for d in dests:
+            args += ["--to-profile", self.files.get(d, d)]
+        return subprocess.run(args + list(extra), capture_output=True, text=True)
+
+    def plan(self, *extra, **kw):
+        p = self.evacuate("--dry-run", "--json", *extra, **kw)
+        lines = [json.loads(line) for line in p.stdout.splitlines()]
+        self.assertEqual([line["event"] for line in lines], ["plan", "summary"], p.stdout + p.stderr)
+        return p.returncode, {e["domain"]: e for e in lines[0]["plan"]}, lines[1]
+
+    def test_plan_fields(self):
+        rc, plan, summary = self.plan()
+        self.assertEqual(rc, 3)  # kiosk03 stays
+        self.assertEqual(list(plan), ["web01", "db02", "kiosk03", "plain"])
+        w = plan["web01"]
+        self.assertEqual((w["action"], w["destination"], w["strategy"], w["will_stop"]),
+                         ("live", self.files["b.json"], "native", False))
+        self.assertEqual(w["devices"], ["0000:3b:00.2 → 0000:5e:00.4"])
+        self.assertEqual(w["estimated_downtime_ms"], 300)
+        self.assertFalse(w["device_detached_meanwhile"])
+        # b's only ConnectX VF went to web01: db02 gets c's, which only replugs - never b's twice
+        d = plan["db02"]
+        self.assertEqual((d["action"], d["destination"], d["strategy"]), ("live", self.files["c.json"], "replug"))
+        self.assertEqual(d["devices"], ["0000:3b:00.3 → 0000:5e:00.4"])
+        self.assertTrue(d["device_detached_meanwhile"])
+        k = plan["kiosk03"]
+        self.assertEqual((k["action"], k["destination"], k["strategy"], k["will_stop"]), ("leave", None, None, True))
+        self.assertIn("not-igd", k["reason"])
+        self.assertIn("--allow-stop", k["reason"])
+        self.assertEqual(plan["plain"]["action"], "live")
+        self.assertEqual((summary["planned"], summary["left"], summary["failed"], summary["dry_run"]), (3, 1, 0, True))
+        left = next(r for r in summary["results"] if r["domain"] == "kiosk03")
+        self.assertTrue(left["message"].startswith("will stop: "))
+
+    def test_allow_stop_moves_it_cold(self):
+        rc, plan, summary = self.plan("--allow-stop")
+        self.assertEqual(rc, 0)
+        k = plan["kiosk03"]
+        self.assertEqual((k["action"], k["destination"], k["strategy"], k["will_stop"]),
+                         ("cold", self.files["b.json"], "cold", True))
+        self.assertEqual(k["devices"], ["0000:00:02.0 → 0000:00:02.0"])
+        self.assertIsNone(k["estimated_downtime_ms"])
+
+    def test_no_room_anywhere(self):
+        # only c: db02 and web01 want the same single VF - the second stays
+        rc, plan, _ = self.plan(doms=("web01", "db02"), dests=("c.json",))
+        self.assertEqual(rc, 3)
+        self.assertEqual(plan["web01"]["action"], "live")
+        self.assertEqual(plan["db02"]["action"], "leave")
+        self.assertIn("destination-device-free", plan["db02"]["reason"])
+
+    def test_human_plan(self):
+        p = self.evacuate("--dry-run")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("plan: 3 live, 0 cold (stopped), 1 left where they are", p.stdout)
+        rows = {line.split()[0]: line.split() for line in p.stdout.splitlines() if line[:1].isalpha()}
+        self.assertEqual(rows["web01"][2:4], ["native", "~300"])
+        self.assertEqual(rows["kiosk03"][1:5], ["—", "-", "-", "will"])
+        self.assertIn("dry run: nothing changed", p.stdout)
+
+    def test_bad_input(self):
+        self.assertEqual(self.evacuate().returncode, 1)  # --from plans only
+        self.assertIn("--dry-run", self.evacuate().stderr)
+        p = self.evacuate("--dry-run", dests=("nosuch.json",))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("nosuch.json", p.stderr)
+        self.write("bad.xml", "<domain><devices><hostdev mode='subsystem' type='pci'><source><address bus='zz'/>"
+                              "</source></hostdev></devices></domain>")
+        p = self.evacuate("--dry-run", doms=("bad",))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("bad.xml", p.stderr)
+        self.assertEqual(subprocess.run([VFMIGCTL, "evacuate"], capture_output=True).returncode, 2)
+        self.assertEqual(self.evacuate("--dry-run", "--parallel", "0").returncode, 1)
+
+
 if __name__ == "__main__":
     sys.exit(run_tap(sys.modules[__name__]))

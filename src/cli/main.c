@@ -25,6 +25,7 @@ static const VfmCliCommand commands[] = {
   { "explain", "BDF", "Explain which driver a device would take and why", vfm_cmd_explain },
   { "hook", "qemu DOMAIN OPERATION SUB-OPERATION EXTRA", "The libvirt qemu hook (domain XML on stdin)", vfm_cmd_hook },
   { "import-driverctl", "[--dry-run]", "Turn driverctl's overrides into a vfmig policy", vfm_cmd_import_driverctl },
+  { "inventory", "", "What a scheduler places on: each device's identity, state and migration traits", vfm_cmd_inventory },
   { "list", "[--all]", "List passthrough-relevant PCI devices and their selected driver", vfm_cmd_list },
   { "mdev create", "PARENT TYPE [--uuid U]", "Create a mediated device (journaled: recover removes it when unused)", vfm_cmd_mdev_create },
   { "mdev list", "", "List mediated devices: type, parent, group, who made them", vfm_cmd_mdev_list },

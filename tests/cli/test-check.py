@@ -701,5 +701,72 @@ class EvacuatePlan(unittest.TestCase):
         self.assertEqual(self.evacuate("--dry-run", "--parallel", "0").returncode, 1)
 
 
+class Inventory(unittest.TestCase):
+    """vfmigctl inventory on synthetic hosts and the kernel mock (issue 19)."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vfm-inv-")
+        shutil.rmtree(self.root)
+
+    def tearDown(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def ctl(self, *args, stdin=None, rc=0):
+        env = dict(os.environ, VFMIG_SYSROOT=self.root, LD_PRELOAD=PRELOAD)
+        p = subprocess.run([VFMIGCTL, "--no-daemon", *args], capture_output=True, text=True, env=env, input=stdin)
+        self.assertEqual(p.returncode, rc, p.stderr)
+        return p
+
+    def test_server(self):
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "3", self.root],
+                       check=True)
+        vfs = [d["bdf"] for d in json.loads(self.ctl("list", "--json").stdout) if d["physfn"]]
+        self.ctl("bind", vfs[0], vfs[1])
+        self.ctl("probe", vfs[0])
+        want = [{"source_bdf": "0000:99:00.1", "vendor": "15b3", "device": "101e", "subsystem_vendor": "15b3",
+                 "subsystem_device": "0016", "class": "020000", "driver": "mlx5_vfio_pci"}]
+        claim = json.loads(self.ctl("claim", "--domain-name", "g", "--json", stdin=json.dumps(want)).stdout)
+        claimed = claim["devices"][0]["bdf"]
+        inv = json.loads(self.ctl("inventory", "--json").stdout)
+        self.assertEqual(set(inv), {"hostname", "kernel_release", "devices", "mdevs", "mdev_types"})
+        devs = {d["bdf"]: d for d in inv["devices"]}
+        self.assertEqual(sorted(devs), sorted(vfs))  # the PF that controls them is not offered
+        d = devs[vfs[0]]
+        self.assertEqual(set(d), {"bdf", "pci_path", "vendor", "device", "subsystem_vendor", "subsystem_device", "class",
+                                  "physfn", "vf_index", "driver", "selected_driver", "selection_kind", "iommu_group",
+                                  "numa_node", "state", "resource_class", "migration", "traits"})
+        self.assertEqual((d["vendor"], d["device"], d["vf_index"], d["driver"]), ("15b3", "101e", 0, "mlx5_vfio_pci"))
+        self.assertTrue(d["pci_path"].endswith("/" + vfs[0]))
+        self.assertEqual(d["resource_class"], "CUSTOM_PCI_15B3_101E")
+        self.assertEqual(d["migration"]["strategies"], ["native", "failover", "replug"])
+        self.assertTrue(d["migration"]["live_migratable"])
+        for t in ("CUSTOM_VFMIG_LIVE_MIGRATABLE", "CUSTOM_VFMIG_STRATEGY_NATIVE", "CUSTOM_VFMIG_DIRTY_TRACKING"):
+            self.assertIn(t, d["traits"])
+        self.assertEqual([devs[v]["vf_index"] for v in vfs], [0, 1, 2])
+        self.assertEqual(devs[claimed]["state"], "claimed")
+        others = [v for v in vfs if v != claimed]
+        self.assertEqual([devs[v]["state"] for v in others], ["free", "free"])
+        never = devs[vfs[2]]
+        self.assertFalse(never["migration"]["live_migratable"])
+        self.assertIn("CUSTOM_VFMIG_PROBE_NEEDED", never["traits"])
+        self.assertNotIn("CUSTOM_VFMIG_LIVE_MIGRATABLE", never["traits"])
+        human = self.ctl("inventory").stdout
+        self.assertIn("DEVICE", human)
+        rows = {line.split()[0]: line.split() for line in human.splitlines() if line.startswith("0000:")}
+        self.assertEqual(rows[vfs[0]][-1], "native")
+        self.assertEqual(rows[vfs[2]][-1], "failover")
+        self.assertEqual(rows[claimed][-2], "claimed")
+
+    def test_laptop_igd(self):
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "laptop", self.root], check=True)
+        inv = json.loads(self.ctl("inventory", "--json").stdout)
+        igd = next(d for d in inv["devices"] if d["bdf"] == "0000:00:02.0")
+        self.assertEqual((igd["selection_kind"], igd["state"], igd["driver"]), ("igd", "host", "i915"))
+        self.assertEqual(igd["migration"]["strategies"], [])
+        self.assertEqual(igd["traits"], ["CUSTOM_VFMIG_COLD_ONLY"])
+        self.assertIn("cold only", self.ctl("inventory").stdout)
+        self.assertEqual(self.ctl("inventory", "extra", rc=2).returncode, 2)
+
+
 if __name__ == "__main__":
     sys.exit(run_tap(sys.modules[__name__]))

@@ -58,7 +58,7 @@ print_plan (VfmCli *cli, const VfmEvacuation *plan, GPtrArray *warnings, gboolea
     const VfmEvacEntry *e = g_ptr_array_index (plan->entries, i);
     char **cells = g_new0 (char *, 6);
     cells[0] = g_strdup (e->domain);
-    cells[1] = g_strdup (e->host ? e->host : "—");
+    cells[1] = g_strdup (e->hostname ? e->hostname : "—");
     if (e->action == VFM_EVAC_LIVE) {
       g_ptr_array_add (e->devices, NULL);
       cells[2] = g_strdup (vfm_strategy_to_string (e->strategy));
@@ -139,7 +139,8 @@ print_summary (VfmCli *cli, VfmEvacuate *ev, gboolean dry_run)
     vfm_table_set_wrap (t, TRUE);
     for (guint i = 0; i < ev->results->len; i++) {
       const VfmEvacResult *r = g_ptr_array_index (ev->results, i);
-      vfm_table_add_row (t, r->domain, vfm_evac_outcome_to_string (r->outcome), r->destination ? r->destination : "—",
+      const VfmEvacEntry *e = g_ptr_array_index (ev->plan->entries, i);
+      vfm_table_add_row (t, r->domain, vfm_evac_outcome_to_string (r->outcome), e->hostname ? e->hostname : "—",
                          r->message ? r->message : "", NULL);
       vfm_table_style (t, 1, r->outcome == VFM_EVAC_MOVED || r->outcome == VFM_EVAC_STOPPED_AND_MOVED ? VFM_STYLE_GOOD
                                                                                                     : VFM_STYLE_WARN);
@@ -194,14 +195,14 @@ plan_offline (const char *from, char **xmls, char **profiles, const VfmEvacuateO
                  ev->warnings->len ? ": " : "", ev->warnings->len ? (const char *) g_ptr_array_index (ev->warnings, 0) : "");
     return NULL;
   }
-  ev->plan = vfm_evacuation_plan (placement, src, domains, o->strategy, o->allow_stop);
+  ev->plan = vfm_evacuation_plan (placement, src, domains, o->strategy, o->allow_stop, o->cold);
   return g_steal_pointer (&ev);
 }
 
 gboolean
 vfm_cmd_evacuate (VfmCli *cli, int argc, char **argv, GError **error)
 {
-  g_auto (GStrv) to = NULL, peers = NULL, to_profile = NULL, domain_xml = NULL;
+  g_auto (GStrv) to = NULL, peers = NULL, to_profile = NULL, domain_xml = NULL, cold = NULL;
   g_autofree char *from = NULL, *strategy_arg = NULL;
   gboolean dry = FALSE, allow_stop = FALSE, persistent = FALSE;
   gint parallel = 1, shutdown_timeout = 120, timeout = 0, bandwidth = 0;
@@ -210,6 +211,7 @@ vfm_cmd_evacuate (VfmCli *cli, int argc, char **argv, GError **error)
     { "peer", 0, 0, G_OPTION_ARG_STRING_ARRAY, &peers, "Where each destination's vfmig facts come from: ssh://HOST, sysroot:DIR, local (one per --to)", "SPEC" },
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry, "Print the plan, change nothing", NULL },
     { "allow-stop", 0, 0, G_OPTION_ARG_NONE, &allow_stop, "Shut down, move and start the domains that cannot move live", NULL },
+    { "cold", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cold, "DOMAIN moves only stopped, as if it could not move live (repeat)", "DOMAIN" },
     { "parallel", 'j', 0, G_OPTION_ARG_INT, &parallel, "Domains moved at a time (1)", "N" },
     { "strategy", 's', 0, G_OPTION_ARG_STRING, &strategy_arg, "auto (default), native, failover or replug", "S" },
     { "shutdown-timeout", 0, 0, G_OPTION_ARG_INT, &shutdown_timeout, "Seconds a guest has to shut down for a cold move (120)", "S" },
@@ -256,6 +258,7 @@ vfm_cmd_evacuate (VfmCli *cli, int argc, char **argv, GError **error)
     return FALSE;
   }
   o.allow_stop = allow_stop;
+  o.cold = (const char * const *) cold;
   o.persistent = persistent;
   o.parallel = (guint) parallel;
   o.shutdown_timeout_s = (guint) shutdown_timeout;

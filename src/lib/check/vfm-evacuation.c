@@ -8,6 +8,7 @@ entry_free (gpointer data)
   VfmEvacEntry *e = data;
   g_free (e->domain);
   g_free (e->host);
+  g_free (e->hostname);
   g_ptr_array_unref (e->devices);
   g_free (e->reason);
   vfm_placement_candidate_free (e->candidate);
@@ -61,7 +62,7 @@ first_blocker (const VfmPlacementCandidate *c)
 
 VfmEvacuation *
 vfm_evacuation_plan (VfmPlacement *placement, const VfmHostProfile *src, GPtrArray *domains, VfmStrategy requested,
-                     gboolean allow_stop)
+                     gboolean allow_stop, const char * const *cold)
 {
   VfmEvacuation *ev = g_new0 (VfmEvacuation, 1);
   ev->entries = g_ptr_array_new_with_free_func (entry_free);
@@ -76,7 +77,14 @@ vfm_evacuation_plan (VfmPlacement *placement, const VfmHostProfile *src, GPtrArr
     e->host_index = -1;
     e->downtime_ms = -1;
     e->candidate = best;
-    if (best != NULL && best->kind == VFM_MOVE_LIVE) {
+    if (best != NULL && best->kind != VFM_MOVE_NONE && cold != NULL && g_strv_contains (cold, d->name)) {
+      /* a live move would be possible: the operator wants it stopped */
+      e->will_stop = TRUE;
+      e->action = allow_stop ? VFM_EVAC_COLD : VFM_EVAC_LEAVE;
+      e->reason = allow_stop ? g_strdup ("asked to move it stopped (--cold)")
+                             : g_strdup_printf ("asked to move it stopped (--cold): a cold move to %s with --allow-stop",
+                                                best->host);
+    } else if (best != NULL && best->kind == VFM_MOVE_LIVE) {
       e->action = VFM_EVAC_LIVE;
       e->strategy = best->check->strategy;
       e->downtime_ms = best->downtime_ms;
@@ -94,6 +102,7 @@ vfm_evacuation_plan (VfmPlacement *placement, const VfmHostProfile *src, GPtrArr
     }
     if (e->action != VFM_EVAC_LEAVE) {
       e->host = g_strdup (best->host);
+      e->hostname = g_strdup (best->check->dest_host ? best->check->dest_host : best->host);
       e->host_index = (gint) best->index;
       add_devices (e, best->check);
       vfm_placement_promise (placement, best);
@@ -115,6 +124,7 @@ vfm_evac_entry_to_json (const VfmEvacEntry *e)
   vfm_json_add_str (b, "action", vfm_evac_action_to_string (e->action));
   vfm_json_add_bool (b, "will_stop", e->will_stop);
   vfm_json_add_str (b, "destination", e->host);
+  vfm_json_add_str (b, "destination_host", e->hostname);
   vfm_json_add_str (b, "strategy", e->action == VFM_EVAC_LIVE ? vfm_strategy_to_string (e->strategy)
                                    : e->action == VFM_EVAC_COLD ? "cold" : NULL);
   vfm_json_add_strv (b, "devices", e->devices);

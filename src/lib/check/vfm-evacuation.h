@@ -23,7 +23,8 @@ typedef struct {
   char *domain;
   VfmEvacAction action;
   gboolean will_stop;        /* no live move: it stops if it moves */
-  char *host;                /* the chosen destination's label, NULL: none */
+  char *host;                /* the chosen destination's label (its URI or file), NULL: none */
+  char *hostname;            /* its hostname from its profile (for people), NULL: none */
   gint host_index;           /* in the placement, -1: none */
   VfmStrategy strategy;      /* LIVE: what migrate will use */
   GPtrArray *devices;        /* char *: "SOURCE → DESTINATION" (BDF or mdev UUID) */
@@ -38,11 +39,14 @@ typedef struct {
   guint n_live, n_cold, n_leave;
 } VfmEvacuation;
 
+/* cold: names of domains the operator says move only stopped (they are
+ * planned as if no live strategy worked), or NULL. */
 VfmEvacuation *vfm_evacuation_plan    (VfmPlacement         *placement,
                                        const VfmHostProfile *src,
                                        GPtrArray            *domains,     /* VfmDomainInfo */
                                        VfmStrategy           requested,
-                                       gboolean              allow_stop);
+                                       gboolean              allow_stop,
+                                       const char * const   *cold);
 void           vfm_evacuation_free    (VfmEvacuation *e);
 const char    *vfm_evac_action_to_string (VfmEvacAction a);
 JsonNode      *vfm_evac_entry_to_json (const VfmEvacEntry *e);

@@ -99,7 +99,11 @@ vfm_evacuate_plan (VfmHost *host, const char *source_uri, char **dest_uris, char
   for (guint i = 0; dest_uris[i] != NULL; i++) {
     g_autofree char *peer = peers ? g_strdup (peers[i]) : vfm_migrate_default_peer (dest_uris[i], opts->sysroot);
     g_autoptr (GError) local = NULL;
-    VfmHostProfile *dst = vfm_preflight_destination (peer, dest_uris[i], &local);
+    gulong lv, qv;
+    VfmHostProfile *dst = NULL;
+    /* a destination whose libvirt does not answer takes nobody */
+    if (vfm_libvirt_versions (dest_uris[i], &lv, &qv, &local))
+      dst = vfm_preflight_destination (peer, dest_uris[i], &local);
     if (dst == NULL) {
       g_ptr_array_add (ev->warnings, g_strdup_printf ("%s: not used: %s", dest_uris[i], local->message));
       continue;
@@ -113,7 +117,7 @@ vfm_evacuate_plan (VfmHost *host, const char *source_uri, char **dest_uris, char
                  ev->warnings->len ? (const char *) g_ptr_array_index (ev->warnings, ev->warnings->len - 1) : "none given");
     return NULL;
   }
-  ev->plan = vfm_evacuation_plan (placement, src, domains, opts->strategy, opts->allow_stop);
+  ev->plan = vfm_evacuation_plan (placement, src, domains, opts->strategy, opts->allow_stop, opts->cold);
   return g_steal_pointer (&ev);
 }
 
@@ -181,7 +185,7 @@ live_move (VfmHost *host, Job *job, VfmEvacResult *res)
     g_ptr_array_add (res->steps, g_strdup (g_ptr_array_index (r->steps, i)));
   if (r->error == NULL) {
     res->outcome = VFM_EVAC_MOVED;
-    res->message = g_strdup_printf ("runs on %s (%s)", e->host, vfm_strategy_to_string (r->strategy));
+    res->message = g_strdup_printf ("runs on %s (%s)", e->hostname, vfm_strategy_to_string (r->strategy));
   } else {
     res->outcome = VFM_EVAC_FAILED;
     res->message = g_strdup_printf ("%s%s", r->error->message, r->migrated ? "" : "; it still runs on the source");
@@ -355,7 +359,7 @@ cold_move (VfmHost *host, Job *job, VfmEvacResult *res)
       cold_step (job, res, "releasing claim %s failed: %s", claim->id, local->message);
   }
   res->outcome = VFM_EVAC_STOPPED_AND_MOVED;
-  res->message = g_strdup_printf ("stopped, runs on %s%s", dest, persistent ? " (the source keeps its definition, shut off)" : "");
+  res->message = g_strdup_printf ("stopped, runs on %s%s", e->hostname, persistent ? " (the source keeps its definition, shut off)" : "");
   return;
 
 out:
@@ -393,7 +397,7 @@ run_one (VfmHost *host, Job *job)
     res->outcome = VFM_EVAC_LEFT;
     res->message = g_strdup ("cancelled before it started; it runs on the source");
   } else {
-    report (run, e->domain, "start", "%s → %s (%s)", e->domain, e->host,
+    report (run, e->domain, "start", "%s → %s (%s)", e->domain, e->hostname,
             e->action == VFM_EVAC_COLD ? "cold, will stop" : vfm_strategy_to_string (e->strategy));
     if (e->action == VFM_EVAC_COLD)
       cold_move (host, job, res);

@@ -20,6 +20,7 @@ typedef void (*VfmEvacuateProgress) (const char *domain, const char *event, cons
 typedef struct {
   VfmStrategy strategy;      /* for live moves (auto: the plan's) */
   gboolean allow_stop;
+  const char * const *cold;  /* domains that move only stopped, or NULL */
   gboolean persistent;       /* live moves: define the domain on the destination */
   guint parallel;            /* domains moved at a time (1) */
   guint shutdown_timeout_s;  /* cold: how long the guest has to shut down (120) */

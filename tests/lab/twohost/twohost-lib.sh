@@ -336,6 +336,12 @@ th_host_stop() {
         _th_poll "! _th_alive '$wd' $h >/dev/null" 5 || return 1
     fi
     wait "$pid" 2>/dev/null || true # reap it if it is our child
+    # A crashed host reboots with an empty /run (a tmpfs). Left behind, the
+    # running domains' status files make the next libvirtd "reconnect" to
+    # QEMUs that died with the namespace and kill the PIDs they name - in a
+    # new PID namespace, maybe libvirtd's own (seen: lab-evacuate's host b
+    # killed itself on restart).
+    if ((kill)); then rm -rf -- "$wd/$h/run/libvirt/qemu"; fi
 }
 
 # _th_record_pidns WORKDIR HOST: remember the pid namespace of HOST's

@@ -359,7 +359,7 @@ _th_record_pidns() {
 # when there is any. Matched by namespace, never by name: other labs' and
 # other users' libvirtd and QEMU are not this lab's.
 th_leftovers() {
-    local wd h ns p n found=0
+    local wd h ns p n st found=0
     local -A want=()
     wd=$(realpath -m -- "${1:-${TH_WORKDIR:?th_leftovers WORKDIR}}")
     for h in "${TH_HOSTS[@]}"; do
@@ -370,6 +370,12 @@ th_leftovers() {
     for p in /proc/[0-9]*; do
         ns=$(readlink "$p/ns/pid" 2>/dev/null) || continue
         [[ -n ${want[$ns]:-} ]] || continue
+        # a zombie runs nothing: the init of a host killed with --kill is
+        # one until the system's init reaps it (seen: "9694 bash", State Z,
+        # PPid 1, gone a second later)
+        st=$(cat "$p/stat" 2>/dev/null) || continue
+        st=${st##*) }
+        [[ ${st%% *} != Z ]] || continue
         n='?'
         read -r n 2>/dev/null <"$p/comm" || true
         printf '%s %s\n' "${p#/proc/}" "$n"

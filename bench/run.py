@@ -13,11 +13,14 @@ Cases:
              namespace, read-only use), and a raw `cat` of three id files per device.
   bind-mock  binding on the kernel mock: one VF and a batch of 256 VFs, vfmigctl
              vs a shell loop doing the same sysfs writes (same mock, same tree).
+  placement  the evacuate plan for 50 domains over 10 candidate hosts from
+             profile files, vs one ranked check per domain (same files).
   lab        the real-kernel numbers from bench/bench-bind.sh (run separately,
              it boots the lab VM), included when bench/results/bind.md exists.
 """
 import argparse
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -247,6 +250,81 @@ def case_check(runs):
             f"| pre-flight, 8 hostdevs, two profiles | vfmigctl check --from --to | {ms(chk)} | {chk[1] / ver[1]:.2f}x |"]
 
 
+def profile_device(bdf, dirty=True, flags=True):
+    """A ConnectX VF as a profile file has it (vfmigctl profile --json)."""
+    return {"bdf": bdf, "vendor": "15b3", "device": "101e", "subsystem_vendor": "15b3", "subsystem_device": "0016",
+            "class": "020000", "revision": "00", "driver": "mlx5_vfio_pci", "module": "mlx5_vfio_pci",
+            "module_version": None, "module_srcversion": "ABC123", "selected_driver": "mlx5_vfio_pci",
+            "selected_module": "mlx5_vfio_pci", "selection_kind": "vendor", "physfn": bdf[:-1] + "0",
+            "pf_driver": "mlx5_core", "numa_node": 0, "iommu_group": 20, "group_viable": True, "vfio_bound": True,
+            "in_use": False, "facts_migration": True, "facts_dirty_tracking": "device", "firmware": "22.39.1002",
+            "vfio_migration": {"supported": flags, "stop_copy": flags, "p2p": flags, "pre_copy": flags,
+                               "dirty_tracking": dirty, "source": "kernel", "detail": "flags", "probed_at": 0,
+                               "age_s": 0}}
+
+
+def profile_host(name, devices):
+    return {"format": 1, "hostname": name, "kernel_release": "6.12.0", "iommu_mode": "on", "cpu_model": "x",
+            "vfmig_version": "0.1.0", "libvirt_version": "10.10.0", "qemu_version": "9.2.0", "created_at": 0,
+            "devices": devices}
+
+
+def case_placement(runs, n_domains=50, n_hosts=10):
+    """The evacuate plan for 50 domains (1-2 VFs each) over 10 candidate
+    hosts from profile files, against the same question asked as one ranked
+    check per domain (which has no memory of what the others were given)."""
+    work = tempfile.mkdtemp(prefix="vfm-bp-")
+    try:
+        src_devs, xmls = [], []
+        for d in range(n_domains):
+            bdfs = [f"0000:{0x10 + d:02x}:00.{f}" for f in range(1, 2 + d % 2)]
+            src_devs += [profile_device(b) for b in bdfs]
+            hd = "".join(f"<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' "
+                         f"bus='0x{b[5:7]}' slot='0x00' function='0x{b[11]}'/></source></hostdev>" for b in bdfs)
+            x = os.path.join(work, f"d{d:02d}.xml")
+            with open(x, "w") as f:
+                f.write(f"<domain><name>d{d:02d}</name><features><acpi/></features><devices>{hd}</devices></domain>")
+            xmls.append(x)
+        src = os.path.join(work, "src.json")
+        with open(src, "w") as f:
+            json.dump(profile_host("src", src_devs), f)
+        hosts = []
+        for h in range(n_hosts):
+            # 4..13 free VFs; every third host's without dirty tracking (replug)
+            devs = [profile_device(f"0000:{0x80 + h:02x}:{v // 8:02x}.{v % 8}", dirty=h % 3 != 0)
+                    for v in range(4 + h)]
+            p = os.path.join(work, f"h{h:02d}.json")
+            with open(p, "w") as f:
+                json.dump(profile_host(f"h{h:02d}", devs), f)
+            hosts.append(p)
+        to = [a for p in hosts for a in ("--to-profile", p)]
+        evac = [VFMIGCTL, "evacuate", "--from", src, *[a for x in xmls for a in ("--domain-xml", x)], *to,
+                "--dry-run", "--json"]
+        # no destination device planned twice
+        out = subprocess.run(evac, capture_output=True, text=True, env=ENV)
+        plan = json.loads(out.stdout.splitlines()[0])["plan"]
+        given = [(e["destination"], d.split(" → ")[1]) for e in plan if e["destination"] for d in e["devices"]]
+        assert len(given) == len(set(given)), "a destination device planned twice"
+        loop = " ; ".join(f"{VFMIGCTL} check --from {src} --domain-xml {x} {' '.join(to)} --json >/dev/null"
+                          for x in xmls)
+        ev = timed(evac, runs, env=ENV)
+        checks = timed(["sh", "-c", loop + " ; true"], runs, env=ENV)
+        ver = timed([VFMIGCTL, "--version"], runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    placed = sum(1 for e in plan if e["action"] != "leave")
+    return [f"{n_domains} domains (1 or 2 ConnectX VFs each, {len(src_devs)} devices), {n_hosts} candidate hosts "
+            f"with 4 to {3 + n_hosts} free VFs each (every third without dirty tracking: replug only); "
+            f"{placed} domains placed, {n_domains - placed} left for want of devices; no device planned twice "
+            "(checked on the plan).", "",
+            "| case | tool | ms (min / median / max) | ratio to 50 ranked checks |", "|---|---|---|---|",
+            f"| process start | vfmigctl --version | {ms(ver)} | {ver[1] / checks[1]:.2f}x |",
+            f"| {n_domains} x {n_hosts} | {n_domains} x vfmigctl check --to-profile x{n_hosts} (no placement) | "
+            f"{ms(checks)} | 1.00x |",
+            f"| {n_domains} x {n_hosts} | vfmigctl evacuate --from --dry-run (placement) | {ms(ev)} | "
+            f"{ev[1] / checks[1]:.2f}x |"]
+
+
 def case_migrate(runs):
     """vfmigctl migrate against bare virsh migrate of the same tiny guest
     between the two libvirtd of the lab, alternating so both see the same
@@ -285,7 +363,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", default="64,512,2048,8192")
-    ap.add_argument("--cases", default="list,bind-mock,check,hook,migrate,lab")
+    ap.add_argument("--cases", default="list,bind-mock,check,placement,hook,migrate,lab")
     ap.add_argument("--output", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     a = ap.parse_args()
     cases = a.cases.split(",")
@@ -314,6 +392,9 @@ def main():
     if "check" in cases:
         out += ["", "## check pre-flight", ""]
         out += case_check(a.runs)
+    if "placement" in cases:
+        out += ["", "## evacuate plan (placement over offline profiles)", ""]
+        out += case_placement(a.runs)
     if "hook" in cases:
         out += ["", "## libvirt hook latency", ""]
         out += case_hook(a.runs)

@@ -8,6 +8,7 @@
 #include "vfm-libvirt.h"
 #include "vfm-migrate.h"
 #include "vfm-peer.h"
+#include "vfm-placement.h"
 #include "vfm-preflight.h"
 #include "vfm-profile.h"
 
@@ -117,14 +118,45 @@ print_result (VfmCli *cli, const VfmCheckResult *r, GPtrArray *blockers)
     }
 }
 
+/* One table, best first: host, verdict, strategy, free matching devices,
+ * estimated downtime, the blocking rules (their reasons are in the reports
+ * above and in --json). */
+static void
+print_ranking (VfmCli *cli, GPtrArray *ranking)
+{
+  g_autoptr (VfmTable) t = vfm_table_new (7, "#|HOST|VERDICT|STRATEGY|FREE|DOWNTIME (est.)|BLOCKERS");
+  vfm_table_set_wrap (t, TRUE);
+  for (guint i = 0; i < ranking->len; i++) {
+    const VfmPlacementCandidate *c = g_ptr_array_index (ranking, i);
+    char **cells = g_new0 (char *, 8);
+    cells[0] = g_strdup_printf ("%u", i + 1);
+    cells[1] = g_strdup (c->host);
+    cells[2] = g_strdup (c->check->ok ? "MIGRATABLE" : c->kind == VFM_MOVE_COLD ? "COLD ONLY" : "NOT MIGRATABLE");
+    cells[3] = g_strdup (c->kind == VFM_MOVE_COLD ? "cold" : vfm_strategy_to_string (c->check->strategy));
+    cells[4] = g_strdup_printf ("%u", c->free_matching);
+    cells[5] = vfm_placement_candidate_downtime_text (c);
+    if (c->blocker_rules->len == 0) {
+      cells[6] = g_strdup ("-");
+    } else {
+      g_ptr_array_add (c->blocker_rules, NULL);
+      cells[6] = g_strjoinv (", ", (char **) c->blocker_rules->pdata);
+      g_ptr_array_remove_index (c->blocker_rules, c->blocker_rules->len - 1);
+    }
+    vfm_table_take_row (t, cells);
+  }
+  printf ("\nranked, best first:\n");
+  vfm_table_print (t, &cli->out);
+}
+
 gboolean
 vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
 {
   g_autofree char *from = NULL, *domain_xml = NULL, *strategy_arg = NULL;
-  g_auto (GStrv) to = NULL, peers = NULL;
+  g_auto (GStrv) to = NULL, peers = NULL, to_profile = NULL;
   gboolean ask_qemu = FALSE;
   GOptionEntry entries[] = {
     { "to", 't', 0, G_OPTION_ARG_STRING_ARRAY, &to, "Destination libvirt URI, or a profile FILE with --from (repeat to rank)", "URI|FILE" },
+    { "to-profile", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &to_profile, "A destination's profile FILE (offline; repeat to rank)", "FILE" },
     { "from", 0, 0, G_OPTION_ARG_FILENAME, &from, "Source profile FILE (offline check)", "FILE" },
     { "domain-xml", 0, 0, G_OPTION_ARG_FILENAME, &domain_xml, "The domain's XML (offline check)", "FILE" },
     { "peer", 0, 0, G_OPTION_ARG_STRING_ARRAY, &peers, "Where each destination's vfmig facts come from: FILE, sysroot:DIR or ssh://HOST", "SPEC" },
@@ -137,13 +169,15 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
   g_autoptr (GPtrArray) blockers = NULL;
   g_autoptr (JsonBuilder) b = json_builder_new ();
   VfmStrategy strategy = VFM_STRATEGY_AUTO;
-  guint ok = 0, n_to;
+  guint ok = 0, n_to, n_files;
+  g_autoptr (VfmPlacement) placement = vfm_placement_new ();
 
   if (!vfm_cli_parse_options (cli, "check", "DOMAIN --to URI | --from FILE --to FILE", entries, &argc, &argv, error))
     return FALSE;
   n_to = to ? g_strv_length (to) : 0;
-  if (n_to == 0 || (from == NULL && argc != 2) || (from != NULL && argc != 1)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "check: give DOMAIN --to URI, or --from FILE --to FILE");
+  n_files = to_profile ? g_strv_length (to_profile) : 0;
+  if (n_to + n_files == 0 || (from == NULL && argc != 2) || (from != NULL && argc != 1)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "check: give DOMAIN --to URI|--to-profile FILE, or --from FILE --to FILE");
     return FALSE;
   }
   if (peers != NULL && g_strv_length (peers) != n_to) {
@@ -190,11 +224,14 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "destinations");
   json_builder_begin_array (b);
-  for (guint i = 0; i < n_to; i++) {
+  for (guint i = 0; i < n_to + n_files; i++) {
     g_autoptr (VfmHostProfile) dst = NULL;
     g_autoptr (VfmCheckResult) r = NULL;
     g_autoptr (GError) local = NULL;
-    if (from != NULL && peers == NULL) {
+    const char *label = i < n_to ? to[i] : to_profile[i - n_to];
+    if (i >= n_to) {
+      dst = vfm_host_profile_load (label, &local);
+    } else if (from != NULL && peers == NULL) {
       dst = vfm_host_profile_load (to[i], &local);
     } else {
       /* a live destination, also beside an offline source (--from F --to URI --peer SPEC) */
@@ -202,24 +239,25 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
       dst = vfm_preflight_destination (peer, to[i], &local);
     }
     if (dst == NULL) {
-      if (n_to == 1) {
+      if (n_to + n_files == 1) {
         g_propagate_error (error, g_steal_pointer (&local));
         return FALSE;
       }
       if (!cli->json) {
-        g_autofree char *msg = g_strdup_printf ("%s: %s", to[i], local->message);
+        g_autofree char *msg = g_strdup_printf ("%s: %s", label, local->message);
         vfm_cli_error (cli, vfm_error_name (local), msg);
       }
       continue;
     }
     if (dst->hostname == NULL)
-      dst->hostname = g_strdup (to[i]);
+      dst->hostname = g_strdup (label);
     r = vfm_check (src, dst, domain, strategy);
     ok += r->ok;
+    vfm_placement_add_host (placement, label, g_steal_pointer (&dst));
     if (cli->json) {
       JsonNode *node = vfm_check_result_to_json (r);
       JsonObject *o = json_node_get_object (node);
-      json_object_set_string_member (o, "to", to[i]);
+      json_object_set_string_member (o, "to", label);
       if (blockers != NULL) {
         JsonArray *a = json_array_new ();
         for (guint k = 0; k < blockers->len; k++)
@@ -233,6 +271,17 @@ vfm_cmd_check (VfmCli *cli, int argc, char **argv, GError **error)
   }
   json_builder_end_array (b);
   vfm_json_add_bool (b, "migratable", ok > 0);
+  {
+    /* every destination ranked, best first (vfm-placement) */
+    g_autoptr (GPtrArray) ranking = vfm_placement_rank (placement, src, domain, strategy);
+    json_builder_set_member_name (b, "ranking");
+    json_builder_begin_array (b);
+    for (guint i = 0; i < ranking->len; i++)
+      json_builder_add_value (b, vfm_placement_candidate_to_json (g_ptr_array_index (ranking, i), i + 1));
+    json_builder_end_array (b);
+    if (!cli->json && n_to + n_files > 1)
+      print_ranking (cli, ranking);
+  }
   json_builder_end_object (b);
   if (cli->json) {
     g_autoptr (JsonNode) root = json_builder_get_root (b);

@@ -79,6 +79,8 @@ gboolean vfm_cmd_profile    (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_probe      (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_migrate    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_recover    (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_evacuate   (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_inventory  (VfmCli *cli, int argc, char **argv, GError **error);
 JsonNode *vfm_cli_migrate_result_to_json (const VfmMigrateResult *r);
 gboolean vfm_cmd_claim      (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_prepare    (VfmCli *cli, int argc, char **argv, GError **error);

@@ -479,5 +479,294 @@ class Synthetic(unittest.TestCase):
         self.assertIsNone(d["vfio_migration"])
 
 
+class Ranked(unittest.TestCase):
+    """check with many destinations ends with one ranking, best first (issue 19)."""
+
+    KINDS = ("native", "native2", "nodirty", "enotty", "nodevice", "inuse", "oldqemu")
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="vfm-rank-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def profile(self, i, kind):
+        name = f"h{i:03d}"
+        if kind == "native":
+            devs = [dev("0000:5e:00.4")]
+        elif kind == "native2":  # two free: more headroom
+            devs = [dev("0000:5e:00.4"), dev("0000:5e:00.5")]
+        elif kind == "nodirty":  # QEMU 9.2 without the properties: replug
+            devs = [dev("0000:5e:00.4", dirty=False)]
+        elif kind == "enotty":
+            devs = [dev("0000:5e:00.4", flags=())]
+        elif kind == "nodevice":
+            devs = [dev("0000:5e:00.4", device="1017")]
+        elif kind == "inuse":
+            devs = [dev("0000:5e:00.4", in_use=True)]
+        else:
+            return host(name, [dev("0000:5e:00.4")], qemu="8.0.0")
+        return host(name, devs)
+
+    def run_check(self, n, *extra):
+        src = os.path.join(self.dir, "src.json")
+        x = os.path.join(self.dir, "dom.xml")
+        with open(src, "w") as f:
+            json.dump(host("hosta", [dev("0000:3b:00.2")]), f)
+        with open(x, "w") as f:
+            f.write(domain([("0000:3b:00.2",)]))
+        args, self.kinds = [], {}
+        for i in range(n):
+            kind = self.KINDS[(i * 5 + 3) % len(self.KINDS)]  # spread over the list, not in order
+            path = os.path.join(self.dir, f"h{i:03d}.json")
+            with open(path, "w") as f:
+                json.dump(self.profile(i, kind), f)
+            self.kinds[path] = kind
+            args += ["--to-profile", path]
+        return subprocess.run([VFMIGCTL, "check", "--from", src, "--domain-xml", x, *args, *extra],
+                              capture_output=True, text=True)
+
+    def test_hundred_profiles_json(self):
+        p = self.run_check(100, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        ranking = out["ranking"]
+        self.assertEqual(len(ranking), 100)
+        self.assertEqual([r["rank"] for r in ranking], list(range(1, 101)))
+        fields = {"rank", "host", "hostname", "verdict", "move", "strategy", "free_matching_devices",
+                  "estimated_downtime_ms", "device_detached_meanwhile", "domains_placed", "blocker_rules", "blockers"}
+        for r in ranking:
+            self.assertEqual(set(r), fields)
+        by_host = {d["to"]: d for d in out["destinations"]}
+        strength = {"native": 3, "failover": 2, "replug": 1, "refuse": 0, "cold": 0}
+        move = {"live": 0, "cold": 1, "none": 2}
+        order = list(by_host)
+
+        def key(r):
+            return (move[r["move"]], -strength[r["strategy"]],
+                    r["estimated_downtime_ms"] if r["estimated_downtime_ms"] is not None else -1,
+                    r["device_detached_meanwhile"], -r["free_matching_devices"], len(r["blockers"]),
+                    order.index(r["host"]))
+        self.assertEqual(ranking, sorted(ranking, key=key))
+        for r in ranking:
+            kind, d = self.kinds[r["host"]], by_host[r["host"]]
+            self.assertEqual(r["strategy"], d["strategy"], r)
+            self.assertEqual(r["verdict"] == "migratable", d["migratable"])
+            want = {"native": ("native", 1), "native2": ("native", 2), "nodirty": ("replug", 1),
+                    "enotty": ("replug", 1), "nodevice": ("refuse", 0), "inuse": ("refuse", 0),
+                    "oldqemu": ("replug", 1)}[kind]
+            self.assertEqual((r["strategy"], r["free_matching_devices"]), want, (kind, r))
+            if r["strategy"] == "native":
+                self.assertEqual(r["blockers"], [])
+                self.assertEqual(r["estimated_downtime_ms"], 300)
+            else:
+                self.assertTrue(r["blockers"], r)
+            if r["strategy"] == "refuse":
+                self.assertIn("destination-device-free", r["blocker_rules"])
+                self.assertIsNone(r["estimated_downtime_ms"])
+        # the hosts with two free devices come first, then the other native ones
+        count = {k: list(self.kinds.values()).count(k) for k in self.KINDS}
+        n2, n1 = count["native2"], count["native"]
+        self.assertEqual({self.kinds[r["host"]] for r in ranking[:n2]}, {"native2"})
+        self.assertEqual({self.kinds[r["host"]] for r in ranking[n2:n2 + n1]}, {"native"})
+        n_none = count["nodevice"] + count["inuse"]
+        self.assertTrue(all(r["move"] == "none" for r in ranking[-n_none:]))
+        self.assertTrue(all(r["move"] == "live" for r in ranking[:-n_none]))
+
+    def test_table_best_first(self):
+        p = self.run_check(7)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        table = p.stdout.split("ranked, best first:\n", 1)[1].splitlines()
+        self.assertEqual(table[0].split()[:5], ["#", "HOST", "VERDICT", "STRATEGY", "FREE"])
+        rows = [line.split() for line in table[1:] if line[:1].isdigit()]
+        self.assertEqual([r[0] for r in rows], [str(i) for i in range(1, 8)])
+        self.assertEqual(self.kinds[rows[0][1]], "native2")
+        self.assertEqual(rows[0][2:6], ["MIGRATABLE", "native", "2", "~300"])
+        self.assertEqual(rows[-1][2:4], ["NOT", "MIGRATABLE"])
+
+    def test_one_destination_no_table(self):
+        p = self.run_check(1)
+        self.assertNotIn("ranked, best first", p.stdout)
+
+    def test_bad_profile_among_many(self):
+        bad = os.path.join(self.dir, "zz-bad.json")
+        with open(bad, "w") as f:
+            f.write("{nope")
+        p = self.run_check(3, "--to-profile", bad)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("zz-bad.json", p.stderr)
+        self.assertNotIn("zz-bad.json", p.stdout.split("ranked, best first:", 1)[1])
+
+
+class EvacuatePlan(unittest.TestCase):
+    """evacuate --from/--domain-xml/--to-profile --dry-run: the plan from files (issue 19)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="vfm-evac-")
+        igd = dict(dev("0000:00:02.0", vendor="8086", device="3e92", driver="vfio-pci", kind="igd", flags=()),
+                   **{"class": "030000"})
+        self.files = {}
+        self.write("src.json", host("hosta", [dev("0000:3b:00.2"), dev("0000:3b:00.3"), igd]))
+        self.write("b.json", host("hostb", [dev("0000:5e:00.4"), dict(igd)]))
+        self.write("c.json", host("hostc", [dev("0000:5e:00.4", flags=())]))
+        for name, bdf in (("web01", "0000:3b:00.2"), ("db02", "0000:3b:00.3"), ("kiosk03", "0000:00:02.0")):
+            self.write(name + ".xml", domain([(bdf,)]).replace("web01", name))
+        self.write("plain.xml", domain([]).replace("web01", "plain"))
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def write(self, name, obj):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(obj if isinstance(obj, str) else json.dumps(obj))
+        self.files[name] = path
+
+    def evacuate(self, *extra, doms=("web01", "db02", "kiosk03", "plain"), dests=("b.json", "c.json")):
+        args = [VFMIGCTL, "evacuate", "--from", self.files["src.json"]]
+        for d in doms:
+            args += ["--domain-xml", self.files[d + ".xml"]]
+        for d in dests:
+            args += ["--to-profile", self.files.get(d, d)]
+        return subprocess.run(args + list(extra), capture_output=True, text=True)
+
+    def plan(self, *extra, **kw):
+        p = self.evacuate("--dry-run", "--json", *extra, **kw)
+        lines = [json.loads(line) for line in p.stdout.splitlines()]
+        self.assertEqual([line["event"] for line in lines], ["plan", "summary"], p.stdout + p.stderr)
+        return p.returncode, {e["domain"]: e for e in lines[0]["plan"]}, lines[1]
+
+    def test_plan_fields(self):
+        rc, plan, summary = self.plan()
+        self.assertEqual(rc, 3)  # kiosk03 stays
+        self.assertEqual(list(plan), ["web01", "db02", "kiosk03", "plain"])
+        w = plan["web01"]
+        self.assertEqual((w["action"], w["destination"], w["strategy"], w["will_stop"]),
+                         ("live", self.files["b.json"], "native", False))
+        self.assertEqual(w["devices"], ["0000:3b:00.2 → 0000:5e:00.4"])
+        self.assertEqual(w["estimated_downtime_ms"], 300)
+        self.assertFalse(w["device_detached_meanwhile"])
+        # b's only ConnectX VF went to web01: db02 gets c's, which only replugs - never b's twice
+        d = plan["db02"]
+        self.assertEqual((d["action"], d["destination"], d["strategy"]), ("live", self.files["c.json"], "replug"))
+        self.assertEqual(d["devices"], ["0000:3b:00.3 → 0000:5e:00.4"])
+        self.assertTrue(d["device_detached_meanwhile"])
+        k = plan["kiosk03"]
+        self.assertEqual((k["action"], k["destination"], k["strategy"], k["will_stop"]), ("leave", None, None, True))
+        self.assertIn("not-igd", k["reason"])
+        self.assertIn("--allow-stop", k["reason"])
+        self.assertEqual(plan["plain"]["action"], "live")
+        self.assertEqual((summary["planned"], summary["left"], summary["failed"], summary["dry_run"]), (3, 1, 0, True))
+        left = next(r for r in summary["results"] if r["domain"] == "kiosk03")
+        self.assertTrue(left["message"].startswith("will stop: "))
+
+    def test_allow_stop_moves_it_cold(self):
+        rc, plan, summary = self.plan("--allow-stop")
+        self.assertEqual(rc, 0)
+        k = plan["kiosk03"]
+        self.assertEqual((k["action"], k["destination"], k["strategy"], k["will_stop"]),
+                         ("cold", self.files["b.json"], "cold", True))
+        self.assertEqual(k["devices"], ["0000:00:02.0 → 0000:00:02.0"])
+        self.assertIsNone(k["estimated_downtime_ms"])
+
+    def test_no_room_anywhere(self):
+        # only c: db02 and web01 want the same single VF - the second stays
+        rc, plan, _ = self.plan(doms=("web01", "db02"), dests=("c.json",))
+        self.assertEqual(rc, 3)
+        self.assertEqual(plan["web01"]["action"], "live")
+        self.assertEqual(plan["db02"]["action"], "leave")
+        self.assertIn("destination-device-free", plan["db02"]["reason"])
+
+    def test_human_plan(self):
+        p = self.evacuate("--dry-run")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("plan: 3 live, 0 cold (stopped), 1 left where they are", p.stdout)
+        rows = {line.split()[0]: line.split() for line in p.stdout.splitlines() if line[:1].isalpha()}
+        self.assertEqual(rows["web01"][2:4], ["native", "~300"])
+        self.assertEqual(rows["kiosk03"][1:5], ["—", "-", "-", "will"])
+        self.assertIn("dry run: nothing changed", p.stdout)
+
+    def test_bad_input(self):
+        self.assertEqual(self.evacuate().returncode, 1)  # --from plans only
+        self.assertIn("--dry-run", self.evacuate().stderr)
+        p = self.evacuate("--dry-run", dests=("nosuch.json",))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("nosuch.json", p.stderr)
+        self.write("bad.xml", "<domain><devices><hostdev mode='subsystem' type='pci'><source><address bus='zz'/>"
+                              "</source></hostdev></devices></domain>")
+        p = self.evacuate("--dry-run", doms=("bad",))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("bad.xml", p.stderr)
+        self.assertEqual(subprocess.run([VFMIGCTL, "evacuate"], capture_output=True).returncode, 2)
+        self.assertEqual(self.evacuate("--dry-run", "--parallel", "0").returncode, 1)
+
+
+class Inventory(unittest.TestCase):
+    """vfmigctl inventory on synthetic hosts and the kernel mock (issue 19)."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vfm-inv-")
+        shutil.rmtree(self.root)
+
+    def tearDown(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def ctl(self, *args, stdin=None, rc=0):
+        env = dict(os.environ, VFMIG_SYSROOT=self.root, LD_PRELOAD=PRELOAD)
+        p = subprocess.run([VFMIGCTL, "--no-daemon", *args], capture_output=True, text=True, env=env, input=stdin)
+        self.assertEqual(p.returncode, rc, p.stderr)
+        return p
+
+    def test_server(self):
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "3", self.root],
+                       check=True)
+        vfs = [d["bdf"] for d in json.loads(self.ctl("list", "--json").stdout) if d["physfn"]]
+        self.ctl("bind", vfs[0], vfs[1])
+        self.ctl("probe", vfs[0])
+        want = [{"source_bdf": "0000:99:00.1", "vendor": "15b3", "device": "101e", "subsystem_vendor": "15b3",
+                 "subsystem_device": "0016", "class": "020000", "driver": "mlx5_vfio_pci"}]
+        claim = json.loads(self.ctl("claim", "--domain-name", "g", "--json", stdin=json.dumps(want)).stdout)
+        claimed = claim["devices"][0]["bdf"]
+        inv = json.loads(self.ctl("inventory", "--json").stdout)
+        self.assertEqual(set(inv), {"hostname", "kernel_release", "devices", "mdevs", "mdev_types"})
+        devs = {d["bdf"]: d for d in inv["devices"]}
+        self.assertEqual(sorted(devs), sorted(vfs))  # the PF that controls them is not offered
+        d = devs[vfs[0]]
+        self.assertEqual(set(d), {"bdf", "pci_path", "vendor", "device", "subsystem_vendor", "subsystem_device", "class",
+                                  "physfn", "vf_index", "driver", "selected_driver", "selection_kind", "iommu_group",
+                                  "numa_node", "state", "resource_class", "migration", "traits"})
+        self.assertEqual((d["vendor"], d["device"], d["vf_index"], d["driver"]), ("15b3", "101e", 0, "mlx5_vfio_pci"))
+        self.assertTrue(d["pci_path"].endswith("/" + vfs[0]))
+        self.assertEqual(d["resource_class"], "CUSTOM_PCI_15B3_101E")
+        self.assertEqual(d["migration"]["strategies"], ["native", "failover", "replug"])
+        self.assertTrue(d["migration"]["live_migratable"])
+        for t in ("CUSTOM_VFMIG_LIVE_MIGRATABLE", "CUSTOM_VFMIG_STRATEGY_NATIVE", "CUSTOM_VFMIG_DIRTY_TRACKING"):
+            self.assertIn(t, d["traits"])
+        self.assertEqual([devs[v]["vf_index"] for v in vfs], [0, 1, 2])
+        self.assertEqual(devs[claimed]["state"], "claimed")
+        others = [v for v in vfs if v != claimed]
+        self.assertEqual([devs[v]["state"] for v in others], ["free", "free"])
+        never = devs[vfs[2]]
+        self.assertFalse(never["migration"]["live_migratable"])
+        self.assertIn("CUSTOM_VFMIG_PROBE_NEEDED", never["traits"])
+        self.assertNotIn("CUSTOM_VFMIG_LIVE_MIGRATABLE", never["traits"])
+        human = self.ctl("inventory").stdout
+        self.assertIn("DEVICE", human)
+        rows = {line.split()[0]: line.split() for line in human.splitlines() if line.startswith("0000:")}
+        self.assertEqual(rows[vfs[0]][-1], "native")
+        self.assertEqual(rows[vfs[2]][-1], "failover")
+        self.assertEqual(rows[claimed][-2], "claimed")
+
+    def test_laptop_igd(self):
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "laptop", self.root], check=True)
+        inv = json.loads(self.ctl("inventory", "--json").stdout)
+        igd = next(d for d in inv["devices"] if d["bdf"] == "0000:00:02.0")
+        self.assertEqual((igd["selection_kind"], igd["state"], igd["driver"]), ("igd", "host", "i915"))
+        self.assertEqual(igd["migration"]["strategies"], [])
+        self.assertEqual(igd["traits"], ["CUSTOM_VFMIG_COLD_ONLY"])
+        self.assertIn("cold only", self.ctl("inventory").stdout)
+        self.assertEqual(self.ctl("inventory", "extra", rc=2).returncode, 2)
+
+
 if __name__ == "__main__":
     sys.exit(run_tap(sys.modules[__name__]))

@@ -254,8 +254,8 @@ class Methods(HostCase):
             self.assertEqual(text, f.read())
         name, methods, errors = parse_interface(text)
         self.assertEqual(name, "io.vfmig")
-        self.assertEqual(sorted(methods), ["Bind", "Claim", "Doctor", "Explain", "Hello", "List", "Prepare", "Profile", "Release", "Renew",
-                                          "Restore", "Status", "Unbind"])
+        self.assertEqual(sorted(methods), ["Bind", "Claim", "Doctor", "Explain", "Hello", "Inventory", "List", "Prepare",
+                                          "Profile", "Release", "Renew", "Restore", "Status", "Unbind"])
         self.assertIn("PermissionDenied", errors)
         # every declared method exists (anything but MethodNotFound)
         for m in methods:
@@ -275,6 +275,22 @@ class Methods(HostCase):
         self.assertEqual(self.call("io.vfmig.List")["devices"], self.ctl_json("list"))
         self.assertEqual(self.call("io.vfmig.List", {"all": True})["devices"], self.ctl_json("list", "--all"))
         self.assertEqual(self.call("io.vfmig.List", {"all": None})["devices"], self.ctl_json("list"))
+
+    def test_inventory_same_as_cli(self):
+        vf, vf2 = self.vfs()[:2]
+        self.call("io.vfmig.Bind", {"bdfs": [vf]})
+        self.ctl_json("probe", vf)
+        inv = self.call("io.vfmig.Inventory")
+        self.assertEqual(inv, self.ctl_json("inventory"))
+        devs = {d["bdf"]: d for d in inv["devices"]}
+        self.assertEqual(devs[vf]["driver"], "mlx5_vfio_pci")
+        self.assertTrue(devs[vf]["migration"]["live_migratable"])
+        self.assertIn("CUSTOM_VFMIG_LIVE_MIGRATABLE", devs[vf]["traits"])
+        self.assertFalse(devs[vf2]["migration"]["live_migratable"])
+        self.assertIn("CUSTOM_VFMIG_PROBE_NEEDED", devs[vf2]["traits"])
+        with self.assertRaises(VarlinkError) as e:
+            self.call("io.vfmig.Inventory", {"all": True})
+        self.assertEqual(e.exception.name, "org.varlink.service.InvalidParameter")
 
     def test_explain_same_as_cli(self):
         for d in self.call("io.vfmig.List", {"all": True})["devices"][:12]:

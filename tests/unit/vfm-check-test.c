@@ -4,6 +4,7 @@
 #include "vfm-compat.h"
 #include "vfm-domain-xml.h"
 #include "vfm-error.h"
+#include "vfm-placement.h"
 #include "vfm-profile.h"
 
 #include <libxml/c14n.h>
@@ -744,6 +745,100 @@ test_hostdev_element_kept (void)
   g_assert_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND);
 }
 
+/* ---- placement (issue 19) ---- */
+
+static VfmDomainInfo *
+one_hostdev_domain (const char *name, const char *bdf)
+{
+  g_autofree char *xml = g_strdup_printf ("<domain type='kvm'><name>%s</name><features><acpi/></features><devices>"
+                                          "<hostdev mode='subsystem' type='pci' managed='no'><source><address "
+                                          "domain='0x%.4s' bus='0x%.2s' slot='0x%.2s' function='0x%.1s'/></source>"
+                                          "</hostdev></devices></domain>", name, bdf, bdf + 5, bdf + 8, bdf + 11);
+  return parse (xml);
+}
+
+/* Two domains with the same kind of device, three candidates: b has one
+ * free device (native), c has one that only replugs, d has none. The first
+ * domain gets b; b's device is then promised and the second gets c - never
+ * b's device twice. */
+static void
+test_placement_no_overcommit (void)
+{
+  g_autoptr (VfmHostProfile) src = profile ("a");
+  g_autoptr (VfmPlacement) p = vfm_placement_new ();
+  g_autoptr (VfmDomainInfo) d1 = one_hostdev_domain ("d1", "0000:3b:00.2");
+  g_autoptr (VfmDomainInfo) d2 = one_hostdev_domain ("d2", "0000:3b:00.3");
+  g_autoptr (GPtrArray) r1 = NULL, r2 = NULL, r3 = NULL;
+  VfmHostProfile *b = profile ("b"), *c = profile ("c"), *d = profile ("d");
+  const VfmPlacementCandidate *first;
+
+  add_mlx (src, "0000:3b:00.2", TRUE);
+  add_mlx (src, "0000:3b:00.3", TRUE);
+  add_mlx (b, "0000:5e:00.4", TRUE);
+  add_mlx (c, "0000:5e:00.4", TRUE)->dirty_tracking = FALSE; /* QEMU 9.1 without the properties: replug */
+  vfm_placement_add_host (p, "d", d);
+  vfm_placement_add_host (p, "c", c);
+  vfm_placement_add_host (p, "b", b);
+
+  r1 = vfm_placement_rank (p, src, d1, VFM_STRATEGY_AUTO);
+  g_assert_cmpuint (r1->len, ==, 3);
+  first = g_ptr_array_index (r1, 0);
+  g_assert_cmpstr (first->host, ==, "b");
+  g_assert_cmpint (first->check->strategy, ==, VFM_STRATEGY_NATIVE);
+  g_assert_cmpuint (first->free_matching, ==, 1);
+  g_assert_cmpint (first->downtime_ms, ==, 300);
+  g_assert_cmpstr (((VfmPlacementCandidate *) g_ptr_array_index (r1, 1))->host, ==, "c");
+  g_assert_cmpint (((VfmPlacementCandidate *) g_ptr_array_index (r1, 1))->check->strategy, ==, VFM_STRATEGY_REPLUG);
+  g_assert_true (((VfmPlacementCandidate *) g_ptr_array_index (r1, 1))->device_gap);
+  g_assert_cmpstr (((VfmPlacementCandidate *) g_ptr_array_index (r1, 2))->host, ==, "d");
+  g_assert_cmpint (((VfmPlacementCandidate *) g_ptr_array_index (r1, 2))->kind, ==, VFM_MOVE_NONE);
+  g_assert_cmpuint (((VfmPlacementCandidate *) g_ptr_array_index (r1, 2))->blockers->len, >, 0);
+
+  /* ranking alone promises nothing */
+  r2 = vfm_placement_rank (p, src, d2, VFM_STRATEGY_AUTO);
+  g_assert_cmpstr (((VfmPlacementCandidate *) g_ptr_array_index (r2, 0))->host, ==, "b");
+
+  vfm_placement_promise (p, first);
+  g_assert_cmpuint (vfm_placement_n_promised (p, 2), ==, 1);
+  r3 = vfm_placement_rank (p, src, d2, VFM_STRATEGY_AUTO);
+  first = g_ptr_array_index (r3, 0);
+  g_assert_cmpstr (first->host, ==, "c");
+  g_assert_cmpstr (((VfmHostdevVerdict *) g_ptr_array_index (first->check->hostdevs, 0))->dest_bdf, ==, "0000:5e:00.4");
+  for (guint i = 0; i < r3->len; i++) {
+    const VfmPlacementCandidate *x = g_ptr_array_index (r3, i);
+    if (g_strcmp0 (x->host, "b") == 0) {
+      g_assert_false (x->check->ok);
+      g_assert_cmpuint (x->free_matching, ==, 0);
+      g_assert_null (((VfmHostdevVerdict *) g_ptr_array_index (x->check->hostdevs, 0))->dest_bdf);
+    }
+  }
+}
+
+/* A device that cannot move live (an IGD) ranks a host with a free device
+ * of the same kind as a cold move, before one without. */
+static void
+test_placement_cold (void)
+{
+  g_autoptr (VfmHostProfile) src = profile ("a");
+  g_autoptr (VfmPlacement) p = vfm_placement_new ();
+  g_autoptr (VfmDomainInfo) dom = one_hostdev_domain ("kiosk", "0000:00:02.0");
+  g_autoptr (GPtrArray) r = NULL;
+  VfmHostProfile *b = profile ("b"), *c = profile ("c");
+  VfmDeviceProfile *igd;
+
+  igd = add_ice (src, "0000:00:02.0", TRUE);
+  g_free (igd->selection_kind);
+  igd->selection_kind = g_strdup ("igd");
+  add_ice (c, "0000:00:02.0", TRUE);
+  vfm_placement_add_host (p, "b", b);
+  vfm_placement_add_host (p, "c", c);
+  r = vfm_placement_rank (p, src, dom, VFM_STRATEGY_AUTO);
+  g_assert_cmpstr (((VfmPlacementCandidate *) g_ptr_array_index (r, 0))->host, ==, "c");
+  g_assert_cmpint (((VfmPlacementCandidate *) g_ptr_array_index (r, 0))->kind, ==, VFM_MOVE_COLD);
+  g_assert_cmpint (((VfmPlacementCandidate *) g_ptr_array_index (r, 0))->downtime_ms, ==, -1);
+  g_assert_cmpint (((VfmPlacementCandidate *) g_ptr_array_index (r, 1))->kind, ==, VFM_MOVE_NONE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -761,6 +856,8 @@ main (int argc, char **argv)
   ADD ("/check/rules/two-same-devices", test_two_same_devices);
   ADD ("/check/rules/failover", test_failover);
   ADD ("/check/rules/refuse-reasons", test_refuse_reasons);
+  g_test_add_func ("/check/placement/no-overcommit", test_placement_no_overcommit);
+  g_test_add_func ("/check/placement/cold", test_placement_cold);
   g_test_add_func ("/check/rewrite/keeps-everything-else", test_rewrite_keeps_everything_else);
   g_test_add_func ("/check/rewrite/identity", test_rewrite_identity);
   g_test_add_func ("/check/rewrite/drop-and-claim", test_rewrite_drop_and_claim);

@@ -12,6 +12,7 @@
 #include "vfm-mdev-ops.h"
 #include "vfm-claims.h"
 #include "vfm-doctor.h"
+#include "vfm-inventory.h"
 #include "vfm-status.h"
 #include "vfm-varlink.h"
 #include "vfm-api-resources.h"
@@ -311,6 +312,16 @@ method_profile (VfmMethodCall *call, JsonNode **error_parameters, GError **error
   return vfm_host_profile_to_json (p);
 }
 
+static JsonNode *
+method_inventory (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  g_autoptr (VfmHost) host = NULL;
+
+  if (!vfm_varlink_params_check (call->parameters, NULL, error) || (host = open_host (call, TRUE, error)) == NULL)
+    return NULL;
+  return vfm_inventory_build (host, error);
+}
+
 /* An optional non-negative integer parameter; InvalidParameter when it is
  * of another type. */
 static gboolean
@@ -494,6 +505,7 @@ static const VfmMethod methods[] = {
   { "io.vfmig.Doctor", VFM_ACCESS_READ, method_doctor },
   { "io.vfmig.Explain", VFM_ACCESS_READ, method_explain },
   { "io.vfmig.Hello", VFM_ACCESS_READ, method_hello },
+  { "io.vfmig.Inventory", VFM_ACCESS_READ, method_inventory },
   { "io.vfmig.List", VFM_ACCESS_READ, method_list },
   { "io.vfmig.Prepare", VFM_ACCESS_WRITE, method_prepare },
   { "io.vfmig.Profile", VFM_ACCESS_READ, method_profile },

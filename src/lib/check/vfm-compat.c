@@ -771,6 +771,13 @@ judge_mdev (RuleCtx *ctx)
 VfmCheckResult *
 vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomainInfo *domain, VfmStrategy requested)
 {
+  return vfm_check_reserved (src, dst, domain, requested, NULL);
+}
+
+VfmCheckResult *
+vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomainInfo *domain,
+                    VfmStrategy requested, const VfmCheckReserved *reserved)
+{
   g_autoptr (GError) props_error = NULL;
   g_autoptr (GPtrArray) qemu_props =
     domain->mdevs->len + domain->hostdevs->len > 0 ? vfm_qemu_props_load (&props_error) : NULL;
@@ -780,6 +787,25 @@ vfm_check (const VfmHostProfile *src, const VfmHostProfile *dst, const VfmDomain
   g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
   gboolean all_p2p = TRUE;
   guint n_migratable = 0;
+
+  /* what earlier domains were promised on this destination (placement):
+   * never offered twice */
+  if (reserved != NULL && reserved->devices != NULL) {
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init (&it, reserved->devices);
+    while (g_hash_table_iter_next (&it, &key, NULL)) {
+      g_hash_table_add (taken, key);
+      g_hash_table_add (mdev_taken, key);
+    }
+  }
+  if (reserved != NULL && reserved->mdev_room != NULL) {
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init (&it, reserved->mdev_room);
+    while (g_hash_table_iter_next (&it, &key, &value))
+      g_hash_table_insert (mdev_planned, key, value);
+  }
 
   r->domain = g_strdup (domain->name);
   r->source_host = g_strdup (src->hostname);

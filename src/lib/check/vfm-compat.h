@@ -66,6 +66,20 @@ VfmCheckResult *vfm_check                (const VfmHostProfile *src,
                                           const VfmHostProfile *dst,
                                           const VfmDomainInfo  *domain,
                                           VfmStrategy           requested);
+/* Devices already promised to other domains on the destination (a
+ * placement, vfm-placement.h): check picks none of them. devices holds BDFs
+ * and mediated device UUIDs; mdev_room maps a destination's
+ * VfmMdevTypeProfile to the instances already planned on it (GINT_TO_POINTER). */
+typedef struct {
+  GHashTable *devices;
+  GHashTable *mdev_room;
+} VfmCheckReserved;
+
+VfmCheckResult *vfm_check_reserved       (const VfmHostProfile   *src,
+                                          const VfmHostProfile   *dst,
+                                          const VfmDomainInfo    *domain,
+                                          VfmStrategy             requested,
+                                          const VfmCheckReserved *reserved);
 void            vfm_check_result_free    (VfmCheckResult *r);
 JsonNode       *vfm_check_result_to_json (const VfmCheckResult *r);
 

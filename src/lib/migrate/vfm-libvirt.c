@@ -38,7 +38,13 @@
   X (virTypedParamsAddString)            \
   X (virTypedParamsAddULLong)            \
   X (virTypedParamsGetULLong)            \
-  X (virTypedParamsFree)
+  X (virTypedParamsFree)                 \
+  X (virConnectListAllDomains)           \
+  X (virDomainGetName)                   \
+  X (virDomainShutdown)                  \
+  X (virDomainCreate)                    \
+  X (virDomainCreateXML)                 \
+  X (virDomainUndefine)
 
 #define DECLARE(name) static __typeof__ (name) *p_##name;
 VFM_LIBVIRT_SYMBOLS (DECLARE)
@@ -488,4 +494,93 @@ vfm_virt_define (VfmVirt *v, const char *xml, GError **error)
   }
   p_virDomainFree (d);
   return TRUE;
+}
+
+/* ---- domain life cycle, for a cold move (evacuate --allow-stop) ---- */
+
+/* The names of the running domains, sorted. */
+GPtrArray *
+vfm_virt_list_running (VfmVirt *v, GError **error)
+{
+  virDomainPtr *doms = NULL;
+  int n = p_virConnectListAllDomains (v->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  GPtrArray *out;
+  if (n < 0) {
+    set_virt_error (error, "cannot list the running domains");
+    return NULL;
+  }
+  out = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < n; i++) {
+    const char *name = p_virDomainGetName (doms[i]);
+    if (name != NULL)
+      g_ptr_array_add (out, g_strdup (name));
+    p_virDomainFree (doms[i]);
+  }
+  free (doms);
+  g_ptr_array_sort (out, vfm_virt_compare_names);
+  return out;
+}
+
+int
+vfm_virt_compare_names (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char **) a, *(const char **) b);
+}
+
+/* Asks the guest to shut down (ACPI power button or agent, libvirt's
+ * choice); returns at once: the caller waits for the state. */
+gboolean
+vfm_virt_shutdown (VfmVirt *v, const char *name, GError **error)
+{
+  virDomainPtr d = lookup (v, name, error);
+  int r;
+  if (d == NULL)
+    return FALSE;
+  r = p_virDomainShutdown (d);
+  if (r < 0)
+    set_virt_error (error, "asking the guest to shut down failed");
+  p_virDomainFree (d);
+  return r == 0;
+}
+
+/* Starts a defined domain. */
+gboolean
+vfm_virt_start (VfmVirt *v, const char *name, GError **error)
+{
+  virDomainPtr d = lookup (v, name, error);
+  int r;
+  if (d == NULL)
+    return FALSE;
+  r = p_virDomainCreate (d);
+  if (r < 0)
+    set_virt_error (error, "starting the domain failed");
+  p_virDomainFree (d);
+  return r == 0;
+}
+
+/* Starts a transient domain from its XML. */
+gboolean
+vfm_virt_create_transient (VfmVirt *v, const char *xml, GError **error)
+{
+  virDomainPtr d = p_virDomainCreateXML (v->conn, xml, 0);
+  if (d == NULL) {
+    set_virt_error (error, "starting the domain from its XML failed");
+    return FALSE;
+  }
+  p_virDomainFree (d);
+  return TRUE;
+}
+
+gboolean
+vfm_virt_undefine (VfmVirt *v, const char *name, GError **error)
+{
+  virDomainPtr d = lookup (v, name, error);
+  int r;
+  if (d == NULL)
+    return FALSE;
+  r = p_virDomainUndefine (d);
+  if (r < 0)
+    set_virt_error (error, "undefining the domain failed");
+  p_virDomainFree (d);
+  return r == 0;
 }

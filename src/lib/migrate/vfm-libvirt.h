@@ -55,6 +55,14 @@ gboolean  vfm_virt_device        (VfmVirt *v, const char *name, const char *xml,
 
 gboolean  vfm_virt_define        (VfmVirt *v, const char *xml, GError **error);
 
+/* Domain life cycle, for a cold move (evacuate --allow-stop). */
+GPtrArray *vfm_virt_list_running (VfmVirt *v, GError **error);
+int       vfm_virt_compare_names (gconstpointer a, gconstpointer b);
+gboolean  vfm_virt_shutdown      (VfmVirt *v, const char *name, GError **error);
+gboolean  vfm_virt_start         (VfmVirt *v, const char *name, GError **error);
+gboolean  vfm_virt_create_transient (VfmVirt *v, const char *xml, GError **error);
+gboolean  vfm_virt_undefine      (VfmVirt *v, const char *name, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmVirt, vfm_virt_close)
 
 G_END_DECLS

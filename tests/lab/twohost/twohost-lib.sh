@@ -24,6 +24,9 @@
 #                          migration time grows with it (decision 27)
 #   TH_GUEST_ACK_UNPLUG    1: the guest ROM acknowledges PCI hot-unplug (ACPI
 #                          PIIX4 eject), so a <hostdev> can be detached (0)
+#   TH_GUEST_ACK_POWERDOWN 1: the guest ROM powers off on the ACPI power button
+#                          (virsh shutdown), as an ACPI OS would (0; not with
+#                          TH_GUEST_ACK_UNPLUG=1)
 #   TH_GUEST_DEVICES       XML added inside the guest's <devices> ("")
 #   TH_CAPS_CACHE          where QEMU capabilities are kept between runs
 #                          (/var/tmp/vfmig-th-caps-$UID; "" for none)
@@ -333,6 +336,12 @@ th_host_stop() {
         _th_poll "! _th_alive '$wd' $h >/dev/null" 5 || return 1
     fi
     wait "$pid" 2>/dev/null || true # reap it if it is our child
+    # A crashed host reboots with an empty /run (a tmpfs). Left behind, the
+    # running domains' status files make the next libvirtd "reconnect" to
+    # QEMUs that died with the namespace and kill the PIDs they name - in a
+    # new PID namespace, maybe libvirtd's own (seen: lab-evacuate's host b
+    # killed itself on restart).
+    if ((kill)); then rm -rf -- "$wd/$h/run/libvirt/qemu"; fi
 }
 
 # _th_record_pidns WORKDIR HOST: remember the pid namespace of HOST's
@@ -350,7 +359,7 @@ _th_record_pidns() {
 # when there is any. Matched by namespace, never by name: other labs' and
 # other users' libvirtd and QEMU are not this lab's.
 th_leftovers() {
-    local wd h ns p n found=0
+    local wd h ns p n st found=0
     local -A want=()
     wd=$(realpath -m -- "${1:-${TH_WORKDIR:?th_leftovers WORKDIR}}")
     for h in "${TH_HOSTS[@]}"; do
@@ -361,6 +370,12 @@ th_leftovers() {
     for p in /proc/[0-9]*; do
         ns=$(readlink "$p/ns/pid" 2>/dev/null) || continue
         [[ -n ${want[$ns]:-} ]] || continue
+        # a zombie runs nothing: the init of a host killed with --kill is
+        # one until the system's init reaps it (seen: "9694 bash", State Z,
+        # PPid 1, gone a second later)
+        st=$(cat "$p/stat" 2>/dev/null) || continue
+        st=${st##*) }
+        [[ ${st%% *} != Z ]] || continue
         n='?'
         read -r n 2>/dev/null <"$p/comm" || true
         printf '%s %s\n' "${p#/proc/}" "$n"
@@ -448,6 +463,25 @@ th_make_rom() {
         hex+=' 31C0 66BA10AE EF'        #    xor eax,eax; mov dx,0xae10; out dx,eax (bus 0)
         hex+=' B204 ED 85C0 74D6'       #    mov dl,0x04; in eax,dx (pending); test; jz 1b
         hex+=' B208 EF EBD1'            #    mov dl,0x08; out dx,eax (eject them); jmp 1b
+    elif [[ ${TH_GUEST_ACK_POWERDOWN:-0} == 1 ]]; then
+        # ACPI power button → soft off, as an ACPI OS answers it: map the
+        # PIIX4 PM registers (00:01.3: PMBA 0x40 = 0xb000, PMREGMISC 0x80
+        # bit 0, as SeaBIOS does), set PWRBTN_EN in PM1_EN; every 65536
+        # counts ("pause", see above) read PM1_STS and on PWRBTN_STS write
+        # SLP_EN with SLP_TYP 0 (S5) to PM1_CNT: QEMU powers off.
+        hex+=' B8400B0080 66BAF80C EF'  # cf8 = 00:01.3 reg 0x40
+        hex+=' B801B00000 B2FC EF'      # PMBA = 0xb000 | 1
+        hex+=' B8800B0080 B2F8 EF'      # cf8 = 00:01.3 reg 0x80
+        hex+=' B001 B2FC EE'            # PMREGMISC = 1 (PM I/O on)
+        hex+=' 66B80001 66BA02B0 66EF'  # PM1_EN = PWRBTN_EN
+        hex+=' FF0500100000 7506'       # 1: inc dword [0x1000]; jnz 2f
+        hex+=' FF0504100000'            #    inc dword [0x1004]
+        hex+=' F70500100000FFFF0000'    # 2: test dword [0x1000],0xffff
+        hex+=' 75E6 F390'               #    jnz 1b; pause
+        hex+=' 66BA00B0 66ED'           #    mov dx,0xb000; in ax,dx (PM1_STS)
+        hex+=' F6C401 74D9'             #    test ah,1 (PWRBTN_STS); jz 1b
+        hex+=' 66B80020 B204 66EF'      #    PM1_CNT (0xb004) = SLP_EN, S5
+        hex+=' F4 EBFD'                 #    hlt; jmp hlt
     else
         hex+=' FF0500100000 75F8'       # 1: inc dword [0x1000]; jnz 1b
         hex+=' FF0504100000 EBF0'       #    inc dword [0x1004]; jmp 1b
@@ -495,6 +529,7 @@ th_define_guest() {
     ((fill < mem)) || { _th_err "th_define_guest: FILL_MIB must be < MEM_MIB"; return 2; }
     rom=$TH_WORKDIR/rom-fill$fill.bin xml=$TH_WORKDIR/$name.xml
     [[ ${TH_GUEST_ACK_UNPLUG:-0} == 1 ]] && rom=${rom%.bin}-ack.bin
+    [[ ${TH_GUEST_ACK_UNPLUG:-0} != 1 && ${TH_GUEST_ACK_POWERDOWN:-0} == 1 ]] && rom=${rom%.bin}-pwr.bin
     [[ -s $rom ]] || th_make_rom "$rom" "$fill" || return 1
     th_guest_xml "$name" "$mem" "$rom" >"$xml" || return 1
     th_virsh "$h" define "$xml" >/dev/null

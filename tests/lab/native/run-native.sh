@@ -15,7 +15,7 @@
 #  - seeds libvirt's QEMU capabilities kept from the last run in
 #    ${VFMIG_LAB_CACHE:-/var/tmp/vfmig-lab-UID}/native-caps.
 # Options go to vm-run.sh (--results DIR also keeps native-logs.tar.gz).
-# Environment: LAB_NATIVE_TIMEOUT (seconds for the VM, default 600).
+# Environment: LAB_NATIVE_TIMEOUT (seconds for the VM, default 800).
 set -euo pipefail
 
 here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
@@ -87,7 +87,7 @@ cp -p -- "$caps"/*.xml "$results/th-caps/" 2>/dev/null || true
 
 rc=0
 LAB_MTTY_KO=$ko LAB_NATIVE_ROM=$work/mtty-guest.rom \
-    "$lab/vm-run.sh" --mem 2048 --timeout "${LAB_NATIVE_TIMEOUT:-600}" "${vm_args[@]}" "$@" \
+    "$lab/vm-run.sh" --mem 2048 --timeout "${LAB_NATIVE_TIMEOUT:-800}" "${vm_args[@]}" "$@" \
     "$here/native.sh" || rc=$?
 
 # keep what the VM's libvirtd probed (whole files only: a temporary name, then mv)

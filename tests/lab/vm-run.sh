@@ -418,6 +418,10 @@ EOF_ITOOLS_BOOT
 
 # --initrd: IMAGE followed by a small uncompressed cpio with the boot script,
 # STAGE2 and busybox (the kernel unpacks concatenated archives in order).
+# The cpio must start on a 4-byte boundary: the kernel takes an uncompressed
+# archive only there and reads anything else as compressed ("invalid magic at
+# start of compressed archive", seen when mkinitramfs's zstd image was
+# 7227754 bytes), so IMAGE is padded with zeros first, which it skips.
 build_itools_initrd() {
     local out=$1 stage rc=0
     stage=$(mktemp -d "$jobdir/itools.XXXXXX")
@@ -426,6 +430,7 @@ build_itools_initrd() {
         printf '%s\n' "$STAGE2" >"$stage/etc/vfmig-lab/stage2" &&
         cp -- "$(command -v busybox)" "$stage/etc/vfmig-lab/busybox" &&
         cp -- "$itools_image" "$out" &&
+        truncate -s %4 -- "$out" &&
         (cd "$stage" && find . -mindepth 1 -print0 | LC_ALL=C sort -z |
             cpio --null --create --format=newc --reproducible --quiet) >>"$out" || rc=$?
     rm -rf -- "$stage"

@@ -56,6 +56,11 @@ typedef struct {
   GPtrArray *hostdevs;        /* VfmHostdevVerdict of PCI devices */
   GPtrArray *mdevs;           /* VfmHostdevVerdict of mediated devices (native or refuse) */
   GPtrArray *plan;            /* char *: the steps migrate would take */
+  /* the downtime limit migrate sets unless told one (DESIGN.md, Decisions 32):
+   * QEMU's default plus the time to move, at the migration's rate, what only
+   * moves while the guest is stopped */
+  guint64 downtime_base_ms;   /* QEMU's default downtime-limit (curated) */
+  guint64 stop_copy_bytes;    /* guest RAM when a native device has no dirty tracking; 0: nothing beyond */
   char *summary;
 } VfmCheckResult;
 
@@ -82,6 +87,11 @@ VfmCheckResult *vfm_check_reserved       (const VfmHostProfile   *src,
                                           const VfmCheckReserved *reserved);
 void            vfm_check_result_free    (VfmCheckResult *r);
 JsonNode       *vfm_check_result_to_json (const VfmCheckResult *r);
+/* The downtime limit for a migration moving bytes_per_s: QEMU's default plus
+ * the stop-copy bytes at that rate, rounded up; 0 when nothing beyond
+ * QEMU's default is known to move while the guest is stopped (leave it). */
+guint64         vfm_check_downtime_ms    (const VfmCheckResult *r,
+                                          guint64               bytes_per_s);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmCheckResult, vfm_check_result_free)
 

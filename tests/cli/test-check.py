@@ -870,5 +870,48 @@ class Inventory(unittest.TestCase):
         self.assertEqual(self.ctl("inventory", "extra", rc=2).returncode, 2)
 
 
+class Postcopy(unittest.TestCase):
+    """vfmigctl migrate --postcopy is refused with the reason and touches nothing (issue 16, 7; Decisions 32):
+    libvirt's test driver holds the running guests, a small synthetic host is this machine."""
+
+    NODE = ("<node><domain type='test'><name>vf1</name><uuid>9a3f1c52-3f0e-4e61-9d5b-0c1f5e2b7a01</uuid>"
+            "<memory>131072</memory><os><type>hvm</type></os><devices>"
+            "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' bus='0x3b' "
+            "slot='0x00' function='0x2'/></source></hostdev></devices></domain>"
+            "<domain type='test'><name>plain</name><uuid>9a3f1c52-3f0e-4e61-9d5b-0c1f5e2b7a02</uuid>"
+            "<memory>131072</memory><os><type>hvm</type></os><devices/></domain></node>")
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="vfm-pc-")
+        self.root = os.path.join(self.dir, "root")
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "1",
+                        "--hostname", "hosta", self.root], check=True)
+        self.node = os.path.join(self.dir, "node.xml")
+        with open(self.node, "w") as f:
+            f.write(self.NODE)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def migrate(self, name, *extra):
+        return subprocess.run([VFMIGCTL, "--sysroot", self.root, "-c", f"test://{self.node}", "migrate", name,
+                               "qemu+unix:///system?socket=/nonexistent", "--peer", "local", "--json", *extra],
+                              capture_output=True, text=True)
+
+    def test_postcopy_refused(self):
+        p = self.migrate("vf1", "--postcopy")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        err = json.loads(p.stdout)["error"]
+        self.assertEqual(err["name"], "io.vfmig.InvalidArgument")
+        self.assertIn("1 VFIO device", err["message"])
+        self.assertIn("not supported with postcopy migration", err["message"])
+        self.assertEqual(err["result"]["steps"], [])
+        self.assertIsNone(err["result"]["claim_id"])
+        # a guest without passthrough devices: said where to go instead
+        p = self.migrate("plain", "--postcopy")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("virsh migrate --postcopy", json.loads(p.stdout)["error"]["message"])
+
+
 if __name__ == "__main__":
     sys.exit(run_tap(sys.modules[__name__]))

@@ -438,6 +438,8 @@ vfm_virt_job_stats (VfmVirt *v, const char *name, VfmJobStats *out)
       out->dirty_rate_pages = val;
     if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_DOWNTIME, &val) == 1)
       out->expected_downtime_ms = val;
+    if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_MEMORY_BPS, &val) == 1)
+      out->memory_bps = val;
   }
   p_virTypedParamsFree (params, n);
   p_virDomainFree (d);

@@ -257,6 +257,20 @@ step_preflight (Run *run, GError **error)
                  run->name);
     return FALSE;
   }
+  if (o->postcopy) {
+    guint n = run->info->hostdevs->len + run->info->mdevs->len;
+    if (n > 0)
+      g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT,
+                   "--postcopy: %s has %u VFIO device%s, and QEMU cannot postcopy VFIO device state - a device's state must be on "
+                   "the destination before the guest runs there (QEMU >= 8.2 refuses: \"VFIO migration is not "
+                   "supported with postcopy migration\"); vfmig migrates such guests pre-copy only", run->name, n,
+                   n == 1 ? "" : "s");
+    else
+      g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT,
+                   "--postcopy: vfmigctl migrates pre-copy only; %s has no passthrough device, so "
+                   "'virsh migrate --postcopy' can move it", run->name);
+    return FALSE;
+  }
   if (run->persistent && (run->inactive = vfm_virt_domain_xml (run->src, run->name, TRUE, error)) == NULL)
     return FALSE;
   peer_spec = o->peer ? g_strdup (o->peer) : vfm_migrate_default_peer (run->dest_uri, NULL);
@@ -474,6 +488,38 @@ undo_detach (Run *run)
   }
 }
 
+/* The downtime limit, once per migration: --max-downtime, else what the
+ * check says must move while the guest is stopped (a native device without
+ * dirty tracking: the guest RAM) at --bandwidth or at QEMU's measured rate
+ * (known after the first moments of the job), on top of QEMU's default
+ * (DESIGN.md, Decisions 32). Nothing of that kind: QEMU's default stays.
+ * TRUE when settled (set, or nothing to set). */
+static gboolean
+set_downtime (Run *run, VfmVirt *watch, const VfmJobStats *stats)
+{
+  const VfmMigrateOptions *o = run->o;
+  guint64 bps = o->bandwidth_mib ? o->bandwidth_mib << 20 : stats->memory_bps;
+  guint64 ms = o->max_downtime_ms;
+
+  if (ms == 0) {
+    if (run->r->check == NULL || run->r->check->stop_copy_bytes == 0)
+      return TRUE;
+    if ((ms = vfm_check_downtime_ms (run->r->check, bps)) == 0)
+      return FALSE; /* no rate measured yet */
+  }
+  step_begin (run);
+  if (!vfm_virt_set_max_downtime (watch, run->name, ms))
+    return FALSE;
+  if (o->max_downtime_ms)
+    step_done (run, "downtime limit %" G_GUINT64_FORMAT " ms (--max-downtime)", ms);
+  else
+    step_done (run, "downtime limit %" G_GUINT64_FORMAT " ms: QEMU's default %" G_GUINT64_FORMAT " ms plus %"
+               G_GUINT64_FORMAT " MiB copied while the guest is stopped at %" G_GUINT64_FORMAT " MiB/s (%s)", ms,
+               run->r->check->downtime_base_ms, run->r->check->stop_copy_bytes >> 20, MAX (bps >> 20, 1),
+               o->bandwidth_mib ? "--bandwidth" : "measured by QEMU");
+  return TRUE;
+}
+
 /* 6. Migrate with libvirt, the XML pointing at the claimed devices; the job
  * watched from a second connection for progress, cancel and timeout. */
 static gboolean
@@ -512,8 +558,8 @@ step_migrate (Run *run, GError **error)
   while (!g_atomic_int_get (&job.done)) {
     VfmJobStats stats;
     if (watch != NULL && vfm_virt_job_stats (watch, run->name, &stats)) {
-      if (o->max_downtime_ms && !downtime_set)
-        downtime_set = vfm_virt_set_max_downtime (watch, run->name, o->max_downtime_ms);
+      if (!downtime_set)
+        downtime_set = set_downtime (run, watch, &stats);
       /* a progress event when the numbers move, else one every 5 s */
       if (memcmp (&stats, &last_stats, sizeof stats) != 0 || g_get_monotonic_time () - last_said > 5 * G_USEC_PER_SEC) {
         say (run, "progress", &stats, "migrating");

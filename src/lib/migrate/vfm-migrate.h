@@ -26,7 +26,8 @@ typedef struct {
   gboolean keep_source;      /* keep the source mediated devices vfmig created */
   guint timeout_s;           /* 0: none */
   guint64 bandwidth_mib;     /* 0: unlimited */
-  guint64 max_downtime_ms;   /* 0: libvirt's default */
+  guint64 max_downtime_ms;   /* 0: from the check (vfm_check_downtime_ms), else QEMU's default */
+  gboolean postcopy;         /* asked for: refused, with the reason (DESIGN.md, Decisions 32) */
   guint claim_ttl_s;
   guint detach_timeout_s;
   const char *peer;          /* NULL: from the destination URI */

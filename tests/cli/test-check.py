@@ -345,6 +345,24 @@ class Rules(unittest.TestCase):
         self.assertEqual(self.verdict(out), "failover")
         self.assertEqual(self.rule(out, "failover-pair")["outcome"], "pass")
 
+    def test_interface_hostdev(self):
+        # issue 16, 5: an <interface type='hostdev'> is a hostdev - checked, claimed - and what the destination VF
+        # gets from libvirt (MAC, VLAN) is said
+        iface = ("<interface type='hostdev' managed='yes'><mac address='52:54:00:AA:BB:01'/>"
+                 "<source><address type='pci' domain='0x0000' bus='0x3b' slot='0x00' function='0x2'/></source>"
+                 "<vlan><tag id='42'/></vlan><alias name='ua-sriov'/></interface>")
+        dom = domain([]).replace("<devices>", "<devices>" + iface)
+        rc, out = self.check(dom=dom, rc=0)
+        d = out["destinations"][0]
+        h = d["hostdevs"][0]
+        self.assertEqual((h["bdf"], h["alias"], h["verdict"]), ("0000:3b:00.2", "ua-sriov", "native"))
+        self.assertEqual(h["interface"], {"mac": "52:54:00:AA:BB:01", "vlan": "42"})
+        self.assertTrue(any(p.startswith("claim hostb 0000:5e:00.4 for 0000:3b:00.2 (native; libvirt gives it "
+                                         "MAC 52:54:00:AA:BB:01 and VLAN 42") for p in d["plan"]), d["plan"])
+        # a plain hostdev has no interface facts
+        rc, out = self.check(rc=0)
+        self.assertIsNone(out["destinations"][0]["hostdevs"][0]["interface"])
+
     def test_requested_strategy(self):
         dst = host("hostb", [dev("0000:5e:00.4", flags=())])
         rc, out = self.check(None, dst, None, "--strategy", "native", rc=3)

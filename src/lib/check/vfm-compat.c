@@ -722,6 +722,8 @@ verdict_free (gpointer data)
   g_free (v->mdev_type);
   g_free (v->dest_mdev_uuid);
   g_free (v->dest_mdev_parent);
+  g_free (v->mac);
+  g_free (v->vlan);
   g_clear_pointer (&v->qemu_properties, g_ptr_array_unref);
   g_ptr_array_unref (v->rules);
   g_free (v);
@@ -808,6 +810,9 @@ judge (RuleCtx *ctx)
   v->alias = g_strdup (ctx->hostdev->alias);
   v->dest_bdf = ctx->dst ? g_strdup (ctx->dst->bdf) : NULL;
   v->driver = ctx->src ? g_strdup (driver_of (ctx->src)) : NULL;
+  v->is_interface = ctx->hostdev->is_interface;
+  v->mac = g_strdup (ctx->hostdev->mac);
+  v->vlan = g_strdup (ctx->hostdev->vlan);
   v->rules = g_ptr_array_new_with_free_func (rule_result_free);
   for (gsize i = 0; i < G_N_ELEMENTS (rules); i++) {
     VfmRuleResult *r = g_new0 (VfmRuleResult, 1);
@@ -1096,8 +1101,12 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
     for (guint i = 0; i < r->hostdevs->len; i++) {
       const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
       VfmStrategy s = requested == VFM_STRATEGY_AUTO ? v->best : requested;
-      g_ptr_array_add (r->plan, g_strdup_printf ("claim %s %s for %s (%s)", dst->hostname ? dst->hostname : "destination",
-                                                 v->dest_bdf, v->bdf, vfm_strategy_to_string (s)));
+      g_autofree char *carried = v->is_interface && (v->mac || v->vlan)
+        ? g_strdup_printf ("; libvirt gives it %s%s%s%s%s as on the source", v->mac ? "MAC " : "", v->mac ? v->mac : "",
+                           v->mac && v->vlan ? " and " : "", v->vlan ? "VLAN " : "", v->vlan ? v->vlan : "")
+        : g_strdup ("");
+      g_ptr_array_add (r->plan, g_strdup_printf ("claim %s %s for %s (%s%s)", dst->hostname ? dst->hostname : "destination",
+                                                 v->dest_bdf, v->bdf, vfm_strategy_to_string (s), carried));
       g_ptr_array_add (r->plan, g_strdup_printf ("prepare %s: bind %s", v->dest_bdf, v->driver ? v->driver : "its driver"));
       if (s == VFM_STRATEGY_REPLUG)
         g_ptr_array_add (r->plan, g_strdup_printf ("detach %s from the domain on the source", v->bdf));
@@ -1211,6 +1220,15 @@ vfm_check_result_to_json (const VfmCheckResult *r)
       vfm_json_add_strv (b, "qemu_properties", v->qemu_properties);
     } else {
       vfm_json_add_str (b, "bdf", v->bdf);
+      json_builder_set_member_name (b, "interface");
+      if (v->is_interface) {
+        json_builder_begin_object (b);
+        vfm_json_add_str (b, "mac", v->mac);
+        vfm_json_add_str (b, "vlan", v->vlan);
+        json_builder_end_object (b);
+      } else {
+        json_builder_add_null_value (b);
+      }
     }
     vfm_json_add_str (b, "alias", v->alias);
     vfm_json_add_str (b, "driver", v->driver);

@@ -43,6 +43,10 @@ typedef struct {
   char *dest_mdev_uuid;       /* the free instance on the destination, or NULL: one is created */
   char *dest_mdev_parent;
   GPtrArray *qemu_properties; /* char *: "enable-migration=on (string)", what QEMU needs on the hostdev */
+  /* an <interface type='hostdev'> (or a hostdev network's): what the
+   * destination VF gets (libvirt sets them from the interface element) */
+  gboolean is_interface;
+  char *mac, *vlan;
 } VfmHostdevVerdict;
 
 typedef struct {

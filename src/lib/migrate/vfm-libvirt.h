@@ -44,6 +44,7 @@ typedef struct {
 VfmVirt  *vfm_virt_open          (const char *uri, gboolean read_only, GError **error);
 void      vfm_virt_close         (VfmVirt *v);
 char     *vfm_virt_domain_xml    (VfmVirt *v, const char *name, gboolean inactive, GError **error);
+char     *vfm_virt_domain_live_xml (VfmVirt *v, const char *name, GError **error);
 gboolean  vfm_virt_domain_facts  (VfmVirt *v, const char *name, char **uuid, gboolean *persistent,
                                   gboolean *active, GError **error);
 gboolean  vfm_virt_migrate       (VfmVirt *v, const char *name, const char *dest_uri, const char *dest_xml,

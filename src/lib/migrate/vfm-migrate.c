@@ -166,6 +166,28 @@ migrate_thread (gpointer data)
   return NULL;
 }
 
+/* The XML libvirt migrates, with each interface on a hostdev network shown
+ * as the VF it uses (vfm_domain_actualize): the migratable XML has only the
+ * network's name. notes (may be NULL) gets a line for each. */
+static char *
+domain_xml (VfmVirt *virt, const char *name, GPtrArray *notes, GError **error)
+{
+  g_autofree char *xml = vfm_virt_domain_xml (virt, name, FALSE, error);
+  g_autofree char *live = NULL;
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  char *out;
+  if (xml == NULL)
+    return NULL;
+  if (strstr (xml, "<interface type='network'") == NULL && strstr (xml, "<interface type=\"network\"") == NULL)
+    return g_steal_pointer (&xml);
+  if ((live = vfm_virt_domain_live_xml (virt, name, error)) == NULL ||
+      (out = vfm_domain_actualize (xml, strlen (xml), live, strlen (live), lines, error)) == NULL)
+    return NULL;
+  for (guint i = 0; notes != NULL && i < lines->len; i++)
+    g_ptr_array_add (notes, g_strdup_printf ("note: %s", (const char *) g_ptr_array_index (lines, i)));
+  return out;
+}
+
 /* Waits until the live XML no longer has the hostdev: a detach returns
  * success even when the guest never acknowledged it (LAB-NOTES). */
 static gboolean
@@ -174,7 +196,7 @@ wait_detached (VfmVirt *virt, const char *name, const char *bdf, guint timeout_s
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
   guint delay_ms = 50;
   while (TRUE) {
-    g_autofree char *xml = vfm_virt_domain_xml (virt, name, FALSE, error);
+    g_autofree char *xml = domain_xml (virt, name, NULL, error);
     g_autoptr (VfmDomainInfo) info = NULL;
     gboolean present = FALSE;
     if (xml == NULL || (info = vfm_domain_parse (xml, strlen (xml), error)) == NULL)
@@ -196,7 +218,7 @@ wait_detached (VfmVirt *virt, const char *name, const char *bdf, guint timeout_s
 static gboolean
 still_attached (VfmVirt *virt, const char *name, const char *bdf)
 {
-  g_autofree char *xml = vfm_virt_domain_xml (virt, name, FALSE, NULL);
+  g_autofree char *xml = domain_xml (virt, name, NULL, NULL);
   g_autoptr (VfmDomainInfo) info = xml ? vfm_domain_parse (xml, strlen (xml), NULL) : NULL;
   for (guint i = 0; info != NULL && i < info->hostdevs->len; i++)
     if (g_strcmp0 (((VfmHostdev *) g_ptr_array_index (info->hostdevs, i))->bdf, bdf) == 0)
@@ -249,7 +271,7 @@ step_preflight (Run *run, GError **error)
         return FALSE;
     }
   }
-  if ((run->xml = vfm_virt_domain_xml (run->src, run->name, FALSE, error)) == NULL ||
+  if ((run->xml = domain_xml (run->src, run->name, r->steps, error)) == NULL ||
       (run->info = vfm_domain_parse (run->xml, strlen (run->xml), error)) == NULL)
     return FALSE;
   if (!run->active) {
@@ -605,7 +627,7 @@ step_verify (Run *run, GError **error)
   if (g_hash_table_size (run->moves) == 0)
     return TRUE;
   if ((dst = vfm_virt_open (run->dest_uri, FALSE, error)) == NULL ||
-      (xml = vfm_virt_domain_xml (dst, run->name, FALSE, error)) == NULL ||
+      (xml = domain_xml (dst, run->name, NULL, error)) == NULL ||
       (info = vfm_domain_parse (xml, strlen (xml), error)) == NULL) {
     g_prefix_error (error, "reading %s's live XML on the destination: ", run->name);
     return FALSE;

@@ -344,6 +344,11 @@ class Rules(unittest.TestCase):
         rc, out = self.check(dst=dst, dom=dom, rc=0)
         self.assertEqual(self.verdict(out), "failover")
         self.assertEqual(self.rule(out, "failover-pair")["outcome"], "pass")
+        # issue 16, 4: vfmig claims and rewrites, QEMU unplugs; vfmig never detaches the teaming VF
+        plan = out["destinations"][0]["plan"]
+        self.assertIn("claim hostb 0000:5e:00.4 for 0000:3b:00.2 (failover)", plan)
+        self.assertFalse(any(p.startswith(("detach", "attach")) for p in plan), plan)
+        self.assertTrue(any(p.startswith("leave 0000:3b:00.2 attached: QEMU unplugs it") for p in plan), plan)
 
     def test_interface_hostdev(self):
         # issue 16, 5: an <interface type='hostdev'> is a hostdev - checked, claimed - and what the destination VF

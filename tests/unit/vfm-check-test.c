@@ -551,6 +551,43 @@ test_failover (Fixture *f, gconstpointer data)
   /* the ConnectX VF has no standby: failover cannot take the whole domain */
   g_assert_false (verdict (r, SRC_MLX)->supports[VFM_STRATEGY_FAILOVER]);
   g_assert_false (r->ok);
+
+  /* auto: the ConnectX VF natively, the E810 VF by failover - which vfmig
+   * never detaches itself (issue 16, 4): QEMU unplugs it during the
+   * migration, and the migrated XML points it at the claimed VF */
+  {
+    g_autoptr (VfmCheckResult) a = vfm_check (f->src, f->dst, info, VFM_STRATEGY_AUTO);
+    const VfmHostdevVerdict *v = verdict (a, SRC_ICE);
+    g_autoptr (GHashTable) moves = g_hash_table_new (g_str_hash, g_str_equal);
+    g_autoptr (GError) error = NULL;
+    g_autofree char *dest = NULL;
+    g_autoptr (VfmDomainInfo) dinfo = NULL;
+    const VfmHostdev *h;
+
+    g_assert_true (a->ok);
+    g_assert_cmpint (v->best, ==, VFM_STRATEGY_FAILOVER);
+    g_assert_cmpint (vfm_check_hostdev_strategy (a, v), ==, VFM_STRATEGY_FAILOVER);
+    g_assert_false (vfm_check_vfmig_replugs (a, v));
+    g_assert_false (plan_has (a, "detach " SRC_ICE));
+    g_assert_false (plan_has (a, "attach 0000:5e:01.0 on the destination"));
+    g_assert_true (plan_has (a, "leave " SRC_ICE " attached: QEMU unplugs it during the migration"));
+    /* the same device replugged when asked: vfmig detaches it */
+    {
+      g_autoptr (VfmCheckResult) rp = vfm_check (f->src, f->dst, info, VFM_STRATEGY_REPLUG);
+      g_assert_true (vfm_check_vfmig_replugs (rp, verdict (rp, SRC_ICE)));
+      g_assert_true (plan_has (rp, "detach " SRC_ICE));
+    }
+    g_hash_table_insert (moves, SRC_ICE, "0000:5e:01.0");
+    dest = vfm_domain_rewrite (xml, strlen (xml), moves, NULL, NULL, &error);
+    g_assert_no_error (error);
+    dinfo = parse (dest);
+    h = g_ptr_array_index (dinfo->hostdevs, 1);
+    g_assert_cmpstr (h->bdf, ==, "0000:5e:01.0");
+    g_assert_cmpstr (h->teaming, ==, "transient");
+    g_assert_cmpstr (h->teaming_peer, ==, "ua-virtio");
+    g_assert_cmpstr (h->mac, ==, "52:54:00:aa:bb:cc");
+    g_assert_true (dinfo->has_persistent_teaming);
+  }
 }
 
 /* Whole-domain blockers and per-device ones that no strategy survives. */

@@ -1100,7 +1100,7 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
   if (r->ok) {
     for (guint i = 0; i < r->hostdevs->len; i++) {
       const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
-      VfmStrategy s = requested == VFM_STRATEGY_AUTO ? v->best : requested;
+      VfmStrategy s = vfm_check_hostdev_strategy (r, v);
       g_autofree char *carried = v->is_interface && (v->mac || v->vlan)
         ? g_strdup_printf ("; libvirt gives it %s%s%s%s%s as on the source", v->mac ? "MAC " : "", v->mac ? v->mac : "",
                            v->mac && v->vlan ? " and " : "", v->vlan ? "VLAN " : "", v->vlan ? v->vlan : "")
@@ -1108,8 +1108,12 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
       g_ptr_array_add (r->plan, g_strdup_printf ("claim %s %s for %s (%s%s)", dst->hostname ? dst->hostname : "destination",
                                                  v->dest_bdf, v->bdf, vfm_strategy_to_string (s), carried));
       g_ptr_array_add (r->plan, g_strdup_printf ("prepare %s: bind %s", v->dest_bdf, v->driver ? v->driver : "its driver"));
-      if (s == VFM_STRATEGY_REPLUG)
+      if (vfm_check_vfmig_replugs (r, v))
         g_ptr_array_add (r->plan, g_strdup_printf ("detach %s from the domain on the source", v->bdf));
+      else if (s == VFM_STRATEGY_FAILOVER)
+        g_ptr_array_add (r->plan, g_strdup_printf ("leave %s attached: QEMU unplugs it during the migration (virtio-net "
+                                                   "failover, the guest keeps its network on the standby) and plugs "
+                                                   "%s on the destination from the migrated XML", v->bdf, v->dest_bdf));
     }
     for (guint i = 0; i < r->mdevs->len; i++) {
       const VfmHostdevVerdict *v = g_ptr_array_index (r->mdevs, i);
@@ -1139,8 +1143,7 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
     g_ptr_array_add (r->plan, g_strdup_printf ("migrate live (peer to peer, no postcopy) with the destination XML pointing at the claimed devices"));
     for (guint i = 0; i < r->hostdevs->len; i++) {
       const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
-      VfmStrategy s = requested == VFM_STRATEGY_AUTO ? v->best : requested;
-      if (s == VFM_STRATEGY_REPLUG)
+      if (vfm_check_vfmig_replugs (r, v))
         g_ptr_array_add (r->plan, g_strdup_printf ("attach %s on the destination", v->dest_bdf));
       g_ptr_array_add (r->plan, g_strdup_printf ("release %s on the source", v->bdf));
     }
@@ -1150,6 +1153,18 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
   else
     r->summary = g_strdup_printf ("%s", r->ok ? vfm_strategy_to_string (r->strategy) : "not migratable");
   return r;
+}
+
+VfmStrategy
+vfm_check_hostdev_strategy (const VfmCheckResult *r, const VfmHostdevVerdict *v)
+{
+  return r->requested == VFM_STRATEGY_AUTO ? v->best : r->requested;
+}
+
+gboolean
+vfm_check_vfmig_replugs (const VfmCheckResult *r, const VfmHostdevVerdict *v)
+{
+  return vfm_check_hostdev_strategy (r, v) == VFM_STRATEGY_REPLUG;
 }
 
 guint64

@@ -91,6 +91,15 @@ VfmCheckResult *vfm_check_reserved       (const VfmHostProfile   *src,
                                           const VfmCheckReserved *reserved);
 void            vfm_check_result_free    (VfmCheckResult *r);
 JsonNode       *vfm_check_result_to_json (const VfmCheckResult *r);
+/* The strategy a hostdev moves with under the check's request (its best under
+ * auto), and whether vfmig detaches and re-attaches it itself: only replug.
+ * A failover VF is unplugged by QEMU during the migration (virtio-net
+ * failover) and plugged on the destination from the migrated XML, which
+ * points at the claimed VF; vfmig never detaches it. */
+VfmStrategy     vfm_check_hostdev_strategy (const VfmCheckResult    *r,
+                                            const VfmHostdevVerdict *v);
+gboolean        vfm_check_vfmig_replugs    (const VfmCheckResult    *r,
+                                            const VfmHostdevVerdict *v);
 /* The downtime limit for a migration moving bytes_per_s: QEMU's default plus
  * the stop-copy bytes at that rate, rounded up; 0 when nothing beyond
  * QEMU's default is known to move while the guest is stopped (leave it). */

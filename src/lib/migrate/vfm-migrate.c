@@ -314,9 +314,10 @@ step_preflight (Run *run, GError **error)
   for (guint i = 0; i < r->check->hostdevs->len; i++) {
     const VfmHostdevVerdict *v = g_ptr_array_index (r->check->hostdevs, i);
     const VfmDeviceProfile *d = vfm_host_profile_device (run->src_profile, v->bdf);
-    VfmStrategy s = o->strategy == VFM_STRATEGY_AUTO ? v->best : o->strategy;
     g_ptr_array_add (run->wants, want_for (d));
-    if (s == VFM_STRATEGY_REPLUG || s == VFM_STRATEGY_FAILOVER)
+    /* a failover VF is not replugged by vfmig: QEMU unplugs it during the
+     * migration, the migrated XML points it at the claimed VF */
+    if (vfm_check_vfmig_replugs (r->check, v))
       g_hash_table_insert (run->replug, g_strdup (v->bdf), g_strdup (v->alias));
   }
   for (guint i = 0; i < r->check->mdevs->len; i++) {

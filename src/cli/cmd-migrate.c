@@ -211,7 +211,11 @@ print_claim (VfmCli *cli, const VfmClaim *c)
     g_autofree char *what = g_strdup_printf ("%s (%s, %s)", c->id, c->state, expiry);
     g_autoptr (VfmTable) table = vfm_table_new (4, "DEVICE|SOURCE|DRIVER|BOUND");
     vfm_term_print_item (&cli->out, stdout, 0, "claim", VFM_STYLE_BOLD, what);
-    vfm_term_print_item (&cli->out, stdout, 2, "domain", VFM_STYLE_PLAIN, c->domain_name ? c->domain_name : "?");
+    g_autofree char *owner = g_strdup_printf ("%s%s%s%s%s%s", c->domain_name ? c->domain_name : "?",
+                                              c->domain_uuid ? " (" : "", c->domain_uuid ? c->domain_uuid : "",
+                                              c->domain_uuid ? ")" : "", c->held_by ? ", held by " : "",
+                                              c->held_by ? c->held_by : "");
+    vfm_term_print_item (&cli->out, stdout, 2, "domain", VFM_STYLE_PLAIN, owner);
     vfm_table_set_indent (table, 2);
     for (guint i = 0; i < c->devices->len; i++) {
       const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);

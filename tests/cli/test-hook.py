@@ -92,8 +92,17 @@ class Hook(unittest.TestCase):
         self.assertEqual(self.hook("prepare", "begin", out).returncode, 0)
         self.assertEqual(self.driver(claimed), "mlx5_vfio_pci")
         self.assertEqual(self.claims()[0]["state"], "prepared")
+        # started, QEMU holding the device: the domain adopts the claim (issue 16, 6)
+        with open(os.path.join(self.root, ".kmock", "in-use", claimed), "w") as f:
+            f.write("4242 (qemu-system-x86)")
         self.assertEqual(self.hook("started", "begin", out).returncode, 0)
-        self.assertEqual(self.claims()[0]["expires_at"], 0)
+        c = self.claims()[0]
+        self.assertEqual((c["state"], c["expires_at"], c["held_pid"]), ("running", 0, 4242))
+        self.assertEqual(c["held_by"], f"{claimed}: 4242 (qemu-system-x86)")
+        self.assertEqual(c["domain_uuid"], "11111111-2222-3333-4444-555555555555")
+        p = self.ctl("claims")
+        self.assertIn("running", p.stdout)
+        self.assertIn("web01 (11111111-2222-3333-4444-555555555555), held by " + claimed, p.stdout)
         # a migration whose XML already carries a claim is not claimed twice
         again = self.hook("migrate", "begin", out)
         self.assertEqual(again.stdout, out)
@@ -101,6 +110,42 @@ class Hook(unittest.TestCase):
         # release (the domain leaves or stops) ends the claim
         self.assertEqual(self.hook("release", "end", out).returncode, 0)
         self.assertEqual(self.claims(), [])
+
+    def test_adopted_claim_lives_until_the_domain_lets_go(self):
+        # issue 16, 6: started without a holder keeps the lease (renewed); once QEMU holds the device the claim
+        # is the domain's, with no expiry; when nothing holds it any more (the domain stopped or left, and no
+        # release hook ran) the claim ends, and the device stays on its VFIO driver, free
+        os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)
+        self.assertEqual(self.ctl("bind", self.vfs[0]).returncode, 0)
+        open(os.path.join(self.root, ".kmock", "in-use", self.vfs[0]), "w").close()
+        out = self.hook("migrate", "begin", domain_xml(hostdev(self.vfs[0]))).stdout
+        self.assertEqual(self.hook("prepare", "begin", out).returncode, 0)
+        c = self.claims()[0]
+        claimed, lease = c["devices"][0]["bdf"], c["expires_at"]
+        self.assertEqual(self.hook("started", "begin", out).returncode, 0)
+        c = self.claims()[0]
+        self.assertEqual(c["state"], "prepared")
+        self.assertGreaterEqual(c["expires_at"], lease)
+        self.assertIsNone(c["held_by"])
+        mark = os.path.join(self.root, ".kmock", "in-use", claimed)
+        with open(mark, "w") as f:
+            f.write("4343 (qemu-system-x86)")
+        self.assertEqual(self.hook("started", "begin", out).returncode, 0)
+        self.assertEqual(self.claims()[0]["state"], "running")
+        # a lease long past does not matter any more: the domain holds it
+        self.assertEqual(self.claims()[0]["expires_at"], 0)
+        # the device a running claim holds is not claimed again by the next migration
+        os.unlink(os.path.join(self.root, ".kmock", "in-use", self.vfs[0]))
+        other = self.hook("migrate", "begin", domain_xml(hostdev(self.vfs[0])).replace("web01", "web02").replace(
+            "11111111-2222-3333-4444-555555555555", "11111111-2222-3333-4444-666666666666"))
+        self.assertEqual(other.returncode, 0, other.stderr)
+        self.assertNotIn(claimed, [c["devices"][0]["bdf"] for c in self.claims() if c["domain_name"] == "web02"])
+        # its QEMU (4343) is gone - another process holds the device now, another guest: the claim ends on the
+        # next look, the device stays bound
+        with open(mark, "w") as f:
+            f.write("5555 (qemu-system-x86)")
+        self.assertEqual([c["domain_name"] for c in self.claims()], ["web02"])
+        self.assertEqual(self.driver(claimed), "mlx5_vfio_pci")
 
     def test_no_free_device_refuses_migration(self):
         os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)

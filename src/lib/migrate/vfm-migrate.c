@@ -557,6 +557,9 @@ step_migrate (Run *run, GError **error)
   gboolean aborted = FALSE, downtime_set = FALSE;
   VfmJobStats last_stats;
   gint64 last_said = 0;
+  guint ttl = o->claim_ttl_s ? o->claim_ttl_s : 300;
+  gint64 renew_every = (gint64) MIN (60, MAX (ttl / 3, 1)) * G_USEC_PER_SEC;
+  gint64 renewed = g_get_monotonic_time ();
 
   if ((dest_xml = vfm_domain_rewrite (run->xml, strlen (run->xml), run->moves, run->replug, run->r->claim_id,
                                       error)) == NULL ||
@@ -589,6 +592,13 @@ step_migrate (Run *run, GError **error)
         last_stats = stats;
         last_said = g_get_monotonic_time ();
       }
+    }
+    /* the claim outlives a migration longer than its lease (Decisions 12) */
+    if (run->claim != NULL && g_get_monotonic_time () - renewed >= renew_every) {
+      g_autoptr (GError) re = NULL;
+      renewed = g_get_monotonic_time ();
+      if (!vfm_peer_renew (run->peer, run->claim->id, ttl, &re))
+        say (run, "progress", NULL, "renewing claim %s failed: %s", run->claim->id, re->message);
     }
     if ((o->cancel && g_atomic_int_get (o->cancel)) || (deadline && g_get_monotonic_time () > deadline)) {
       /* until the job is gone: an abort before libvirt's perform phase
@@ -685,17 +695,25 @@ step_attach (Run *run, GError **error)
 }
 
 /* 8. The source devices stay on their VFIO driver, free for the next guest;
- * the claim ends: the running domain holds the devices now. */
+ * the claim on the destination becomes the domain's (DESIGN.md, Decisions
+ * 12): no lease, until the domain stops or leaves there (its release hook,
+ * or nothing holding the devices any more). */
 static gboolean
-step_release (Run *run, GError **error)
+step_adopt (Run *run, GError **error)
 {
+  gboolean adopted = FALSE;
   if (run->claim == NULL)
     return TRUE;
-  if (!vfm_peer_release (run->peer, run->claim->id, FALSE, error)) {
-    g_prefix_error (error, "releasing claim %s on %s: ", run->claim->id, vfm_peer_spec (run->peer));
+  if (!vfm_peer_adopt (run->peer, run->claim->id, &adopted, error)) {
+    g_prefix_error (error, "handing claim %s on %s to %s: ", run->claim->id, vfm_peer_spec (run->peer), run->name);
     return FALSE;
   }
-  step_done (run, "released claim %s", run->claim->id);
+  if (adopted)
+    step_done (run, "claim %s now belongs to %s on the destination (until it stops or leaves there)",
+               run->claim->id, run->name);
+  else
+    step_done (run, "claim %s: nothing holds its devices on the destination yet, its lease goes on (renewed)",
+               run->claim->id);
   return TRUE;
 }
 
@@ -757,7 +775,7 @@ static const MigrateStep migrate_steps[] = {
   { "migrate",    "migrating", step_migrate,   NULL,        TRUE },
   { "verify",     NULL,        step_verify,    NULL,        FALSE },
   { "attach",     "attaching", step_attach,    NULL,        FALSE },
-  { "release",    "releasing", step_release,   NULL,        FALSE },
+  { "adopt",      "adopting",  step_adopt,     NULL,        FALSE },
   { "source",     NULL,        step_source,    NULL,        FALSE },
 };
 
@@ -877,9 +895,27 @@ release_claim (VfmPeer *peer, const VfmMigrationRecord *m, gboolean restore, Vfm
                  e->message);
 }
 
+/* The guest runs on the destination: its claim there becomes the domain's. */
+static void
+adopt_claim (VfmPeer *peer, const VfmMigrationRecord *m, VfmMigrateResult *r)
+{
+  g_autoptr (GError) e = NULL;
+  gboolean adopted = FALSE;
+  if (m->claim_id == NULL)
+    return;
+  if (vfm_peer_adopt (peer, m->claim_id, &adopted, &e))
+    g_ptr_array_add (r->steps, g_strdup_printf ("claim %s on %s %s", m->claim_id, m->peer,
+                                                adopted ? "now belongs to the domain" : "keeps its lease (nothing holds its devices yet)"));
+  else if (g_error_matches (e, VFM_ERROR, VFM_ERROR_NOT_FOUND))
+    g_ptr_array_add (r->steps, g_strdup_printf ("claim %s on %s had ended already", m->claim_id, m->peer));
+  else if (r->error == NULL)
+    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_FAILED, "cannot hand claim %s on %s to the domain: %s", m->claim_id,
+                 m->peer, e->message);
+}
+
 /* One record: the guest still runs here → its detached devices go back and
  * the claim is released with its devices returned; it runs there → the
- * claimed devices are attached there and the claim released; it runs
+ * claimed devices are attached there and the claim adopted; it runs
  * nowhere → the claim is released, returned. */
 static VfmMigrateResult *
 recover_record (VfmHost *host, VfmMigrationRecord *m)
@@ -936,7 +972,7 @@ recover_record (VfmHost *host, VfmMigrationRecord *m)
         g_set_error (&r->error, VFM_ERROR, VFM_ERROR_FAILED, "cannot attach %s to %s on %s: %s", d->to,
                      m->domain_name, m->dest_uri, ae->message);
     }
-    release_claim (peer, m, FALSE, r);
+    adopt_claim (peer, m, r);
     r->migrated = TRUE;
     g_ptr_array_add (r->steps, g_strdup_printf ("%s runs on %s: finished", m->domain_name, m->dest_uri));
   } else {

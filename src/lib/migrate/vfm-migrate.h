@@ -10,7 +10,8 @@ G_BEGIN_DECLS
 /* The migration sequence (DESIGN.md, "Migration sequence"): pre-flight
  * check, claim and prepare on the destination, detach (replug), migrate with
  * a destination XML pointing at the claimed devices, attach (replug),
- * release, and the source's mediated devices vfmig created removed. Any failure rolls back: the job is aborted, detached devices go
+ * adopt (the claim becomes the domain's there), and the source's mediated
+ * devices vfmig created removed. Any failure rolls back: the job is aborted, detached devices go
  * back into the guest, the claim is released and its devices returned; the
  * guest keeps running where it was. Every step is logged with its duration. */
 
@@ -51,7 +52,7 @@ typedef struct {
 void              vfm_migrate_result_free (VfmMigrateResult *r);
 /* The names of the steps vfm_migrate walks, in order, NULL-terminated:
  * pre-flight, journal, claim, prepare, detach, migrate, verify, attach,
- * release, source. */
+ * adopt, source. */
 const char * const *vfm_migrate_step_names (void);
 VfmMigrateResult *vfm_migrate             (VfmHost                 *host,
                                            const char              *source_uri,

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import unittest
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tap import run_tap  # noqa: E402
@@ -146,6 +147,33 @@ class Hook(unittest.TestCase):
             f.write("5555 (qemu-system-x86)")
         self.assertEqual([c["domain_name"] for c in self.claims()], ["web02"])
         self.assertEqual(self.driver(claimed), "mlx5_vfio_pci")
+
+    def test_incoming_interface_hostdev_keeps_mac_and_vlan(self):
+        # issue 16, 5: an <interface type='hostdev'> is claimed and rewritten like a <hostdev>; what libvirt sets
+        # on the destination VF (MAC, VLAN) and the guest side (alias, address) stay as the source had them
+        os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)
+        self.assertEqual(self.ctl("bind", self.vfs[0]).returncode, 0)
+        open(os.path.join(self.root, ".kmock", "in-use", self.vfs[0]), "w").close()
+        v = self.vfs[0]
+        iface = (f"<interface type='hostdev' managed='yes'><mac address='52:54:00:aa:bb:01'/><source><address "
+                 f"type='pci' domain='0x{v[0:4]}' bus='0x{v[5:7]}' slot='0x{v[8:10]}' function='0x{v[11]}'/></source>"
+                 "<vlan><tag id='42'/></vlan><alias name='ua-sriov'/>"
+                 "<address type='pci' domain='0x0000' bus='0x00' slot='0x09' function='0x0'/></interface>")
+        p = self.hook("migrate", "begin", domain_xml(iface))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        claimed = self.claims()[0]["devices"][0]["bdf"]
+        self.assertNotEqual(claimed, v)
+        root = ET.fromstring(p.stdout)
+        i = root.find("./devices/interface")
+        self.assertEqual(i.get("type"), "hostdev")
+        self.assertEqual(i.get("managed"), "no")
+        a = i.find("./source/address")
+        self.assertEqual("%04x:%02x:%02x.%x" % tuple(int(a.get(k), 16) for k in ("domain", "bus", "slot", "function")),
+                         claimed)
+        self.assertEqual(i.find("./mac").get("address"), "52:54:00:aa:bb:01")
+        self.assertEqual(i.find("./vlan/tag").get("id"), "42")
+        self.assertEqual(i.find("./alias").get("name"), "ua-sriov")
+        self.assertEqual(i.find("./address").get("slot"), "0x09")
 
     def test_no_free_device_refuses_migration(self):
         os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)

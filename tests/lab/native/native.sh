@@ -445,6 +445,7 @@ check "the hook's claim is g3's now: state running, holding $uuid_h" \
 # be left claimed or created.
 for h in a b; do [[ $(th_state $h g3) != running ]] || th_virsh $h destroy g3 >/dev/null 2>&1; done
 check "g3 stopped, mdev A free" wait_for "vfio_free $ga" 20
+check "g3's claim ended with it (b's release hook)" wait_for claims_empty 20 || tap_diag "$("$V" --json claims 2>&1)"
 check "g5 (mdev A, with the properties) runs on a and wrote its UART" guest_up a g5 "$uuid_a" 1
 stall=$wd/zz-stall
 {

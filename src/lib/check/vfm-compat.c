@@ -1131,10 +1131,11 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
                                                    (const char *) g_ptr_array_index (v->qemu_properties, j), v->alias));
     }
     if (r->stop_copy_bytes > 0)
-      g_ptr_array_add (r->plan, g_strdup_printf ("downtime limit: QEMU's default %" G_GUINT64_FORMAT " ms plus the "
-                                                 "guest RAM (%" G_GUINT64_FORMAT " MiB) at the migration's rate - "
-                                                 "without dirty tracking QEMU copies it while the guest is stopped "
-                                                 "(--max-downtime overrides)", r->downtime_base_ms,
+      g_ptr_array_add (r->plan, g_strdup_printf ("downtime limit: QEMU's default %" G_GUINT64_FORMAT " ms while the "
+                                                 "migration converges; without dirty tracking QEMU keeps the guest "
+                                                 "RAM (%" G_GUINT64_FORMAT " MiB) dirty, so if a second pass still "
+                                                 "expects more, raised to what QEMU expects, at most the RAM at the "
+                                                 "migration's rate (--max-downtime overrides)", r->downtime_base_ms,
                                                  r->stop_copy_bytes >> 20));
     else if (stop_copy_unknown)
       g_ptr_array_add (r->plan, g_strdup ("downtime limit: QEMU's default - a device without dirty tracking makes "

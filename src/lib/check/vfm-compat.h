@@ -60,9 +60,10 @@ typedef struct {
   GPtrArray *hostdevs;        /* VfmHostdevVerdict of PCI devices */
   GPtrArray *mdevs;           /* VfmHostdevVerdict of mediated devices (native or refuse) */
   GPtrArray *plan;            /* char *: the steps migrate would take */
-  /* the downtime limit migrate sets unless told one (DESIGN.md, Decisions 32):
-   * QEMU's default plus the time to move, at the migration's rate, what only
-   * moves while the guest is stopped */
+  /* the downtime limit migrate works with unless told one (DESIGN.md,
+   * Decisions 32): QEMU's default, raised when the migration does not
+   * converge, at most the default plus the time to move, at the migration's
+   * rate, what QEMU keeps dirty to the end */
   guint64 downtime_base_ms;   /* QEMU's default downtime-limit (curated) */
   guint64 stop_copy_bytes;    /* guest RAM when a native device has no dirty tracking; 0: nothing beyond */
   char *summary;
@@ -100,9 +101,9 @@ VfmStrategy     vfm_check_hostdev_strategy (const VfmCheckResult    *r,
                                             const VfmHostdevVerdict *v);
 gboolean        vfm_check_vfmig_replugs    (const VfmCheckResult    *r,
                                             const VfmHostdevVerdict *v);
-/* The downtime limit for a migration moving bytes_per_s: QEMU's default plus
- * the stop-copy bytes at that rate, rounded up; 0 when nothing beyond
- * QEMU's default is known to move while the guest is stopped (leave it). */
+/* The highest downtime limit for a migration moving bytes_per_s: QEMU's
+ * default plus the stop-copy bytes at that rate, rounded up; 0 when nothing
+ * beyond QEMU's default is known to move while the guest is stopped. */
 guint64         vfm_check_downtime_ms    (const VfmCheckResult *r,
                                           guint64               bytes_per_s);
 

@@ -454,6 +454,8 @@ vfm_virt_job_stats (VfmVirt *v, const char *name, VfmJobStats *out)
       out->expected_downtime_ms = val;
     if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_MEMORY_BPS, &val) == 1)
       out->memory_bps = val;
+    if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_MEMORY_ITERATION, &val) == 1)
+      out->memory_iteration = val;
   }
   p_virTypedParamsFree (params, n);
   p_virDomainFree (d);

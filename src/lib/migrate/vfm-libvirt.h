@@ -39,6 +39,7 @@ typedef struct {
   guint64 dirty_rate_pages;              /* pages per second */
   guint64 expected_downtime_ms;
   guint64 memory_bps;                    /* QEMU's measured transfer rate, bytes/s (0: not yet) */
+  guint64 memory_iteration;              /* QEMU's pass over guest RAM (1: the first) */
 } VfmJobStats;
 
 VfmVirt  *vfm_virt_open          (const char *uri, gboolean read_only, GError **error);

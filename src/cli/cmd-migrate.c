@@ -104,7 +104,7 @@ gboolean
 vfm_cmd_migrate (VfmCli *cli, int argc, char **argv, GError **error)
 {
   g_autofree char *strategy_arg = NULL, *peer = NULL;
-  gboolean dry = FALSE, persistent = FALSE, undefine = FALSE, live = TRUE, keep_source = FALSE;
+  gboolean dry = FALSE, persistent = FALSE, undefine = FALSE, live = TRUE, keep_source = FALSE, postcopy = FALSE;
   gint timeout = 0, bandwidth = 0, downtime = 0, ttl = 0, detach_timeout = 0;
   GOptionEntry entries[] = {
     { "strategy", 's', 0, G_OPTION_ARG_STRING, &strategy_arg, "auto (default), native, failover or replug", "S" },
@@ -115,7 +115,8 @@ vfm_cmd_migrate (VfmCli *cli, int argc, char **argv, GError **error)
     { "keep-source", 0, 0, G_OPTION_ARG_NONE, &keep_source, "Keep the source's mediated devices vfmig created", NULL },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "Abort the job after this many seconds", "S" },
     { "bandwidth", 0, 0, G_OPTION_ARG_INT, &bandwidth, "Limit the migration to MiB/s", "MIB" },
-    { "max-downtime", 0, 0, G_OPTION_ARG_INT, &downtime, "Maximum downtime in ms (VFIO migrations need one to converge)", "MS" },
+    { "max-downtime", 0, 0, G_OPTION_ARG_INT, &downtime, "Maximum downtime in ms (default: QEMU's plus what moves while the guest is stopped)", "MS" },
+    { "postcopy", 0, 0, G_OPTION_ARG_NONE, &postcopy, "Refused with the reason: VFIO devices cannot be postcopied", NULL },
     { "claim-ttl", 0, 0, G_OPTION_ARG_INT, &ttl, "Lease of the destination claim in seconds (300)", "S" },
     { "detach-timeout", 0, 0, G_OPTION_ARG_INT, &detach_timeout, "How long the guest has to release a replugged device (30)", "S" },
     { "peer", 0, 0, G_OPTION_ARG_STRING, &peer, "The destination's vfmig: ssh://HOST, sysroot:DIR or local", "SPEC" },
@@ -151,6 +152,7 @@ vfm_cmd_migrate (VfmCli *cli, int argc, char **argv, GError **error)
   o.timeout_s = (guint) timeout;
   o.bandwidth_mib = (guint64) bandwidth;
   o.max_downtime_ms = (guint64) downtime;
+  o.postcopy = postcopy;
   o.claim_ttl_s = (guint) ttl;
   o.detach_timeout_s = (guint) detach_timeout;
   o.peer = peer;
@@ -209,7 +211,11 @@ print_claim (VfmCli *cli, const VfmClaim *c)
     g_autofree char *what = g_strdup_printf ("%s (%s, %s)", c->id, c->state, expiry);
     g_autoptr (VfmTable) table = vfm_table_new (4, "DEVICE|SOURCE|DRIVER|BOUND");
     vfm_term_print_item (&cli->out, stdout, 0, "claim", VFM_STYLE_BOLD, what);
-    vfm_term_print_item (&cli->out, stdout, 2, "domain", VFM_STYLE_PLAIN, c->domain_name ? c->domain_name : "?");
+    g_autofree char *owner = g_strdup_printf ("%s%s%s%s%s%s", c->domain_name ? c->domain_name : "?",
+                                              c->domain_uuid ? " (" : "", c->domain_uuid ? c->domain_uuid : "",
+                                              c->domain_uuid ? ")" : "", c->held_by ? ", held by " : "",
+                                              c->held_by ? c->held_by : "");
+    vfm_term_print_item (&cli->out, stdout, 2, "domain", VFM_STYLE_PLAIN, owner);
     vfm_table_set_indent (table, 2);
     for (guint i = 0; i < c->devices->len; i++) {
       const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);

@@ -111,7 +111,8 @@ parse_migration_group (VfmDriverEntry *e, VfmKeyfileGroup *g, GError **error)
   if (!vfm_keyfile_group_get_fact (g, "Supported", e->path, &e->migratable, error) ||
       !vfm_keyfile_group_get_fact (g, "StopCopy", e->path, &e->stop_copy, error) ||
       !vfm_keyfile_group_get_fact (g, "PreCopy", e->path, &e->pre_copy, error) ||
-      !vfm_keyfile_group_get_fact (g, "P2P", e->path, &e->p2p, error))
+      !vfm_keyfile_group_get_fact (g, "P2P", e->path, &e->p2p, error) ||
+      !vfm_keyfile_group_get_fact (g, "SameFirmware", e->path, &e->same_firmware, error))
     return FALSE;
   dt = vfm_keyfile_group_get (g, "DirtyTracking");
   if (dt != NULL && !g_strv_contains ((const char *[]){ "device", "iommu", "none", NULL }, dt)) {
@@ -181,7 +182,7 @@ vfm_driver_entry_parse (const char *path, const char *text, GError **error)
   e->id = g_str_has_suffix (base, ".conf") ? g_strndup (base, strlen (base) - 5) : g_strdup (base);
   e->path = g_strdup (path);
   e->matches = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_match_free);
-  e->migratable = e->stop_copy = e->pre_copy = e->p2p = VFM_FACT_UNKNOWN;
+  e->migratable = e->stop_copy = e->pre_copy = e->p2p = e->same_firmware = VFM_FACT_UNKNOWN;
 
   for (guint i = 0; i < kf->groups->len; i++) {
     VfmKeyfileGroup *g = g_ptr_array_index (kf->groups, i);

@@ -29,6 +29,7 @@ typedef struct {
   VfmFact migratable;
   VfmFact stop_copy, pre_copy, p2p;
   char *dirty_tracking;  /* "device" | "iommu" | "none" | NULL */
+  VfmFact same_firmware; /* SameFirmware: the device state needs equal PF firmware on both ends */
   char *migration_since; /* kernel release that brought migration */
   char *migration_notes;
 

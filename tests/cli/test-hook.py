@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import unittest
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tap import run_tap  # noqa: E402
@@ -92,8 +93,17 @@ class Hook(unittest.TestCase):
         self.assertEqual(self.hook("prepare", "begin", out).returncode, 0)
         self.assertEqual(self.driver(claimed), "mlx5_vfio_pci")
         self.assertEqual(self.claims()[0]["state"], "prepared")
+        # started, QEMU holding the device: the domain adopts the claim (issue 16, 6)
+        with open(os.path.join(self.root, ".kmock", "in-use", claimed), "w") as f:
+            f.write("4242 (qemu-system-x86)")
         self.assertEqual(self.hook("started", "begin", out).returncode, 0)
-        self.assertEqual(self.claims()[0]["expires_at"], 0)
+        c = self.claims()[0]
+        self.assertEqual((c["state"], c["expires_at"], c["held_pid"]), ("running", 0, 4242))
+        self.assertEqual(c["held_by"], f"{claimed}: 4242 (qemu-system-x86)")
+        self.assertEqual(c["domain_uuid"], "11111111-2222-3333-4444-555555555555")
+        p = self.ctl("claims")
+        self.assertIn("running", p.stdout)
+        self.assertIn("web01 (11111111-2222-3333-4444-555555555555), held by " + claimed, p.stdout)
         # a migration whose XML already carries a claim is not claimed twice
         again = self.hook("migrate", "begin", out)
         self.assertEqual(again.stdout, out)
@@ -101,6 +111,69 @@ class Hook(unittest.TestCase):
         # release (the domain leaves or stops) ends the claim
         self.assertEqual(self.hook("release", "end", out).returncode, 0)
         self.assertEqual(self.claims(), [])
+
+    def test_adopted_claim_lives_until_the_domain_lets_go(self):
+        # issue 16, 6: started without a holder keeps the lease (renewed); once QEMU holds the device the claim
+        # is the domain's, with no expiry; when nothing holds it any more (the domain stopped or left, and no
+        # release hook ran) the claim ends, and the device stays on its VFIO driver, free
+        os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)
+        self.assertEqual(self.ctl("bind", self.vfs[0]).returncode, 0)
+        open(os.path.join(self.root, ".kmock", "in-use", self.vfs[0]), "w").close()
+        out = self.hook("migrate", "begin", domain_xml(hostdev(self.vfs[0]))).stdout
+        self.assertEqual(self.hook("prepare", "begin", out).returncode, 0)
+        c = self.claims()[0]
+        claimed, lease = c["devices"][0]["bdf"], c["expires_at"]
+        self.assertEqual(self.hook("started", "begin", out).returncode, 0)
+        c = self.claims()[0]
+        self.assertEqual(c["state"], "prepared")
+        self.assertGreaterEqual(c["expires_at"], lease)
+        self.assertIsNone(c["held_by"])
+        mark = os.path.join(self.root, ".kmock", "in-use", claimed)
+        with open(mark, "w") as f:
+            f.write("4343 (qemu-system-x86)")
+        self.assertEqual(self.hook("started", "begin", out).returncode, 0)
+        self.assertEqual(self.claims()[0]["state"], "running")
+        # a lease long past does not matter any more: the domain holds it
+        self.assertEqual(self.claims()[0]["expires_at"], 0)
+        # the device a running claim holds is not claimed again by the next migration
+        os.unlink(os.path.join(self.root, ".kmock", "in-use", self.vfs[0]))
+        other = self.hook("migrate", "begin", domain_xml(hostdev(self.vfs[0])).replace("web01", "web02").replace(
+            "11111111-2222-3333-4444-555555555555", "11111111-2222-3333-4444-666666666666"))
+        self.assertEqual(other.returncode, 0, other.stderr)
+        self.assertNotIn(claimed, [c["devices"][0]["bdf"] for c in self.claims() if c["domain_name"] == "web02"])
+        # its QEMU (4343) is gone - another process holds the device now, another guest: the claim ends on the
+        # next look, the device stays bound
+        with open(mark, "w") as f:
+            f.write("5555 (qemu-system-x86)")
+        self.assertEqual([c["domain_name"] for c in self.claims()], ["web02"])
+        self.assertEqual(self.driver(claimed), "mlx5_vfio_pci")
+
+    def test_incoming_interface_hostdev_keeps_mac_and_vlan(self):
+        # issue 16, 5: an <interface type='hostdev'> is claimed and rewritten like a <hostdev>; what libvirt sets
+        # on the destination VF (MAC, VLAN) and the guest side (alias, address) stay as the source had them
+        os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)
+        self.assertEqual(self.ctl("bind", self.vfs[0]).returncode, 0)
+        open(os.path.join(self.root, ".kmock", "in-use", self.vfs[0]), "w").close()
+        v = self.vfs[0]
+        iface = (f"<interface type='hostdev' managed='yes'><mac address='52:54:00:aa:bb:01'/><source><address "
+                 f"type='pci' domain='0x{v[0:4]}' bus='0x{v[5:7]}' slot='0x{v[8:10]}' function='0x{v[11]}'/></source>"
+                 "<vlan><tag id='42'/></vlan><alias name='ua-sriov'/>"
+                 "<address type='pci' domain='0x0000' bus='0x00' slot='0x09' function='0x0'/></interface>")
+        p = self.hook("migrate", "begin", domain_xml(iface))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        claimed = self.claims()[0]["devices"][0]["bdf"]
+        self.assertNotEqual(claimed, v)
+        root = ET.fromstring(p.stdout)
+        i = root.find("./devices/interface")
+        self.assertEqual(i.get("type"), "hostdev")
+        self.assertEqual(i.get("managed"), "no")
+        a = i.find("./source/address")
+        self.assertEqual("%04x:%02x:%02x.%x" % tuple(int(a.get(k), 16) for k in ("domain", "bus", "slot", "function")),
+                         claimed)
+        self.assertEqual(i.find("./mac").get("address"), "52:54:00:aa:bb:01")
+        self.assertEqual(i.find("./vlan/tag").get("id"), "42")
+        self.assertEqual(i.find("./alias").get("name"), "ua-sriov")
+        self.assertEqual(i.find("./address").get("slot"), "0x09")
 
     def test_no_free_device_refuses_migration(self):
         os.makedirs(os.path.join(self.root, ".kmock", "in-use"), exist_ok=True)

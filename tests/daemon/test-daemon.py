@@ -224,7 +224,7 @@ class Methods(HostCase):
 
     def test_hello(self):
         h = self.call("io.vfmig.Hello")
-        self.assertEqual((h["protocol_major"], h["protocol_minor"]), (1, 2))
+        self.assertEqual((h["protocol_major"], h["protocol_minor"]), (1, 3))
         self.assertRegex(h["version"], r"^\d+\.\d+")
         self.assertRegex(h["host_uuid"], r"^[0-9a-f-]{36}$")
         # the identity is kept: the same after a restart
@@ -254,8 +254,8 @@ class Methods(HostCase):
             self.assertEqual(text, f.read())
         name, methods, errors = parse_interface(text)
         self.assertEqual(name, "io.vfmig")
-        self.assertEqual(sorted(methods), ["Bind", "Claim", "Doctor", "Explain", "Hello", "Inventory", "List", "Prepare",
-                                          "Profile", "Release", "Renew", "Restore", "Status", "Unbind"])
+        self.assertEqual(sorted(methods), ["Adopt", "Bind", "Claim", "Doctor", "Explain", "Hello", "Inventory", "List",
+                                          "Prepare", "Profile", "Release", "Renew", "Restore", "Status", "Unbind"])
         self.assertIn("PermissionDenied", errors)
         # every declared method exists (anything but MethodNotFound)
         for m in methods:

@@ -13,12 +13,16 @@
 #   C  probe: the free VF2 says ENOTTY (plain vfio-pci cannot migrate),
 #      VF1 is busy (the VM holds it); check g1 --to b says replug, exit 0
 #   D  migrate a -> b --strategy replug --peer local: g1 runs on b with VF2,
-#      VF1 is free again, the counter went on, no claim left
-#   E  migrate b -> a: a free VF (VF1) again
+#      its hostdev keeps guest slot 0x07, <rom bar='off'/> and alias ua-vf1,
+#      VF1 is free again, the counter went on, the claim is g1's (adopted)
+#   E  migrate b -> a: a free VF (VF1) again, slot, ROM and alias kept; the
+#      claim on VF2 ended with b's QEMU, g1 owns the one on VF1
 #   F  a guest that ignores the unplug (g2): migrate --detach-timeout 5 fails
-#      and rolls back: g2 runs on a with VF1, nothing on b, no claim
+#      and rolls back: g2 runs on a with VF1, nothing on b, no claim (g1's
+#      ended with g1, although g2's QEMU holds VF1 now)
 #   G  migrate g3 killed (SIGKILL) after the detach: vfmigctl recover puts
-#      VF1 back into g3 on a (or finishes on b), no claim, a clean journal
+#      VF1 back into g3 on a with its slot, ROM and alias (or finishes on b),
+#      a clean journal
 # Every step is timed (TAP diagnostics, summary at the end).  Known vfmig
 # bugs are "not ok ... # TODO" points; LAB_STRICT=1 makes them fail.
 #
@@ -140,6 +144,26 @@ vfio_busy() {
 }
 vfio_free() { [[ -c /dev/vfio/$1 ]] && ! vfio_busy "$1"; }
 claims_empty() { vfm --json claims && [[ $out == '[]' || $out == '[ ]' ]]; }
+# claims_are "DOMAIN STATE BDF"...: exactly these claims (issue 16, 6: a claim
+# is the domain's until it stops or leaves)
+claims_are() {
+    vfm --json claims || return 1
+    "$PY" -c 'import json, sys
+got = sorted("%s %s %s" % (c["domain_name"], c["state"], " ".join(d["bdf"] for d in c["devices"]))
+             for c in json.loads(sys.argv[1]))
+sys.exit(0 if got == sorted(sys.argv[2:]) else 1)' "$out" "$@"
+}
+# hostdev_keeps HOST DOM: the guest's hostdev kept what the user gave it -
+# guest slot 0x07, <rom bar='off'/>, alias ua-vf1 (issue 16, 2 and 8)
+hostdev_keeps() {
+    local xml
+    xml=$(th_virsh "$1" dumpxml "$2" 2>/dev/null) || return 1
+    "$PY" -c 'import sys, xml.etree.ElementTree as ET
+h = ET.fromstring(sys.stdin.read()).find("./devices/hostdev[@type=\"pci\"]")
+ok = (h is not None and h.find("./address").get("slot") == "0x07" and h.find("./rom").get("bar") == "off"
+      and h.find("./alias").get("name") == "ua-vf1")
+sys.exit(0 if ok else 1)' <<<"$xml"
+}
 ctr() { th_counter "$@" 2>/dev/null || printf '0'; }
 
 cleanup() {
@@ -216,15 +240,19 @@ hd_xml=$(json_get xml <<<"$out")
 check "vfmigctl xml $vf1: managed=no (vfmig owns the binding)" \
     eval '[[ $hd_xml =~ managed=.no. ]]' || show -c A --json xml "$vf1"
 tap_diag "hostdev: ${hd_xml//$'\n'/ }"
+# what a user adds to it: a guest slot, no ROM BAR, an alias of their own
+user_add="<rom bar='off'/><alias name='ua-vf1'/><address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/>"
+user_xml=${hd_xml/<\/hostdev>/$user_add</hostdev>}
 
 t0=$(now_ms)
-TH_GUEST_ACK_UNPLUG=1 TH_GUEST_DEVICES=$hd_xml th_define_guest a g1 >"$T/def" 2>&1
+TH_GUEST_ACK_UNPLUG=1 TH_GUEST_DEVICES=$user_xml th_define_guest a g1 >"$T/def" 2>&1
 check "define g1 on a (pc, <acpi/>, unplug-acknowledging ROM, $vf1)" is "$?" 0 || tap_diag "$(<"$T/def")"
 th_start_guest a g1 >"$T/start" 2>&1
 check "start g1 on a with $vf1 (nested QEMU opens /dev/vfio/$g1)" is "$?" 0 || tap_diag "$(<"$T/start")"
 check "g1 counts on a" th_wait_counter_above a g1 0 30
 timed "B start g1 with VF1 (until it counts)" "$(($(now_ms) - t0))"
 assert_eq "live XML on a: g1 has $vf1" "$vf1" "$(hostdevs a g1)"
+check "g1's hostdev on a: slot 0x07, <rom bar='off'/>, alias ua-vf1" hostdev_keeps a g1
 check "/dev/vfio/$g1 is busy (QEMU holds $vf1)" vfio_busy "$g1"
 [[ $(th_state a g1) == running ]] || tap_bail "g1 does not run on a: $(tail -n 5 "$wd/a/var/log/libvirt/qemu/g1.log" 2>&1)"
 
@@ -274,13 +302,14 @@ assert_eq "migrate: result says migrated" true "$(json_get migrated <<<"$out")"
 assert_eq "migrate: strategy replug" replug "$(json_get strategy <<<"$out")"
 assert_eq "g1 runs on b" running "$(th_state b g1)"
 assert_eq "live XML on b: g1 has $vf2 (the free VF, attached)" "$vf2" "$(hostdevs b g1)"
+check "replug kept g1's hostdev on b: slot 0x07, <rom bar='off'/>, alias ua-vf1" hostdev_keeps b g1
 check "/dev/vfio/$g2 is busy (b's QEMU holds $vf2)" vfio_busy "$g2"
 assert_eq "a keeps g1's definition, shut off" "shut off" "$(th_state a g1)"
 check "$vf1 released on a: /dev/vfio/$g1 can be opened" wait_for "vfio_free $g1" 10
 c1=$(ctr b g1)
 check "g1 not rebooted: counter on b ($c1) > before the migration ($c0)" eval '((c1 > c0))'
 check "counter advances on b" th_wait_counter_above b g1 "$c1" 10
-check "no claim left" claims_empty || show --json claims
+check "the claim on $vf2 is g1's (adopted: running, no lease)" claims_are "g1 running $vf2" || show --json claims
 check "$vf1 and $vf2 still on vfio-pci" eval '[[ $(lab_driver $vf1) == vfio-pci && $(lab_driver $vf2) == vfio-pci ]]'
 
 # ================================================================ E  b -> a
@@ -293,10 +322,12 @@ check "migrate g1 b -> a --strategy replug: exit 0" is "$rc" 0 || show migrate g
 assert_eq "g1 runs on a again" running "$(th_state a g1)"
 assert_eq "gone from b (transient there)" absent "$(th_state b g1)"
 assert_eq "live XML on a: g1 has $vf1 (the free VF again)" "$vf1" "$(hostdevs a g1)"
+check "replug kept g1's hostdev on a: slot 0x07, <rom bar='off'/>, alias ua-vf1" hostdev_keeps a g1
 check "$vf2 released on b: /dev/vfio/$g2 can be opened" wait_for "vfio_free $g2" 10
 c1=$(ctr a g1)
 check "g1 not rebooted: counter on a ($c1) > before ($c0)" eval '((c1 > c0))'
-check "no claim left" claims_empty || show --json claims
+check "the claim on $vf2 ended with b's QEMU; g1 owns the one on $vf1" \
+    wait_for "claims_are 'g1 running $vf1'" 10 || show --json claims
 
 # ================================================================ F  an ignoring guest
 t0=$(now_ms)
@@ -341,7 +372,7 @@ t0=$(now_ms)
 th_virsh a destroy g2 >/dev/null 2>&1
 check "g2 destroyed, $vf1 free" wait_for "vfio_free $g1" 10
 srv=0
-TH_GUEST_ACK_UNPLUG=1 TH_GUEST_DEVICES=$hd_xml th_define_guest a g3 >"$T/def" 2>&1 && th_start_guest a g3 >>"$T/def" 2>&1 || srv=$?
+TH_GUEST_ACK_UNPLUG=1 TH_GUEST_DEVICES=$user_xml th_define_guest a g3 >"$T/def" 2>&1 && th_start_guest a g3 >>"$T/def" 2>&1 || srv=$?
 check "g3 (acknowledges unplug) runs on a with $vf1" eval '((srv == 0)) && th_wait_counter_above a g3 0 30' || tap_diag "$(<"$T/def")"
 timed "G start g3 with VF1" "$(($(now_ms) - t0))"
 t0=$(now_ms)
@@ -362,15 +393,18 @@ tap_diag "recover steps: $(json_get migrations.0.steps <<<"$out")"
 if [[ $(th_state a g3) == running ]]; then
     assert_eq "recover: rolled back (g3 still on a)" true "$(json_get migrations.0.rolled_back <<<"$out")"
     check "recover: g3 has $vf1 again on a" wait_for '[[ $(hostdevs a g3) == "$vf1" ]]' 60
+    check "recover re-attached g3's own element: slot 0x07, <rom bar='off'/>, alias ua-vf1" hostdev_keeps a g3
     assert_eq "nothing on b" absent "$(th_state b g3)"
+    check "recover: no claim left" claims_empty || show --json claims
     c0=$(ctr a g3)
     check "g3 not stopped: its counter goes on on a" th_wait_counter_above a g3 "$c0" 10
 else
     assert_eq "recover: finished (g3 runs on b)" true "$(json_get migrations.0.migrated <<<"$out")"
     assert_eq "g3 runs on b" running "$(th_state b g3)"
     check "recover: g3 has $vf2 on b" wait_for '[[ $(hostdevs b g3) == "$vf2" ]]' 60
+    check "recover attached g3's own element on b: slot 0x07, <rom bar='off'/>, alias ua-vf1" hostdev_keeps b g3
+    check "recover: the claim on $vf2 is g3's" claims_are "g3 running $vf2" || show --json claims
 fi
-check "recover: no claim left" claims_empty || show --json claims
 vfm --json status
 check "recover: the journal is clean" eval '[[ $(json_get migrations <<<"$out") == "[]" && $(json_get pending <<<"$out") == "[]" ]]' || show --json status
 check "$vf1 and $vf2 still on vfio-pci" eval '[[ $(lab_driver $vf1) == vfio-pci && $(lab_driver $vf2) == vfio-pci ]]'

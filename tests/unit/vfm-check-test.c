@@ -61,6 +61,7 @@ add_mlx (VfmHostProfile *p, const char *bdf, gboolean vfio)
   d->iommu_group = 40;
   d->group_viable = TRUE;
   d->firmware = g_strdup ("22.39.1002");
+  d->facts_same_firmware = VFM_FACT_YES; /* data/drivers/mlx5_vfio_pci.conf */
   if (vfio) {
     d->driver = g_strdup ("mlx5_vfio_pci");
     d->module = g_strdup ("mlx5_vfio_pci");
@@ -179,6 +180,77 @@ test_domain_parse (void)
   g_assert_true (n->managed); /* <interface type='hostdev'> is managed unless it says no */
   g_assert_cmpstr (n->mac, ==, "52:54:00:aa:bb:cc");
   g_assert_cmpstr (n->alias, ==, "ua-net");
+}
+
+/* An interface on a hostdev network: the migratable XML names only the
+ * network; the live XML shows the VF, its MAC and the network's VLAN. The
+ * XML vfmig migrates gets the VF as <interface type='hostdev'>, and the
+ * rewrite points it at the claimed VF with MAC and VLAN kept. */
+static void
+test_actualize_hostdev_network (void)
+{
+  static const char *migratable =
+    "<domain type='kvm'><name>g</name><uuid>" DOMAIN_UUID "</uuid><devices>"
+    "<interface type='network'><mac address='52:54:00:11:22:33'/><source network='sriov-pool'/>"
+    "<alias name='ua-sriov'/><address type='pci' domain='0x0000' bus='0x09' slot='0x00' function='0x0'/></interface>"
+    "<interface type='network'><mac address='52:54:00:44:55:66'/><source network='default'/><model type='virtio'/>"
+    "</interface></devices></domain>";
+  static const char *live =
+    "<domain type='kvm' id='3'><name>g</name><uuid>" DOMAIN_UUID "</uuid><devices>"
+    "<interface type='hostdev' managed='yes'><mac address='52:54:00:11:22:33'/><driver name='vfio'/>"
+    "<source><address type='pci' domain='0x0000' bus='0x3b' slot='0x00' function='0x4'/></source>"
+    "<vlan><tag id='42'/></vlan><alias name='ua-sriov'/>"
+    "<address type='pci' domain='0x0000' bus='0x09' slot='0x00' function='0x0'/></interface>"
+    "<interface type='bridge'><mac address='52:54:00:44:55:66'/><source network='default' bridge='virbr0'/>"
+    "<model type='virtio'/></interface></devices></domain>";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) notes = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *xml = vfm_domain_actualize (migratable, strlen (migratable), live, strlen (live), notes, &error);
+  g_autoptr (VfmDomainInfo) info = NULL;
+  g_autoptr (GHashTable) moves = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree char *dest = NULL;
+  g_autoptr (VfmDomainInfo) dinfo = NULL;
+  const VfmHostdev *h;
+
+  g_assert_no_error (error);
+  info = parse (xml);
+  g_assert_cmpuint (info->hostdevs->len, ==, 1);
+  h = g_ptr_array_index (info->hostdevs, 0);
+  g_assert_cmpstr (h->bdf, ==, "0000:3b:00.4");
+  g_assert_true (h->is_interface);
+  g_assert_cmpstr (h->mac, ==, "52:54:00:11:22:33");
+  g_assert_cmpstr (h->vlan, ==, "42");
+  g_assert_cmpstr (h->alias, ==, "ua-sriov");
+  g_assert_cmpstr (h->guest_address, ==, "09:00.0");
+  /* the other network's interface is left as the migratable XML has it */
+  g_assert_nonnull (strstr (xml, "<source network=\"default\"/>"));
+  g_assert_cmpuint (notes->len, ==, 1);
+  g_assert_nonnull (strstr (g_ptr_array_index (notes, 0), "network sriov-pool uses VF 0000:3b:00.4, VLAN 42"));
+
+  g_hash_table_insert (moves, "0000:3b:00.4", "0000:5e:00.6");
+  dest = vfm_domain_rewrite (xml, strlen (xml), moves, NULL, NULL, &error);
+  g_assert_no_error (error);
+  dinfo = parse (dest);
+  h = g_ptr_array_index (dinfo->hostdevs, 0);
+  g_assert_cmpstr (h->bdf, ==, "0000:5e:00.6");
+  g_assert_false (h->managed);
+  g_assert_cmpstr (h->mac, ==, "52:54:00:11:22:33");
+  g_assert_cmpstr (h->vlan, ==, "42");
+
+  /* a live XML that is not a domain's: one error, nothing returned */
+  g_assert_null (vfm_domain_actualize (migratable, strlen (migratable), "<network/>", 10, notes, &error));
+  g_assert_error (error, VFM_ERROR, VFM_ERROR_PARSE);
+}
+
+static void
+test_interface_vlan_trunk (void)
+{
+  g_autofree char *xml = domain_with ("      <alias name='ua-net'/>\n",
+                                      "      <vlan trunk='yes'><tag id='10'/><tag id='20' nativeMode='untagged'/></vlan>\n"
+                                      "      <alias name='ua-net'/>\n", NULL, NULL);
+  g_autoptr (VfmDomainInfo) info = parse (xml);
+  g_assert_cmpstr (((VfmHostdev *) g_ptr_array_index (info->hostdevs, 1))->vlan, ==, "10,20 (trunk)");
+  g_assert_null (((VfmHostdev *) g_ptr_array_index (info->hostdevs, 0))->vlan);
 }
 
 static void
@@ -479,6 +551,43 @@ test_failover (Fixture *f, gconstpointer data)
   /* the ConnectX VF has no standby: failover cannot take the whole domain */
   g_assert_false (verdict (r, SRC_MLX)->supports[VFM_STRATEGY_FAILOVER]);
   g_assert_false (r->ok);
+
+  /* auto: the ConnectX VF natively, the E810 VF by failover - which vfmig
+   * never detaches itself (issue 16, 4): QEMU unplugs it during the
+   * migration, and the migrated XML points it at the claimed VF */
+  {
+    g_autoptr (VfmCheckResult) a = vfm_check (f->src, f->dst, info, VFM_STRATEGY_AUTO);
+    const VfmHostdevVerdict *v = verdict (a, SRC_ICE);
+    g_autoptr (GHashTable) moves = g_hash_table_new (g_str_hash, g_str_equal);
+    g_autoptr (GError) error = NULL;
+    g_autofree char *dest = NULL;
+    g_autoptr (VfmDomainInfo) dinfo = NULL;
+    const VfmHostdev *h;
+
+    g_assert_true (a->ok);
+    g_assert_cmpint (v->best, ==, VFM_STRATEGY_FAILOVER);
+    g_assert_cmpint (vfm_check_hostdev_strategy (a, v), ==, VFM_STRATEGY_FAILOVER);
+    g_assert_false (vfm_check_vfmig_replugs (a, v));
+    g_assert_false (plan_has (a, "detach " SRC_ICE));
+    g_assert_false (plan_has (a, "attach 0000:5e:01.0 on the destination"));
+    g_assert_true (plan_has (a, "leave " SRC_ICE " attached: QEMU unplugs it during the migration"));
+    /* the same device replugged when asked: vfmig detaches it */
+    {
+      g_autoptr (VfmCheckResult) rp = vfm_check (f->src, f->dst, info, VFM_STRATEGY_REPLUG);
+      g_assert_true (vfm_check_vfmig_replugs (rp, verdict (rp, SRC_ICE)));
+      g_assert_true (plan_has (rp, "detach " SRC_ICE));
+    }
+    g_hash_table_insert (moves, SRC_ICE, "0000:5e:01.0");
+    dest = vfm_domain_rewrite (xml, strlen (xml), moves, NULL, NULL, &error);
+    g_assert_no_error (error);
+    dinfo = parse (dest);
+    h = g_ptr_array_index (dinfo->hostdevs, 1);
+    g_assert_cmpstr (h->bdf, ==, "0000:5e:01.0");
+    g_assert_cmpstr (h->teaming, ==, "transient");
+    g_assert_cmpstr (h->teaming_peer, ==, "ua-virtio");
+    g_assert_cmpstr (h->mac, ==, "52:54:00:aa:bb:cc");
+    g_assert_true (dinfo->has_persistent_teaming);
+  }
 }
 
 /* Whole-domain blockers and per-device ones that no strategy survives. */
@@ -848,6 +957,8 @@ main (int argc, char **argv)
   g_test_add_func ("/check/domain/parse", test_domain_parse);
   g_test_add_func ("/check/domain/hostdev-element-kept", test_hostdev_element_kept);
   g_test_add_func ("/check/domain/parse-refused", test_domain_parse_refused);
+  g_test_add_func ("/check/domain/actualize-hostdev-network", test_actualize_hostdev_network);
+  g_test_add_func ("/check/domain/interface-vlan", test_interface_vlan_trunk);
   ADD ("/check/rules/native-and-replug", test_native_and_replug);
   ADD ("/check/rules/requested-native-refused", test_requested_native_refused);
   ADD ("/check/rules/no-acpi-refuses-replug", test_no_acpi_refuses_replug);

@@ -494,7 +494,7 @@ static void
 test_step_names (void)
 {
   static const char *want[] = { "pre-flight", "journal", "claim", "prepare", "detach", "migrate", "verify",
-                                "attach", "release", "source", NULL };
+                                "attach", "adopt", "source", NULL };
   const char * const *names = vfm_migrate_step_names ();
   g_assert_nonnull (names);
   g_assert_cmpstrv (names, want);

@@ -382,6 +382,23 @@ method_renew (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
 }
 
 static JsonNode *
+method_adopt (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
+{
+  static const char * const known[] = { "claim_id", NULL };
+  const char *id;
+  gboolean adopted = FALSE;
+  g_autoptr (VfmHost) host = NULL;
+  g_autoptr (JsonObject) out = json_object_new ();
+
+  if (!vfm_varlink_params_check (call->parameters, known, error) ||
+      !vfm_varlink_param_string (call->parameters, "claim_id", TRUE, &id, error) ||
+      (host = open_host (call, FALSE, error)) == NULL || !vfm_claims_adopt (host, id, &adopted, error))
+    return NULL;
+  json_object_set_boolean_member (out, "adopted", adopted);
+  return object_node (g_steal_pointer (&out));
+}
+
+static JsonNode *
 method_prepare (VfmMethodCall *call, JsonNode **error_parameters, GError **error)
 {
   static const char * const known[] = { "claim_id", NULL };
@@ -501,6 +518,7 @@ method_get_interface_description (VfmMethodCall *call, JsonNode **error_paramete
 
 static const VfmMethod methods[] = {
   { "io.vfmig.Bind", VFM_ACCESS_WRITE, method_bind },
+  { "io.vfmig.Adopt", VFM_ACCESS_WRITE, method_adopt },
   { "io.vfmig.Claim", VFM_ACCESS_WRITE, method_claim },
   { "io.vfmig.Doctor", VFM_ACCESS_READ, method_doctor },
   { "io.vfmig.Explain", VFM_ACCESS_READ, method_explain },

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-compat.h"
 #include "vfm-json.h"
+#include "vfm-qemu-gates.h"
 #include "vfm-qemu-props.h"
 
 #include <string.h>
@@ -17,8 +18,16 @@ typedef struct {
   const VfmHostdev *hostdev;
   const VfmDeviceProfile *src;   /* NULL: not on the source */
   const VfmDeviceProfile *dst;   /* the candidate, NULL: none free */
-  guint n_hostdevs;
-  gboolean all_p2p;              /* every hostdev's source device reports P2P */
+  /* the devices QEMU migrates with their state (replugged ones are gone by
+   * then): known only once every other rule ran (p2p_known) */
+  gboolean p2p_known;
+  guint n_native;                /* how many devices migrate natively */
+  gboolean all_p2p;              /* all of them report P2P */
+  gboolean native_counted;       /* this device is one of them */
+  gboolean native_demoted;       /* counted, but replugged so that the others can migrate */
+  const char *no_p2p;            /* a device among them without P2P, for the reason */
+  const VfmQemuGates *gates;     /* curated version gates, NULL: unreadable */
+  const char *gates_error;
   /* a mediated device instead of a PCI hostdev */
   const VfmMdevHostdev *mdev;
   const VfmMdevProfile *msrc;    /* the source instance, NULL: not in the profile */
@@ -218,19 +227,33 @@ r_dirty_tracking (const RuleCtx *c, char **reason)
   return VFM_OUTCOME_PASS;
 }
 
+/* A gate of the curated data, or a failing reason when the data is unreadable. */
+static const VfmQemuGate *
+gate (const RuleCtx *c, const char *name, char **reason)
+{
+  const VfmQemuGate *g = vfm_qemu_gate (c->gates, name);
+  if (g == NULL)
+    *reason = g_strdup_printf ("the QEMU/libvirt version facts cannot be read: %s", c->gates_error ? c->gates_error : "?");
+  return g;
+}
+
 static VfmOutcome
 r_qemu (const RuleCtx *c, char **reason)
 {
   gulong s = c->src_host->qemu_version, d = c->dst_host->qemu_version;
-  g_autofree char *sv = ver (s), *dv = ver (d);
+  g_autofree char *sv = ver (s), *dv = ver (d), *since = NULL;
+  const VfmQemuGate *g = gate (c, "qemu-vfio-migration", reason);
+  if (g == NULL)
+    return VFM_OUTCOME_FAIL;
+  since = vfm_qemu_gate_since (g);
   if (s == 0 || d == 0) {
     *reason = g_strdup_printf ("QEMU version unknown (source %s, destination %s): connect to libvirt on both", sv, dv);
     return VFM_OUTCOME_FAIL;
   }
-  if (MIN (s, d) < V (8, 1, 0)) {
-    *reason = g_strdup_printf ("QEMU %s: VFIO migration v2 is on by default only from 8.1 (8.0 hides it behind "
+  if (MIN (s, d) < g->since) {
+    *reason = g_strdup_printf ("QEMU %s: VFIO migration v2 is on by default only from %s (8.0 hides it behind "
                                "x-enable-migration; up to 7.2 only the v1 protocol no in-tree driver implements)",
-                               s < d ? sv : dv);
+                               s < d ? sv : dv, since);
     return VFM_OUTCOME_FAIL;
   }
   *reason = g_strdup_printf ("QEMU %s / %s can migrate VFIO devices", sv, dv);
@@ -241,45 +264,93 @@ static VfmOutcome
 r_libvirt (const RuleCtx *c, char **reason)
 {
   gulong s = c->src_host->libvirt_version, d = c->dst_host->libvirt_version;
-  g_autofree char *sv = ver (s), *dv = ver (d);
+  g_autofree char *sv = ver (s), *dv = ver (d), *since = NULL;
+  const VfmQemuGate *g = gate (c, "libvirt-asks-qemu", reason);
+  if (g == NULL)
+    return VFM_OUTCOME_FAIL;
+  since = vfm_qemu_gate_since (g);
   if (s == 0 || d == 0) {
     *reason = g_strdup_printf ("libvirt version unknown (source %s, destination %s)", sv, dv);
     return VFM_OUTCOME_FAIL;
   }
-  if (MIN (s, d) < V (8, 6, 0)) {
-    *reason = g_strdup_printf ("libvirt %s refuses any hostdev migration itself; from 8.6 it asks QEMU (both ends: "
-                               "source %s, destination %s)", s < d ? sv : dv, sv, dv);
+  if (MIN (s, d) < g->since) {
+    *reason = g_strdup_printf ("libvirt %s refuses any hostdev migration itself; from %s it asks QEMU (both ends: "
+                               "source %s, destination %s)", s < d ? sv : dv, since, sv, dv);
     return VFM_OUTCOME_FAIL;
   }
   *reason = g_strdup_printf ("libvirt %s / %s asks QEMU for migration blockers", sv, dv);
   return VFM_OUTCOME_PASS;
 }
 
+/* QEMU counts the devices it migrates with their state: the replugged ones
+ * are detached before the migration and do not count. Decided after every
+ * other rule (vfm_check), when it is known which devices migrate natively. */
 static VfmOutcome
 r_multi_device (const RuleCtx *c, char **reason)
 {
   gulong q = MIN (c->src_host->qemu_version, c->dst_host->qemu_version);
-  if (c->n_hostdevs <= 1) {
-    *reason = g_strdup ("at most one VFIO device that can migrate");
+  g_autofree char *since = NULL;
+  const VfmQemuGate *g;
+
+  if (!c->p2p_known) {
+    *reason = g_strdup ("decided once the other rules are known");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (!c->native_counted) {
+    *reason = g_strdup ("not migrated natively (replugged or refused): QEMU does not count it");
+    return VFM_OUTCOME_SKIP;
+  }
+  if (c->n_native <= 1) {
+    *reason = g_strdup ("the only VFIO device QEMU migrates with its state");
     return VFM_OUTCOME_PASS;
   }
-  if (c->all_p2p && q >= V (8, 2, 0)) {
-    *reason = g_strdup_printf ("%u devices, all with P2P (QEMU >= 8.2 allows that)", c->n_hostdevs);
+  if ((g = gate (c, "multiple-devices-p2p", reason)) == NULL)
+    return VFM_OUTCOME_FAIL;
+  since = vfm_qemu_gate_since (g);
+  if (c->all_p2p && q >= g->since) {
+    *reason = g_strdup_printf ("%u devices migrate natively, all with P2P (QEMU >= %s allows that)", c->n_native, since);
     return VFM_OUTCOME_PASS;
   }
-  *reason = g_strdup_printf ("%u VFIO devices that can migrate: QEMU migrates several only when all report P2P, "
-                             "from 8.2", c->n_hostdevs);
+  if (!c->native_demoted) {
+    *reason = g_strdup_printf ("%u devices could migrate natively, but QEMU migrates several only when all report "
+                               "P2P, from %s (%s): this one stays native, the others are replugged", c->n_native,
+                               since, c->all_p2p ? "this QEMU is older" : c->no_p2p);
+    return VFM_OUTCOME_PASS;
+  }
+  *reason = g_strdup_printf ("%u VFIO devices would migrate natively: QEMU migrates several only when all report P2P, "
+                             "from %s (%s)", c->n_native, since, c->all_p2p ? "this QEMU is older" : c->no_p2p);
   return VFM_OUTCOME_FAIL;
 }
+
+/* Does QEMU use the device's own dirty tracking (DMA logging) for it? Only
+ * when both ends have it and the guest did not turn it off. */
+static gboolean uses_device_tracking (const RuleCtx *c);
 
 static VfmOutcome
 r_no_viommu (const RuleCtx *c, char **reason)
 {
-  if (c->domain->viommu) {
-    *reason = g_strdup ("the domain has a vIOMMU: QEMU blocks VFIO migration with one (\"not supported with vIOMMU enabled\")");
+  gulong q = MIN (c->src_host->qemu_version, c->dst_host->qemu_version);
+  g_autofree char *qv = ver (q), *since = NULL;
+  const VfmQemuGate *g;
+  if (!c->domain->viommu) {
+    *reason = g_strdup ("no vIOMMU");
+    return VFM_OUTCOME_PASS;
+  }
+  if ((g = gate (c, "viommu-without-device-dirty-tracking", reason)) == NULL)
+    return VFM_OUTCOME_FAIL;
+  since = vfm_qemu_gate_since (g);
+  if (q < g->since) {
+    *reason = g_strdup_printf ("the domain has a vIOMMU: QEMU %s blocks VFIO migration with one (\"Migration is "
+                               "currently not supported with vIOMMU enabled\"; allowed from %s for devices without "
+                               "their own dirty tracking)", qv, since);
     return VFM_OUTCOME_FAIL;
   }
-  *reason = g_strdup ("no vIOMMU");
+  if (uses_device_tracking (c)) {
+    *reason = g_strdup_printf ("the domain has a vIOMMU and the device tracks dirty pages itself (DMA logging sees "
+                               "IOVAs, not guest addresses): QEMU %s still blocks that", qv);
+    return VFM_OUTCOME_FAIL;
+  }
+  *reason = g_strdup_printf ("vIOMMU, but the device does not use its own dirty tracking: QEMU >= %s allows that", since);
   return VFM_OUTCOME_PASS;
 }
 
@@ -314,16 +385,43 @@ r_module_version (const RuleCtx *c, char **reason)
   return VFM_OUTCOME_PASS;
 }
 
+/* Equal firmware only where the driver's curated facts tie the device state
+ * to it (SameFirmware=, data/drivers): mlx5's state is a firmware image;
+ * other drivers check their own magic and version on load. */
 static VfmOutcome
 r_firmware (const RuleCtx *c, char **reason)
 {
-  if (c->src == NULL || c->dst == NULL || c->src->firmware == NULL || c->dst->firmware == NULL) {
-    *reason = g_strdup ("PF firmware not known on both ends (no devlink info): vendors require equal firmware");
+  gboolean known, differ;
+  if (c->src == NULL || c->dst == NULL) {
+    *reason = g_strdup ("no device pair to compare");
+    return VFM_OUTCOME_SKIP;
+  }
+  known = c->src->firmware != NULL && c->dst->firmware != NULL;
+  differ = known && g_strcmp0 (c->src->firmware, c->dst->firmware) != 0;
+  if (c->src->facts_same_firmware == VFM_FACT_NO) {
+    g_autofree char *both = differ ? g_strdup_printf (" (firmware %s vs %s)", c->src->firmware, c->dst->firmware)
+                                   : g_strdup ("");
+    *reason = g_strdup_printf ("the curated facts of %s do not tie its device state to the firmware%s",
+                               driver_of (c->src), both);
+    return VFM_OUTCOME_PASS;
+  }
+  if (c->src->facts_same_firmware == VFM_FACT_UNKNOWN) {
+    if (differ) {
+      *reason = g_strdup_printf ("firmware %s vs %s, and no curated fact says whether %s's device state depends on it",
+                                 c->src->firmware, c->dst->firmware, driver_of (c->src));
+      return VFM_OUTCOME_WARN;
+    }
+    *reason = g_strdup_printf ("no curated fact ties %s's device state to the firmware", driver_of (c->src));
+    return VFM_OUTCOME_PASS;
+  }
+  if (!known) {
+    *reason = g_strdup_printf ("%s needs equal firmware on both ends (curated facts), and the PF firmware is not "
+                               "known on both (no devlink info)", driver_of (c->src));
     return VFM_OUTCOME_WARN;
   }
-  if (g_strcmp0 (c->src->firmware, c->dst->firmware) != 0) {
-    *reason = g_strdup_printf ("firmware %s vs %s: the device state is a firmware image, vendors require equal versions",
-                               c->src->firmware, c->dst->firmware);
+  if (differ) {
+    *reason = g_strdup_printf ("firmware %s vs %s: %s's device state is a firmware image, equal versions needed "
+                               "(curated facts)", c->src->firmware, c->dst->firmware, driver_of (c->src));
     return VFM_OUTCOME_FAIL;
   }
   *reason = g_strdup_printf ("firmware %s on both PFs", c->src->firmware);
@@ -452,6 +550,19 @@ mdev_dirty_tracking (const RuleCtx *c)
   const char *where;
   const VfmMdevProfile *a = mdev_answer (c, &where);
   return a != NULL && a->dirty_tracking == VFM_DIRTY_DEVICE;
+}
+
+static gboolean
+uses_device_tracking (const RuleCtx *c)
+{
+  const VfmQemuOverride *off;
+  if (c->mdev != NULL) {
+    off = vfm_mdev_hostdev_override (c->mdev, "x-device-dirty-page-tracking");
+    return mdev_dirty_tracking (c) && (off == NULL || g_strcmp0 (off->value, "off") != 0);
+  }
+  off = vfm_qemu_override_find (c->hostdev->overrides, "x-device-dirty-page-tracking");
+  return c->src != NULL && c->dst != NULL && c->src->probed && c->dst->probed && c->src->dirty_tracking &&
+         c->dst->dirty_tracking && (off == NULL || g_strcmp0 (off->value, "off") != 0);
 }
 
 /* What QEMU needs on the hostdev (the curated data's properties), against
@@ -611,6 +722,8 @@ verdict_free (gpointer data)
   g_free (v->mdev_type);
   g_free (v->dest_mdev_uuid);
   g_free (v->dest_mdev_parent);
+  g_free (v->mac);
+  g_free (v->vlan);
   g_clear_pointer (&v->qemu_properties, g_ptr_array_unref);
   g_ptr_array_unref (v->rules);
   g_free (v);
@@ -668,33 +781,47 @@ vfm_outcome_to_string (VfmOutcome o)
   return "skip";
 }
 
+/* The strategies a device supports: those no failed rule gates. A mediated
+ * device only migrates natively (it cannot be unplugged and found again). */
+static void
+settle (VfmHostdevVerdict *v, gboolean mdev)
+{
+  gboolean failed[4] = { FALSE };
+  for (guint i = 0; i < v->rules->len; i++) {
+    const VfmRuleResult *r = g_ptr_array_index (v->rules, i);
+    for (VfmStrategy s = VFM_STRATEGY_REPLUG; s <= VFM_STRATEGY_NATIVE; s++)
+      if ((r->gates & GATE (s)) && r->outcome == VFM_OUTCOME_FAIL)
+        failed[s] = TRUE;
+  }
+  v->best = VFM_STRATEGY_REFUSE;
+  for (VfmStrategy s = VFM_STRATEGY_REPLUG; s <= VFM_STRATEGY_NATIVE; s++) {
+    v->supports[s] = !failed[s] && (!mdev || s == VFM_STRATEGY_NATIVE);
+    if (v->supports[s])
+      v->best = s;
+  }
+}
+
 static VfmHostdevVerdict *
 judge (RuleCtx *ctx)
 {
   VfmHostdevVerdict *v = g_new0 (VfmHostdevVerdict, 1);
-  gboolean failed[4] = { FALSE };
 
   v->bdf = g_strdup (ctx->hostdev->bdf);
   v->alias = g_strdup (ctx->hostdev->alias);
   v->dest_bdf = ctx->dst ? g_strdup (ctx->dst->bdf) : NULL;
   v->driver = ctx->src ? g_strdup (driver_of (ctx->src)) : NULL;
+  v->is_interface = ctx->hostdev->is_interface;
+  v->mac = g_strdup (ctx->hostdev->mac);
+  v->vlan = g_strdup (ctx->hostdev->vlan);
   v->rules = g_ptr_array_new_with_free_func (rule_result_free);
   for (gsize i = 0; i < G_N_ELEMENTS (rules); i++) {
     VfmRuleResult *r = g_new0 (VfmRuleResult, 1);
     r->rule = rules[i].name;
     r->gates = rules[i].gates;
     r->outcome = rules[i].func (ctx, &r->reason);
-    for (VfmStrategy s = VFM_STRATEGY_REPLUG; s <= VFM_STRATEGY_NATIVE; s++)
-      if ((r->gates & GATE (s)) && r->outcome == VFM_OUTCOME_FAIL)
-        failed[s] = TRUE;
     g_ptr_array_add (v->rules, r);
   }
-  v->best = VFM_STRATEGY_REFUSE;
-  for (VfmStrategy s = VFM_STRATEGY_REPLUG; s <= VFM_STRATEGY_NATIVE; s++) {
-    v->supports[s] = !failed[s];
-    if (v->supports[s])
-      v->best = s;
-  }
+  settle (v, FALSE);
   return v;
 }
 
@@ -736,7 +863,6 @@ static VfmHostdevVerdict *
 judge_mdev (RuleCtx *ctx)
 {
   VfmHostdevVerdict *v = g_new0 (VfmHostdevVerdict, 1);
-  gboolean failed = FALSE;
   gulong q = MIN (ctx->src_host->qemu_version, ctx->dst_host->qemu_version);
 
   v->alias = g_strdup (ctx->mdev->alias);
@@ -752,7 +878,6 @@ judge_mdev (RuleCtx *ctx)
     r->rule = mdev_rules[i].name;
     r->gates = mdev_rules[i].gates;
     r->outcome = mdev_rules[i].func (ctx, &r->reason);
-    failed |= r->outcome == VFM_OUTCOME_FAIL;
     g_ptr_array_add (v->rules, r);
   }
   if (ctx->qemu_props != NULL) {
@@ -762,10 +887,84 @@ judge_mdev (RuleCtx *ctx)
       g_ptr_array_add (v->qemu_properties, g_strdup_printf ("%s=%s (%s)", p->name, p->value, p->type));
     }
   }
-  /* only native: a mediated device cannot be unplugged and found again */
-  v->supports[VFM_STRATEGY_NATIVE] = !failed;
-  v->best = failed ? VFM_STRATEGY_REFUSE : VFM_STRATEGY_NATIVE;
+  settle (v, TRUE);
   return v;
+}
+
+static VfmHostdevVerdict *
+verdict_at (VfmCheckResult *r, guint i)
+{
+  return i < r->hostdevs->len ? g_ptr_array_index (r->hostdevs, i) : g_ptr_array_index (r->mdevs, i - r->hostdevs->len);
+}
+
+static gboolean
+reports_p2p (const RuleCtx *c)
+{
+  const char *where;
+  const VfmMdevProfile *a;
+  if (c->mdev == NULL)
+    return c->src != NULL && c->src->probed && c->src->p2p;
+  a = mdev_answer (c, &where);
+  return a != NULL && a->p2p;
+}
+
+/* QEMU's gate on several VFIO devices counts those it migrates with their
+ * state; a replugged device is detached before the migration and does not
+ * count (MIGRATION-FACTS §1, step 5). So the P2P rule runs last, over the
+ * devices every other rule lets migrate natively. When they cannot all
+ * migrate natively, auto keeps one native - one that cannot be replugged
+ * (a mediated device) first - and the others are replugged; a requested
+ * native strategy fails for all of them. */
+static void
+decide_p2p (VfmCheckResult *r, RuleCtx *ctxs, guint n, VfmStrategy requested)
+{
+  guint n_native = 0;
+  gboolean all_p2p = TRUE, blocked;
+  g_autofree char *no_p2p = NULL;
+  gint keep = -1;
+  const VfmQemuGate *g;
+  gulong q;
+
+  if (n == 0)
+    return;
+  g = vfm_qemu_gate (ctxs[0].gates, "multiple-devices-p2p");
+  q = MIN (ctxs[0].src_host->qemu_version, ctxs[0].dst_host->qemu_version);
+  for (guint i = 0; i < n; i++) {
+    const VfmHostdevVerdict *v = verdict_at (r, i);
+    RuleCtx *c = &ctxs[i];
+    c->native_counted = (requested == VFM_STRATEGY_AUTO || requested == VFM_STRATEGY_NATIVE) &&
+                        v->supports[VFM_STRATEGY_NATIVE];
+    if (!c->native_counted)
+      continue;
+    n_native++;
+    if (!reports_p2p (c)) {
+      all_p2p = FALSE;
+      if (no_p2p == NULL)
+        no_p2p = g_strdup_printf ("%s reports no P2P", c->mdev ? c->mdev->uuid : c->hostdev->bdf);
+    }
+    if (keep < 0 || (verdict_at (r, keep)->supports[VFM_STRATEGY_REPLUG] && !v->supports[VFM_STRATEGY_REPLUG]))
+      keep = (gint) i;
+  }
+  blocked = n_native > 1 && !(all_p2p && g != NULL && q >= g->since);
+  if (requested != VFM_STRATEGY_AUTO)
+    keep = -1;
+  for (guint i = 0; i < n; i++) {
+    VfmHostdevVerdict *v = verdict_at (r, i);
+    RuleCtx *c = &ctxs[i];
+    c->p2p_known = TRUE;
+    c->n_native = n_native;
+    c->all_p2p = all_p2p;
+    c->no_p2p = no_p2p;
+    c->native_demoted = blocked && c->native_counted && (gint) i != keep;
+    for (guint j = 0; j < v->rules->len; j++) {
+      VfmRuleResult *rr = g_ptr_array_index (v->rules, j);
+      if (g_strcmp0 (rr->rule, "multiple-devices-p2p") != 0)
+        continue;
+      g_clear_pointer (&rr->reason, g_free);
+      rr->outcome = r_multi_device (c, &rr->reason);
+    }
+    settle (v, c->mdev != NULL);
+  }
 }
 
 VfmCheckResult *
@@ -785,8 +984,11 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
   g_autoptr (GHashTable) mdev_planned = g_hash_table_new (g_direct_hash, g_direct_equal);
   VfmCheckResult *r = g_new0 (VfmCheckResult, 1);
   g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
-  gboolean all_p2p = TRUE;
-  guint n_migratable = 0;
+  g_autoptr (GError) gates_error = NULL;
+  g_autoptr (VfmQemuGates) gates = vfm_qemu_gates_load (&gates_error);
+  guint n = domain->hostdevs->len + domain->mdevs->len;
+  g_autofree RuleCtx *ctxs = g_new0 (RuleCtx, n + 1);
+  gboolean stop_copy_unknown = FALSE;
 
   /* what earlier domains were promised on this destination (placement):
    * never offered twice */
@@ -824,38 +1026,29 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
     rr->reason = g_strdup ("the domain has SCSI or capabilities host devices, which libvirt cannot migrate");
     g_ptr_array_add (r->domain_rules, rr);
   }
-  /* mediated devices count among the devices QEMU migrates */
-  for (guint i = 0; i < domain->mdevs->len; i++) {
-    const VfmMdevHostdev *m = g_ptr_array_index (domain->mdevs, i);
-    const VfmMdevProfile *s = vfm_host_profile_mdev (src, m->uuid);
-    n_migratable++;
-    all_p2p &= s != NULL && s->probed && s->p2p;
-  }
-  /* QEMU counts the devices that can migrate: the others are detached first */
-  for (guint i = 0; i < domain->hostdevs->len; i++) {
-    const VfmHostdev *h = g_ptr_array_index (domain->hostdevs, i);
-    const VfmDeviceProfile *s = vfm_host_profile_device (src, h->bdf);
-    if (s != NULL && s->probed && s->migration) {
-      n_migratable++;
-      all_p2p &= s->p2p;
+  /* every rule but the P2P one, per device (mediated ones after the PCI ones) */
+  for (guint i = 0; i < n; i++) {
+    RuleCtx *ctx = &ctxs[i];
+    *ctx = (RuleCtx) { .src_host = src, .dst_host = dst, .domain = domain, .qemu_props = qemu_props,
+                       .qemu_props_error = props_error ? props_error->message : NULL, .gates = gates,
+                       .gates_error = gates_error ? gates_error->message : NULL };
+    if (i < domain->hostdevs->len) {
+      ctx->hostdev = g_ptr_array_index (domain->hostdevs, i);
+      ctx->src = vfm_host_profile_device (src, ctx->hostdev->bdf);
+      ctx->dst = pick_candidate (dst, ctx->src, taken);
+      g_ptr_array_add (r->hostdevs, judge (ctx));
+    } else {
+      ctx->mdev = g_ptr_array_index (domain->mdevs, i - domain->hostdevs->len);
+      ctx->msrc = vfm_host_profile_mdev (src, ctx->mdev->uuid);
+      pick_mdev (ctx, mdev_taken, mdev_planned);
+      g_ptr_array_add (r->mdevs, judge_mdev (ctx));
     }
   }
-  for (guint i = 0; i < domain->hostdevs->len; i++) {
-    RuleCtx ctx = { .src_host = src, .dst_host = dst, .domain = domain,
-                    .hostdev = g_ptr_array_index (domain->hostdevs, i),
-                    .n_hostdevs = n_migratable, .all_p2p = all_p2p, .qemu_props = qemu_props,
-                    .qemu_props_error = props_error ? props_error->message : NULL };
-    ctx.src = vfm_host_profile_device (src, ctx.hostdev->bdf);
-    ctx.dst = pick_candidate (dst, ctx.src, taken);
-    g_ptr_array_add (r->hostdevs, judge (&ctx));
-  }
-  for (guint i = 0; i < domain->mdevs->len; i++) {
-    RuleCtx ctx = { .src_host = src, .dst_host = dst, .domain = domain, .mdev = g_ptr_array_index (domain->mdevs, i),
-                    .n_hostdevs = n_migratable, .all_p2p = all_p2p, .qemu_props = qemu_props,
-                    .qemu_props_error = props_error ? props_error->message : NULL };
-    ctx.msrc = vfm_host_profile_mdev (src, ctx.mdev->uuid);
-    pick_mdev (&ctx, mdev_taken, mdev_planned);
-    g_ptr_array_add (r->mdevs, judge_mdev (&ctx));
+  decide_p2p (r, ctxs, n, requested);
+  r->downtime_base_ms = 0;
+  {
+    const VfmQemuGate *g = vfm_qemu_gate (gates, "downtime-limit-default");
+    r->downtime_base_ms = g ? g->value : 0;
   }
 
   /* the domain's strategy */
@@ -892,16 +1085,35 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
     r->ok = r->strategy != VFM_STRATEGY_REFUSE;
   }
 
+  /* what moves only while the guest is stopped: a native device without its
+   * own dirty tracking makes QEMU report all guest RAM dirty on every pass */
+  for (guint i = 0; r->ok && i < n; i++) {
+    const VfmHostdevVerdict *v = verdict_at (r, i);
+    VfmStrategy s = requested == VFM_STRATEGY_AUTO ? v->best : requested;
+    if (s == VFM_STRATEGY_NATIVE && !uses_device_tracking (&ctxs[i])) {
+      r->stop_copy_bytes = domain->memory_kib * 1024;
+      stop_copy_unknown = domain->memory_kib == 0;
+    }
+  }
+
   /* the plan migrate would follow */
   if (r->ok) {
     for (guint i = 0; i < r->hostdevs->len; i++) {
       const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
-      VfmStrategy s = requested == VFM_STRATEGY_AUTO ? v->best : requested;
-      g_ptr_array_add (r->plan, g_strdup_printf ("claim %s %s for %s (%s)", dst->hostname ? dst->hostname : "destination",
-                                                 v->dest_bdf, v->bdf, vfm_strategy_to_string (s)));
+      VfmStrategy s = vfm_check_hostdev_strategy (r, v);
+      g_autofree char *carried = v->is_interface && (v->mac || v->vlan)
+        ? g_strdup_printf ("; libvirt gives it %s%s%s%s%s as on the source", v->mac ? "MAC " : "", v->mac ? v->mac : "",
+                           v->mac && v->vlan ? " and " : "", v->vlan ? "VLAN " : "", v->vlan ? v->vlan : "")
+        : g_strdup ("");
+      g_ptr_array_add (r->plan, g_strdup_printf ("claim %s %s for %s (%s%s)", dst->hostname ? dst->hostname : "destination",
+                                                 v->dest_bdf, v->bdf, vfm_strategy_to_string (s), carried));
       g_ptr_array_add (r->plan, g_strdup_printf ("prepare %s: bind %s", v->dest_bdf, v->driver ? v->driver : "its driver"));
-      if (s == VFM_STRATEGY_REPLUG)
+      if (vfm_check_vfmig_replugs (r, v))
         g_ptr_array_add (r->plan, g_strdup_printf ("detach %s from the domain on the source", v->bdf));
+      else if (s == VFM_STRATEGY_FAILOVER)
+        g_ptr_array_add (r->plan, g_strdup_printf ("leave %s attached: QEMU unplugs it during the migration (virtio-net "
+                                                   "failover, the guest keeps its network on the standby) and plugs "
+                                                   "%s on the destination from the migrated XML", v->bdf, v->dest_bdf));
     }
     for (guint i = 0; i < r->mdevs->len; i++) {
       const VfmHostdevVerdict *v = g_ptr_array_index (r->mdevs, i);
@@ -917,16 +1129,22 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
       for (guint j = 0; j < v->qemu_properties->len; j++)
         g_ptr_array_add (r->plan, g_strdup_printf ("QEMU needs %s on %s (set at the guest's start)",
                                                    (const char *) g_ptr_array_index (v->qemu_properties, j), v->alias));
-      if (v->qemu_properties->len > 0 && domain->memory_kib > 0)
-        g_ptr_array_add (r->plan, g_strdup_printf ("downtime: without dirty tracking QEMU copies all guest RAM "
-                                                   "(%" G_GUINT64_FORMAT " MiB) while the guest is stopped",
-                                                   domain->memory_kib / 1024));
     }
+    if (r->stop_copy_bytes > 0)
+      g_ptr_array_add (r->plan, g_strdup_printf ("downtime limit: QEMU's default %" G_GUINT64_FORMAT " ms while the "
+                                                 "migration converges; without dirty tracking QEMU keeps the guest "
+                                                 "RAM (%" G_GUINT64_FORMAT " MiB) dirty, so if a second pass still "
+                                                 "expects more, raised to what QEMU expects, at most the RAM at the "
+                                                 "migration's rate (--max-downtime overrides)", r->downtime_base_ms,
+                                                 r->stop_copy_bytes >> 20));
+    else if (stop_copy_unknown)
+      g_ptr_array_add (r->plan, g_strdup ("downtime limit: QEMU's default - a device without dirty tracking makes "
+                                          "QEMU copy all guest RAM while the guest is stopped, and the domain XML "
+                                          "gives no <memory>: pass --max-downtime or the migration may not converge"));
     g_ptr_array_add (r->plan, g_strdup_printf ("migrate live (peer to peer, no postcopy) with the destination XML pointing at the claimed devices"));
     for (guint i = 0; i < r->hostdevs->len; i++) {
       const VfmHostdevVerdict *v = g_ptr_array_index (r->hostdevs, i);
-      VfmStrategy s = requested == VFM_STRATEGY_AUTO ? v->best : requested;
-      if (s == VFM_STRATEGY_REPLUG)
+      if (vfm_check_vfmig_replugs (r, v))
         g_ptr_array_add (r->plan, g_strdup_printf ("attach %s on the destination", v->dest_bdf));
       g_ptr_array_add (r->plan, g_strdup_printf ("release %s on the source", v->bdf));
     }
@@ -936,6 +1154,26 @@ vfm_check_reserved (const VfmHostProfile *src, const VfmHostProfile *dst, const 
   else
     r->summary = g_strdup_printf ("%s", r->ok ? vfm_strategy_to_string (r->strategy) : "not migratable");
   return r;
+}
+
+VfmStrategy
+vfm_check_hostdev_strategy (const VfmCheckResult *r, const VfmHostdevVerdict *v)
+{
+  return r->requested == VFM_STRATEGY_AUTO ? v->best : r->requested;
+}
+
+gboolean
+vfm_check_vfmig_replugs (const VfmCheckResult *r, const VfmHostdevVerdict *v)
+{
+  return vfm_check_hostdev_strategy (r, v) == VFM_STRATEGY_REPLUG;
+}
+
+guint64
+vfm_check_downtime_ms (const VfmCheckResult *r, guint64 bytes_per_s)
+{
+  if (r == NULL || r->stop_copy_bytes == 0 || bytes_per_s == 0)
+    return 0;
+  return r->downtime_base_ms + (r->stop_copy_bytes * 1000 + bytes_per_s - 1) / bytes_per_s;
 }
 
 /* ---- JSON ---- */
@@ -998,6 +1236,15 @@ vfm_check_result_to_json (const VfmCheckResult *r)
       vfm_json_add_strv (b, "qemu_properties", v->qemu_properties);
     } else {
       vfm_json_add_str (b, "bdf", v->bdf);
+      json_builder_set_member_name (b, "interface");
+      if (v->is_interface) {
+        json_builder_begin_object (b);
+        vfm_json_add_str (b, "mac", v->mac);
+        vfm_json_add_str (b, "vlan", v->vlan);
+        json_builder_end_object (b);
+      } else {
+        json_builder_add_null_value (b);
+      }
     }
     vfm_json_add_str (b, "alias", v->alias);
     vfm_json_add_str (b, "driver", v->driver);
@@ -1019,6 +1266,11 @@ vfm_check_result_to_json (const VfmCheckResult *r)
     json_builder_begin_array (b);
     json_builder_end_array (b);
   }
+  json_builder_set_member_name (b, "downtime");
+  json_builder_begin_object (b);
+  vfm_json_add_int (b, "base_ms", (gint64) r->downtime_base_ms);
+  vfm_json_add_int (b, "stop_copy_bytes", (gint64) r->stop_copy_bytes);
+  json_builder_end_object (b);
   json_builder_set_member_name (b, "plan");
   json_builder_begin_array (b);
   for (guint i = 0; i < r->plan->len; i++)

@@ -43,6 +43,10 @@ typedef struct {
   char *dest_mdev_uuid;       /* the free instance on the destination, or NULL: one is created */
   char *dest_mdev_parent;
   GPtrArray *qemu_properties; /* char *: "enable-migration=on (string)", what QEMU needs on the hostdev */
+  /* an <interface type='hostdev'> (or a hostdev network's): what the
+   * destination VF gets (libvirt sets them from the interface element) */
+  gboolean is_interface;
+  char *mac, *vlan;
 } VfmHostdevVerdict;
 
 typedef struct {
@@ -56,6 +60,12 @@ typedef struct {
   GPtrArray *hostdevs;        /* VfmHostdevVerdict of PCI devices */
   GPtrArray *mdevs;           /* VfmHostdevVerdict of mediated devices (native or refuse) */
   GPtrArray *plan;            /* char *: the steps migrate would take */
+  /* the downtime limit migrate works with unless told one (DESIGN.md,
+   * Decisions 32): QEMU's default, raised when the migration does not
+   * converge, at most the default plus the time to move, at the migration's
+   * rate, what QEMU keeps dirty to the end */
+  guint64 downtime_base_ms;   /* QEMU's default downtime-limit (curated) */
+  guint64 stop_copy_bytes;    /* guest RAM when a native device has no dirty tracking; 0: nothing beyond */
   char *summary;
 } VfmCheckResult;
 
@@ -82,6 +92,20 @@ VfmCheckResult *vfm_check_reserved       (const VfmHostProfile   *src,
                                           const VfmCheckReserved *reserved);
 void            vfm_check_result_free    (VfmCheckResult *r);
 JsonNode       *vfm_check_result_to_json (const VfmCheckResult *r);
+/* The strategy a hostdev moves with under the check's request (its best under
+ * auto), and whether vfmig detaches and re-attaches it itself: only replug.
+ * A failover VF is unplugged by QEMU during the migration (virtio-net
+ * failover) and plugged on the destination from the migrated XML, which
+ * points at the claimed VF; vfmig never detaches it. */
+VfmStrategy     vfm_check_hostdev_strategy (const VfmCheckResult    *r,
+                                            const VfmHostdevVerdict *v);
+gboolean        vfm_check_vfmig_replugs    (const VfmCheckResult    *r,
+                                            const VfmHostdevVerdict *v);
+/* The highest downtime limit for a migration moving bytes_per_s: QEMU's
+ * default plus the stop-copy bytes at that rate, rounded up; 0 when nothing
+ * beyond QEMU's default is known to move while the guest is stopped. */
+guint64         vfm_check_downtime_ms    (const VfmCheckResult *r,
+                                          guint64               bytes_per_s);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmCheckResult, vfm_check_result_free)
 

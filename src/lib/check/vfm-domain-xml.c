@@ -130,6 +130,7 @@ hostdev_free (gpointer data)
   g_free (h->teaming);
   g_free (h->teaming_peer);
   g_free (h->mac);
+  g_free (h->vlan);
   if (h->overrides != NULL)
     g_ptr_array_unref (h->overrides);
   if (h->running != NULL)
@@ -311,6 +312,25 @@ address_bdf (xmlNode *addr, gboolean with_domain)
 static void override_properties (xmlNode *root, const char *alias, GPtrArray *out);
 static void override_free (gpointer data);
 
+/* <vlan [trunk='yes']><tag id='10'/><tag id='20'/></vlan> as "10,20 (trunk)". */
+static char *
+vlan_tags (xmlNode *vlan)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autofree char *trunk = prop (vlan, "trunk");
+  for (xmlNode *t = vlan ? vlan->children : NULL; t != NULL; t = t->next) {
+    g_autofree char *id = NULL;
+    if (t->type != XML_ELEMENT_NODE || !xmlStrEqual (t->name, BAD_CAST "tag") || (id = prop (t, "id")) == NULL)
+      continue;
+    g_string_append_printf (out, "%s%s", out->len ? "," : "", id);
+  }
+  if (out->len == 0)
+    return NULL;
+  if (g_strcmp0 (trunk, "yes") == 0)
+    g_string_append (out, " (trunk)");
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
 static gboolean
 parse_pci_device (xmlNode *root, xmlNode *node, gboolean is_interface, guint index, VfmDomainInfo *info,
                   GError **error)
@@ -348,6 +368,7 @@ parse_pci_device (xmlNode *root, xmlNode *node, gboolean is_interface, guint ind
   h->teaming = prop (teaming, "type");
   h->teaming_peer = prop (teaming, "persistent");
   h->mac = prop (child (node, "mac"), "address");
+  h->vlan = vlan_tags (child (node, "vlan"));
   {
     /* an inactive definition has no alias yet: libvirt will name it hostdevN */
     g_autofree char *alias = h->alias ? g_strdup (h->alias) : g_strdup_printf ("hostdev%u", index);
@@ -739,6 +760,61 @@ vfm_hostdev_retarget (const char *element, const char *to, GError **error)
     return NULL;
   }
   return element_string (doc, el, to);
+}
+
+static char *
+mac_of (xmlNode *iface)
+{
+  g_autofree char *mac = prop (child (iface, "mac"), "address");
+  return mac ? g_ascii_strdown (mac, -1) : NULL;
+}
+
+char *
+vfm_domain_actualize (const char *xml, gsize len, const char *live, gsize live_len, GPtrArray *notes, GError **error)
+{
+  g_autoptr (VfmXmlDoc) doc = read_domain (xml, len, error);
+  g_autoptr (VfmXmlDoc) ldoc = NULL;
+  xmlNode *devices, *ldevices, *next;
+  xmlChar *out = NULL;
+  int out_len = 0;
+  char *result;
+
+  if (doc == NULL || (ldoc = read_domain (live, live_len, error)) == NULL)
+    return NULL;
+  devices = child (xmlDocGetRootElement (doc), "devices");
+  ldevices = child (xmlDocGetRootElement (ldoc), "devices");
+  for (xmlNode *c = devices ? devices->children : NULL; c != NULL; c = next) {
+    g_autofree char *type = NULL, *mac = NULL, *network = NULL;
+    next = c->next;
+    if (c->type != XML_ELEMENT_NODE || !xmlStrEqual (c->name, BAD_CAST "interface") ||
+        g_strcmp0 ((type = prop (c, "type")), "network") != 0 || (mac = mac_of (c)) == NULL)
+      continue;
+    network = prop (child (c, "source"), "network");
+    for (xmlNode *l = ldevices ? ldevices->children : NULL; l != NULL; l = l->next) {
+      g_autofree char *ltype = NULL, *lmac = NULL, *bdf = NULL, *vlan = NULL;
+      xmlNode *copy;
+      if (l->type != XML_ELEMENT_NODE || !xmlStrEqual (l->name, BAD_CAST "interface") ||
+          g_strcmp0 ((ltype = prop (l, "type")), "hostdev") != 0 || g_strcmp0 ((lmac = mac_of (l)), mac) != 0)
+        continue;
+      if ((bdf = address_bdf (child (child (l, "source"), "address"), TRUE)) == NULL)
+        break;
+      copy = xmlDocCopyNode (l, doc, 1);
+      xmlReplaceNode (c, copy);
+      xmlFreeNode (c);
+      vlan = vlan_tags (child (copy, "vlan"));
+      if (notes != NULL)
+        g_ptr_array_add (notes, g_strdup_printf ("interface %s on network %s uses VF %s%s%s: the destination gets it "
+                                                 "as <interface type='hostdev'> on the claimed VF with the same MAC%s "
+                                                 "(its definition keeps type='network')", mac,
+                                                 network ? network : "?", bdf, vlan ? ", VLAN " : "",
+                                                 vlan ? vlan : "", vlan ? " and VLAN" : ""));
+      break;
+    }
+  }
+  xmlDocDumpFormatMemory (doc, &out, &out_len, 1);
+  result = g_strndup ((const char *) out, out_len);
+  xmlFree (out);
+  return result;
 }
 
 /* A bare <hostdev managed='no'> for attach-device (replug). */

@@ -40,6 +40,7 @@ typedef struct {
   char *teaming;         /* "transient" / "persistent" (failover pairs), or NULL */
   char *teaming_peer;    /* the persistent device's alias, for transient ones */
   char *mac;             /* interface MAC, for <interface type='hostdev'> */
+  char *vlan;            /* interface <vlan> tags, "42" or "10,20 (trunk)", or NULL */
   GPtrArray *overrides;  /* VfmQemuOverride set on its alias (defined below), never NULL */
   GPtrArray *running;    /* VfmQemuOverride: what the running QEMU reports (qom-get), NULL: not asked */
 } VfmHostdev;
@@ -133,6 +134,20 @@ char *vfm_domain_hostdev_xml (const char  *xml,
                               gsize        len,
                               const char  *bdf,
                               const char  *to,
+                              GError     **error);
+/* A domain's migratable XML (what libvirt migrates) with each <interface
+ * type='network'> whose network hands out VFs (<forward mode='hostdev'>)
+ * replaced by the device it uses, as the live XML (flags 0) shows it:
+ * <interface type='hostdev'> with the VF's <source><address>, its MAC and
+ * the VLAN the network gave it. Matched by MAC; other interfaces and
+ * everything else unchanged. notes gets one line per replaced interface.
+ * The persistent definition is never changed this way (it keeps
+ * type='network'). */
+char *vfm_domain_actualize   (const char  *xml,
+                              gsize        len,
+                              const char  *live,
+                              gsize        live_len,
+                              GPtrArray   *notes,
                               GError     **error);
 /* The same change on a hostdev element alone (one vfm_domain_hostdev_xml
  * returned): source address to, managed='no'. */

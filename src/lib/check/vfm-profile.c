@@ -192,6 +192,7 @@ device_profile (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, GHashTable 
   }
   d->facts_supported = e ? e->migratable : VFM_FACT_UNKNOWN;
   d->facts_dirty_tracking = e ? g_strdup (e->dirty_tracking) : NULL;
+  d->facts_same_firmware = e ? e->same_firmware : VFM_FACT_UNKNOWN;
   return d;
 }
 
@@ -370,6 +371,11 @@ vfm_host_profile_to_json (const VfmHostProfile *p)
     else
       json_builder_add_boolean_value (b, d->facts_supported == VFM_FACT_YES);
     vfm_json_add_str (b, "facts_dirty_tracking", d->facts_dirty_tracking);
+    json_builder_set_member_name (b, "facts_same_firmware");
+    if (d->facts_same_firmware == VFM_FACT_UNKNOWN)
+      json_builder_add_null_value (b);
+    else
+      json_builder_add_boolean_value (b, d->facts_same_firmware == VFM_FACT_YES);
     vfm_json_add_str (b, "firmware", d->firmware);
     json_builder_end_object (b);
   }
@@ -522,6 +528,16 @@ mdevs_from_json (JsonObject *o, VfmHostProfile *p, const char *origin, GError **
   return TRUE;
 }
 
+/* A true/false member as a fact; absent, null or another type: unknown. */
+static gint
+json_fact (JsonObject *o, const char *name)
+{
+  JsonNode *f = json_object_get_member (o, name);
+  if (f == NULL || !JSON_NODE_HOLDS_VALUE (f) || json_node_get_value_type (f) != G_TYPE_BOOLEAN)
+    return VFM_FACT_UNKNOWN;
+  return json_node_get_boolean (f) ? VFM_FACT_YES : VFM_FACT_NO;
+}
+
 VfmHostProfile *
 vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
 {
@@ -622,11 +638,9 @@ vfm_host_profile_from_json (JsonNode *node, const char *origin, GError **error)
       dp->probe_detail = get_str (m, "detail");
       dp->probed_at = vfm_json_get_int_or (m, "probed_at", 0);
     }
-    {
-      JsonNode *f = json_object_get_member (d, "facts_migration");
-      dp->facts_supported = f == NULL || !JSON_NODE_HOLDS_VALUE (f) || json_node_get_value_type (f) != G_TYPE_BOOLEAN
-                            ? VFM_FACT_UNKNOWN : json_node_get_boolean (f) ? VFM_FACT_YES : VFM_FACT_NO;
-    }
+    dp->facts_supported = json_fact (d, "facts_migration");
+    /* absent in profiles written before it existed: unknown */
+    dp->facts_same_firmware = json_fact (d, "facts_same_firmware");
     dp->facts_dirty_tracking = get_str (d, "facts_dirty_tracking");
     dp->firmware = get_str (d, "firmware");
   }

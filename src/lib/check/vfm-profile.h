@@ -46,6 +46,7 @@ typedef struct {
   /* curated facts of the selected driver */
   gint facts_supported;      /* VfmFact */
   char *facts_dirty_tracking;
+  gint facts_same_firmware;  /* VfmFact: the device state depends on the PF firmware */
   char *firmware;            /* PF firmware from devlink info, or NULL (unknown) */
 } VfmDeviceProfile;
 

@@ -230,9 +230,53 @@ return_bound (VfmHost *host, const VfmClaim *c, GPtrArray *results)
   }
 }
 
+/* The first process holding one of the claim's devices - the one with PID
+ * pid when pid is not 0 - as "DEVICE: PID (COMM)", read from /proc (never by
+ * opening the device), or NULL. */
+static char *
+claim_holder (VfmHost *host, const VfmClaim *c, gint64 pid)
+{
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  for (guint i = 0; i < c->devices->len; i++) {
+    const VfmClaimDevice *d = g_ptr_array_index (c->devices, i);
+    g_autoptr (GPtrArray) holders = NULL;
+    if (d->uuid != NULL) {
+      g_autoptr (VfmMdev) m = vfm_mdev_get (sr, d->uuid, NULL);
+      if (m != NULL)
+        holders = vfm_vfio_holders (sr, d->uuid, m->iommu_group, NULL);
+    } else if (d->bdf != NULL) {
+      VfmPciDevice *dev = vfm_host_device (host, d->bdf, NULL);
+      if (dev != NULL)
+        holders = vfm_vfio_holders (sr, d->bdf, vfm_pci_device_iommu_group (dev), NULL);
+    }
+    for (guint j = 0; holders != NULL && j < holders->len; j++) {
+      const char *h = g_ptr_array_index (holders, j);
+      if (pid == 0 || g_ascii_strtoll (h, NULL, 10) == pid)
+        return g_strdup_printf ("%s: %s", d->uuid ? d->uuid : d->bdf, h);
+    }
+  }
+  return NULL;
+}
+
+/* Which PID namespace this process sees /proc from: a holder in another one
+ * is invisible here (the labs run two libvirtd on one machine that way). */
+static char *
+pid_namespace (VfmSysroot *sr)
+{
+  g_autofree char *link = NULL;
+  if (!vfm_sysroot_is_real (sr))
+    return g_strdup ("synthetic");
+  link = vfm_sysroot_proc_file (sr, "self/ns/pid");
+  return g_file_read_link (link, NULL);
+}
+
 /* A lease that ran out (its migration died, or never came) ends like a
  * release with restore: what its prepare bound is returned, under the claims
- * lock so that no new claim takes a device on its way back. */
+ * lock so that no new claim takes a device on its way back. A claim the
+ * domain adopted ends when no process holds any of its devices any more -
+ * the domain stopped or left (DESIGN.md, Decisions 12) - seen from the PID
+ * namespace it was adopted in; its devices stay where they are, free for
+ * the next guest. */
 static gboolean
 expire_claims (VfmHost *host, GError **error)
 {
@@ -240,11 +284,29 @@ expire_claims (VfmHost *host, GError **error)
   g_autoptr (VfmLock) lock = vfm_lock_named (sr, "claims", VFM_CLAIMS_LOCK_MS, error);
   g_autoptr (GPtrArray) expired = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_claim_free);
   g_autoptr (GPtrArray) claims = NULL;
+  g_autofree char *ns = NULL;
+  guint ended = 0;
 
   if (lock == NULL || (claims = vfm_claim_store_load (sr, expired, error)) == NULL)
     return FALSE;
+  for (guint i = claims->len; i-- > 0;) {
+    const VfmClaim *c = g_ptr_array_index (claims, i);
+    g_autofree char *holder = NULL;
+    if (c->expires_at != 0 || c->pid_ns == NULL)
+      continue;
+    if (ns == NULL)
+      ns = pid_namespace (sr);
+    /* its own QEMU still holds one: the domain runs (another process with
+     * the device after it would be another guest) */
+    if (g_strcmp0 (ns, c->pid_ns) != 0 || (holder = claim_holder (host, c, c->held_pid)) != NULL)
+      continue;
+    g_message ("claim %s of %s ended: nothing holds its devices any more (the domain stopped or left)", c->id,
+               c->domain_name ? c->domain_name : c->domain_uuid ? c->domain_uuid : "?");
+    g_ptr_array_remove_index (claims, i);
+    ended++;
+  }
   if (expired->len == 0)
-    return TRUE;
+    return ended == 0 || vfm_claim_store_save (sr, claims, error);
   g_ptr_array_unref (vfm_batch_recover (host)); /* a bind its prepare left half-way */
   for (guint i = 0; i < expired->len; i++) {
     const VfmClaim *c = g_ptr_array_index (expired, i);
@@ -463,21 +525,51 @@ vfm_claims_renew (VfmHost *host, const char *id, guint ttl_s, GError **error)
   return vfm_claim_store_edit (vfm_host_sysroot (host), id, set_ttl, GUINT_TO_POINTER (ttl_s), FALSE, error);
 }
 
+typedef struct {
+  char *held_by, *pid_ns;
+  gint64 pid;
+} Adoption;
+
 static gboolean
 set_running (VfmClaim *c, gpointer data, GError **error)
 {
+  Adoption *a = data;
   c->expires_at = 0;
   g_free (c->state);
   c->state = g_strdup ("running");
+  g_free (c->held_by);
+  c->held_by = g_strdup (a->held_by);
+  g_free (c->pid_ns);
+  c->pid_ns = g_strdup (a->pid_ns);
+  c->held_pid = a->pid;
   return TRUE;
 }
 
-/* The domain started with the claimed devices: they are its own now, no
- * lease, until release. */
 gboolean
-vfm_claims_adopt (VfmHost *host, const char *id, GError **error)
+vfm_claims_adopt (VfmHost *host, const char *id, gboolean *adopted, GError **error)
 {
-  return vfm_claim_store_edit (vfm_host_sysroot (host), id, set_running, NULL, FALSE, error);
+  VfmSysroot *sr = vfm_host_sysroot (host);
+  g_autoptr (VfmClaim) c = NULL;
+  Adoption a = { 0 };
+  gboolean ok;
+
+  if (adopted != NULL)
+    *adopted = FALSE;
+  if (!expire_claims (host, error) || (c = vfm_claim_store_get (sr, id, error)) == NULL)
+    return FALSE;
+  if ((a.held_by = claim_holder (host, c, 0)) == NULL) /* not in use yet: the lease goes on, renewed */
+    return vfm_claims_renew (host, id, 0, error);
+  a.pid_ns = pid_namespace (sr);
+  {
+    const char *who = strstr (a.held_by, ": ");
+    a.pid = who ? g_ascii_strtoll (who + 2, NULL, 10) : 0;
+  }
+  ok = vfm_claim_store_edit (sr, id, set_running, &a, FALSE, error);
+  if (ok && adopted != NULL)
+    *adopted = TRUE;
+  g_free (a.held_by);
+  g_free (a.pid_ns);
+  return ok;
 }
 
 GPtrArray *

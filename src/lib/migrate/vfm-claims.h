@@ -14,7 +14,8 @@ G_BEGIN_DECLS
  * same device. The record lives in the claim store (state/vfm-claim-store);
  * this is what a claim does: choose free devices, bind them (prepare), give
  * them back (release, or the lease running out - checked on every access).
- * A claim with no expiry belongs to a running domain until it is released. */
+ * A claim with no expiry belongs to a running domain until it is released or
+ * nothing holds its devices any more (also checked on every access). */
 
 /* What a migration wants: the identity of each source device - a PCI
  * device's ids, or a mediated device's type (mdev_type set) on a parent of
@@ -40,7 +41,12 @@ VfmClaim  *vfm_claims_claim      (VfmHost     *host,
                                   guint        ttl_s,
                                   GError     **error);
 gboolean   vfm_claims_renew      (VfmHost *host, const char *id, guint ttl_s, GError **error);
-gboolean   vfm_claims_adopt      (VfmHost *host, const char *id, GError **error);
+/* The domain runs with the claimed devices: once a process holds one of
+ * them, the claim is the domain's (state running, no lease, the holder and
+ * the PID namespace recorded) until nothing holds them any more - the domain
+ * stopped or left - or it is released. Before that the lease goes on,
+ * renewed (adopted FALSE). */
+gboolean   vfm_claims_adopt      (VfmHost *host, const char *id, gboolean *adopted, GError **error);
 GPtrArray *vfm_claims_prepare    (VfmHost *host, const char *id, GError **error);
 gboolean   vfm_claims_release    (VfmHost *host, const char *id, gboolean restore,
                                   GPtrArray *results, GError **error);

@@ -352,11 +352,14 @@ cold_move (VfmHost *host, Job *job, VfmEvacResult *res)
   cold_step (job, res, "defined and started %s on %s with the claimed devices", e->domain, dest);
   if (claim != NULL) {
     g_autoptr (GError) local = NULL;
-    /* the running domain holds the devices now, as after a migration */
-    if (vfm_peer_release (peer, claim->id, FALSE, &local))
-      cold_step (job, res, "released claim %s", claim->id);
+    gboolean adopted = FALSE;
+    /* the running domain holds the devices now: the claim is its own, as
+     * after a migration (issue 16, 6) */
+    if (vfm_peer_adopt (peer, claim->id, &adopted, &local))
+      cold_step (job, res, "claim %s %s", claim->id,
+                 adopted ? "now belongs to the domain there" : "keeps its lease (nothing holds its devices yet)");
     else
-      cold_step (job, res, "releasing claim %s failed: %s", claim->id, local->message);
+      cold_step (job, res, "handing claim %s to the domain failed: %s", claim->id, local->message);
   }
   res->outcome = VFM_EVAC_STOPPED_AND_MOVED;
   res->message = g_strdup_printf ("stopped, runs on %s%s", e->hostname, persistent ? " (the source keeps its definition, shut off)" : "");

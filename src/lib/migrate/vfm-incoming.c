@@ -116,7 +116,7 @@ vfm_migrate_incoming_event (const char *sysroot, const char *op, const char *sub
   }
   if (strcmp (op, "started") == 0) {
     g_autoptr (GError) local = NULL;
-    vfm_claims_adopt (host, claim_id, &local); /* gone already: vfmigctl migrate released it */
+    vfm_claims_adopt (host, claim_id, NULL, &local); /* gone already: vfmigctl migrate released it */
     return TRUE;
   }
   if (strcmp (op, "release") == 0 && strcmp (subop, "end") == 0) {

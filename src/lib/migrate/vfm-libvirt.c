@@ -356,14 +356,14 @@ lookup (VfmVirt *v, const char *name, GError **error)
   return d;
 }
 
-char *
-vfm_virt_domain_xml (VfmVirt *v, const char *name, gboolean inactive, GError **error)
+static char *
+domain_xml_flags (VfmVirt *v, const char *name, unsigned int flags, GError **error)
 {
   virDomainPtr d = lookup (v, name, error);
   char *xml, *out;
   if (d == NULL)
     return NULL;
-  xml = p_virDomainGetXMLDesc (d, VIR_DOMAIN_XML_MIGRATABLE | (inactive ? VIR_DOMAIN_XML_INACTIVE : 0));
+  xml = p_virDomainGetXMLDesc (d, flags);
   p_virDomainFree (d);
   if (xml == NULL) {
     set_virt_error (error, "cannot read the domain XML");
@@ -372,6 +372,20 @@ vfm_virt_domain_xml (VfmVirt *v, const char *name, gboolean inactive, GError **e
   out = g_strdup (xml);
   free (xml);
   return out;
+}
+
+char *
+vfm_virt_domain_xml (VfmVirt *v, const char *name, gboolean inactive, GError **error)
+{
+  return domain_xml_flags (v, name, VIR_DOMAIN_XML_MIGRATABLE | (inactive ? VIR_DOMAIN_XML_INACTIVE : 0), error);
+}
+
+/* The live XML as libvirt shows it (flags 0): an interface on a network shows
+ * the device the network gave it (a hostdev network's VF with its address). */
+char *
+vfm_virt_domain_live_xml (VfmVirt *v, const char *name, GError **error)
+{
+  return domain_xml_flags (v, name, 0, error);
 }
 
 gboolean
@@ -438,6 +452,10 @@ vfm_virt_job_stats (VfmVirt *v, const char *name, VfmJobStats *out)
       out->dirty_rate_pages = val;
     if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_DOWNTIME, &val) == 1)
       out->expected_downtime_ms = val;
+    if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_MEMORY_BPS, &val) == 1)
+      out->memory_bps = val;
+    if (p_virTypedParamsGetULLong (params, n, VIR_DOMAIN_JOB_MEMORY_ITERATION, &val) == 1)
+      out->memory_iteration = val;
   }
   p_virTypedParamsFree (params, n);
   p_virDomainFree (d);

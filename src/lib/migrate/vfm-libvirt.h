@@ -38,11 +38,14 @@ typedef struct {
   guint64 processed, remaining, total;   /* bytes */
   guint64 dirty_rate_pages;              /* pages per second */
   guint64 expected_downtime_ms;
+  guint64 memory_bps;                    /* QEMU's measured transfer rate, bytes/s (0: not yet) */
+  guint64 memory_iteration;              /* QEMU's pass over guest RAM (1: the first) */
 } VfmJobStats;
 
 VfmVirt  *vfm_virt_open          (const char *uri, gboolean read_only, GError **error);
 void      vfm_virt_close         (VfmVirt *v);
 char     *vfm_virt_domain_xml    (VfmVirt *v, const char *name, gboolean inactive, GError **error);
+char     *vfm_virt_domain_live_xml (VfmVirt *v, const char *name, GError **error);
 gboolean  vfm_virt_domain_facts  (VfmVirt *v, const char *name, char **uuid, gboolean *persistent,
                                   gboolean *active, GError **error);
 gboolean  vfm_virt_migrate       (VfmVirt *v, const char *name, const char *dest_uri, const char *dest_xml,

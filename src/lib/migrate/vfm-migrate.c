@@ -166,6 +166,28 @@ migrate_thread (gpointer data)
   return NULL;
 }
 
+/* The XML libvirt migrates, with each interface on a hostdev network shown
+ * as the VF it uses (vfm_domain_actualize): the migratable XML has only the
+ * network's name. notes (may be NULL) gets a line for each. */
+static char *
+domain_xml (VfmVirt *virt, const char *name, GPtrArray *notes, GError **error)
+{
+  g_autofree char *xml = vfm_virt_domain_xml (virt, name, FALSE, error);
+  g_autofree char *live = NULL;
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  char *out;
+  if (xml == NULL)
+    return NULL;
+  if (strstr (xml, "<interface type='network'") == NULL && strstr (xml, "<interface type=\"network\"") == NULL)
+    return g_steal_pointer (&xml);
+  if ((live = vfm_virt_domain_live_xml (virt, name, error)) == NULL ||
+      (out = vfm_domain_actualize (xml, strlen (xml), live, strlen (live), lines, error)) == NULL)
+    return NULL;
+  for (guint i = 0; notes != NULL && i < lines->len; i++)
+    g_ptr_array_add (notes, g_strdup_printf ("note: %s", (const char *) g_ptr_array_index (lines, i)));
+  return out;
+}
+
 /* Waits until the live XML no longer has the hostdev: a detach returns
  * success even when the guest never acknowledged it (LAB-NOTES). */
 static gboolean
@@ -174,7 +196,7 @@ wait_detached (VfmVirt *virt, const char *name, const char *bdf, guint timeout_s
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
   guint delay_ms = 50;
   while (TRUE) {
-    g_autofree char *xml = vfm_virt_domain_xml (virt, name, FALSE, error);
+    g_autofree char *xml = domain_xml (virt, name, NULL, error);
     g_autoptr (VfmDomainInfo) info = NULL;
     gboolean present = FALSE;
     if (xml == NULL || (info = vfm_domain_parse (xml, strlen (xml), error)) == NULL)
@@ -196,7 +218,7 @@ wait_detached (VfmVirt *virt, const char *name, const char *bdf, guint timeout_s
 static gboolean
 still_attached (VfmVirt *virt, const char *name, const char *bdf)
 {
-  g_autofree char *xml = vfm_virt_domain_xml (virt, name, FALSE, NULL);
+  g_autofree char *xml = domain_xml (virt, name, NULL, NULL);
   g_autoptr (VfmDomainInfo) info = xml ? vfm_domain_parse (xml, strlen (xml), NULL) : NULL;
   for (guint i = 0; info != NULL && i < info->hostdevs->len; i++)
     if (g_strcmp0 (((VfmHostdev *) g_ptr_array_index (info->hostdevs, i))->bdf, bdf) == 0)
@@ -249,12 +271,26 @@ step_preflight (Run *run, GError **error)
         return FALSE;
     }
   }
-  if ((run->xml = vfm_virt_domain_xml (run->src, run->name, FALSE, error)) == NULL ||
+  if ((run->xml = domain_xml (run->src, run->name, r->steps, error)) == NULL ||
       (run->info = vfm_domain_parse (run->xml, strlen (run->xml), error)) == NULL)
     return FALSE;
   if (!run->active) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT, "domain %s is not running: nothing to migrate live",
                  run->name);
+    return FALSE;
+  }
+  if (o->postcopy) {
+    guint n = run->info->hostdevs->len + run->info->mdevs->len;
+    if (n > 0)
+      g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT,
+                   "--postcopy: %s has %u VFIO device%s, and QEMU cannot postcopy VFIO device state - a device's state must be on "
+                   "the destination before the guest runs there (QEMU >= 8.2 refuses: \"VFIO migration is not "
+                   "supported with postcopy migration\"); vfmig migrates such guests pre-copy only", run->name, n,
+                   n == 1 ? "" : "s");
+    else
+      g_set_error (error, VFM_ERROR, VFM_ERROR_INVALID_ARGUMENT,
+                   "--postcopy: vfmigctl migrates pre-copy only; %s has no passthrough device, so "
+                   "'virsh migrate --postcopy' can move it", run->name);
     return FALSE;
   }
   if (run->persistent && (run->inactive = vfm_virt_domain_xml (run->src, run->name, TRUE, error)) == NULL)
@@ -278,9 +314,10 @@ step_preflight (Run *run, GError **error)
   for (guint i = 0; i < r->check->hostdevs->len; i++) {
     const VfmHostdevVerdict *v = g_ptr_array_index (r->check->hostdevs, i);
     const VfmDeviceProfile *d = vfm_host_profile_device (run->src_profile, v->bdf);
-    VfmStrategy s = o->strategy == VFM_STRATEGY_AUTO ? v->best : o->strategy;
     g_ptr_array_add (run->wants, want_for (d));
-    if (s == VFM_STRATEGY_REPLUG || s == VFM_STRATEGY_FAILOVER)
+    /* a failover VF is not replugged by vfmig: QEMU unplugs it during the
+     * migration, the migrated XML points it at the claimed VF */
+    if (vfm_check_vfmig_replugs (r->check, v))
       g_hash_table_insert (run->replug, g_strdup (v->bdf), g_strdup (v->alias));
   }
   for (guint i = 0; i < r->check->mdevs->len; i++) {
@@ -474,6 +511,49 @@ undo_detach (Run *run)
   }
 }
 
+/* The downtime limit (DESIGN.md, Decisions 32): --max-downtime as given;
+ * else, when a native device has no dirty tracking (the check's
+ * stop_copy_bytes: QEMU reports all guest RAM dirty on every pass), QEMU's
+ * default stays while the migration converges, and once QEMU has made a
+ * second pass still expecting more than the limit, it is raised to what
+ * QEMU expects plus its default, at most the default plus the RAM at
+ * --bandwidth or QEMU's measured rate. A limit set high from the start made
+ * QEMU stop the guest before its first pass was done (lab-native: 320 ms
+ * against 125 ms with QEMU's default, zero pages never travel). TRUE when
+ * settled (set, or nothing to set). */
+static gboolean
+set_downtime (Run *run, VfmVirt *watch, const VfmJobStats *stats)
+{
+  const VfmMigrateOptions *o = run->o;
+  const VfmCheckResult *c = run->r->check;
+  guint64 bps = o->bandwidth_mib ? o->bandwidth_mib << 20 : stats->memory_bps;
+  guint64 ms = o->max_downtime_ms, cap;
+
+  if (ms == 0) {
+    if (c == NULL || c->stop_copy_bytes == 0)
+      return TRUE;
+    if (stats->memory_iteration < 2 || stats->expected_downtime_ms <= c->downtime_base_ms)
+      return FALSE; /* converging under QEMU's default, or too early to tell */
+    ms = stats->expected_downtime_ms + c->downtime_base_ms;
+    if ((cap = vfm_check_downtime_ms (c, bps)) != 0)
+      ms = MIN (ms, cap);
+    if (ms <= c->downtime_base_ms)
+      return FALSE;
+  }
+  step_begin (run);
+  if (!vfm_virt_set_max_downtime (watch, run->name, ms))
+    return FALSE;
+  if (o->max_downtime_ms)
+    step_done (run, "downtime limit %" G_GUINT64_FORMAT " ms (--max-downtime)", ms);
+  else
+    step_done (run, "downtime limit raised to %" G_GUINT64_FORMAT " ms: pass %" G_GUINT64_FORMAT " still expected %"
+               G_GUINT64_FORMAT " ms over QEMU's default %" G_GUINT64_FORMAT " ms (a device without dirty tracking "
+               "keeps %" G_GUINT64_FORMAT " MiB of guest RAM dirty; at most the RAM at %" G_GUINT64_FORMAT " MiB/s)",
+               ms, stats->memory_iteration, stats->expected_downtime_ms, c->downtime_base_ms,
+               c->stop_copy_bytes >> 20, MAX (bps >> 20, 1));
+  return TRUE;
+}
+
 /* 6. Migrate with libvirt, the XML pointing at the claimed devices; the job
  * watched from a second connection for progress, cancel and timeout. */
 static gboolean
@@ -488,6 +568,9 @@ step_migrate (Run *run, GError **error)
   gboolean aborted = FALSE, downtime_set = FALSE;
   VfmJobStats last_stats;
   gint64 last_said = 0;
+  guint ttl = o->claim_ttl_s ? o->claim_ttl_s : 300;
+  gint64 renew_every = (gint64) MIN (60, MAX (ttl / 3, 1)) * G_USEC_PER_SEC;
+  gint64 renewed = g_get_monotonic_time ();
 
   if ((dest_xml = vfm_domain_rewrite (run->xml, strlen (run->xml), run->moves, run->replug, run->r->claim_id,
                                       error)) == NULL ||
@@ -512,14 +595,21 @@ step_migrate (Run *run, GError **error)
   while (!g_atomic_int_get (&job.done)) {
     VfmJobStats stats;
     if (watch != NULL && vfm_virt_job_stats (watch, run->name, &stats)) {
-      if (o->max_downtime_ms && !downtime_set)
-        downtime_set = vfm_virt_set_max_downtime (watch, run->name, o->max_downtime_ms);
+      if (!downtime_set)
+        downtime_set = set_downtime (run, watch, &stats);
       /* a progress event when the numbers move, else one every 5 s */
       if (memcmp (&stats, &last_stats, sizeof stats) != 0 || g_get_monotonic_time () - last_said > 5 * G_USEC_PER_SEC) {
         say (run, "progress", &stats, "migrating");
         last_stats = stats;
         last_said = g_get_monotonic_time ();
       }
+    }
+    /* the claim outlives a migration longer than its lease (Decisions 12) */
+    if (run->claim != NULL && g_get_monotonic_time () - renewed >= renew_every) {
+      g_autoptr (GError) re = NULL;
+      renewed = g_get_monotonic_time ();
+      if (!vfm_peer_renew (run->peer, run->claim->id, ttl, &re))
+        say (run, "progress", NULL, "renewing claim %s failed: %s", run->claim->id, re->message);
     }
     if ((o->cancel && g_atomic_int_get (o->cancel)) || (deadline && g_get_monotonic_time () > deadline)) {
       /* until the job is gone: an abort before libvirt's perform phase
@@ -559,7 +649,7 @@ step_verify (Run *run, GError **error)
   if (g_hash_table_size (run->moves) == 0)
     return TRUE;
   if ((dst = vfm_virt_open (run->dest_uri, FALSE, error)) == NULL ||
-      (xml = vfm_virt_domain_xml (dst, run->name, FALSE, error)) == NULL ||
+      (xml = domain_xml (dst, run->name, NULL, error)) == NULL ||
       (info = vfm_domain_parse (xml, strlen (xml), error)) == NULL) {
     g_prefix_error (error, "reading %s's live XML on the destination: ", run->name);
     return FALSE;
@@ -616,17 +706,25 @@ step_attach (Run *run, GError **error)
 }
 
 /* 8. The source devices stay on their VFIO driver, free for the next guest;
- * the claim ends: the running domain holds the devices now. */
+ * the claim on the destination becomes the domain's (DESIGN.md, Decisions
+ * 12): no lease, until the domain stops or leaves there (its release hook,
+ * or nothing holding the devices any more). */
 static gboolean
-step_release (Run *run, GError **error)
+step_adopt (Run *run, GError **error)
 {
+  gboolean adopted = FALSE;
   if (run->claim == NULL)
     return TRUE;
-  if (!vfm_peer_release (run->peer, run->claim->id, FALSE, error)) {
-    g_prefix_error (error, "releasing claim %s on %s: ", run->claim->id, vfm_peer_spec (run->peer));
+  if (!vfm_peer_adopt (run->peer, run->claim->id, &adopted, error)) {
+    g_prefix_error (error, "handing claim %s on %s to %s: ", run->claim->id, vfm_peer_spec (run->peer), run->name);
     return FALSE;
   }
-  step_done (run, "released claim %s", run->claim->id);
+  if (adopted)
+    step_done (run, "claim %s now belongs to %s on the destination (until it stops or leaves there)",
+               run->claim->id, run->name);
+  else
+    step_done (run, "claim %s: nothing holds its devices on the destination yet, its lease goes on (renewed)",
+               run->claim->id);
   return TRUE;
 }
 
@@ -688,7 +786,7 @@ static const MigrateStep migrate_steps[] = {
   { "migrate",    "migrating", step_migrate,   NULL,        TRUE },
   { "verify",     NULL,        step_verify,    NULL,        FALSE },
   { "attach",     "attaching", step_attach,    NULL,        FALSE },
-  { "release",    "releasing", step_release,   NULL,        FALSE },
+  { "adopt",      "adopting",  step_adopt,     NULL,        FALSE },
   { "source",     NULL,        step_source,    NULL,        FALSE },
 };
 
@@ -808,9 +906,27 @@ release_claim (VfmPeer *peer, const VfmMigrationRecord *m, gboolean restore, Vfm
                  e->message);
 }
 
+/* The guest runs on the destination: its claim there becomes the domain's. */
+static void
+adopt_claim (VfmPeer *peer, const VfmMigrationRecord *m, VfmMigrateResult *r)
+{
+  g_autoptr (GError) e = NULL;
+  gboolean adopted = FALSE;
+  if (m->claim_id == NULL)
+    return;
+  if (vfm_peer_adopt (peer, m->claim_id, &adopted, &e))
+    g_ptr_array_add (r->steps, g_strdup_printf ("claim %s on %s %s", m->claim_id, m->peer,
+                                                adopted ? "now belongs to the domain" : "keeps its lease (nothing holds its devices yet)"));
+  else if (g_error_matches (e, VFM_ERROR, VFM_ERROR_NOT_FOUND))
+    g_ptr_array_add (r->steps, g_strdup_printf ("claim %s on %s had ended already", m->claim_id, m->peer));
+  else if (r->error == NULL)
+    g_set_error (&r->error, VFM_ERROR, VFM_ERROR_FAILED, "cannot hand claim %s on %s to the domain: %s", m->claim_id,
+                 m->peer, e->message);
+}
+
 /* One record: the guest still runs here → its detached devices go back and
  * the claim is released with its devices returned; it runs there → the
- * claimed devices are attached there and the claim released; it runs
+ * claimed devices are attached there and the claim adopted; it runs
  * nowhere → the claim is released, returned. */
 static VfmMigrateResult *
 recover_record (VfmHost *host, VfmMigrationRecord *m)
@@ -867,7 +983,7 @@ recover_record (VfmHost *host, VfmMigrationRecord *m)
         g_set_error (&r->error, VFM_ERROR, VFM_ERROR_FAILED, "cannot attach %s to %s on %s: %s", d->to,
                      m->domain_name, m->dest_uri, ae->message);
     }
-    release_claim (peer, m, FALSE, r);
+    adopt_claim (peer, m, r);
     r->migrated = TRUE;
     g_ptr_array_add (r->steps, g_strdup_printf ("%s runs on %s: finished", m->domain_name, m->dest_uri));
   } else {

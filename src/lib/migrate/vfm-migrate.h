@@ -10,7 +10,8 @@ G_BEGIN_DECLS
 /* The migration sequence (DESIGN.md, "Migration sequence"): pre-flight
  * check, claim and prepare on the destination, detach (replug), migrate with
  * a destination XML pointing at the claimed devices, attach (replug),
- * release, and the source's mediated devices vfmig created removed. Any failure rolls back: the job is aborted, detached devices go
+ * adopt (the claim becomes the domain's there), and the source's mediated
+ * devices vfmig created removed. Any failure rolls back: the job is aborted, detached devices go
  * back into the guest, the claim is released and its devices returned; the
  * guest keeps running where it was. Every step is logged with its duration. */
 
@@ -26,7 +27,8 @@ typedef struct {
   gboolean keep_source;      /* keep the source mediated devices vfmig created */
   guint timeout_s;           /* 0: none */
   guint64 bandwidth_mib;     /* 0: unlimited */
-  guint64 max_downtime_ms;   /* 0: libvirt's default */
+  guint64 max_downtime_ms;   /* 0: from the check (vfm_check_downtime_ms), else QEMU's default */
+  gboolean postcopy;         /* asked for: refused, with the reason (DESIGN.md, Decisions 32) */
   guint claim_ttl_s;
   guint detach_timeout_s;
   const char *peer;          /* NULL: from the destination URI */
@@ -50,7 +52,7 @@ typedef struct {
 void              vfm_migrate_result_free (VfmMigrateResult *r);
 /* The names of the steps vfm_migrate walks, in order, NULL-terminated:
  * pre-flight, journal, claim, prepare, detach, migrate, verify, attach,
- * release, source. */
+ * adopt, source. */
 const char * const *vfm_migrate_step_names (void);
 VfmMigrateResult *vfm_migrate             (VfmHost                 *host,
                                            const char              *source_uri,

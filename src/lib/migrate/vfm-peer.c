@@ -157,3 +157,38 @@ vfm_peer_release (VfmPeer *p, const char *id, gboolean restore, GError **error)
   reply = remote_call (p, "io.vfmig.Release", params, error);
   return reply != NULL;
 }
+
+gboolean
+vfm_peer_renew (VfmPeer *p, const char *id, guint ttl_s, GError **error)
+{
+  g_autoptr (JsonObject) params = json_object_new ();
+  g_autoptr (JsonObject) reply = NULL;
+  if (p->host != NULL)
+    return vfm_claims_renew (p->host, id, ttl_s, error);
+  json_object_set_string_member (params, "claim_id", id);
+  json_object_set_int_member (params, "ttl_s", ttl_s);
+  reply = remote_call (p, "io.vfmig.Renew", params, error);
+  return reply != NULL;
+}
+
+gboolean
+vfm_peer_adopt (VfmPeer *p, const char *id, gboolean *adopted, GError **error)
+{
+  g_autoptr (JsonObject) params = json_object_new ();
+  g_autoptr (JsonObject) reply = NULL;
+  g_autoptr (GError) local = NULL;
+  if (p->host != NULL)
+    return vfm_claims_adopt (p->host, id, adopted, error);
+  json_object_set_string_member (params, "claim_id", id);
+  if ((reply = remote_call (p, "io.vfmig.Adopt", params, &local)) == NULL) {
+    /* a peer before protocol 1.3 has no Adopt: its claim ends as it did then */
+    if (g_error_matches (local, VFM_VARLINK_ERROR, VFM_VARLINK_ERROR_METHOD_NOT_FOUND) ||
+        strstr (local->message, "MethodNotFound") != NULL)
+      return vfm_peer_release (p, id, FALSE, error);
+    g_propagate_error (error, g_steal_pointer (&local));
+    return FALSE;
+  }
+  if (adopted != NULL)
+    *adopted = json_object_get_boolean_member_with_default (reply, "adopted", FALSE);
+  return TRUE;
+}

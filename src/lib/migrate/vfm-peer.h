@@ -22,6 +22,8 @@ VfmClaim       *vfm_peer_claim    (VfmPeer *peer, const char *domain_uuid, const
                                    GPtrArray *wants, guint ttl_s, GError **error);
 gboolean        vfm_peer_prepare  (VfmPeer *peer, const char *claim_id, GError **error);
 gboolean        vfm_peer_release  (VfmPeer *peer, const char *claim_id, gboolean restore, GError **error);
+gboolean        vfm_peer_renew    (VfmPeer *peer, const char *claim_id, guint ttl_s, GError **error);
+gboolean        vfm_peer_adopt    (VfmPeer *peer, const char *claim_id, gboolean *adopted, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmPeer, vfm_peer_free)
 

@@ -15,7 +15,7 @@ G_BEGIN_DECLS
 /* The io.vfmig protocol's version (io.vfmig.Hello): a peer with another
  * major is refused; a minor adds methods or members only. */
 #define VFM_PROTOCOL_MAJOR 1
-#define VFM_PROTOCOL_MINOR 2
+#define VFM_PROTOCOL_MINOR 3
 
 /* Larger messages are a protocol violation: the connection is closed. */
 #define VFM_VARLINK_MAX_MESSAGE (1024 * 1024)

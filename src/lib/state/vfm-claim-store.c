@@ -31,6 +31,8 @@ vfm_claim_free (VfmClaim *c)
   g_free (c->domain_uuid);
   g_free (c->domain_name);
   g_free (c->state);
+  g_free (c->held_by);
+  g_free (c->pid_ns);
   g_ptr_array_unref (c->devices);
   g_free (c);
 }
@@ -54,6 +56,9 @@ vfm_claim_to_json (const VfmClaim *c)
   vfm_json_add_str (b, "state", c->state);
   vfm_json_add_int (b, "created_at", c->created_at);
   vfm_json_add_int (b, "expires_at", c->expires_at);
+  vfm_json_add_str (b, "held_by", c->held_by);
+  vfm_json_add_str (b, "pid_ns", c->pid_ns);
+  vfm_json_add_int (b, "held_pid", c->held_pid);
   json_builder_set_member_name (b, "devices");
   json_builder_begin_array (b);
   for (guint i = 0; i < c->devices->len; i++) {
@@ -104,6 +109,9 @@ vfm_claim_from_json (JsonNode *node, GError **error)
   c->state = dup_member (o, "state");
   c->created_at = vfm_json_get_int_or (o, "created_at", 0);
   c->expires_at = vfm_json_get_int_or (o, "expires_at", 0);
+  c->held_by = dup_member (o, "held_by");
+  c->pid_ns = dup_member (o, "pid_ns");
+  c->held_pid = vfm_json_get_int_or (o, "held_pid", 0);
   if (c->id == NULL || !json_object_has_member (o, "devices") ||
       !JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "devices"))) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "a claim needs an id and a devices array");

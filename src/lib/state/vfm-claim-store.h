@@ -34,6 +34,12 @@ typedef struct {
   char *state;        /* "claimed", "prepared", "running" */
   gint64 created_at;
   gint64 expires_at;  /* 0: no expiry (adopted by a running domain) */
+  /* adopted: who held its devices then, and from which PID namespace that
+   * was seen (a later look from another namespace cannot see the holder) */
+  char *held_by;      /* "0000:5e:00.4: 1234 (qemu-system-x86)", or NULL */
+  char *pid_ns;       /* "pid:[4026531836]", or NULL */
+  gint64 held_pid;    /* the holder's PID (0: not known): another process holding
+                       * the devices later is another guest */
   GPtrArray *devices; /* VfmClaimDevice */
 } VfmClaim;
 

@@ -11,7 +11,7 @@
 #      without --dry-run writes them; restarted, check says native
 #   V  vfmigctl -c A migrate g1 B --strategy native --peer local: g1 runs on b
 #      on an instance vfmig created, reads back the UART state written on a;
-#      no claim left; timings and QEMU's downtime
+#      the claim is g1's (adopted) until it is destroyed there; timings and QEMU's downtime
 #   C-E the same with bare virsh migrate --live --p2p --xml DEST.xml (g2)
 #   F  bare virsh without the properties (g4): QEMU fails it, g4 stays on a
 #   X  (negative b) mtty-1 full and every other instance held open: migrate
@@ -217,9 +217,20 @@ check "trigger g1's read-back on b" trigger b g1
 check "g1 on b read SCR and the FIFO back (state 2)" wait_for '[[ $(gstate b g1) == 02 ]]' 60
 gb b g1
 assert_eq "vfmigctl migrate: SCR and FIFO read back on b = written on a" "$w_1" "$(readback)"
-check "no claim left (vfmigctl claims --json)" claims_empty
+# issue 16, 6: the claim is the domain's while it runs there, and ends with it
+claim_of() {
+    local c
+    c=$("$V" --json claims 2>/dev/null) || return 1
+    python3 -c 'import json, sys
+got = ["%s %s %s" % (c["domain_name"], c["state"], " ".join(d.get("uuid") or d.get("bdf") for d in c["devices"]))
+       for c in json.loads(sys.argv[1])]
+sys.exit(0 if got == [sys.argv[2]] else 1)' "$c" "$1"
+}
+check "the claim is g1's, adopted on b (vfmigctl claims --json: running, $uuid_b)" claim_of "g1 running $uuid_b" ||
+    tap_diag "$("$V" --json claims 2>&1)"
 th_virsh b destroy g1 >/dev/null 2>&1
 check "g1 destroyed on b, its mdev free" wait_for "vfio_free $gbb" 20
+check "g1's claim ended with it (vfmigctl claims --json)" wait_for claims_empty 10
 vfm mdev create mtty mtty-1 --uuid "$uuid_a"
 check "mdev A created again for the bare virsh guests" eval '((rc == 0)) && [[ -e $MDEV_DEVS/$uuid_a/iommu_group ]]' ||
     show mdev create
@@ -434,6 +445,7 @@ check "the hook's claim is g3's now: state running, holding $uuid_h" \
 # be left claimed or created.
 for h in a b; do [[ $(th_state $h g3) != running ]] || th_virsh $h destroy g3 >/dev/null 2>&1; done
 check "g3 stopped, mdev A free" wait_for "vfio_free $ga" 20
+check "g3's claim ended with it (b's release hook)" wait_for claims_empty 20 || tap_diag "$("$V" --json claims 2>&1)"
 check "g5 (mdev A, with the properties) runs on a and wrote its UART" guest_up a g5 "$uuid_a" 1
 stall=$wd/zz-stall
 {

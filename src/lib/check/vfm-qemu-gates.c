@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfm-qemu-gates.h"
+#include "vfm-error.h"
+#include "vfm-sysroot.h"
+
+#include <stdio.h>
+
+/* The gates the rules read: a file without one of them is refused whole,
+ * rather than a rule silently passing. */
+static const char *const required[] = {
+  "qemu-vfio-migration", "libvirt-asks-qemu", "multiple-devices-p2p", "viommu-without-device-dirty-tracking",
+  "postcopy-refused", "downtime-limit-default", NULL,
+};
+
+static void
+gate_free (gpointer data)
+{
+  VfmQemuGate *g = data;
+  g_free (g->name);
+  g_free (g->component);
+  g_free (g->source);
+  g_free (g);
+}
+
+void
+vfm_qemu_gates_free (VfmQemuGates *g)
+{
+  if (g == NULL)
+    return;
+  g_ptr_array_unref (g->gates);
+  g_free (g);
+}
+
+/* "X.Y" or "X.Y.Z", nothing after it. */
+static gboolean
+parse_version (const char *s, gulong *out)
+{
+  guint a = 0, b = 0, c = 0;
+  int n = 0;
+  if (s == NULL)
+    return FALSE;
+  if (!(sscanf (s, "%u.%u.%u%n", &a, &b, &c, &n) == 3 && s[n] == '\0')) {
+    n = 0;
+    c = 0;
+    if (!(sscanf (s, "%u.%u%n", &a, &b, &n) == 2 && s[n] == '\0'))
+      return FALSE;
+  }
+  if (b > 999 || c > 999)
+    return FALSE;
+  *out = a * 1000000ul + b * 1000ul + c;
+  return TRUE;
+}
+
+VfmQemuGates *
+vfm_qemu_gates_load (GError **error)
+{
+  g_autofree char *dir = vfm_sysroot_data_dir ("qemu");
+  g_autofree char *path = g_build_filename (dir, "vfio-gates.conf", NULL);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) local = NULL;
+  g_auto (GStrv) groups = NULL;
+  g_autoptr (VfmQemuGates) out = g_new0 (VfmQemuGates, 1);
+
+  out->gates = g_ptr_array_new_with_free_func (gate_free);
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local)) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: %s", path, local->message);
+    return NULL;
+  }
+  groups = g_key_file_get_groups (kf, NULL);
+  for (guint i = 0; groups[i] != NULL; i++) {
+    VfmQemuGate *g = g_new0 (VfmQemuGate, 1);
+    g_autofree char *since = g_key_file_get_string (kf, groups[i], "Since", NULL);
+    g_autofree char *value = g_key_file_get_string (kf, groups[i], "Value", NULL);
+    char *end = NULL;
+    g_ptr_array_add (out->gates, g);
+    g->name = g_strdup (groups[i]);
+    g->component = g_key_file_get_string (kf, groups[i], "Component", NULL);
+    g->source = g_key_file_get_string (kf, groups[i], "Source", NULL);
+    if (value != NULL)
+      g->value = g_ascii_strtoull (value, &end, 10);
+    if ((g_strcmp0 (g->component, "qemu") != 0 && g_strcmp0 (g->component, "libvirt") != 0) || g->source == NULL ||
+        (since == NULL) == (value == NULL) || (since != NULL && !parse_version (since, &g->since)) ||
+        (value != NULL && (end == value || *end != '\0'))) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE,
+                   "%s: [%s] needs Component (qemu or libvirt), Source, and either Since X.Y[.Z] or a numeric Value",
+                   path, groups[i]);
+      return NULL;
+    }
+  }
+  for (guint i = 0; required[i] != NULL; i++)
+    if (vfm_qemu_gate (out, required[i]) == NULL) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: no [%s] (check needs it)", path, required[i]);
+      return NULL;
+    }
+  return g_steal_pointer (&out);
+}
+
+const VfmQemuGate *
+vfm_qemu_gate (const VfmQemuGates *g, const char *name)
+{
+  for (guint i = 0; g != NULL && i < g->gates->len; i++) {
+    const VfmQemuGate *gate = g_ptr_array_index (g->gates, i);
+    if (g_strcmp0 (gate->name, name) == 0)
+      return gate;
+  }
+  return NULL;
+}
+
+char *
+vfm_qemu_gate_since (const VfmQemuGate *gate)
+{
+  return g_strdup_printf ("%lu.%lu.%lu", gate->since / 1000000, (gate->since / 1000) % 1000, gate->since % 1000);
+}

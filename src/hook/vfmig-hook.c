@@ -112,24 +112,11 @@ full_path (char **argv, const char *xml, size_t len)
   return 1;
 }
 
-int
-main (int argc, char **argv)
+/* The answer for an operation that reads the domain XML: XML itself for
+ * a migrate vfmig has nothing to do in, else vfmigctl hook's. */
+static int
+answer (char **argv, const char *op, const char *xml, size_t len)
 {
-  const char *op;
-  char *xml;
-  size_t len = 0;
-
-  /* vfmig-hook qemu DOMAIN OPERATION SUB-OPERATION [EXTRA] */
-  if (argc < 5 || strcmp (argv[1], "qemu") != 0)
-    return full_path (argv, NULL, 0);
-  op = argv[3];
-  if (strcmp (op, "migrate") != 0 && strcmp (op, "prepare") != 0 && strcmp (op, "started") != 0 &&
-      strcmp (op, "release") != 0)
-    return 0;
-  if ((xml = read_stdin (&len)) == NULL) {
-    fprintf (stderr, "vfmig-hook: cannot read the domain XML: %s\n", strerror (errno));
-    return 1;
-  }
   if (len > HOOK_MAX_XML || memchr (xml, '\0', len) != NULL)
     return full_path (argv, xml, len);
   if (strcmp (op, "migrate") == 0) {
@@ -144,4 +131,28 @@ main (int argc, char **argv)
   if (len > 0 && strstr (xml, VFMIG_NAMESPACE) != NULL)
     return full_path (argv, xml, len);
   return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *op;
+  char *xml;
+  size_t len = 0;
+  int rc;
+
+  /* vfmig-hook qemu DOMAIN OPERATION SUB-OPERATION [EXTRA] */
+  if (argc < 5 || strcmp (argv[1], "qemu") != 0)
+    return full_path (argv, NULL, 0);
+  op = argv[3];
+  if (strcmp (op, "migrate") != 0 && strcmp (op, "prepare") != 0 && strcmp (op, "started") != 0 &&
+      strcmp (op, "release") != 0)
+    return 0;
+  if ((xml = read_stdin (&len)) == NULL) {
+    fprintf (stderr, "vfmig-hook: cannot read the domain XML: %s\n", strerror (errno));
+    return 1;
+  }
+  rc = answer (argv, op, xml, len);
+  free (xml);
+  return rc;
 }

@@ -20,6 +20,8 @@ KMOCK = os.environ["KMOCK"]
 KILL_SHIM = os.environ.get("KILL_SHIM")
 # Under the 'asan' test setup the ASan runtime must come first in LD_PRELOAD.
 PRELOAD = " ".join(p for p in (os.environ.get("VFMIG_ASAN_RUNTIME"), KMOCK) if p)
+# the kill shim after the ASan runtime, before the mock
+SHIM_PRELOAD = " ".join(p for p in (os.environ.get("VFMIG_ASAN_RUNTIME"), KILL_SHIM, KMOCK) if p)
 
 
 def gen(profile, *extra):
@@ -431,7 +433,7 @@ class BatchCrash(unittest.TestCase):
         # the journal writes of the batch: one intent record, then one owned record per VF
         log = os.path.join(self.h.root, "journal-writes")
         self.start_state()
-        p = self.bind({"LD_PRELOAD": f"{KILL_SHIM} {PRELOAD}", "VFMIG_KILL_MATCH": f"{self.h.root}/var/lib/vfmig/*",
+        p = self.bind({"LD_PRELOAD": SHIM_PRELOAD, "VFMIG_KILL_MATCH": f"{self.h.root}/var/lib/vfmig/*",
                        "VFMIG_KILL_N": "1000", "VFMIG_KILL_LOG": log})
         self.assertEqual(p.returncode, 0, p.stderr)
         paths = [line.split(" ", 1)[1] for line in open(log).read().splitlines()]
@@ -478,7 +480,7 @@ class BatchCrash(unittest.TestCase):
         for when in ("before", "after"):
             for n in range(1, 6):
                 self.start_state()
-                p = self.bind({"LD_PRELOAD": f"{KILL_SHIM} {PRELOAD}",
+                p = self.bind({"LD_PRELOAD": SHIM_PRELOAD,
                                "VFMIG_KILL_MATCH": f"{self.h.root}/var/lib/vfmig/*",
                                "VFMIG_KILL_N": str(n), "VFMIG_KILL_WHEN": when})
                 self.assertEqual(p.returncode, -9, f"{when} journal write {n}: {p.stderr}")

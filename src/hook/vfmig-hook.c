@@ -109,6 +109,7 @@ full_path (char **argv, const char *xml, size_t len)
     args[i + 1] = argv[i];
   execv (vfmigctl, args);
   fprintf (stderr, "vfmig-hook: cannot run %s: %s\n", vfmigctl, strerror (errno));
+  free (args);
   return 1;
 }
 

@@ -330,10 +330,18 @@ ok=0
 ((units)) && has "$svc" $'\nExecStart='"$DAEMON"$'\n' && has "$text" "ListenStream=$SOCK" && ok=1
 check "systemd units ${unitdir:-(none)}/vfmigd.{service,socket}: ExecStart=$DAEMON, ListenStream=$SOCK" is "$ok" 1
 slurp "$HOOK"
-ok=0
-[[ -x $HOOK ]] && has "$text" "exec $CTL hook qemu" &&
+ok=0 hookprog=''
+# the hook runs the package's vfmig-hook (libc only), which answers the
+# domains vfmig has nothing to do for and hands the others to vfmigctl hook
+[[ $text =~ exec\ ([^[:space:]]+/vfmig-hook)\ qemu ]] && hookprog=${BASH_REMATCH[1]}
+[[ -x $HOOK && -n $hookprog && -x $hookprog ]] &&
     has "$(dpkg-query -W -f='${Conffiles}' vfmig)" " $HOOK " && ok=1
-check "libvirt hook $HOOK: executable, a conffile, runs $CTL hook qemu" is "$ok" 1
+check "libvirt hook $HOOK: executable, a conffile, runs ${hookprog:-vfmig-hook} qemu (installed, executable)" is "$ok" 1 ||
+    tap_diag "$text"
+ok=0
+printf '%s\n' "<domain><name>plain</name></domain>" | "$HOOK" plain migrate begin - >"$T/hookout" 2>&1 &&
+    grep -q "<name>plain</name>" "$T/hookout" && ok=1
+check "the installed hook answers a domain without hostdevs itself (its XML back)" is "$ok" 1 || tap_diag "$(<"$T/hookout")"
 ok=0
 [[ -f $rule && -f $unitdir/vfmigd.service ]] && ! grep -q '@[A-Za-z_]*@' -- "$rule" "$HOOK" "$unitdir/vfmigd.service" && ok=1
 check "no @VARIABLE@ left in the udev rule, the hook and the service" is "$ok" 1

@@ -64,15 +64,22 @@ vfm_preflight_running_properties (const char *uri, VfmDomainInfo *domain, GError
     VfmHostdev *h = g_ptr_array_index (domain->hostdevs, i);
     if (h->alias != NULL &&
         (h->running = vfm_libvirt_qom_get (uri, domain->name, h->alias, (const char * const *) names->pdata, error)) == NULL)
-      return FALSE;
+      goto fail;
   }
   for (guint i = 0; i < domain->mdevs->len; i++) {
     VfmMdevHostdev *m = g_ptr_array_index (domain->mdevs, i);
     if (m->alias != NULL &&
         (m->running = vfm_libvirt_qom_get (uri, domain->name, m->alias, (const char * const *) names->pdata, error)) == NULL)
-      return FALSE;
+      goto fail;
   }
   return TRUE;
+fail:
+  /* all or nothing: the rules judge every device the same way */
+  for (guint i = 0; i < domain->hostdevs->len; i++)
+    g_clear_pointer (&((VfmHostdev *) g_ptr_array_index (domain->hostdevs, i))->running, g_ptr_array_unref);
+  for (guint i = 0; i < domain->mdevs->len; i++)
+    g_clear_pointer (&((VfmMdevHostdev *) g_ptr_array_index (domain->mdevs, i))->running, g_ptr_array_unref);
+  return FALSE;
 }
 
 VfmCheckResult *

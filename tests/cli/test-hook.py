@@ -218,9 +218,10 @@ class Hook(unittest.TestCase):
     def test_claim_expires(self):
         wants = json.dumps([{"vendor": "15b3", "device": "101e", "subsystem_vendor": "15b3",
                              "subsystem_device": "0016", "class": "020000"}])
-        c = json.loads(self.ctl("claim", "--ttl", "1", "--json", stdin=wants).stdout)
+        # a lease long enough for the claim to be seen under ASan (a 1 s one had expired by the first look)
+        c = json.loads(self.ctl("claim", "--ttl", "5", "--json", stdin=wants).stdout)
         self.assertEqual(len(self.claims()), 1)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while self.claims() and time.monotonic() < deadline:
             time.sleep(0.2)
         self.assertEqual(self.claims(), [])

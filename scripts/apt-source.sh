@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# apt-source.sh — sourced by scripts/deps.sh and tests/lab/native/build-mtty.sh:
+# apt-source.sh — sourced by scripts/deps.sh and tests/lab/build-kmod.sh:
 # where this machine gets Debian from, so that bookworm-backports (deps.sh
-# --current-stack) and the private trixie configuration of build-mtty.sh use
+# --current-stack) and the private trixie configuration of build-kmod.sh use
 # the same mirror and key.  Reads /etc/apt only.
 
 VFMIG_BPO_SOURCES=/etc/apt/sources.list.d/vfmig-backports.sources

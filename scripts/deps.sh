@@ -42,7 +42,7 @@ lab_pkgs+=(initramfs-tools)
 lab_pkgs+=(dracut-core)
 # The current stack: PACKAGE:MIN_VERSION, installed from bookworm-backports.
 # libudev-dev must match libudev1, which backports' systemd 254 replaces;
-# linux-headers and make build the mtty sample (tests/lab/native/build-mtty.sh).
+# linux-headers and make build the mtty sample (tests/lab/build-kmod.sh).
 current_pkgs=(qemu-system-x86:1:10.0 libvirt-daemon:11.3 libvirt-daemon-driver-qemu:11.3
   libvirt-clients:11.3 libvirt-dev:11.3 libudev-dev:0 linux-image-amd64:6.12 linux-headers-amd64:6.12)
 current_other=(make zstd xz-utils gcc)

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # The labs run on the current stack (DESIGN.md, Decisions 29): QEMU 10,
 # libvirt 11.3 and kernel 6.12 from bookworm-backports, installed here
 # explicitly (never by a build); lab-native builds and caches the mtty sample
-# itself (tests/lab/native/build-mtty.sh).  VFMIG_STACK=distribution installs
+# itself (tests/lab/build-kmod.sh).  VFMIG_STACK=distribution installs
 # only Debian 12's own packages (QEMU 7.2, libvirt 9.0, kernel 6.1) and does
 # not remove a current stack already installed.
 if [ "${VFMIG_STACK:-current}" = distribution ]; then

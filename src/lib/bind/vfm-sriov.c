@@ -281,7 +281,7 @@ vfm_sriov_create (VfmHost *host, const char *pf_in, gint numvfs, const VfmVfOpti
 
   /* while the VFs are unbound: mlx5 changes the capability only then */
   for (gint i = 0; i < numvfs; i++) {
-    if (opts->migratable && !vfm_devlink_set_vf_migratable (sr, r->pf, i, opts->switchdev, dry, r->steps, &r->error))
+    if (opts->migratable && !vfm_devlink_set_vf_migratable (sr, "pci", r->pf, i, opts->switchdev, dry, r->steps, &r->error))
       goto out;
     if (opts->mac != NULL) {
       char mac[18];

@@ -9,7 +9,7 @@
 # tested) with its headers, QEMU >= 10, libvirt >= 11.  Otherwise it exits 77
 # (skip) and says why.  Before the VM boots (its root is this machine's,
 # mounted cache=loose: inputs must exist first) it
-#  - builds or takes from the cache mtty.ko (build-mtty.sh; the first run
+#  - builds or takes from the cache mtty.ko (build-kmod.sh mtty; the first run
 #    downloads trixie's linux-source-6.12 with a private apt configuration),
 #  - assembles the guest ROM (mtty-guest.S, GNU as) into a work directory,
 #  - seeds libvirt's QEMU capabilities kept from the last run in
@@ -56,11 +56,11 @@ for t in as objcopy; do
 done
 
 rc=0
-ko=$("$here/build-mtty.sh" "$kver") || rc=$?
+ko=$("$here/../build-kmod.sh" mtty "$kver") || rc=$?
 if ((rc == 77)); then
-    skip "no mtty.ko for $kver (build-mtty.sh said why above)"
+    skip "no mtty.ko for $kver (build-kmod.sh said why above)"
 elif ((rc != 0)); then
-    echo "build-mtty.sh failed ($rc)" >&2
+    echo "build-kmod.sh mtty failed ($rc)" >&2
     exit 1
 fi
 

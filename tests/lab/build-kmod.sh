@@ -1,21 +1,26 @@
 #!/bin/bash
-# build-mtty.sh — the kernel's mtty sample (samples/vfio-mdev/mtty.c, a
-# mediated serial card with VFIO migration since 6.7) built for the lab
-# kernel, for tests/lab/native (LAB-NOTES "Native migration lab").
+# build-kmod.sh — a kernel module Debian does not build, from the kernel's own
+# source, built for the lab kernel:
+#   mtty       samples/vfio-mdev/mtty.c, a mediated serial card with VFIO
+#              migration since 6.7 (tests/lab/native, LAB-NOTES "Native
+#              migration lab");
+#   netdevsim  drivers/net/netdevsim, the kernel's devlink/netdev test driver
+#              (devlink info versions, eswitch modes, VF ports: lab-devlink).
 #
-#   tests/lab/native/build-mtty.sh [KVER]     prints the path of mtty.ko
+#   tests/lab/build-kmod.sh NAME [KVER]       prints the path of NAME.ko
 #
 # KVER defaults to the kernel vm-run.sh boots (the newest /boot/vmlinuz-*
-# with modules, or VFMIG_LAB_KERNEL).  Debian does not build the sample, so:
+# with modules, or VFMIG_LAB_KERNEL).  The source:
 #  1. Debian trixie's linux-source-6.12 .deb is downloaded with a private apt
 #     configuration (its own source list, lists and archives under the cache;
 #     the machine's sources and apt state are not touched): trixie is never
 #     added to this machine's sources;
-#  2. only samples/vfio-mdev/mtty.c is taken from the tarball in it;
-#  3. it is built with a two-line Kbuild against /lib/modules/KVER/build.
+#  2. only the module's files are taken from the tarball in it;
+#  3. they are built with a Kbuild against /lib/modules/KVER/build.
 # Cache: ${VFMIG_CACHE:-/var/cache/vfmig}/ holds the .deb (debs/), the
-# extracted mtty.c (per .deb) and the module (mtty/KVER/mtty.ko); a second
-# run downloads and builds nothing.  Kernel code never enters the repository.
+# extracted files (per .deb and module, a tar beside the .deb) and the module
+# (NAME/KVER/NAME.ko); a second run downloads and builds nothing.  Kernel code
+# never enters the repository.
 #
 # Exit status: 0 (path on stdout), 77 when it cannot be built here (the
 # reason on stderr: no headers for KVER, no compiler, no mirror...), 1 on
@@ -24,13 +29,32 @@ set -euo pipefail
 
 readonly PROG=${0##*/}
 here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
-top=$(realpath -- "$here/../../..")
+top=$(realpath -- "$here/../..")
 cache=${VFMIG_CACHE:-/var/cache/vfmig}
 readonly SRC_PKG=linux-source-6.12 SUITE=${VFMIG_MTTY_SUITE:-trixie}
-readonly MEMBER=samples/vfio-mdev/mtty.c
+
+name=${1:-}
+shift || true
+# NAME -> the files it needs from the source tree, and its Kbuild
+case $name in
+mtty)
+    members=(samples/vfio-mdev/mtty.c)
+    kbuild_of() { printf '# mtty, the kernel sample (samples/vfio-mdev), out of tree\nobj-m := mtty.o\n'; }
+    ;;
+netdevsim)
+    members=(drivers/net/netdevsim)
+    # its own Makefile, with the module always built (the lab kernel's
+    # CONFIG_NETDEVSIM is off; the other CONFIG_ tests come from its config)
+    kbuild_of() { sed 's/^obj-\$(CONFIG_NETDEVSIM)/obj-m/' "$1/Makefile"; }
+    ;;
+*)
+    printf '%s: usage: %s mtty|netdevsim [KVER]\n' "$PROG" "$PROG" >&2
+    exit 2
+    ;;
+esac
 
 msg() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-skip() { msg "cannot build mtty: $*"; exit 77; }
+skip() { msg "cannot build $name: $*"; exit 77; }
 
 kver=${1:-}
 if [[ -z $kver ]]; then
@@ -48,7 +72,7 @@ if [[ -z $kver ]]; then
 fi
 [[ -n $kver ]] || skip "no kernel with modules in /boot"
 kbuild=/lib/modules/$kver/build
-ko=$cache/mtty/$kver/mtty.ko
+ko=$cache/$name/$kver/$name.ko
 
 # The cached module, if it was built for this kernel's headers.
 headers_key() { stat -L -c '%s %Y' -- "$kbuild/Module.symvers" 2>/dev/null || echo none; }
@@ -62,8 +86,8 @@ fi
 for t in make gcc dpkg-deb tar xz apt-get flock; do
     command -v "$t" >/dev/null || skip "$t not found"
 done
-mkdir -p -- "$cache/debs" "$cache/mtty/$kver" || skip "cannot create $cache (run as root)"
-exec {lockfd}>"$cache/.mtty.lock"
+mkdir -p -- "$cache/debs" "$cache/$name/$kver" || skip "cannot create $cache (run as root)"
+exec {lockfd}>"$cache/.kmod.lock"
 flock "$lockfd"
 
 # ------------------------------------------------------------ the .deb
@@ -116,10 +140,10 @@ if [[ -z $deb ]]; then
     msg "got ${deb##*/} ($(($(stat -c %s -- "$deb") / 1048576)) MiB) in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s"
 fi
 
-# ------------------------------------------------------------ mtty.c
-# Kept beside the .deb it came from: the tarball is ~150 MB of xz.
-src_c=$deb.mtty.c
-if [[ ! -s $src_c ]]; then
+# ------------------------------------------------------------ the files
+# Kept beside the .deb they came from, as a tar: the tarball is ~150 MB of xz.
+src_tar=$deb.$name.tar
+if [[ ! -s $src_tar ]]; then
     t0=$EPOCHREALTIME
     tarball=$(dpkg-deb -c "$deb" | awk -v re="^\\./usr/src/$SRC_PKG\\.tar\\.(xz|bz2|gz|zst)$" \
         '$NF ~ re && !found { found = $NF } END { print found }') || tarball=''
@@ -127,27 +151,36 @@ if [[ ! -s $src_c ]]; then
     case $tarball in
     *.xz) unpack=(xz -dc) ;; *.bz2) unpack=(bzip2 -dc) ;; *.gz) unpack=(gzip -dc) ;; *.zst) unpack=(zstd -dcq) ;;
     esac
-    # tar stops reading once the member is out (--occurrence): no full unpack
+    xdir=$(mktemp -d "$cache/debs/.extract.XXXXXX")
+    # a single file: tar stops reading once it is out (--occurrence)
+    one=()
+    ((${#members[@]} == 1)) && [[ ${members[0]} == *.c ]] && one=(--occurrence=1)
     dpkg-deb --fsys-tarfile "$deb" 2>/dev/null | tar -xO -f - "$tarball" 2>/dev/null | "${unpack[@]}" |
-        tar -xO --occurrence=1 -f - "$SRC_PKG/$MEMBER" >"$src_c.tmp" 2>/dev/null || true
-    [[ -s $src_c.tmp ]] || { rm -f -- "$src_c.tmp"; skip "$MEMBER not found in ${deb##*/}"; }
-    mv -f -- "$src_c.tmp" "$src_c"
-    msg "extracted $MEMBER from ${deb##*/} in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s"
+        tar -x -C "$xdir" "${one[@]}" -f - "${members[@]/#/$SRC_PKG/}" 2>/dev/null || true
+    for m in "${members[@]}"; do
+        [[ -e $xdir/$SRC_PKG/$m ]] || { rm -rf -- "$xdir"; skip "$m not found in ${deb##*/}"; }
+    done
+    tar -C "$xdir/$SRC_PKG" -cf "$src_tar.tmp" "${members[@]}" && mv -f -- "$src_tar.tmp" "$src_tar"
+    rm -rf -- "$xdir"
+    msg "extracted ${members[*]} from ${deb##*/} in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s"
 fi
 
 # ------------------------------------------------------------ build
-bdir=$(mktemp -d "${TMPDIR:-/tmp}/vfmig-mtty.XXXXXX")
-trap 'rm -rf -- "$bdir"' EXIT
-cp -- "$src_c" "$bdir/mtty.c"
-printf '# mtty, the kernel sample (samples/vfio-mdev), out of tree\nobj-m := mtty.o\n' >"$bdir/Kbuild"
-if ! make -C "$kbuild" M="$bdir" modules >"$bdir/build.log" 2>&1; then
-    tail -n 20 "$bdir/build.log" >&2
-    msg "building mtty.c against $kbuild failed"
+tdir=$(mktemp -d "${TMPDIR:-/tmp}/vfmig-$name.XXXXXX")
+trap 'rm -rf -- "$tdir"' EXIT
+tar -C "$tdir" -xf "$src_tar"
+bdir=$tdir/${members[0]}
+[[ -d $bdir ]] || bdir=$(dirname -- "$bdir")
+kbuild_of "$bdir" >"$bdir/Kbuild.vfmig" && mv -f -- "$bdir/Kbuild.vfmig" "$bdir/Kbuild"
+rm -f -- "$bdir/Makefile" # Kbuild is read first; no Makefile is left to confuse it
+if ! make -C "$kbuild" M="$bdir" modules >"$tdir/build.log" 2>&1; then
+    tail -n 20 "$tdir/build.log" >&2
+    msg "building $name against $kbuild failed"
     exit 1
 fi
-vermagic=$(modinfo -F vermagic "$bdir/mtty.ko" 2>/dev/null) || vermagic=''
-[[ $vermagic == "$kver "* ]] || { msg "mtty.ko has vermagic '$vermagic', not $kver"; exit 1; }
-cp -- "$bdir/mtty.ko" "$ko.tmp" && mv -f -- "$ko.tmp" "$ko"
+vermagic=$(modinfo -F vermagic "$bdir/$name.ko" 2>/dev/null) || vermagic=''
+[[ $vermagic == "$kver "* ]] || { msg "$name.ko has vermagic '$vermagic', not $kver"; exit 1; }
+cp -- "$bdir/$name.ko" "$ko.tmp" && mv -f -- "$ko.tmp" "$ko"
 printf '%s\n' "$kver $(headers_key)" >"$ko.key"
 printf '%s\n' "${deb##*/}" >"$ko.source"
 msg "built $ko from ${deb##*/}"

@@ -563,7 +563,8 @@ class Synthetic(unittest.TestCase):
             env["LD_PRELOAD"] = PRELOAD
         return subprocess.run([VFMIGCTL, *args], capture_output=True, text=True, env=env)
 
-    def test_profile_probe_check(self):
+    def bind_and_probe(self):
+        """One ConnectX VF of each host bound and probed; their BDFs."""
         vfs = []
         for root in self.roots:
             lst = json.loads(self.ctl(root, "list", "--json").stdout)
@@ -577,13 +578,10 @@ class Synthetic(unittest.TestCase):
             self.assertTrue(out["stop_copy"] and out["p2p"])
             self.assertEqual(out["dirty_tracking"], "device")
             self.assertEqual(out["source"], "synthetic")
+        return vfs
+
+    def profile_files(self):
         prof = [json.loads(self.ctl(r, "profile", "--json").stdout) for r in self.roots]
-        self.assertEqual(prof[0]["format"], 1)
-        self.assertEqual(prof[0]["hostname"], "hosta")
-        self.assertEqual(prof[0]["iommu_mode"], "on (passthrough default)")
-        d = next(x for x in prof[0]["devices"] if x["bdf"] == vfs[0])
-        self.assertTrue(d["vfio_migration"]["stop_copy"])
-        self.assertGreaterEqual(d["vfio_migration"]["age_s"], 0)
         files = []
         for i, p in enumerate(prof):
             p["qemu_version"], p["libvirt_version"] = "9.2.0", "10.10.0"
@@ -591,6 +589,39 @@ class Synthetic(unittest.TestCase):
             with open(path, "w") as f:
                 json.dump(p, f)
             files.append(path)
+        return prof, files
+
+    def test_firmware_from_devlink(self):
+        # hostb's mlx5 PFs run newer firmware (devlink dev info): the profile
+        # says so, and check refuses native migration of the ConnectX VF, whose
+        # state is a firmware image (SameFirmware=true)
+        shutil.rmtree(self.roots[1])
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "2", "--vfs-per-pf", "2",
+                        "--hostname", "hostb", "--pf-firmware", "22.41.1000", self.roots[1]], check=True)
+        vfs = self.bind_and_probe()
+        prof, files = self.profile_files()
+        fw = [next(x for x in p["devices"] if x["bdf"] == vf)["firmware"] for p, vf in zip(prof, vfs)]
+        self.assertEqual(fw, ["fw.psid MT_0000000838, fw.version 22.39.1002, fw 22.39.1002",
+                              "fw.psid MT_0000000838, fw.version 22.41.1000, fw 22.41.1000"])
+        out = subprocess.run([VFMIGCTL, "check", "--from", files[0], "--to", files[1], "--json"],
+                             capture_output=True, text=True)
+        res = json.loads(out.stdout)["destinations"][0]
+        self.assertEqual(res["strategy"], "replug", out.stdout)
+        rule = next(r for r in res["hostdevs"][0]["rules"] if r["rule"] == "same-firmware")
+        self.assertEqual(rule["outcome"], "fail")
+        self.assertIn("22.39.1002", rule["reason"])
+        self.assertIn("22.41.1000", rule["reason"])
+
+    def test_profile_probe_check(self):
+        vfs = self.bind_and_probe()
+        prof, files = self.profile_files()
+        self.assertEqual(prof[0]["format"], 1)
+        self.assertEqual(prof[0]["hostname"], "hosta")
+        self.assertEqual(prof[0]["iommu_mode"], "on (passthrough default)")
+        d = next(x for x in prof[0]["devices"] if x["bdf"] == vfs[0])
+        self.assertTrue(d["vfio_migration"]["stop_copy"])
+        self.assertGreaterEqual(d["vfio_migration"]["age_s"], 0)
+        self.assertEqual(d["firmware"], "fw.psid MT_0000000838, fw.version 22.39.1002, fw 22.39.1002")
         out = subprocess.run([VFMIGCTL, "check", "--from", files[0], "--to", files[1], "--json"],
                              capture_output=True, text=True)
         self.assertEqual(out.returncode, 0, out.stderr)

@@ -164,6 +164,12 @@ FAULTS = {
                                "set ProtectKernelModules=no"),
     "autoprobe-on": ("pf-autoprobe", "0000:10:00.0",
                      "echo 0 > {root}/sys/bus/pci/devices/0000:10:00.0/sriov_drivers_autoprobe"),
+    "devlink-legacy": ("pf-devlink", "0000:10:00.0",
+                       "vfmigctl vf create 0000:10:00.0 2 --migratable --switchdev"),
+    "devlink-not-migratable": ("pf-devlink", "0000:10:00.0", "vfmigctl vf create 0000:10:00.0 2 --migratable ("),
+    "firmware-pending": ("pf-firmware", "0000:10:00.0",
+                         "(fw.version 22.39.1002 -> 22.41.1000, fw 22.39.1002 -> 22.41.1000): "
+                         "devlink dev reload pci/0000:10:00.0 action fw_activate"),
     "nvme-held": ("early-boot", "0000:04:00.0", "update-initramfs -u -k 6.12.0-vfmig"),
     "group-shared": ("group-viable", "0000:04:00.0", "vfmigctl bind --group 0000:04:00.0 (also binds 0000:04:00.1"),
     "no-acs": ("acs", "0000:04:00.0", "the ports 0000:00:1d.0 (no ACS capability)"),
@@ -244,11 +250,39 @@ class Faults(unittest.TestCase):
         fails = self.check_fault("no-variant-module")
         self.assertIn("0000:10:00.2, 0000:10:00.3", fails[("variant-module", "mlx5_vfio_pci")]["title"])
 
+    def devlink_fault(self, fault):
+        """The other ConnectX PF (healthy, VFs managed by the same policy)
+        passes both devlink lines: the fault, not the reading, fails."""
+        fails = self.check_fault(fault)
+        root = gen("--pfs", "8", "--fault", fault)  # the 8th PF is the second ConnectX
+        self.addCleanup(shutil.rmtree, root)
+        _, r = doctor_json(root)
+        states = {(c["id"], c["subject"]): (c["state"], c["detail"]) for c in r["checks"]}
+        self.assertEqual(states[("pf-devlink", "0000:18:00.0")], ("ok", "2 VFs migratable"))
+        self.assertEqual(states[("pf-firmware", "0000:18:00.0")],
+                         ("ok", "fw.psid MT_0000000838, fw.version 22.39.1002, fw 22.39.1002 (mlx5_core)"))
+        return fails
+
+    def test_devlink_legacy(self):
+        fails = self.devlink_fault("devlink-legacy")
+        self.assertIn("no devlink port for 0000:10:00.2, 0000:10:00.3 (eswitch legacy",
+                      fails[("pf-devlink", "0000:10:00.0")]["detail"])
+
+    def test_devlink_not_migratable(self):
+        fails = self.devlink_fault("devlink-not-migratable")
+        self.assertEqual("not migratable: 0000:10:00.2 (port 65536), 0000:10:00.3 (port 65537)",
+                         fails[("pf-devlink", "0000:10:00.0")]["detail"])
+
+    def test_firmware_pending(self):
+        fails = self.devlink_fault("firmware-pending")
+        self.assertNotIn(("pf-devlink", "0000:10:00.0"), fails)  # its VFs are fine
+        self.assertIn("flashed but not running", fails[("pf-firmware", "0000:10:00.0")]["detail"])
+
     def test_every_fault_is_tested(self):
         out = subprocess.run([sys.executable, GEN_HOST, "--help"], capture_output=True, text=True).stdout
         for f in FAULTS:
             self.assertIn(f, out)
-        others = ("test_every_fault_is_tested", "test_vfmigd_absent", "test_old_qemu")
+        others = ("test_every_fault_is_tested", "test_vfmigd_absent", "test_old_qemu", "devlink_fault")
         self.assertEqual(sorted(FAULTS), sorted(n[5:].replace("_", "-") for n in dir(self)
                                                 if n.startswith("test_") and n not in others))
 

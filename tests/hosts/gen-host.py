@@ -10,6 +10,7 @@ seconds.
 """
 
 import argparse
+import json
 import os
 import shutil
 import struct
@@ -492,7 +493,43 @@ SERVER_PFS = [
 PF_ROOT_PORTS_PER_DOMAIN = 24
 
 
-def gen_server(h, pfs, vfs):
+# What devlink says of a mlx5 PF (src/lib/host/vfm-devlink.h): its firmware
+# (the PSID fixed, the running version and the one flashed, equal on a
+# healthy host), switchdev with a VF port per VF, each marked migratable.
+DEFAULT_PF_FIRMWARE = "22.39.1002"
+
+
+def devlink_file(h, pf_name):
+    return os.path.join(h.kmock, "devlink", "pci", pf_name + ".json")
+
+
+def write_devlink(h, pf_name, info):
+    os.makedirs(os.path.dirname(devlink_file(h, pf_name)), exist_ok=True)
+    write(devlink_file(h, pf_name), json.dumps(info, indent=1) + "\n")
+
+
+def mlx5_devlink(h, pf_name, vfs, firmware):
+    write_devlink(h, pf_name, {
+        "driver": "mlx5_core",
+        "serial": None,
+        "eswitch": "switchdev",
+        "versions": {"fixed": {"fw.psid": "MT_0000000838"},
+                     "running": {"fw.version": firmware, "fw": firmware},
+                     "stored": {"fw.version": firmware, "fw": firmware}},
+        "any_port": True,
+        "vf_ports": [{"vf": i, "port": 0x10000 + i, "migratable": True}
+                     for i in range(vfs)],
+    })
+
+
+def edit_devlink(h, pf_name, change):
+    with open(devlink_file(h, pf_name)) as f:
+        info = json.load(f)
+    change(info)
+    write_devlink(h, pf_name, info)
+
+
+def gen_server(h, pfs, vfs, pf_firmware=DEFAULT_PF_FIRMWARE):
     h.driver("pcieport")
     h.driver("pci-stub")
     h.driver("vfio-pci", "vfio_pci")
@@ -545,6 +582,8 @@ def gen_server(h, pfs, vfs):
         if vfdrv:
             write(os.path.join(h.kmock, "default_driver", pf_name + ".vf"),
                   vfdrv + "\n")
+        if drv == "mlx5_core":
+            mlx5_devlink(h, pf_name, vfs, pf_firmware)
         if ifpat:
             mac = "0c:42:a1:%02x:%02x:00" % (domain, bus)
             if ifpat.startswith("virtio:"):
@@ -729,6 +768,39 @@ def fault_autoprobe_on(h):
            "Manage=true\nAutoBind=true\n")
 
 
+# A policy manages the ConnectX VFs of 0000:10:00.0 (mlx5_vfio_pci needs
+# them marked migratable through devlink, DevlinkMigratable=true), and:
+def cx_vfs_managed(h):
+    policy(h, "60-doctor-vfs.conf",
+           "[Policy cx-vfs]\nIds=15b3:101e\nVirtualFunction=true\n"
+           "Manage=true\nAutoBind=true\n")
+
+
+# ... the eswitch was left in legacy mode: no VF ports, nothing to mark;
+def fault_devlink_legacy(h):
+    cx_vfs_managed(h)
+    edit_devlink(h, "0000:10:00.0",
+                 lambda i: i.update(eswitch="legacy", vf_ports=[]))
+
+
+# ... its VFs 0 and 1 were created without the capability;
+def fault_devlink_not_migratable(h):
+    cx_vfs_managed(h)
+
+    def off(info):
+        for p in info["vf_ports"][:2]:
+            p["migratable"] = False
+    edit_devlink(h, "0000:10:00.0", off)
+
+
+# ... new firmware was flashed but is not running yet.
+def fault_firmware_pending(h):
+    cx_vfs_managed(h)
+    edit_devlink(h, "0000:10:00.0",
+                 lambda i: i["versions"]["stored"].update(
+                     {"fw.version": "22.41.1000", "fw": "22.41.1000"}))
+
+
 # The NVMe at 0000:04:00.0 (server profile) is assigned to VFIO by a
 # policy (by its PCI path), nvme holds it, and no initramfs step ran.
 def fault_nvme_held(h):
@@ -780,6 +852,9 @@ FAULTS = {
     "no-iommu-backend": fault_no_iommu_backend,
     "protect-kernel-modules": fault_protect_kernel_modules,
     "autoprobe-on": fault_autoprobe_on,
+    "devlink-legacy": fault_devlink_legacy,
+    "devlink-not-migratable": fault_devlink_not_migratable,
+    "firmware-pending": fault_firmware_pending,
     "nvme-held": fault_nvme_held,
     "group-shared": fault_group_shared,
     "no-acs": fault_no_acs,
@@ -902,6 +977,10 @@ def main():
                    help="a parent of mediated devices (a name such as mtty, "
                         "or a PCI device's BDF) with N available instances "
                         "of each TYPE (repeatable)")
+    p.add_argument("--pf-firmware", default=DEFAULT_PF_FIRMWARE,
+                   metavar="VERSION",
+                   help="server: the running (and flashed) firmware devlink "
+                        "reports for the mlx5 PFs (%s)" % DEFAULT_PF_FIRMWARE)
     p.add_argument("--fault", action="append", default=[],
                    choices=sorted(FAULTS),
                    help="break the host the way vfmigctl doctor must see "
@@ -933,7 +1012,7 @@ def main():
         os.makedirs(out, exist_ok=True)
         h = Host(os.path.realpath(out), a.kernel)
         {"laptop": gen_laptop,
-         "server": lambda h: gen_server(h, pfs, vfs),
+         "server": lambda h: gen_server(h, pfs, vfs, a.pf_firmware),
          "broken-missing": gen_broken_missing,
          "broken-dangling": gen_broken_dangling,
          "broken-garbage": gen_broken_garbage}[a.profile](h)

@@ -3,6 +3,7 @@
  * the host through the sysroot and says ok, fail (with a fix) or n/a; the
  * titles and fixes are data/doctor/checks.conf. Nothing here writes. */
 #include "vfm-doctor.h"
+#include "vfm-devlink.h"
 #include "vfm-early-record.h"
 #include "vfm-error.h"
 #include "vfm-iommu.h"
@@ -504,6 +505,76 @@ check_version (Ctx *c, const char *id, const char *what, gulong have)
 
 /* --------------------------------------------------------- SR-IOV PFs */
 
+/* The PF's firmware as devlink reports it: flashed but not active (a stored
+ * version that differs from the running one) fails, because the next reset
+ * changes what check compares between hosts. */
+static void
+check_pf_firmware (Ctx *c, const char *bdf, const VfmDevlinkInfo *info, const GError *why)
+{
+  g_autofree char *pending = NULL, *fw = NULL;
+
+  if (info == NULL) {
+    add (c, "pf-firmware", bdf, VFM_DOCTOR_NA, g_strdup_printf ("devlink: %s", why->message));
+    return;
+  }
+  fw = vfm_devlink_firmware (info);
+  if ((pending = vfm_devlink_pending (info)) != NULL) {
+    set (c, "pending", pending);
+    add (c, "pf-firmware", bdf, VFM_DOCTOR_FAIL,
+         g_strdup_printf ("flashed but not running: %s (devlink dev info %s)", pending, info->handle));
+    return;
+  }
+  add (c, "pf-firmware", bdf, fw ? VFM_DOCTOR_OK : VFM_DOCTOR_NA,
+       fw ? g_strdup_printf ("%s (%s)", fw, info->driver ? info->driver : "devlink")
+          : g_strdup_printf ("%s reports no firmware version", info->driver ? info->driver : info->handle));
+}
+
+/* The devlink port function "migratable" capability of the managed VFs
+ * whose driver needs it (DevlinkMigratable= in data/drivers: mlx5). */
+static void
+check_pf_migratable (Ctx *c, VfmPciDevice *pf, const VfmDevlinkInfo *info, const GError *why, GPtrArray *needs)
+{
+  const char *bdf = vfm_pci_device_bdf (pf);
+  g_autoptr (GString) off = g_string_new (NULL), unknown = g_string_new (NULL), noport = g_string_new (NULL);
+
+  if (needs->len == 0) {
+    add (c, "pf-devlink", bdf, VFM_DOCTOR_NA,
+         g_strdup ("no managed VF's driver needs it (DevlinkMigratable= in data/drivers)"));
+    return;
+  }
+  setf (c, "numvfs", "%d", vfm_pci_device_sriov_numvfs (pf));
+  set (c, "switchdev", "");
+  if (info == NULL) {
+    add (c, "pf-devlink", bdf, VFM_DOCTOR_FAIL, g_strdup_printf ("devlink: %s", why->message));
+    return;
+  }
+  for (guint i = 0; i < needs->len; i++) {
+    VfmPciDevice *vf = g_ptr_array_index (needs, i);
+    const VfmDevlinkVfPort *port = vfm_devlink_vf_port (info, vfm_pci_device_vf_index (vf));
+    GString *to = port == NULL ? noport : port->migratable < 0 ? unknown : port->migratable == 0 ? off : NULL;
+    if (to != NULL)
+      g_string_append_printf (to, "%s%s", to->len ? ", " : "", vfm_pci_device_bdf (vf));
+    if (to == off)
+      g_string_append_printf (off, " (port %u)", port->port_index);
+  }
+  if (noport->len) {
+    /* VF representor ports exist only in switchdev mode (mlx5) */
+    set (c, "switchdev", g_strcmp0 (info->eswitch, "switchdev") == 0 ? "" : " --switchdev");
+    add (c, "pf-devlink", bdf, VFM_DOCTOR_FAIL,
+         g_strdup_printf ("no devlink port for %s (eswitch %s: VF ports exist only in switchdev mode)", noport->str,
+                          info->eswitch ? info->eswitch : "mode unknown"));
+  } else if (unknown->len) {
+    add (c, "pf-devlink", bdf, VFM_DOCTOR_FAIL,
+         g_strdup_printf ("%s does not report the capability for %s (kernel >= 6.3 and firmware with VF migration "
+                          "enabled are needed)", info->driver ? info->driver : info->handle, unknown->str));
+  } else if (off->len) {
+    add (c, "pf-devlink", bdf, VFM_DOCTOR_FAIL, g_strdup_printf ("not migratable: %s", off->str));
+  } else {
+    add (c, "pf-devlink", bdf, VFM_DOCTOR_OK,
+         g_strdup_printf ("%u VF%s migratable", needs->len, needs->len == 1 ? "" : "s"));
+  }
+}
+
 static void
 check_pf (Ctx *c, VfmPciDevice *pf)
 {
@@ -511,6 +582,9 @@ check_pf (Ctx *c, VfmPciDevice *pf)
   g_autoptr (GPtrArray) vfs = vfm_pci_device_vfs (pf);
   g_autofree char *ap_path = vfm_sysroot_pci_device_attr (c->sr, bdf, "sriov_drivers_autoprobe");
   g_autoptr (GString) grabbed = g_string_new (NULL);
+  g_autoptr (GPtrArray) needs = g_ptr_array_new ();
+  g_autoptr (VfmDevlinkInfo) info = NULL;
+  g_autoptr (GError) why = NULL;
   const char *grabbed_by = NULL;
   guint managed = 0;
   gint autoprobe = -1;
@@ -523,6 +597,8 @@ check_pf (Ctx *c, VfmPciDevice *pf)
     if (sel == NULL || !sel->managed)
       continue;
     managed++;
+    if (sel->selected != NULL && sel->selected->entry != NULL && sel->selected->entry->devlink_migratable)
+      g_ptr_array_add (needs, vf);
     drv = vfm_pci_device_driver (vf);
     if (drv != NULL && !vfm_host_is_vfio_driver (c->host, drv)) {
       g_string_append_printf (grabbed, "%s%s", grabbed->len ? ", " : "", vfm_pci_device_bdf (vf));
@@ -544,12 +620,11 @@ check_pf (Ctx *c, VfmPciDevice *pf)
          grabbed->len ? g_strdup_printf ("%s on %s, a host driver", grabbed->str, grabbed_by)
                       : g_strdup ("no managed VF is on a host driver"));
   }
-  /* devlink is read only when vfmig changes it (vf create --migratable):
-   * say so rather than guess */
-  add (c, "pf-devlink", bdf, VFM_DOCTOR_NA,
-       g_strdup_printf ("not read by doctor (devlink port show pci/%s)", bdf));
-  add (c, "pf-firmware", bdf, VFM_DOCTOR_NA,
-       g_strdup_printf ("not read by doctor (devlink dev info pci/%s)", bdf));
+  /* devlink is netlink to the running kernel (a synthetic host's answer is
+   * its .kmock/devlink file); read once for both lines */
+  info = vfm_devlink_read (c->sr, "pci", bdf, &why);
+  check_pf_migratable (c, pf, info, why, needs);
+  check_pf_firmware (c, bdf, info, why);
 }
 
 /* ----------------------------------------------------------- devices */

@@ -2,6 +2,7 @@
 #include "vfm-config.h"
 #include "vfm-profile.h"
 #include "vfm-claim-store.h"
+#include "vfm-devlink.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
 #include "vfm-iommu.h"
@@ -138,8 +139,24 @@ profiled (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel)
          (sel->selected != NULL && sel->selected->kind != VFM_KIND_GENERIC);
 }
 
+/* The firmware devlink reports for the PF of a VF (or the device itself),
+ * read once per PF: CACHE maps a BDF to its firmware, "" when devlink has
+ * none (no instance, no versions, or no devlink at all). */
+static const char *
+pf_firmware (VfmSysroot *sr, const char *bdf, GHashTable *cache)
+{
+  const char *known = g_hash_table_lookup (cache, bdf);
+  if (known == NULL) {
+    g_autoptr (VfmDevlinkInfo) info = vfm_devlink_read (sr, "pci", bdf, NULL);
+    char *fw = info ? vfm_devlink_firmware (info) : NULL;
+    known = fw ? fw : g_strdup ("");
+    g_hash_table_insert (cache, g_strdup (bdf), (char *) known);
+  }
+  return *known ? known : NULL;
+}
+
 static VfmDeviceProfile *
-device_profile (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, GHashTable *claimed)
+device_profile (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, GHashTable *claimed, GHashTable *firmware)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
   VfmDeviceProfile *d = g_new0 (VfmDeviceProfile, 1);
@@ -193,6 +210,7 @@ device_profile (VfmHost *host, VfmPciDevice *dev, VfmSelection *sel, GHashTable 
   d->facts_supported = e ? e->migratable : VFM_FACT_UNKNOWN;
   d->facts_dirty_tracking = e ? g_strdup (e->dirty_tracking) : NULL;
   d->facts_same_firmware = e ? e->same_firmware : VFM_FACT_UNKNOWN;
+  d->firmware = g_strdup (pf_firmware (sr, d->physfn ? d->physfn : d->bdf, firmware));
   return d;
 }
 
@@ -248,6 +266,7 @@ vfm_host_profile_build (VfmHost *host, GError **error)
   g_autoptr (GPtrArray) devices = NULL;
   g_autofree char *hostname_path = vfm_sysroot_proc_file (sr, "sys/kernel/hostname");
   g_autoptr (GHashTable) claimed = NULL;
+  g_autoptr (GHashTable) firmware = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 
   if (vfm_host_db (host, error) == NULL || (devices = vfm_host_devices (host, NULL, error)) == NULL)
     return NULL;
@@ -262,7 +281,7 @@ vfm_host_profile_build (VfmHost *host, GError **error)
     VfmPciDevice *dev = g_ptr_array_index (devices, i);
     g_autoptr (VfmSelection) sel = vfm_host_select (host, dev, NULL);
     if (sel != NULL && profiled (host, dev, sel))
-      g_ptr_array_add (p->devices, device_profile (host, dev, sel, claimed));
+      g_ptr_array_add (p->devices, device_profile (host, dev, sel, claimed, firmware));
   }
   add_mdevs (host, p, claimed);
   return g_steal_pointer (&p);

@@ -292,6 +292,25 @@ class Rules(unittest.TestCase):
         self.assertEqual(r["outcome"], "fail")
         self.assertIn("vfio-gates.conf: no [multiple-devices-p2p]", r["reason"])
 
+    def test_qemu_facts_files_missing(self):
+        # the QEMU facts (version gates, migration properties) read from the datadir: a file that cannot be read is
+        # named with its path and the cause in the rules that need it, and those rules fail
+        data = os.path.join(self.dir, "data")
+        shutil.copytree(os.environ["VFMIG_DATADIR"], data)
+        gates = os.path.join(data, "qemu", "vfio-gates.conf")
+        props = os.path.join(data, "qemu", "vfio-migration.conf")
+        os.unlink(gates)
+        os.unlink(props)
+        src = host("hosta", [dev("0000:3b:00.2", dirty=False)])
+        rc, out = self.check(src=src, rc=0, env=dict(os.environ, VFMIG_DATADIR=data))
+        self.assertEqual(self.verdict(out), "replug")
+        r = self.rule(out, "qemu-vfio-migration")
+        self.assertEqual(r["outcome"], "fail")
+        self.assertIn(f"the QEMU/libvirt version facts cannot be read: {gates}: ", r["reason"])
+        r = self.rule(out, "dirty-tracking")
+        self.assertEqual(r["outcome"], "fail")
+        self.assertIn(f"the QEMU property facts cannot be read: {props}: ", r["reason"])
+
     def test_managed_old_libvirt_warns(self):
         dst = host("hostb", [dev("0000:5e:00.4")], libvirt="9.0.0")
         rc, out = self.check(dst=dst, dom=domain([("0000:3b:00.2", "yes")]), rc=0)

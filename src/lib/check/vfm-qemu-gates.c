@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-qemu-gates.h"
+#include "vfm-datafile.h"
 #include "vfm-error.h"
-#include "vfm-sysroot.h"
 
 #include <stdio.h>
 
@@ -54,18 +54,15 @@ parse_version (const char *s, gulong *out)
 VfmQemuGates *
 vfm_qemu_gates_load (GError **error)
 {
-  g_autofree char *dir = vfm_sysroot_data_dir ("qemu");
-  g_autofree char *path = g_build_filename (dir, "vfio-gates.conf", NULL);
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  g_autoptr (GError) local = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr (GKeyFile) kf = vfm_datafile_load_keyfile ("qemu", "vfio-gates.conf", &path, error);
   g_auto (GStrv) groups = NULL;
-  g_autoptr (VfmQemuGates) out = g_new0 (VfmQemuGates, 1);
+  g_autoptr (VfmQemuGates) out = NULL;
 
-  out->gates = g_ptr_array_new_with_free_func (gate_free);
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: %s", path, local->message);
+  if (kf == NULL)
     return NULL;
-  }
+  out = g_new0 (VfmQemuGates, 1);
+  out->gates = g_ptr_array_new_with_free_func (gate_free);
   groups = g_key_file_get_groups (kf, NULL);
   for (guint i = 0; groups[i] != NULL; i++) {
     VfmQemuGate *g = g_new0 (VfmQemuGate, 1);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-qemu-props.h"
+#include "vfm-datafile.h"
 #include "vfm-error.h"
-#include "vfm-sysroot.h"
 
 #include <stdio.h>
 
@@ -31,17 +31,13 @@ parse_version (const char *s, gulong *out)
 GPtrArray *
 vfm_qemu_props_load (GError **error)
 {
-  g_autofree char *dir = vfm_sysroot_data_dir ("qemu");
-  g_autofree char *path = g_build_filename (dir, "vfio-migration.conf", NULL);
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = NULL;
+  g_autoptr (GKeyFile) kf = vfm_datafile_load_keyfile ("qemu", "vfio-migration.conf", &path, error);
   g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_qemu_prop_free);
-  g_autoptr (GError) local = NULL;
   g_auto (GStrv) groups = NULL;
 
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: %s", path, local->message);
+  if (kf == NULL)
     return NULL;
-  }
   groups = g_key_file_get_groups (kf, NULL);
   for (guint i = 0; groups[i] != NULL; i++) {
     VfmQemuProp *p = g_new0 (VfmQemuProp, 1);

@@ -90,23 +90,7 @@ print_plan (VfmCli *cli, const VfmEvacuation *plan, GPtrArray *warnings, gboolea
 static void
 progress (const char *domain, const char *event, const char *message, gpointer data)
 {
-  VfmCli *cli = data;
-  if (cli->json) {
-    g_autoptr (JsonBuilder) b = json_builder_new ();
-    g_autoptr (JsonNode) n = NULL;
-    json_builder_begin_object (b);
-    vfm_json_add_str (b, "domain", domain);
-    vfm_json_add_str (b, "message", message);
-    json_builder_end_object (b);
-    n = json_builder_get_root (b);
-    print_event (cli, event, n);
-    return;
-  }
-  if (g_strcmp0 (event, "start") == 0 || g_strcmp0 (event, "result") == 0)
-    printf ("%s %s\n", g_strcmp0 (event, "start") == 0 ? "moving " : "done:  ", message);
-  else if (cli->verbose || g_strcmp0 (event, "step") != 0)
-    printf ("  %s: %s\n", domain, message);
-  fflush (stdout);
+  vfm_cli_print_progress (data, domain, event, NULL, message);
 }
 
 static void

@@ -23,51 +23,7 @@ on_sigint (int sig)
 static void
 progress (const char *event, const VfmJobStats *s, const char *message, gpointer data)
 {
-  VfmCli *cli = data;
-  if (cli->json) {
-    g_autoptr (JsonBuilder) b = json_builder_new ();
-    g_autoptr (JsonNode) n = NULL;
-    json_builder_begin_object (b);
-    vfm_json_add_str (b, "event", event);
-    vfm_json_add_str (b, "message", message);
-    if (s != NULL) {
-      vfm_json_add_int (b, "processed_bytes", (gint64) s->processed);
-      vfm_json_add_int (b, "remaining_bytes", (gint64) s->remaining);
-      vfm_json_add_int (b, "total_bytes", (gint64) s->total);
-      vfm_json_add_int (b, "dirty_rate_pages", (gint64) s->dirty_rate_pages);
-      vfm_json_add_int (b, "expected_downtime_ms", (gint64) s->expected_downtime_ms);
-    }
-    json_builder_end_object (b);
-    n = json_builder_get_root (b);
-    g_autofree char *text = vfm_json_to_string (n, FALSE);
-    printf ("%s\n", text);
-    fflush (stdout);
-    return;
-  }
-  if (g_strcmp0 (event, "progress") == 0 && s != NULL) {
-    if (!cli->tty)
-      return;
-    guint pct = s->total ? (guint) (100 * (s->total - MIN (s->remaining, s->total)) / s->total) : 0;
-    char bar[21];
-    for (guint i = 0; i < 20; i++)
-      bar[i] = i < pct / 5 ? '#' : '.';
-    bar[20] = '\0';
-    {
-      /* never as wide as the terminal: a wrapped line defeats the \r */
-      g_autofree char *line = g_strdup_printf ("migrating [%s] %3u%%  %.1f/%.1f MiB  dirty %" G_GUINT64_FORMAT
-                                               " pages/s  downtime %" G_GUINT64_FORMAT " ms",
-                                               bar, pct, s->processed / 1048576.0, s->total / 1048576.0,
-                                               s->dirty_rate_pages, s->expected_downtime_ms);
-      g_autofree char *fit = vfm_term_truncate (line, (glong) cli->out.width - 1);
-      printf ("\r%s\033[K", fit);
-    }
-    fflush (stdout);
-    return;
-  }
-  if (cli->tty)
-    printf ("\r\033[K");
-  printf ("%s%s\n", g_strcmp0 (event, "step") == 0 ? "" : "note: ", message);
-  fflush (stdout);
+  vfm_cli_print_progress (data, NULL, event, s, message);
 }
 
 JsonNode *

@@ -122,6 +122,80 @@ vfm_cli_print_json (VfmCli *cli, JsonNode *node)
   printf ("%s\n", s);
 }
 
+/* A live migration's counters, redrawn in place on a terminal. */
+static void
+print_progress_bar (VfmCli *cli, const VfmJobStats *s)
+{
+  guint pct = s->total ? (guint) (100 * (s->total - MIN (s->remaining, s->total)) / s->total) : 0;
+  g_autofree char *line = NULL, *fit = NULL;
+  char bar[21];
+
+  for (guint i = 0; i < 20; i++)
+    bar[i] = i < pct / 5 ? '#' : '.';
+  bar[20] = '\0';
+  line = g_strdup_printf ("migrating [%s] %3u%%  %.1f/%.1f MiB  dirty %" G_GUINT64_FORMAT
+                          " pages/s  downtime %" G_GUINT64_FORMAT " ms",
+                          bar, pct, s->processed / 1048576.0, s->total / 1048576.0, s->dirty_rate_pages,
+                          s->expected_downtime_ms);
+  /* never as wide as the terminal: a wrapped line defeats the \r */
+  fit = vfm_term_truncate (line, (glong) cli->out.width - 1);
+  printf ("\r%s\033[K", fit);
+}
+
+/* --json: one object a line, flushed at once (a caller reads them as they
+ * come): the message, the domain (evacuate), a live migration's counters
+ * (migrate's "progress" events), and the event - first in migrate's lines,
+ * last in evacuate's, as in each command's other lines (migrate's result
+ * leads with it, evacuate's plan and summary end with it). Text: migrate
+ * prints its steps, "note: " before other events, and on a terminal the
+ * counters as a bar that the next line erases; evacuate prints a domain's
+ * start and result, its other events, and its steps only with -v. */
+void
+vfm_cli_print_progress (VfmCli *cli, const char *domain, const char *event, const VfmJobStats *s, const char *message)
+{
+  gboolean step = g_strcmp0 (event, "step") == 0;
+
+  if (cli->json) {
+    g_autoptr (JsonBuilder) b = json_builder_new ();
+    g_autoptr (JsonNode) n = NULL;
+    g_autofree char *text = NULL;
+    json_builder_begin_object (b);
+    if (domain != NULL)
+      vfm_json_add_str (b, "domain", domain);
+    else
+      vfm_json_add_str (b, "event", event);
+    vfm_json_add_str (b, "message", message);
+    if (s != NULL) {
+      vfm_json_add_int (b, "processed_bytes", (gint64) s->processed);
+      vfm_json_add_int (b, "remaining_bytes", (gint64) s->remaining);
+      vfm_json_add_int (b, "total_bytes", (gint64) s->total);
+      vfm_json_add_int (b, "dirty_rate_pages", (gint64) s->dirty_rate_pages);
+      vfm_json_add_int (b, "expected_downtime_ms", (gint64) s->expected_downtime_ms);
+    }
+    if (domain != NULL)
+      vfm_json_add_str (b, "event", event);
+    json_builder_end_object (b);
+    n = json_builder_get_root (b);
+    text = vfm_json_to_string (n, FALSE);
+    printf ("%s\n", text);
+  } else if (domain != NULL) {
+    if (g_strcmp0 (event, "start") == 0)
+      printf ("moving  %s\n", message);
+    else if (g_strcmp0 (event, "result") == 0)
+      printf ("done:   %s\n", message);
+    else if (cli->verbose || !step)
+      printf ("  %s: %s\n", domain, message);
+  } else if (g_strcmp0 (event, "progress") == 0 && s != NULL) {
+    if (cli->tty)
+      print_progress_bar (cli, s);
+  } else {
+    if (cli->tty)
+      printf ("\r\033[K");
+    printf ("%s%s\n", step ? "" : "note: ", message);
+  }
+  fflush (stdout);
+}
+
 void
 vfm_cli_warn (VfmCli *cli, const char *message)
 {

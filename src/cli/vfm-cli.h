@@ -52,6 +52,13 @@ gboolean  vfm_cli_parse_options (VfmCli        *cli,
                                  char        ***argv,
                                  GError       **error);
 void      vfm_cli_print_json    (VfmCli *cli, JsonNode *node);
+/* A long job's progress as migrate (domain NULL: its one domain) and
+ * evacuate (several at a time: each line names its domain) print it. */
+void      vfm_cli_print_progress (VfmCli            *cli,
+                                  const char        *domain,
+                                  const char        *event,
+                                  const VfmJobStats *stats,
+                                  const char        *message);
 void      vfm_cli_warn          (VfmCli *cli, const char *message);
 void      vfm_cli_error         (VfmCli *cli, const char *name, const char *message);
 void      vfm_cli_item          (VfmCli *cli, guint indent, const char *label, const char *format, ...)

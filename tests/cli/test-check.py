@@ -932,6 +932,17 @@ class Inventory(unittest.TestCase):
         self.assertEqual(rows[vfs[2]][-1], "failover")
         self.assertEqual(rows[claimed][-2], "claimed")
 
+    def test_mdev_types_shapes(self):
+        # the types a parent offers, byte for byte in both outputs: a profile names each type "name" (what
+        # profiles saved before keep), the inventory names it "type" (its mdevs' member); the rest is the same
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "1",
+                        "--mdev-parent", "mtty:mtty-1=2,mtty-2=1", self.root], check=True)
+        types = ('[{"parent":"mtty","%s":"mtty-1","device_api":"vfio-pci","available_instances":2},'
+                 '{"parent":"mtty","%s":"mtty-2","device_api":"vfio-pci","available_instances":1}]')
+        for cmd, key in (("profile", "name"), ("inventory", "type")):
+            out = self.ctl(cmd, "--json").stdout
+            self.assertIn('"mdev_types":' + types % (key, key) + "}", out, cmd)
+
     def test_laptop_igd(self):
         subprocess.run([sys.executable, GEN_HOST, "--profile", "laptop", self.root], check=True)
         inv = json.loads(self.ctl("inventory", "--json").stdout)

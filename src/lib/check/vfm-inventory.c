@@ -161,18 +161,8 @@ vfm_inventory_build (VfmHost *host, GError **error)
   for (guint i = 0; i < p->mdevs->len; i++)
     mdev_to_json (b, g_ptr_array_index (p->mdevs, i));
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "mdev_types");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < p->mdev_types->len; i++) {
-    const VfmMdevTypeProfile *t = g_ptr_array_index (p->mdev_types, i);
-    json_builder_begin_object (b);
-    vfm_json_add_str (b, "parent", t->parent);
-    vfm_json_add_str (b, "type", t->name);
-    vfm_json_add_str (b, "device_api", t->device_api);
-    vfm_json_add_int_or_null (b, "available_instances", t->available_instances);
-    json_builder_end_object (b);
-  }
-  json_builder_end_array (b);
+  /* "type", as its mdevs name theirs */
+  vfm_host_profile_add_mdev_types (b, p, "type");
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }

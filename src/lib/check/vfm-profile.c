@@ -427,20 +427,26 @@ vfm_host_profile_to_json (const VfmHostProfile *p)
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
+  vfm_host_profile_add_mdev_types (b, p, "name");
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+void
+vfm_host_profile_add_mdev_types (JsonBuilder *b, const VfmHostProfile *p, const char *name_key)
+{
   json_builder_set_member_name (b, "mdev_types");
   json_builder_begin_array (b);
   for (guint i = 0; i < p->mdev_types->len; i++) {
     const VfmMdevTypeProfile *t = g_ptr_array_index (p->mdev_types, i);
     json_builder_begin_object (b);
     vfm_json_add_str (b, "parent", t->parent);
-    vfm_json_add_str (b, "name", t->name);
+    vfm_json_add_str (b, name_key, t->name);
     vfm_json_add_str (b, "device_api", t->device_api);
     vfm_json_add_int_or_null (b, "available_instances", t->available_instances);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
-  json_builder_end_object (b);
-  return json_builder_get_root (b);
 }
 
 static gboolean

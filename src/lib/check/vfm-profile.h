@@ -93,6 +93,13 @@ void              vfm_host_profile_free   (VfmHostProfile *p);
 VfmHostProfile   *vfm_host_profile_build  (VfmHost  *host,
                                            GError  **error);
 JsonNode         *vfm_host_profile_to_json (const VfmHostProfile *p);
+/* The "mdev_types" member into the object b is building: each type's
+ * parent, name, device_api and available_instances. name_key is the name's
+ * key: "name" in a profile (saved profiles have it), "type" in the
+ * inventory (as its mdevs). */
+void              vfm_host_profile_add_mdev_types (JsonBuilder          *b,
+                                                   const VfmHostProfile *p,
+                                                   const char           *name_key);
 VfmHostProfile   *vfm_host_profile_from_json (JsonNode   *node,
                                               const char *origin,
                                               GError    **error);

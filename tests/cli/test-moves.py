@@ -209,6 +209,32 @@ class Moves(unittest.TestCase):
         self.assertEqual([(d["bdf"], d["source_bdf"], d["driver"], d["bound"]) for d in c["devices"]],
                          [(VF, VF, "mlx5_vfio_pci", True)])
 
+    def test_evacuate_cold_claim_mdev(self):
+        # a mediated device: its type on a parent of the same name, a new instance there
+        uuid = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
+        for root, name in ((self.src, "hosta"), (self.dst, "hostb")):
+            shutil.rmtree(root)
+            subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "1", "--vfs-per-pf", "1",
+                            "--hostname", name, "--mdev-parent", "mtty:mtty-1=2,mtty-2=1", root], check=True,
+                           stdout=subprocess.DEVNULL)
+        p = subprocess.run([VFMIGCTL, "--sysroot", self.src, "--no-daemon", "mdev", "create", "mtty", "mtty-2",
+                            "--uuid", uuid], capture_output=True, text=True,
+                           env=dict(self.env, VFMIG_SYSROOT=self.src))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(self.node, "w") as f:
+            f.write("<node><domain type='test'><name>m1</name><uuid>9a3f1c52-3f0e-4e61-9d5b-0c1f5e2b7a03</uuid>"
+                    "<memory>131072</memory><os><type>hvm</type></os><devices><hostdev mode='subsystem' type='mdev' "
+                    f"model='vfio-pci'><source><address uuid='{uuid}'/></source></hostdev></devices></domain></node>")
+        p = self.ctl("--json", "evacuate", "--to", "test:///default", "--peer", self.peer, "--cold", "m1",
+                     "--allow-stop")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        p = subprocess.run([VFMIGCTL, "--sysroot", self.dst, "claims", "--json"], capture_output=True, text=True,
+                           env=self.env)
+        claims = json.loads(p.stdout)
+        self.assertEqual(len(claims), 1, claims)
+        self.assertEqual([(d["source_uuid"], d["mdev_parent"], d["mdev_type"], d["created"])
+                          for d in claims[0]["devices"]], [(uuid, "mtty", "mtty-2", True)])
+
 
 if __name__ == "__main__":
     sys.exit(run_tap(sys.modules[__name__]))

@@ -25,6 +25,30 @@ vfm_claim_want_free (VfmClaimWant *w)
   g_free (w);
 }
 
+VfmClaimWant *
+vfm_claim_want_for_device (const VfmDeviceProfile *d)
+{
+  VfmClaimWant *w = g_new0 (VfmClaimWant, 1);
+  w->source_bdf = g_strdup (d->bdf);
+  w->vendor = d->vendor;
+  w->device = d->device;
+  w->subsystem_vendor = d->subsystem_vendor;
+  w->subsystem_device = d->subsystem_device;
+  w->class_code = d->class_code;
+  w->driver = g_strdup (d->vfio_bound ? d->driver : d->selected_driver);
+  return w;
+}
+
+VfmClaimWant *
+vfm_claim_want_for_mdev (const char *source_uuid, const char *type, const char *parent)
+{
+  VfmClaimWant *w = g_new0 (VfmClaimWant, 1);
+  w->source_uuid = g_strdup (source_uuid);
+  w->mdev_type = g_strdup (type);
+  w->mdev_parent = g_strdup (parent);
+  return w;
+}
+
 static char *
 dup_member (JsonObject *o, const char *k)
 {

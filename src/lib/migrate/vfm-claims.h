@@ -31,6 +31,14 @@ typedef struct {
 } VfmClaimWant;
 
 void       vfm_claim_want_free   (VfmClaimWant *w);
+/* What to ask for a source PCI device: its ids from its profile, and the
+ * driver it is bound to (when VFIO holds it) or would be selected. */
+VfmClaimWant *vfm_claim_want_for_device (const VfmDeviceProfile *d);
+/* What to ask for a mediated device: its type, on a parent of that name
+ * where there is one (either may be NULL: not known). */
+VfmClaimWant *vfm_claim_want_for_mdev   (const char *source_uuid,
+                                         const char *type,
+                                         const char *parent);
 GPtrArray *vfm_claim_wants_from_json (JsonNode *node, GError **error);
 JsonNode  *vfm_claim_wants_to_json   (GPtrArray *wants);
 

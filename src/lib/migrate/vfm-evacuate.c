@@ -201,29 +201,16 @@ cold_wants (const VfmHostProfile *src, const VfmDomainInfo *info, GError **error
   for (guint i = 0; i < info->hostdevs->len; i++) {
     const VfmHostdev *h = g_ptr_array_index (info->hostdevs, i);
     const VfmDeviceProfile *d = vfm_host_profile_device (src, h->bdf);
-    VfmClaimWant *w;
     if (d == NULL) {
       g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND, "%s: no device %s on this host", info->name, h->bdf);
       return NULL;
     }
-    w = g_new0 (VfmClaimWant, 1);
-    w->source_bdf = g_strdup (d->bdf);
-    w->vendor = d->vendor;
-    w->device = d->device;
-    w->subsystem_vendor = d->subsystem_vendor;
-    w->subsystem_device = d->subsystem_device;
-    w->class_code = d->class_code;
-    w->driver = g_strdup (d->vfio_bound ? d->driver : d->selected_driver);
-    g_ptr_array_add (wants, w);
+    g_ptr_array_add (wants, vfm_claim_want_for_device (d));
   }
   for (guint i = 0; i < info->mdevs->len; i++) {
     const VfmMdevHostdev *m = g_ptr_array_index (info->mdevs, i);
     const VfmMdevProfile *p = vfm_host_profile_mdev (src, m->uuid);
-    VfmClaimWant *w = g_new0 (VfmClaimWant, 1);
-    w->source_uuid = g_strdup (m->uuid);
-    w->mdev_type = p ? g_strdup (p->type) : NULL;
-    w->mdev_parent = p ? g_strdup (p->parent) : NULL;
-    g_ptr_array_add (wants, w);
+    g_ptr_array_add (wants, vfm_claim_want_for_mdev (m->uuid, p ? p->type : NULL, p ? p->parent : NULL));
   }
   return g_steal_pointer (&wants);
 }

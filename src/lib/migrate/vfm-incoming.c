@@ -60,18 +60,13 @@ vfm_migrate_incoming (const char *sysroot, const char *xml, gsize len, GError **
   for (guint i = 0; i < info->mdevs->len; i++) {
     const VfmMdevHostdev *m = g_ptr_array_index (info->mdevs, i);
     g_autoptr (VfmMdev) here = vfm_mdev_get (vfm_host_sysroot (host), m->uuid, NULL);
-    VfmClaimWant *w;
     if (here == NULL || here->type == NULL) {
       g_set_error (error, VFM_ERROR, VFM_ERROR_NOT_FOUND,
                    "mediated device %s of %s: this host has no instance with that UUID to learn its type from "
                    "(use vfmigctl migrate, which sends it)", m->uuid, info->name);
       return NULL;
     }
-    w = g_new0 (VfmClaimWant, 1);
-    w->source_uuid = g_strdup (m->uuid);
-    w->mdev_type = g_strdup (here->type);
-    w->mdev_parent = g_strdup (here->parent);
-    g_ptr_array_add (wants, w);
+    g_ptr_array_add (wants, vfm_claim_want_for_mdev (m->uuid, here->type, here->parent));
   }
   if ((claim = vfm_claims_claim (host, info->uuid, info->name, wants, 300, error)) == NULL) {
     g_prefix_error (error, "claiming devices for incoming %s: ", info->name ? info->name : "domain");

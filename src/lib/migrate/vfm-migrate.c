@@ -226,20 +226,6 @@ still_attached (VfmVirt *virt, const char *name, const char *bdf)
   return FALSE;
 }
 
-static VfmClaimWant *
-want_for (const VfmDeviceProfile *d)
-{
-  VfmClaimWant *w = g_new0 (VfmClaimWant, 1);
-  w->source_bdf = g_strdup (d->bdf);
-  w->vendor = d->vendor;
-  w->device = d->device;
-  w->subsystem_vendor = d->subsystem_vendor;
-  w->subsystem_device = d->subsystem_device;
-  w->class_code = d->class_code;
-  w->driver = g_strdup (d->vfio_bound ? d->driver : d->selected_driver);
-  return w;
-}
-
 /* ---- the steps (DESIGN.md, "Migration sequence") ---- */
 
 /* 1. Pre-flight: the domain, an interrupted migration of it recovered, both
@@ -314,7 +300,7 @@ step_preflight (Run *run, GError **error)
   for (guint i = 0; i < r->check->hostdevs->len; i++) {
     const VfmHostdevVerdict *v = g_ptr_array_index (r->check->hostdevs, i);
     const VfmDeviceProfile *d = vfm_host_profile_device (run->src_profile, v->bdf);
-    g_ptr_array_add (run->wants, want_for (d));
+    g_ptr_array_add (run->wants, vfm_claim_want_for_device (d));
     /* a failover VF is not replugged by vfmig: QEMU unplugs it during the
      * migration, the migrated XML points it at the claimed VF */
     if (vfm_check_vfmig_replugs (r->check, v))
@@ -323,11 +309,7 @@ step_preflight (Run *run, GError **error)
   for (guint i = 0; i < r->check->mdevs->len; i++) {
     const VfmHostdevVerdict *v = g_ptr_array_index (r->check->mdevs, i);
     const VfmMdevProfile *m = vfm_host_profile_mdev (run->src_profile, v->mdev_uuid);
-    VfmClaimWant *w = g_new0 (VfmClaimWant, 1);
-    w->source_uuid = g_strdup (v->mdev_uuid);
-    w->mdev_type = g_strdup (v->mdev_type);
-    w->mdev_parent = m ? g_strdup (m->parent) : NULL;
-    g_ptr_array_add (run->wants, w);
+    g_ptr_array_add (run->wants, vfm_claim_want_for_mdev (v->mdev_uuid, v->mdev_type, m ? m->parent : NULL));
   }
   for (guint i = 0; i < run->info->hostdevs->len; i++) {
     const VfmHostdev *h = g_ptr_array_index (run->info->hostdevs, i);

@@ -13,37 +13,12 @@ set -uo pipefail
 here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
 source "$here/../lab-lib.sh"
 source "$here/twohost-lib.sh"
-top=$(realpath -- "$here/../../..")
-: "${VFMIGCTL:?}" "${GEN_HOST:?}"
-export VFMIG_DATADIR=$top/data
 # its own addresses and ports: lab-migrate may run beside it
 export TH_ADDR_A=${TH_ADDR_A:-127.0.0.4} TH_ADDR_B=${TH_ADDR_B:-127.0.0.5} TH_PORT_MIN=${TH_PORT_MIN:-49280}
 
-if ! why=$(th_install 2>&1); then
-    printf '%s\n' "$why" >&2
-    printf '1..0 # SKIP %s\n' "${why//$'\n'/; }"
-    exit 77
-fi
+th_test_init vfmig-ev
+th_vfmig_hosts
 
-wd=$(mktemp -d /tmp/vfmig-ev.XXXXXX)
-bg_pid=
-cleanup() {
-    if [ -n "$bg_pid" ]; then kill "$bg_pid" 2>/dev/null; wait "$bg_pid" 2>/dev/null; fi
-    th_down "$wd"
-    if ((_tap_failed == 0)); then rm -rf -- "$wd"; else echo "kept $wd"; fi
-}
-tap_init cleanup
-
-python3 "$GEN_HOST" --profile server --pfs 1 --vfs-per-pf 2 --hostname vfmig-th-a "$wd/sa" >/dev/null || tap_bail "host a"
-python3 "$GEN_HOST" --profile server --pfs 1 --vfs-per-pf 2 --hostname vfmig-th-b "$wd/sb" >/dev/null || tap_bail "host b"
-
-check() {
-    local desc=$1 rc=0
-    shift
-    "$@" >"$wd/check.out" 2>&1 || rc=$?
-    if ((rc == 0)); then tap_ok "$desc"; else tap_fail "$desc" "command: $* (exit $rc)" "$(cat "$wd/check.out")"; fi
-    return "$rc"
-}
 # jline N KEY: from the Nth JSON line (1-based, or "last") of FILE on stdin, a dotted path
 jline() {
     python3 -c 'import json,sys
@@ -68,7 +43,7 @@ r = next(r for r in json.loads(lines[-1])["results"] if r["domain"] == sys.argv[
 print(str(r[sys.argv[2]]).lower())' "$1" "$2" "$3" 2>&1
 }
 
-check "both hosts up" th_up "$wd" || tap_bail "hosts did not start"
+th_check "both hosts up" th_up "$wd" || tap_bail "hosts did not start"
 ctl_a() { "$VFMIGCTL" -c "$TH_A_URI" --sysroot "$wd/sa" "$@"; }
 ctl_a_bg() { exec "$VFMIGCTL" -c "$TH_A_URI" --sysroot "$wd/sa" "$@"; }
 B=$TH_B_URI
@@ -108,16 +83,16 @@ done
 assert_eq "dry run: p3 is left" leave "$(plan_field p3 action "$wd/d1.json")"
 assert_eq "dry run: p3 will stop" true "$(plan_field p3 will_stop "$wd/d1.json")"
 assert_eq "dry run: p3 has no destination without --allow-stop" null "$(plan_field p3 destination "$wd/d1.json")"
-check "dry run: p3's reason says why and what --allow-stop would do" \
+th_check "dry run: p3's reason says why and what --allow-stop would do" \
     grep -q -- '"reason":"asked to move it stopped (--cold): a cold move to .* with --allow-stop"' "$wd/d1.json"
 assert_eq "dry run: summary planned 2" 2 "$(jline last planned <"$wd/d1.json")"
 assert_eq "dry run: summary left 1" 1 "$(jline last left <"$wd/d1.json")"
 assert_eq "dry run: summary says dry run" true "$(jline last dry_run <"$wd/d1.json")"
 out=$(ctl_a evacuate --to "$B" "${peer[@]}" --cold p3 --dry-run --allow-stop 2>&1)
 assert_eq "dry run --allow-stop: exit 0" 0 "$?"
-check "dry run --allow-stop: the plan line says p3 will stop, cold, to b" \
+th_check "dry run --allow-stop: the plan line says p3 will stop, cold, to b" \
     grep -Eq '^p3 +vfmig-th-b +cold +stop +will stop: asked to move it' <<<"$out"
-check "dry run --allow-stop: nothing changed" grep -q "dry run: nothing changed" <<<"$out"
+th_check "dry run --allow-stop: nothing changed" grep -q "dry run: nothing changed" <<<"$out"
 assert_eq "dry runs changed nothing (domains, states, definitions, vfmig state)" "$before" "$(snapshot)"
 c1=$(th_counter a p1) c3=$(th_counter a p3)
 
@@ -126,14 +101,14 @@ ctl_a evacuate --to "$B" "${peer[@]}" --cold p3 --json >"$wd/e1.json" 2>"$wd/e1.
 assert_eq "evacuate: exit 3 (p3 left)" 3 "$?"
 assert_eq "p1 runs on b" running "$(th_state b p1)"
 assert_eq "p2 runs on b" running "$(th_state b p2)"
-check "p1 was not restarted: its counter went on" th_wait_counter_above b p1 "$c1" 10
+th_check "p1 was not restarted: its counter went on" th_wait_counter_above b p1 "$c1" 10
 assert_eq "p3 still runs on a" running "$(th_state a p3)"
 assert_eq "p3 is not on b" absent "$(th_state b p3)"
-check "p3 was not stopped: its counter went on" th_wait_counter_above a p3 "$c3" 10
+th_check "p3 was not stopped: its counter went on" th_wait_counter_above a p3 "$c3" 10
 assert_eq "summary: p1 moved" moved "$(result_field p1 outcome "$wd/e1.json")"
 assert_eq "summary: p3 left" left "$(result_field p3 outcome "$wd/e1.json")"
 assert_eq "summary: 2 moved, 1 left" "2 1" "$(jline last moved <"$wd/e1.json") $(jline last left <"$wd/e1.json")"
-check "start and result events per domain" grep -q '"event":"start".*"domain":"p1"\|"domain":"p1".*"event":"start"' "$wd/e1.json"
+th_check "start and result events per domain" grep -q '"event":"start".*"domain":"p1"\|"domain":"p1".*"event":"start"' "$wd/e1.json"
 
 # ---- with --allow-stop: p3 is shut down, defined and started on b
 c3=$(th_counter a p3)
@@ -146,8 +121,8 @@ assert_eq "a keeps p3's definition, shut off" "shut off" "$(th_state a p3)"
 c3b=$(th_counter b p3) || c3b=
 if [[ $c3b =~ ^[0-9]+$ ]] && ((c3b < c3)); then tap_ok "p3 was restarted: its counter began again ($c3b < $c3)"
 else tap_fail "p3 was restarted: its counter began again" "before $c3, on b $c3b"; fi
-check "the summary says stopped-and-moved" grep -Eq '^p3 +stopped-and-moved' "$wd/e2.out"
-check "the plan came before any step" awk '/^plan:/ {p = NR} /^moving / && !m {m = NR} END {exit !(p && m && p < m)}' "$wd/e2.out"
+th_check "the summary says stopped-and-moved" grep -Eq '^p3 +stopped-and-moved' "$wd/e2.out"
+th_check "the plan came before any step" awk '/^plan:/ {p = NR} /^moving / && !m {m = NR} END {exit !(p && m && p < m)}' "$wd/e2.out"
 
 # ---- the destination dies mid-evacuation: every guest not yet moved runs on a
 th_define_guest a q1 96 80 && th_start_guest a q1 && th_define_guest a q2 && th_start_guest a q2 &&
@@ -165,12 +140,12 @@ assert_eq "destination killed: exit 1" 1 "$rc"
 for g in q1 q2 q3; do
     assert_eq "destination killed: $g runs on a" running "$(th_state a "$g")"
     assert_eq "destination killed: $g failed" failed "$(result_field "$g" outcome "$wd/e3.json")"
-    check "destination killed: $g's message says it still runs on the source" \
+    th_check "destination killed: $g's message says it still runs on the source" \
         grep -q "still runs on the source" <<<"$(result_field "$g" message "$wd/e3.json")"
 done
 c=$(th_counter a q2) || c=0
-check "destination killed: q2 was never stopped" th_wait_counter_above a q2 "$c" 10
-check "host b comes back" th_host_start b
+th_check "destination killed: q2 was never stopped" th_wait_counter_above a q2 "$c" 10
+th_check "host b comes back" th_host_start b
 
 # ---- --parallel 2: the three q guests move, two at a time
 ctl_a evacuate --to "$B" "${peer[@]}" --parallel 2 --json >"$wd/e4.json" 2>"$wd/e4.err"
@@ -186,7 +161,7 @@ ctl_a evacuate --to "$B" --parallel 0 >/dev/null 2>&1
 assert_eq "--parallel 0: exit 1" 1 "$?"
 ctl_a evacuate --to "qemu+unix:///system?socket=$wd/none/sock" --peer "sysroot:$wd/sb" >"$wd/e5.out" 2>&1
 assert_eq "an unreachable destination only: exit 1" 1 "$?"
-check "an unreachable destination only: says no destination answered" grep -q "no destination answered" "$wd/e5.out"
+th_check "an unreachable destination only: says no destination answered" grep -q "no destination answered" "$wd/e5.out"
 assert_eq "bad input: nothing changed on a" "$before" "$(th_virsh a list --all --name | sort | tr '\n' ' ')"
 
 tap_done

@@ -9,27 +9,9 @@ set -uo pipefail
 here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
 source "$here/../lab-lib.sh"
 source "$here/twohost-lib.sh"
-top=$(realpath -- "$here/../../..")
-: "${VFMIGCTL:?}" "${GEN_HOST:?}"
-export VFMIG_DATADIR=$top/data
 
-if ! why=$(th_install 2>&1); then
-    printf '%s\n' "$why" >&2
-    printf '1..0 # SKIP %s\n' "${why//$'\n'/; }"
-    exit 77
-fi
-
-wd=$(mktemp -d /tmp/vfmig-mg.XXXXXX)
-bg_pid=
-cleanup() {
-    if [ -n "$bg_pid" ]; then kill "$bg_pid" 2>/dev/null; wait "$bg_pid" 2>/dev/null; fi
-    th_down "$wd"
-    if ((_tap_failed == 0)); then rm -rf -- "$wd"; else echo "kept $wd"; fi
-}
-tap_init cleanup
-
-python3 "$GEN_HOST" --profile server --pfs 1 --vfs-per-pf 2 --hostname vfmig-th-a "$wd/sa" || tap_bail "host a"
-python3 "$GEN_HOST" --profile server --pfs 1 --vfs-per-pf 2 --hostname vfmig-th-b "$wd/sb" || tap_bail "host b"
+th_test_init vfmig-mg
+th_vfmig_hosts
 
 # the vfmig hook as installed (data/libvirt/vfmig), pointed at this build and
 # at the synthetic host of the host it runs on; it logs each call
@@ -39,17 +21,10 @@ hook=$wd/vfmig
     echo 'h=$(cat /proc/sys/kernel/hostname)'
     echo "case \$h in *-a) root='$wd/sa' ;; *) root='$wd/sb' ;; esac"
     echo "echo \"\$h \$*\" >>'$wd/hook.log'"
-    echo "VFMIG_DATADIR='$top/data' VFMIG_SYSROOT=\$root exec '$VFMIGCTL' hook qemu \"\$@\""
+    echo "VFMIG_DATADIR='$VFMIG_DATADIR' VFMIG_SYSROOT=\$root exec '$VFMIGCTL' hook qemu \"\$@\""
 } >"$hook"
 chmod +x "$hook"
 
-check() {
-    local desc=$1 rc=0
-    shift
-    "$@" >"$wd/check.out" 2>&1 || rc=$?
-    if ((rc == 0)); then tap_ok "$desc"; else tap_fail "$desc" "command: $* (exit $rc)" "$(cat "$wd/check.out")"; fi
-    return "$rc"
-}
 json_get() { # KEY: from the JSON object on stdin (dotted path), printed lower-case
     python3 -c 'import json,sys
 v = json.load(sys.stdin)
@@ -58,14 +33,14 @@ for k in sys.argv[1].split("."):
 print(str(v).lower())' "$1" 2>/dev/null
 }
 
-check "both hosts up, vfmig hook installed" th_up "$wd" --hook "$hook" || tap_bail "hosts did not start"
+th_check "both hosts up, vfmig hook installed" th_up "$wd" --hook "$hook" || tap_bail "hosts did not start"
 ctl_a() { "$VFMIGCTL" -c "$TH_A_URI" --sysroot "$wd/sa" "$@"; }
 # only as "ctl_a_bg … &": the background subshell becomes vfmigctl itself,
 # so $! is its PID and a signal reaches it
 ctl_a_bg() { exec "$VFMIGCTL" -c "$TH_A_URI" --sysroot "$wd/sa" "$@"; }
 ctl_b() { "$VFMIGCTL" -c "$TH_B_URI" --sysroot "$wd/sb" "$@"; }
 
-check "define and start the guest on a" sh -c "true"
+th_check "define and start the guest on a" sh -c "true"
 th_define_guest a g1 && th_start_guest a g1 || tap_bail "guest"
 c0=$(th_counter a g1) || c0=0
 
@@ -88,15 +63,15 @@ rc=$?
 tap_diag "vfmigctl migrate: $(($(_th_now_ms) - t0)) ms"
 assert_eq "migrate a -> b: exit 0" 0 "$rc"
 assert_eq "running on b" running "$(th_state b g1)"
-check "not rebooted: the counter went on from a's value" th_wait_counter_above b g1 "$c0" 10
+th_check "not rebooted: the counter went on from a's value" th_wait_counter_above b g1 "$c0" 10
 assert_eq "result event says migrated" true "$(tail -n 1 "$wd/m1.json" | json_get migrated)"
-check "step events with durations" grep -q '"event":"step"' "$wd/m1.json"
-check "the destination hook saw migrate begin" grep -q "vfmig-th-b g1 migrate begin" "$wd/hook.log"
-check "the source hook saw release end" grep -q "vfmig-th-a g1 release end" "$wd/hook.log"
+th_check "step events with durations" grep -q '"event":"step"' "$wd/m1.json"
+th_check "the destination hook saw migrate begin" grep -q "vfmig-th-b g1 migrate begin" "$wd/hook.log"
+th_check "the source hook saw release end" grep -q "vfmig-th-a g1 release end" "$wd/hook.log"
 
 out=$(ctl_b migrate g1 "$TH_A_URI" 2>&1)
 assert_eq "migrate b -> a: exit 0" 0 "$?"
-check "human output says where it runs" grep -q "runs on" <<<"$out"
+th_check "human output says where it runs" grep -q "runs on" <<<"$out"
 assert_eq "running on a again" running "$(th_state a g1)"
 
 # a migration that lasts: guest RAM filled, bandwidth capped (Decision 27)
@@ -118,8 +93,8 @@ bg_pid=
 assert_ne "destination killed: vfmigctl fails" 0 "$rc"
 assert_eq "destination killed: the guest runs on a" running "$(th_state a g2)"
 c1=$(th_counter a g2) || c1=0
-check "destination killed: the guest was not stopped" th_wait_counter_above a g2 "$c1" 10
-check "host b comes back" th_host_start b
+th_check "destination killed: the guest was not stopped" th_wait_counter_above a g2 "$c1" 10
+th_check "host b comes back" th_host_start b
 
 # Ctrl-C aborts the job cleanly
 ctl_a_bg migrate g2 "$TH_B_URI" --bandwidth 4 >"$wd/m3.out" 2>&1 &
@@ -133,13 +108,13 @@ wait "$bg_pid"
 rc=$?
 bg_pid=
 assert_ne "Ctrl-C: vfmigctl fails" 0 "$rc"
-check "Ctrl-C: says it was cancelled" grep -q "cancelled" "$wd/m3.out"
+th_check "Ctrl-C: says it was cancelled" grep -q "cancelled" "$wd/m3.out"
 assert_eq "Ctrl-C: the guest runs on a" running "$(th_state a g2)"
 assert_eq "Ctrl-C: nothing left on b" absent "$(th_state b g2)"
 
 ctl_a migrate g2 "$TH_B_URI" --bandwidth 4 --timeout 2 >"$wd/m4.out" 2>&1
 assert_ne "timeout: vfmigctl fails" 0 "$?"
-check "timeout: says it timed out" grep -q "timed out" "$wd/m4.out"
+th_check "timeout: says it timed out" grep -q "timed out" "$wd/m4.out"
 assert_eq "timeout: the guest runs on a" running "$(th_state a g2)"
 
 ctl_a migrate nosuchdomain "$TH_B_URI" >/dev/null 2>&1
@@ -177,7 +152,7 @@ tap_diag "after recover the guest runs on: $where"
 if [[ $where == a ]]; then
     assert_eq "recover: the guest runs on a, the migration rolled back" true "$(json_get migrations.0.rolled_back <<<"$out")"
     no_job() { ! job_running; }
-    check "recover: the orphaned job was aborted" no_job
+    th_check "recover: the orphaned job was aborted" no_job
 else
     assert_eq "recover: the guest runs on b, the migration finished" b "$where"
     assert_eq "recover: says it had moved" true "$(json_get migrations.0.migrated <<<"$out")"
@@ -194,7 +169,7 @@ if [[ $where == a ]]; then
     assert_eq "SIGKILL again: vfmigctl died" 137 "$?"
     ctl_a migrate g2 "$TH_B_URI" >"$wd/m7.out" 2>&1
     assert_eq "the next migrate: exit 0" 0 "$?"
-    check "the next migrate recovered the interrupted one first" grep -q "recovered an interrupted migration" "$wd/m7.out"
+    th_check "the next migrate recovered the interrupted one first" grep -q "recovered an interrupted migration" "$wd/m7.out"
     assert_eq "the next migrate: runs on b" b "$(runs_on_one_host)"
 fi
 

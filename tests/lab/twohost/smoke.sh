@@ -7,18 +7,7 @@ here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
 source "$here/../lab-lib.sh" # TAP helpers
 source "$here/twohost-lib.sh"
 
-if ! why=$(th_install 2>&1); then
-    printf '%s\n' "$why" >&2
-    printf '1..0 # SKIP %s\n' "${why//$'\n'/; }"
-    exit 77
-fi
-
-wd=$(mktemp -d /tmp/vfmig-th.XXXXXX)
-cleanup() {
-    th_down "$wd"
-    if ((_tap_failed == 0)); then rm -rf -- "$wd"; else echo "kept $wd"; fi
-}
-tap_init cleanup
+th_test_init vfmig-th
 
 # The hook every test here uses: one line per call, "HOST ARGS... stdin=BYTES";
 # the first call on each host records its environment and where vfmigctl is.
@@ -43,15 +32,6 @@ exit 0
 EOF
 chmod +x "$hook"
 
-# check DESC CMD...: like tap_check, but CMD runs in this shell (th_up and
-# th_migrate set variables); its output becomes diagnostics on failure.
-check() {
-    local desc=$1 rc=0
-    shift
-    "$@" >"$wd/check.out" 2>&1 || rc=$?
-    if ((rc == 0)); then tap_ok "$desc"; else tap_fail "$desc" "command: $* (exit $rc)" "$(cat "$wd/check.out")"; fi
-    return "$rc"
-}
 
 hook_lines() { # HOST: the hook's log lines of HOST, without the host name
     local l
@@ -60,7 +40,7 @@ hook_lines() { # HOST: the hook's log lines of HOST, without the host name
     done <"$wd/hook.log"
 }
 
-check "both hosts up" th_up "$wd" --hook "$hook" || tap_bail "hosts did not start"
+th_check "both hosts up" th_up "$wd" --hook "$hook" || tap_bail "hosts did not start"
 tap_diag "up in ${TH_UP_MS:-?} ms; A_URI=$TH_A_URI"
 assert_eq "host names" "vfmig-th-a vfmig-th-b" "$(th_virsh a hostname) $(th_virsh b hostname)"
 assert_ne "distinct host_uuid" "$(cat "$wd/a/host_uuid")" "$(cat "$wd/b/host_uuid")"
@@ -74,7 +54,7 @@ tap_check "its counter advances on a" th_wait_counter_above a g1 "$c1" 5
 
 : >"$wd/hook.log"
 c_before=$(th_counter a g1) || c_before=0
-check "live p2p migration a -> b" th_migrate a b g1
+th_check "live p2p migration a -> b" th_migrate a b g1
 tap_diag "migration: $TH_MIGRATE_MS ms"
 assert_eq "running on b" running "$(th_state b g1)"
 assert_eq "a keeps its definition, shut off" "shut off" "$(th_state a g1)"
@@ -104,15 +84,15 @@ else
 fi
 
 c_b=$(th_counter b g1) || c_b=0
-check "live p2p migration b -> a" th_migrate b a g1
+th_check "live p2p migration b -> a" th_migrate b a g1
 tap_diag "migration: $TH_MIGRATE_MS ms"
 assert_eq "running on a again" running "$(th_state a g1)"
 assert_eq "gone from b (it was transient there)" absent "$(th_state b g1)"
 tap_check "counter on a went on from b's value" th_wait_counter_above a g1 "$c_b" 5
 
-check "tunnelled p2p migration a -> b" th_migrate a b g1 --tunnelled
+th_check "tunnelled p2p migration a -> b" th_migrate a b g1 --tunnelled
 tap_diag "migration: $TH_MIGRATE_MS ms"
-check "and back" th_migrate b a g1 --tunnelled
+th_check "and back" th_migrate b a g1 --tunnelled
 tap_diag "migration: $TH_MIGRATE_MS ms"
 
 # A hook that exits non-zero on "migrate" on the destination refuses it.

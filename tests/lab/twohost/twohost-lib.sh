@@ -575,3 +575,51 @@ th_migrate() {
     TH_MIGRATE_MS=$(($(_th_now_ms) - t0))
     return "$rc"
 }
+
+# ---------------------------------------------------------------- test scripts
+# What the TAP scripts here (smoke.sh, migrate.sh, evacuate.sh) begin with;
+# they source ../lab-lib.sh (tap_*) first.
+
+# th_test_init PREFIX: when th_install cannot provide the packages, a TAP
+# skip with the reason (exit 77); else the work directory wd=/tmp/PREFIX.XXXXXX
+# and, on exit, the clean-up: a vfmigctl left running in the background
+# (bg_pid) killed, both hosts down, wd removed unless a test point failed.
+th_test_init() {
+    local why
+    if ! why=$(th_install 2>&1); then
+        printf '%s\n' "$why" >&2
+        printf '1..0 # SKIP %s\n' "${why//$'\n'/; }"
+        exit 77
+    fi
+    wd=$(mktemp -d "/tmp/$1.XXXXXX")
+    bg_pid=
+    tap_init _th_test_cleanup
+}
+_th_test_cleanup() {
+    if [ -n "$bg_pid" ]; then kill "$bg_pid" 2>/dev/null; wait "$bg_pid" 2>/dev/null; fi
+    th_down "$wd"
+    # shellcheck disable=SC2154 # lab-lib.sh's count of failed points
+    if ((_tap_failed == 0)); then rm -rf -- "$wd"; else echo "kept $wd"; fi
+}
+
+# th_check DESC CMD...: like tap_check, but CMD runs in this shell (th_up and
+# th_migrate set variables); its output becomes diagnostics on failure.
+th_check() {
+    local desc=$1 rc=0
+    shift
+    "$@" >"$wd/check.out" 2>&1 || rc=$?
+    if ((rc == 0)); then tap_ok "$desc"; else tap_fail "$desc" "command: $* (exit $rc)" "$(cat "$wd/check.out")"; fi
+    return "$rc"
+}
+
+# th_vfmig_hosts: for the scripts that run vfmigctl (VFMIGCTL, GEN_HOST:
+# tests/hosts/gen-host.py): VFMIG_DATADIR exported (the source tree's data),
+# and the synthetic hosts (sysroots) $wd/sa and $wd/sb that each host's
+# vfmig reads (1 PF with 2 VFs; hostnames vfmig-th-a and -b).
+th_vfmig_hosts() {
+    : "${VFMIGCTL:?}" "${GEN_HOST:?}"
+    VFMIG_DATADIR=$(realpath -- "$TH_DIR/../../..")/data
+    export VFMIG_DATADIR
+    python3 "$GEN_HOST" --profile server --pfs 1 --vfs-per-pf 2 --hostname vfmig-th-a "$wd/sa" >/dev/null || tap_bail "host a"
+    python3 "$GEN_HOST" --profile server --pfs 1 --vfs-per-pf 2 --hostname vfmig-th-b "$wd/sb" >/dev/null || tap_bail "host b"
+}

@@ -11,6 +11,9 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ttyrun  # noqa: E402
+
 VFMIGCTL = os.environ["VFMIGCTL"]
 GEN_HOST = os.environ["GEN_HOST"]
 SRC = os.environ["VFMIG_SOURCE_ROOT"]
@@ -310,25 +313,7 @@ def run_env(env, *args, sysroot=None, mock=False, stdin=None):
 
 def run_pty(args, env):
     """vfmigctl with stdout and stderr on a terminal; what it wrote there."""
-    import pty
-    pid, fd = pty.fork()
-    if pid == 0:
-        try:
-            os.execve(VFMIGCTL, [VFMIGCTL, *args], env)
-        finally:
-            os._exit(127)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace").replace("\r\n", "\n")
+    return ttyrun.run_pty([VFMIGCTL, *args], env)
 
 
 def make_profile(root, path):

@@ -136,6 +136,24 @@ class Healthy(unittest.TestCase):
         doctor_json(self.root, "0000:10:00.2")
         self.assertEqual(snapshot(self.root), before)
 
+    def test_broken_checks_file(self):
+        # a datadir whose doctor/checks.conf is missing or broken: one line naming the file
+        data = tempfile.mkdtemp(prefix="vfd-data-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, data)
+        shutil.copytree(os.environ["VFMIG_DATADIR"], data, dirs_exist_ok=True)
+        checks = os.path.join(data, "doctor", "checks.conf")
+        for broken in (None, "[iommu-firmware\nTitle=x\n"):
+            if broken is None:
+                os.unlink(checks)
+            else:
+                with open(checks, "w") as f:
+                    f.write(broken)
+            p = doctor(self.root, env={"VFMIG_DATADIR": data})
+            self.assertEqual(p.returncode, 1)
+            self.assertEqual(p.stdout, "")
+            self.assertIn(checks, p.stderr)
+            self.assertNotIn("CRITICAL", p.stderr)
+
     def test_bad_bdf(self):
         p = doctor(self.root, "0000:99:00.0")
         self.assertEqual(p.returncode, 1)

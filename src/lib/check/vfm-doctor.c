@@ -3,6 +3,7 @@
  * the host through the sysroot and says ok, fail (with a fix) or n/a; the
  * titles and fixes are data/doctor/checks.conf. Nothing here writes. */
 #include "vfm-doctor.h"
+#include "vfm-datafile.h"
 #include "vfm-devlink.h"
 #include "vfm-early-record.h"
 #include "vfm-error.h"
@@ -43,7 +44,7 @@ vfm_doctor_report_free (VfmDoctorReport *r)
 {
   if (r == NULL)
     return;
-  g_ptr_array_unref (r->lines);
+  g_clear_pointer (&r->lines, g_ptr_array_unref); /* NULL when doctor stopped before its first check */
   g_free (r);
 }
 
@@ -796,23 +797,19 @@ VfmDoctorReport *
 vfm_doctor_run (VfmHost *host, const char * const *bdfs, const VfmDoctorOptions *opts, GError **error)
 {
   static const VfmDoctorOptions no_opts = { 0 };
-  g_autofree char *checks_path = vfm_sysroot_data_dir ("doctor/checks.conf");
-  g_autoptr (GKeyFile) checks = g_key_file_new ();
+  g_autoptr (GKeyFile) checks = vfm_datafile_load_keyfile ("doctor", "checks.conf", NULL, error);
   g_autoptr (GHashTable) vars = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr (VfmDoctorReport) report = g_new0 (VfmDoctorReport, 1);
   g_autoptr (VfmEarlyBoot) early = NULL;
   g_autoptr (GPtrArray) targets = NULL;
   g_autoptr (GPtrArray) pfs = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GError) local = NULL;
   g_autoptr (GPtrArray) devices = NULL;
   gboolean iommu_on;
   Ctx c = { .host = host, .sr = vfm_host_sysroot (host), .opts = opts ? opts : &no_opts, .checks = checks,
             .vars = vars };
 
-  if (!g_key_file_load_from_file (checks, checks_path, G_KEY_FILE_NONE, &local)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "cannot read the checks %s: %s", checks_path, local->message);
+  if (checks == NULL)
     return NULL;
-  }
   /* every BDF named must exist before anything is reported */
   targets = g_ptr_array_new ();
   for (guint i = 0; bdfs != NULL && bdfs[i] != NULL; i++) {

@@ -72,6 +72,8 @@ gboolean vfm_cmd_list       (VfmCli *cli, int argc, char **argv, GError **error)
 gboolean vfm_cmd_explain    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_doctor     (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_early_boot_plan (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_early_boot_status (VfmCli *cli, int argc, char **argv, GError **error);
+gboolean vfm_cmd_early_boot_refresh (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_list    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_db_show    (VfmCli *cli, int argc, char **argv, GError **error);
 gboolean vfm_cmd_bind       (VfmCli *cli, int argc, char **argv, GError **error);

@@ -279,3 +279,21 @@ vfm_sysroot_early_boot_file (VfmSysroot *sr)
 {
   return build (sr, "/run/vfmig/early-boot.json", NULL);
 }
+
+/* The early-boot plan an initramfs hook embedded in the image of kernel
+ * RELEASE (a validated release: no '/'), recorded on the host so that
+ * `vfmigctl early-boot status` can compare it with the policies' plan now. */
+char *
+vfm_sysroot_early_plan_record (VfmSysroot *sr, const char *release)
+{
+  g_autofree char *name = g_strconcat (release, ".plan", NULL);
+  return build (sr, "/var/lib/vfmig/early-boot", name, NULL);
+}
+
+/* An absolute path a data file names on the host (an initramfs generator's
+ * program, its image in /boot), under the sysroot. */
+char *
+vfm_sysroot_host_path (VfmSysroot *sr, const char *abs_path)
+{
+  return build (sr, abs_path, NULL);
+}

@@ -47,6 +47,8 @@ char *vfm_sysroot_class_dir         (VfmSysroot *sr, const char *cls);
 char *vfm_sysroot_acpi_table        (VfmSysroot *sr, const char *name);
 char **vfm_sysroot_unit_dirs        (VfmSysroot *sr);
 char *vfm_sysroot_early_boot_file   (VfmSysroot *sr);
+char *vfm_sysroot_early_plan_record (VfmSysroot *sr, const char *release);
+char *vfm_sysroot_host_path         (VfmSysroot *sr, const char *abs_path);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmSysroot, vfm_sysroot_free)
 

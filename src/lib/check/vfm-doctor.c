@@ -5,6 +5,7 @@
 #include "vfm-doctor.h"
 #include "vfm-datafile.h"
 #include "vfm-devlink.h"
+#include "vfm-early-image.h"
 #include "vfm-early-record.h"
 #include "vfm-error.h"
 #include "vfm-iommu.h"
@@ -775,6 +776,41 @@ check_early_boot (Ctx *c, VfmPciDevice *dev, VfmSelection *sel)
   add (c, "early-boot", bdf, VFM_DOCTOR_FAIL, g_strdup_printf ("%s holds it", drv));
 }
 
+/* The image of the running kernel against the policies' plan now, by what
+ * the initramfs hook recorded when it built the image (vfm-early-image.h). */
+static void
+check_early_boot_image (Ctx *c)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (VfmEarlyImageStatus) st = vfm_early_image_status (c->host, NULL, NULL, &local);
+  g_autoptr (GString) diff = g_string_new (NULL);
+
+  if (st == NULL) {
+    add (c, "early-boot-image", NULL, VFM_DOCTOR_NA, g_strdup_printf ("cannot tell: %s", local->message));
+    return;
+  }
+  if (st->state == VFM_EARLY_IMAGE_NO_RECORD) {
+    add (c, "early-boot-image", NULL, VFM_DOCTOR_NA,
+         g_strdup_printf ("no image of %s was built with vfmig's hook on this host (plan %s now, %u device%s)",
+                          st->release, st->current_plan, st->added->len, st->added->len == 1 ? "" : "s"));
+    return;
+  }
+  if (st->state == VFM_EARLY_IMAGE_UP_TO_DATE) {
+    add (c, "early-boot-image", NULL, VFM_DOCTOR_OK,
+         g_strdup_printf ("plan %s, built by %s", st->current_plan, st->recorded_generator));
+    return;
+  }
+  for (guint i = 0; i < st->added->len; i++)
+    g_string_append_printf (diff, "%s%s added", diff->len ? ", " : "",
+                            ((VfmEarlyPlanEntry *) g_ptr_array_index (st->added, i))->pci_path);
+  for (guint i = 0; i < st->removed->len; i++)
+    g_string_append_printf (diff, "%s%s removed", diff->len ? ", " : "",
+                            ((VfmEarlyPlanEntry *) g_ptr_array_index (st->removed, i))->pci_path);
+  add (c, "early-boot-image", NULL, VFM_DOCTOR_FAIL,
+       g_strdup_printf ("the image has plan %s, the policies give %s: %s", st->recorded_plan, st->current_plan,
+                        diff->str));
+}
+
 /* ------------------------------------------------------------- driver */
 
 static GPtrArray *
@@ -833,6 +869,7 @@ vfm_doctor_run (VfmHost *host, const char * const *bdfs, const VfmDoctorOptions 
   check_unit (&c);
   check_version (&c, "libvirt-version", "libvirt", c.opts->libvirt_version);
   check_version (&c, "qemu-version", "QEMU", c.opts->qemu_version);
+  check_early_boot_image (&c);
 
   if (targets->len == 0) {
     g_ptr_array_unref (targets);

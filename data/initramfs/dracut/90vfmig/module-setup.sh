@@ -4,13 +4,20 @@
 # the plan of the devices the policies bind before any host driver and
 # their VFIO modules. Not in an image unless asked for (dracut --add vfmig,
 # or add_dracutmodules+=" vfmig " in /etc/dracut.conf.d/). The plan is made
-# when the image is built: rebuild it (dracut -f) after changing a policy.
+# when the image is built and recorded on this host for kernel $kernel
+# (/var/lib/vfmig/early-boot/$kernel.plan): `vfmigctl early-boot refresh`
+# (run by vfmig-early-boot.path when a policy changes) rebuilds the image
+# with dracut -f --add vfmig --kver $kernel when the policies' plan differs.
 
+# vfmig_plan [--record]: the plan on stdout (--record: also recorded, once
+# per image, by install())
 vfmig_plan() {
     if [[ -n ${VFMIG_EARLY_PLAN:-} ]]; then
         cat -- "$VFMIG_EARLY_PLAN"
+    elif [[ ${1:-} == --record ]]; then
+        "${VFMIGCTL:-@SBINDIR@/vfmigctl}" --no-daemon early-boot plan --record "${kernel:?}" --generator dracut
     else
-        "${VFMIGCTL:-@SBINDIR@/vfmigctl}" --no-daemon early-boot plan
+        "${VFMIGCTL:-@SBINDIR@/vfmigctl}" --no-daemon early-boot plan 2>/dev/null
     fi
 }
 
@@ -31,7 +38,7 @@ installkernel() {
 
 install() {
     mkdir -p "${initdir}/etc/vfmig"
-    if ! vfmig_plan >"${initdir}/etc/vfmig/early-boot.plan"; then
+    if ! vfmig_plan --record >"${initdir}/etc/vfmig/early-boot.plan"; then
         dwarn "vfmig: no early-boot plan; nothing is bound early"
         rm -f "${initdir}/etc/vfmig/early-boot.plan"
         return 0

@@ -371,10 +371,16 @@ stray=()
 while IFS= read -r l; do
     p=$(path_of "$l")
     [[ $l == 'd '* || -n ${ok_path[$p]:-} || $p == /var/lib/systemd/deb-systemd-helper-enabled/vfmigd.* ]] && continue
+    # vfmig-early-boot.path is enabled (debian/rules): its wants link and
+    # deb-systemd-helper's record of it
+    [[ $p == /etc/systemd/system/paths.target.wants/vfmig-early-boot.path ||
+        $p == /var/lib/systemd/deb-systemd-helper-enabled/*vfmig-early-boot.path* ]] && continue
     stray+=("$l")
 done < <(LC_ALL=C comm -13 "$before_upper" "$T/upper.installed")
 check "dpkg -i changed no file outside the package but deb-systemd-helper's state (upper layer)" \
     is "${#stray[@]}" 0 || tap_diag "${stray[@]}"
+check "vfmig-early-boot.path enabled (paths.target.wants), so a policy change refreshes the initramfs" \
+    test -L /etc/systemd/system/paths.target.wants/vfmig-early-boot.path
 links=$(find /etc/systemd/system -name 'vfmigd*' 2>/dev/null)
 check "vfmigd neither enabled (no link in /etc/systemd/system) nor started (no process, no socket)" \
     eval '[[ -z $links && ! -e $SOCK ]] && no_vfmigd' || tap_diag "$links"

@@ -93,10 +93,31 @@ check "vfmig-hook hands the rest to $sbindir/vfmigctl" has "$libexecdir/vfmig-ho
 check "libvirt hook has no @VARIABLE@ left" configured "$hook"
 
 if [ -f "$src/data/systemd/meson.build" ]; then
-  for unit in "$src"/data/systemd/vfmigd.*; do
+  for unit in "$src"/data/systemd/vfmig*.*; do
     unit=$(basename "$unit" .in)
     check "systemd unit $unitdir/$unit" is_file "$unitdir/$unit"
   done
+fi
+
+# early-boot refresh: its generators, and the path unit that runs it when the
+# policies change
+check "initramfs generators in $datadir/vfmig/initramfs" is_file "$datadir/vfmig/initramfs/generators.conf"
+eb=$unitdir/vfmig-early-boot
+check "vfmig-early-boot.service runs $sbindir/vfmigctl --no-daemon early-boot refresh" \
+  has "$eb.service" "ExecStart=$sbindir/vfmigctl --no-daemon early-boot refresh"
+check "vfmig-early-boot.path watches /etc/vfmig/policies.d" has "$eb.path" "PathChanged=/etc/vfmig/policies.d"
+# systemd's own parser on the installed units (it reads files only). It
+# wants ExecStart's program to exist on this host: a copy of the units
+# names the installed one under DESTDIR.
+if command -v systemd-analyze >/dev/null; then
+  units=$(mktemp -d "${TMPDIR:-/tmp}/vfmig-units.XXXXXX")
+  cp "$dest$eb.path" "$units/"
+  sed "s|^ExecStart=$sbindir/|ExecStart=$dest$sbindir/|" "$dest$eb.service" >"$units/vfmig-early-boot.service"
+  verify() { out=$(cd "$units" && systemd-analyze verify --man=no ./vfmig-early-boot.path ./vfmig-early-boot.service 2>&1) && [ -z "$out" ] || { printf '%s\n' "$out" | sed 's/^/# /'; return 1; }; }
+  check "systemd-analyze verify: vfmig-early-boot.path and .service, no warning" verify
+  rm -rf "$units"
+else
+  ok "# SKIP systemd-analyze verify: no systemd-analyze"
 fi
 
 echo "1..$n"

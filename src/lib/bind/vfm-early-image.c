@@ -18,6 +18,7 @@ generator_free (VfmInitramfsGenerator *g)
   g_free (g->program);
   g_free (g->command);
   g_strfreev (g->images);
+  g_free (g->no_hook);
   g_free (g);
 }
 
@@ -47,6 +48,7 @@ vfm_initramfs_generators_load (const char *path, GError **error)
     g->program = g_key_file_get_string (kf, groups[i], "Program", NULL);
     g->command = g_key_file_get_string (kf, groups[i], "Command", NULL);
     g->images = g_key_file_get_string_list (kf, groups[i], "Image", NULL, NULL);
+    g->no_hook = g_key_file_get_string (kf, groups[i], "NoHook", NULL);
     if (g->program == NULL || !g_path_is_absolute (g->program) || g->command == NULL ||
         !g_shell_parse_argv (g->command, NULL, NULL, NULL) || strstr (g->command, "{release}") == NULL) {
       g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE,
@@ -72,6 +74,7 @@ generator_copy (const VfmInitramfsGenerator *g)
   c->program = g_strdup (g->program);
   c->command = g_strdup (g->command);
   c->images = g_strdupv (g->images);
+  c->no_hook = g_strdup (g->no_hook);
   return c;
 }
 
@@ -472,11 +475,9 @@ vfm_early_image_refresh (VfmHost *host, const VfmEarlyImageStatus *st, GError **
   if (text == NULL || g_strcmp0 (after.id, st->current_plan) != 0) {
     g_autofree char *shown = g_strjoinv (" ", argv);
     g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED,
-                 "%s: `%s` succeeded but vfmig's hook recorded %s%s (plan %s now): the image has no vfmig hook "
-                 "(initramfs-tools: %s/initramfs-tools/hooks/vfmig; dracut: add_dracutmodules+=\" vfmig \" in "
-                 "/etc/dracut.conf.d/)",
+                 "%s: `%s` succeeded but vfmig's hook recorded %s%s (plan %s now): the image has no vfmig hook: %s",
                  st->release, shown, text ? "plan " : "no plan", text ? after.id : "", st->current_plan,
-                 "/usr/share");
+                 st->generator->no_hook ? st->generator->no_hook : "install it");
     return FALSE;
   }
   return TRUE;

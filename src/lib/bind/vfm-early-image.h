@@ -22,6 +22,7 @@ typedef struct {
   char *program;    /* "/usr/sbin/update-initramfs" */
   char *command;    /* "/usr/sbin/update-initramfs -u -k {release}" */
   char **images;    /* "/boot/initrd.img-{release}", … */
+  char *no_hook;    /* what to do when the image has no vfmig hook */
 } VfmInitramfsGenerator;
 
 typedef enum {

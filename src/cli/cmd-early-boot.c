@@ -209,7 +209,12 @@ vfm_cmd_early_boot_refresh (VfmCli *cli, int argc, char **argv, GError **error)
     json_builder_begin_object (b);
     vfm_json_add_str (b, "release", st->release);
     vfm_json_add_str (b, "state_before", vfm_early_image_state_to_string (st->state));
-    vfm_json_add_cstrv (b, "command", command);
+    if (command != NULL) {
+      vfm_json_add_cstrv (b, "command", command);
+    } else {
+      json_builder_set_member_name (b, "command");
+      json_builder_add_null_value (b);
+    }
     vfm_json_add_bool (b, "dry_run", dry);
     vfm_json_add_bool (b, "ran", ran);
     vfm_json_add_str (b, "plan", st->current_plan);

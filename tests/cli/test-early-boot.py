@@ -4,8 +4,13 @@
 initramfs hooks write, and what vfmig does at run time with the record the
 initramfs step leaves in /run/vfmig/early-boot.json: status shows it, the
 next recover/restore adopts the device (owned, origin early-boot), restore
-returns it to its host driver, doctor's early-boot line. The step itself
-runs on the real kernel (tests/lab/earlyboot.sh). Prints TAP."""
+returns it to its host driver, doctor's early-boot line. And the image's
+plan kept current: the record the hooks write (early-boot plan --record),
+early-boot status against the policies, early-boot refresh running a
+stand-in generator (never a real one: it would write this machine's /boot)
+only when stale, a failing generator leaving the record. The step itself
+and the real update-initramfs run on the real kernel (tests/lab/earlyboot.sh).
+Prints TAP."""
 import json
 import os
 import shutil
@@ -23,6 +28,21 @@ KMOCK = os.environ["KMOCK"]
 PRELOAD = " ".join(p for p in (os.environ.get("VFMIG_ASAN_RUNTIME"), KMOCK) if p)
 NVME = "0000:04:00.0"
 NVME_PATH = "pci0000:00/0000:00:1d.0/0000:04:00.0"
+RELEASE = "6.12.0-vfmig"  # the synthetic host's proc/sys/kernel/osrelease
+
+# update-initramfs as vfmig meets it: logs its arguments, runs what vfmig's
+# initramfs-tools hook runs inside it (the plan, recorded for the release),
+# and then exits with GEN_RC (a generator can fail after its hooks ran).
+# GEN_NO_HOOK: an image built without vfmig's hook.
+STAND_IN = r"""#!/bin/sh
+printf '%s\n' "$*" >>"$GEN_LOG"
+[ "$1 $2" = "-u -k" ] || { echo "stand-in: unexpected arguments: $*" >&2; exit 2; }
+if [ -z "${GEN_NO_HOOK:-}" ]; then
+    "$VFMIGCTL" --no-daemon early-boot plan --record "$3" --generator initramfs-tools >"$GEN_LOG.image-plan" || exit 3
+fi
+echo "stand-in: image for $3 built" >&2
+exit "${GEN_RC:-0}"
+"""
 
 
 class EarlyBoot(unittest.TestCase):
@@ -33,9 +53,10 @@ class EarlyBoot(unittest.TestCase):
                         "--fault", "nvme-held", "--fault", "autoprobe-on", self.root], check=True)
         self.addCleanup(shutil.rmtree, self.root)
 
-    def ctl(self, *args, rc=0, mock=True):
+    def ctl(self, *args, rc=0, mock=True, env_extra=None):
         env = {k: v for k, v in os.environ.items() if k != "VFMIG_SOCKET"}
         env["VFMIG_SYSROOT"] = self.root
+        env.update(env_extra or {})
         if mock:
             env["LD_PRELOAD"] = PRELOAD
         p = subprocess.run([VFMIGCTL, "-c", "test:///nonexistent-vfmig.xml", *args], capture_output=True,
@@ -144,6 +165,192 @@ class EarlyBoot(unittest.TestCase):
         self.assertEqual(eb["state"], "fail")
         self.assertIn("its plan does not name it (policies changed since the image was built)", eb["fix"])
         self.assertIn("update-initramfs -u -k", eb["fix"])
+
+
+
+class EarlyImage(unittest.TestCase):
+    """early-boot status / refresh on a synthetic host whose update-initramfs
+    is the stand-in above."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="vfm-eimg-")
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.root = os.path.join(self.tmp, "host")
+        subprocess.run([sys.executable, GEN_HOST, "--profile", "server", "--pfs", "2", "--vfs-per-pf", "2",
+                        "--fault", "nvme-held", self.root], check=True)
+        # the host has initramfs-tools and an image of its kernel
+        for f in ("usr/sbin/update-initramfs", "boot/initrd.img-" + RELEASE):
+            os.makedirs(os.path.dirname(os.path.join(self.root, f)), exist_ok=True)
+            open(os.path.join(self.root, f), "w").close()
+        self.log = os.path.join(self.tmp, "generator.log")
+        script = os.path.join(self.tmp, "update-initramfs")
+        with open(script, "w") as f:
+            f.write(STAND_IN)
+        os.chmod(script, 0o755)
+        # the shipped generators.conf with the command pointed at the stand-in
+        with open(os.path.join(os.environ["VFMIG_SOURCE_ROOT"], "data", "initramfs",
+                               "generators.conf")) as f:
+            shipped = f.read()
+        self.assertIn("Command=/usr/sbin/update-initramfs -u -k {release}\n", shipped)
+        self.generators = os.path.join(self.tmp, "generators.conf")
+        with open(self.generators, "w") as f:
+            f.write(shipped.replace("Command=/usr/sbin/update-initramfs", "Command=" + script))
+        self.record = os.path.join(self.root, "var", "lib", "vfmig", "early-boot", RELEASE + ".plan")
+        self.policies = os.path.join(self.root, "etc", "vfmig", "policies.d")
+
+    def ctl(self, *args, rc=0, env_extra=None):
+        env = {k: v for k, v in os.environ.items() if k not in ("VFMIG_SOCKET", "LD_PRELOAD")}
+        env.update({"VFMIG_SYSROOT": self.root, "VFMIGCTL": VFMIGCTL, "GEN_LOG": self.log})
+        env.update(env_extra or {})
+        p = subprocess.run([VFMIGCTL, "-c", "test:///nonexistent-vfmig.xml", *args], capture_output=True,
+                           text=True, env=env, timeout=120)
+        self.assertEqual(p.returncode, rc, f"{args}: {p.stdout}\n{p.stderr}")
+        return p
+
+    def status(self):
+        return json.loads(self.ctl("early-boot", "status", "--json").stdout)
+
+    def refresh(self, *extra, rc=0, env_extra=None):
+        return self.ctl("early-boot", "refresh", "--generators", self.generators, *extra, rc=rc,
+                        env_extra=env_extra)
+
+    def runs(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            return f.read().splitlines()
+
+    def read_record(self):
+        with open(self.record) as f:
+            return f.read()
+
+    def add_ice_policy(self):
+        with open(os.path.join(self.policies, "70-ice.conf"), "w") as f:
+            f.write("[Policy ice0]\nIds=8086:159b\nManage=true\nAutoBind=true\n")
+
+    def doctor_image_line(self):
+        d = json.loads(self.ctl("doctor", "--json", NVME, rc=1).stdout)
+        return [c for c in d["checks"] if c["id"] == "early-boot-image"][0]
+
+    def test_no_record(self):
+        st = self.status()
+        self.assertEqual((st["state"], st["refresh_needed"], st["recorded_plan"]), ("no-record", True, None))
+        self.assertEqual([(e["pci_path"], e["driver"], e["policy"]) for e in st["added"]],
+                         [(NVME_PATH, "vfio-pci", "60-doctor-nvme/nvme0")])
+        # the shipped generators: the host's update-initramfs, its image
+        self.assertEqual(st["generator"], {"name": "initramfs-tools", "image": "/boot/initrd.img-" + RELEASE,
+                                           "command": ["/usr/sbin/update-initramfs", "-u", "-k", RELEASE]})
+        self.assertEqual(self.doctor_image_line()["state"], "n/a")
+        # --dry-run with the shipped file: says what it would run, runs nothing
+        p = self.ctl("early-boot", "refresh", "--dry-run")
+        self.assertIn("would run: /usr/sbin/update-initramfs -u -k " + RELEASE, p.stdout)
+        self.assertFalse(os.path.exists(self.record))
+        # no generator on the host: one clear error, nothing run
+        os.unlink(os.path.join(self.root, "usr", "sbin", "update-initramfs"))
+        self.assertIsNone(self.status()["generator"])
+        p = self.refresh(rc=1)
+        self.assertIn("no initramfs generator on this host", p.stderr)
+        self.assertEqual(self.runs(), [])
+
+    def test_refresh_only_when_stale(self):
+        # the first refresh: no record, the plan binds the NVMe
+        p = self.refresh()
+        self.assertIn("running: %s -u -k %s" % (os.path.join(self.tmp, "update-initramfs"), RELEASE), p.stdout)
+        self.assertIn("stand-in: image for %s built" % RELEASE, p.stderr)  # the generator's output, on stderr
+        self.assertEqual(self.runs(), ["-u -k " + RELEASE])
+        # the record: the generator, then the plan byte for byte as the image got it
+        plan = self.ctl("early-boot", "plan").stdout
+        with open(self.log + ".image-plan") as f:
+            self.assertEqual(f.read(), plan)
+        self.assertEqual(self.read_record(), "generator initramfs-tools\n" + plan)
+        st = self.status()
+        self.assertEqual((st["state"], st["refresh_needed"], st["added"], st["removed"]),
+                         ("up-to-date", False, [], []))
+        self.assertEqual(st["recorded_plan"], st["current_plan"])
+        self.assertIn("up to date", self.ctl("early-boot", "status").stdout)
+        self.assertEqual(self.doctor_image_line()["state"], "ok")
+        # up to date: nothing runs
+        p = self.refresh()
+        self.assertIn("nothing to do", p.stdout)
+        j = json.loads(self.refresh("--json").stdout)
+        self.assertEqual((j["state_before"], j["ran"], j["command"]), ("up-to-date", False, None))
+        self.assertEqual(len(self.runs()), 1)
+
+        # a policy added: stale, the device it adds named
+        self.add_ice_policy()
+        st = self.status()
+        self.assertEqual((st["state"], st["refresh_needed"]), ("stale", True))
+        self.assertNotEqual(st["recorded_plan"], st["current_plan"])
+        self.assertEqual([(e["vendor"], e["device"], e["policy"]) for e in st["added"]],
+                         [("8086", "159b", "70-ice/ice0")])
+        self.assertEqual(st["removed"], [])
+        text = self.ctl("early-boot", "status").stdout
+        self.assertIn("stale: it carries plan %s, the policies give plan %s now" %
+                      (st["recorded_plan"], st["current_plan"]), text)
+        self.assertIn("fix: vfmigctl early-boot refresh -k " + RELEASE, text)
+        line = self.doctor_image_line()
+        self.assertEqual(line["state"], "fail", line)
+        self.assertIn("added", line["detail"])
+        self.assertIn("vfmigctl early-boot refresh -k " + RELEASE, line["fix"])
+        # --dry-run runs nothing and keeps it stale
+        self.refresh("--dry-run")
+        self.assertEqual(len(self.runs()), 1)
+        # refresh: the generator once more, up to date again
+        j = json.loads(self.refresh("--json").stdout)
+        self.assertEqual((j["state_before"], j["ran"], j["plan"]), ("stale", True, st["current_plan"]))
+        self.assertEqual(len(self.runs()), 2)
+        self.assertEqual(self.status()["state"], "up-to-date")
+        self.assertEqual(self.doctor_image_line()["state"], "ok")
+
+        # a policy removed: stale, the NVMe removed from the plan
+        os.unlink(os.path.join(self.policies, "60-doctor-nvme.conf"))
+        st = self.status()
+        self.assertEqual(st["state"], "stale")
+        self.assertEqual(([e["pci_path"] for e in st["removed"]], st["added"]), ([NVME_PATH], []))
+        self.refresh()
+        self.assertEqual(len(self.runs()), 3)
+        # another kernel's image is its own: -k
+        st = json.loads(self.ctl("early-boot", "status", "--json", "-k", "6.1.0-other").stdout)
+        self.assertEqual((st["release"], st["state"]), ("6.1.0-other", "no-record"))
+
+    def test_failing_generator_keeps_record(self):
+        self.refresh()
+        before = self.read_record()
+        self.add_ice_policy()
+        # the hook runs (and records the new plan), then the generator fails:
+        # the image was not replaced, neither is the record
+        p = self.refresh(rc=1, env_extra={"GEN_RC": "7"})
+        self.assertEqual(len(self.runs()), 2)
+        errors = [l for l in p.stderr.splitlines() if l.startswith("error:")]
+        self.assertEqual(errors, ["error: %s: initramfs generator `%s -u -k %s` failed with exit status 7" %
+                                  (RELEASE, os.path.join(self.tmp, "update-initramfs"), RELEASE)])
+        self.assertEqual(self.read_record(), before)
+        self.assertEqual(self.status()["state"], "stale")
+        # a generator that succeeds without vfmig's hook in the image
+        p = self.refresh(rc=1, env_extra={"GEN_NO_HOOK": "1"})
+        self.assertIn("succeeded but vfmig's hook recorded plan", p.stderr)
+        self.assertIn("the image has no vfmig hook: install vfmig's hook as /usr/share/initramfs-tools/hooks/vfmig",
+                      p.stderr)
+        self.assertEqual(self.read_record(), before)
+        # and then one that works
+        self.refresh()
+        self.assertEqual(self.status()["state"], "up-to-date")
+
+    def test_bad_input(self):
+        for args in (["early-boot", "status", "-k", "../../etc"], ["early-boot", "refresh", "-k", "a/b"],
+                     ["early-boot", "plan", "--record", "..", "--generator", "x"]):
+            p = self.ctl(*args, rc=1)
+            self.assertRegex(p.stderr, r"is not a kernel release")
+        self.ctl("early-boot", "plan", "--record", RELEASE, rc=2)  # --generator missing: usage
+        bad = os.path.join(self.tmp, "bad.conf")
+        with open(bad, "w") as f:
+            f.write("[mine]\nProgram=/usr/sbin/update-initramfs\nCommand=/bin/true\n")
+        p = self.ctl("early-boot", "refresh", "--generators", bad, rc=1)
+        self.assertIn("%s: [mine] needs Program= (an absolute path) and Command= (shell words naming {release})" % bad,
+                      p.stderr)
+        # nothing recorded, nothing run
+        self.assertFalse(os.path.exists(os.path.dirname(self.record)))
+        self.assertEqual(self.runs(), [])
 
 
 if __name__ == "__main__":

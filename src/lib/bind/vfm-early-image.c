@@ -409,6 +409,17 @@ vfm_early_image_status_to_json (const VfmEarlyImageStatus *st)
 
 /* ------------------------------------------------------------ refresh */
 
+/* In the child: the generator's own output goes to stderr, as stdout is
+ * vfmigctl's (--json). (Not through g_spawn_async_with_fds: given fd 2 as
+ * the source of both, GLib 2.74 marks fd 2 close-on-exec and the child has
+ * no stderr.) */
+static void
+stdout_to_stderr (gpointer unused)
+{
+  (void) unused;
+  dup2 (STDERR_FILENO, STDOUT_FILENO);
+}
+
 static gboolean
 run_command (char **argv, GError **error)
 {
@@ -417,9 +428,7 @@ run_command (char **argv, GError **error)
   GPid pid;
   int status;
 
-  /* the generator's own output goes to stderr: stdout is vfmigctl's (--json) */
-  if (!g_spawn_async_with_fds (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, -1, STDERR_FILENO,
-                               STDERR_FILENO, &local)) {
+  if (!g_spawn_async (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, stdout_to_stderr, NULL, &pid, &local)) {
     g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "initramfs generator `%s` could not be run: %s", shown,
                  local->message);
     return FALSE;

@@ -15,7 +15,15 @@
 #            doctor's early-boot line passes, restore (adopting it) gives
 #            the PF to nvme.
 #   control  (the same image, vfmig.early=0) the step skipped, nvme has the
-#            PF: what check would see without vfmig.
+#            PF: what check would see without vfmig. Then the image kept
+#            current: this boot's image carries boot 1's plan, recorded as
+#            the hook records it; a policy for the e1000e makes `early-boot
+#            status` stale, `early-boot refresh` rebuilds the image with the
+#            real update-initramfs (the shipped generators.conf; vfmig's hook
+#            and MODULES=list as for the image booted, in this boot's
+#            overlay: /boot and /etc/initramfs-tools of the host stay as
+#            they are) and the image is copied to $LAB_RESULTS/image for
+#            run-earlyboot.sh to look into.
 set -euo pipefail
 
 here=${LAB_DIR:-$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")}
@@ -151,6 +159,78 @@ control)
     tap_check "the kernel log says the step was skipped" eval 'dmesg | grep -q "vfmig-early: skipped: vfmig.early=0"'
     tap_check "nvme probed it (kernel log)" eval 'nvme_probed "$pf" >/dev/null'
     tap_check "no record $RECORD" test ! -e "$RECORD"
+
+    # --- the image kept current (early-boot status / refresh)
+    rel=$(uname -r)
+    st_json() { "$V" early-boot status --json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["state"], s["recorded_plan"], s["current_plan"],
+      " ".join("%s:%s:%s" % (e["vendor"], e["device"], e["policy"]) for e in s["added"]) or "-",
+      " ".join(e["pci_path"] for e in s["removed"]) or "-", (s["generator"] or {}).get("image"))'; }
+    image_plan=$(sed -n 's/^plan //p' "$LAB_RESULTS/plan")
+    read -r state rec cur added removed img <<<"$(st_json)"
+    assert_eq "status: no record for $rel (the image was built elsewhere, with VFMIG_EARLY_PLAN)" \
+        "no-record None $image_plan" "$state $rec $cur"
+    # what vfmig's hook runs when it builds an image, for this boot's
+    "$V" --no-daemon early-boot plan --record "$rel" --generator initramfs-tools >"$LAB_RESULTS/plan-recorded" ||
+        tap_fail "early-boot plan --record $rel"
+    assert_eq "the recorded plan is the booted image's (boot 1's)" "$image_plan" \
+        "$(sed -n 's/^plan //p' "$LAB_RESULTS/plan-recorded")"
+    read -r state rec cur added removed img <<<"$(st_json)"
+    assert_eq "status: up to date, the image /boot/initrd.img-$rel" \
+        "up-to-date $image_plan $image_plan /boot/initrd.img-$rel" "$state $rec $cur $img"
+
+    nic=$(lab_e1000e) || tap_bail "no e1000e"
+    nicpath=$(realpath -- "$PCI/devices/$nic")
+    nicpath=${nicpath#/sys/devices/}
+    printf '[Policy nic]\nPciPath=%s\nIds=8086:10d3\nManage=true\nAutoBind=true\n' "$nicpath" \
+        >/etc/vfmig/policies.d/70-lab-nic.conf
+    read -r state rec cur added removed img <<<"$(st_json)"
+    assert_eq "a policy added: status stale, the e1000e added, nothing removed" \
+        "stale $image_plan 8086:10d3:70-lab-nic/nic -" "$state $rec $added $removed"
+    tap_diag "$("$V" early-boot status 2>&1)"
+
+    # The real generator, configured in this boot's overlay as the image
+    # booted was made: vfmig's hook and init-top script, MODULES=list (under
+    # TCG MODULES=most takes many minutes).
+    mkdir -p /etc/initramfs-tools/hooks /etc/initramfs-tools/scripts/init-top
+    install -m 0755 "${VFMIG_INITRAMFS_HOOK:?}" /etc/initramfs-tools/hooks/vfmig
+    install -m 0755 "$srcroot/data/initramfs/initramfs-tools/scripts/init-top/early_vfmig" \
+        /etc/initramfs-tools/scripts/init-top/
+    sed -i 's/^MODULES=.*/MODULES=list/' /etc/initramfs-tools/initramfs.conf
+    printf '%s\n' virtio_pci 9pnet_virtio 9p overlay nvme e1000e >/etc/initramfs-tools/modules
+    if [[ -f /etc/initramfs-tools/update-initramfs.conf ]]; then
+        sed -i 's/^update_initramfs=.*/update_initramfs=yes/' /etc/initramfs-tools/update-initramfs.conf
+    fi
+    export VFMIGCTL=$V VFMIG_EARLY_STEP=$srcroot/data/initramfs/vfmig-early.sh
+    before=$(stat -c %Y:%s "/boot/initrd.img-$rel")
+    t0=$EPOCHREALTIME
+    rc=0
+    out=$("$V" early-boot refresh 2>"$LAB_RESULTS/refresh.err") || rc=$?
+    tap_diag "early-boot refresh: $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s, exit $rc"
+    tap_diag "$out"
+    tap_diag "$(tail -n 5 "$LAB_RESULTS/refresh.err")"
+    assert_eq "refresh exits 0" 0 "$rc"
+    case $out in
+    *"stale; running: /usr/sbin/update-initramfs -u -k $rel"*"rebuilt, it carries plan"*)
+        tap_ok "refresh ran update-initramfs -u -k $rel (the shipped generators.conf)" ;;
+    *) tap_fail "refresh ran update-initramfs -u -k $rel (the shipped generators.conf)" "$out" ;;
+    esac
+    tap_check "update-initramfs replaced /boot/initrd.img-$rel (in this boot's overlay)" \
+        test "$before" != "$(stat -c %Y:%s "/boot/initrd.img-$rel")"
+    "$V" early-boot plan >"$LAB_RESULTS/plan-now" 2>/dev/null
+    read -r state rec cur added removed img <<<"$(st_json)"
+    assert_eq "status: up to date with the new plan" "up-to-date $(sed -n 's/^plan //p' "$LAB_RESULTS/plan-now")" \
+        "$state $rec"
+    tap_check "the record is the plan now, made by initramfs-tools" \
+        eval 'diff <(printf "generator initramfs-tools\n"; cat "$LAB_RESULTS/plan-now") "/var/lib/vfmig/early-boot/$rel.plan"'
+    cp -- "/boot/initrd.img-$rel" "$LAB_RESULTS/image"
+    # up to date: the second refresh runs nothing
+    after=$(stat -c %Y:%s "/boot/initrd.img-$rel")
+    out=$("$V" early-boot refresh 2>&1) || true
+    assert_eq "a second refresh runs nothing" "early-boot image of $rel: up to date (plan $cur): nothing to do" "$out"
+    assert_eq "the image is untouched" "$after" "$(stat -c %Y:%s "/boot/initrd.img-$rel")"
     ;;
 *)
     tap_bail "unknown stage $stage"

@@ -8,7 +8,10 @@
 #      init-top script from this tree (the plan of 1. via VFMIG_EARLY_PLAN,
 #      as for an image built for another host), its contents checked;
 #   3. that image booted (vm-run.sh --initrd): earlyboot.sh check;
-#   4. the same image with vfmig.early=0: earlyboot.sh control.
+#   4. the same image with vfmig.early=0: earlyboot.sh control, which then
+#      adds a policy and has `vfmigctl early-boot refresh` rebuild the image
+#      with the real update-initramfs in the guest; the rebuilt image's
+#      contents are checked here.
 # TAP on stdout (one plan per part); exit 0 only if every part passed, 77
 # when the lab or initramfs-tools is missing.
 set -euo pipefail
@@ -117,11 +120,36 @@ part "mkinitramfs with vfmig's hook" image_part
 # 3. booted from it; 4. the same with the step off
 mkdir -p "$work/check" "$work/control"
 cp -- "$work/plan/plan" "$work/check/plan"
+cp -- "$work/plan/plan" "$work/control/plan"
+# the hook earlyboot.sh control installs in the guest's overlay
+export VFMIG_INITRAMFS_HOOK=$hook
 part "boot 2: the image with vfmig's step" \
     "$vm" --timeout "${LAB_EARLYBOOT_TIMEOUT:-300}" --initrd "$image" --results "$work/check" "$here/earlyboot.sh" check
-part "boot 3: the same image, vfmig.early=0 (control)" \
-    "$vm" --timeout "${LAB_EARLYBOOT_TIMEOUT:-300}" --initrd "$image" --append vfmig.early=0 \
+part "boot 3: the same image, vfmig.early=0 (control); a policy added, early-boot refresh" \
+    "$vm" --timeout "${LAB_EARLYBOOT_TIMEOUT:-480}" --initrd "$image" --append vfmig.early=0 \
     --results "$work/control" "$here/earlyboot.sh" control
+
+# 5. the image early-boot refresh rebuilt in boot 3 carries the new plan
+refreshed_part() {
+    local n=0 fail=0 got desc
+    t() { n=$((n + 1)); if "$@"; then echo "ok $n - $desc"; else echo "not ok $n - $desc"; fail=1; fi; }
+    [[ -s $work/control/image ]] || { echo "not ok 1 - boot 3 left the rebuilt image"; echo "1..1"; return 1; }
+    mkdir -p "$work/refreshed"
+    (cd "$work/refreshed" && unmkinitramfs "$work/control/image" . >/dev/null 2>&1) || true
+    got=$(ls -d "$work"/refreshed/{,main/}etc/vfmig/early-boot.plan 2>/dev/null | head -n1)
+    got=${got:-/nonexistent}
+    desc="the rebuilt image's plan is the plan after the policy change (boot 3's early-boot plan)"
+    t cmp -s "$work/control/plan-now" "$got"
+    desc="it names the e1000e (policy 70-lab-nic/nic) and still the NVMe PF"
+    t eval 'grep -q " 0x8086 0x10d3 .* 70-lab-nic/nic$" "$got" && grep -q " 0x1b36 0x0010 .* 60-lab-early/nvme-pf$" "$got"'
+    desc="it differs from the image booted (boot 1's plan)"
+    t eval '! cmp -s "$work/plan/plan" "$got"'
+    desc="it has the step and init-top/early_vfmig (vfmig's hook ran inside update-initramfs)"
+    t eval '[[ $(ls -d "$work"/refreshed/{,main/}usr/lib/vfmig/vfmig-early "$work"/refreshed/{,main/}scripts/init-top/early_vfmig 2>/dev/null | wc -l) == 2 ]]'
+    echo "1..$n"
+    return "$fail"
+}
+part "the image early-boot refresh rebuilt (update-initramfs in boot 3)" refreshed_part
 if [[ -n ${LAB_EARLYBOOT_KEEP:-} ]]; then
     rm -rf -- "$LAB_EARLYBOOT_KEEP" && cp -a -- "$work" "$LAB_EARLYBOOT_KEEP"
 fi

@@ -199,6 +199,8 @@ print(s["state"], s["recorded_plan"], s["current_plan"],
     install -m 0755 "$srcroot/data/initramfs/initramfs-tools/scripts/init-top/early_vfmig" \
         /etc/initramfs-tools/scripts/init-top/
     sed -i 's/^MODULES=.*/MODULES=list/' /etc/initramfs-tools/initramfs.conf
+    # zstd's default level 9 under TCG is most of a minute: level 1
+    echo COMPRESSLEVEL=1 >>/etc/initramfs-tools/initramfs.conf
     printf '%s\n' virtio_pci 9pnet_virtio 9p overlay nvme e1000e >/etc/initramfs-tools/modules
     if [[ -f /etc/initramfs-tools/update-initramfs.conf ]]; then
         sed -i 's/^update_initramfs=.*/update_initramfs=yes/' /etc/initramfs-tools/update-initramfs.conf

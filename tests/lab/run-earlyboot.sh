@@ -126,7 +126,7 @@ export VFMIG_INITRAMFS_HOOK=$hook
 part "boot 2: the image with vfmig's step" \
     "$vm" --timeout "${LAB_EARLYBOOT_TIMEOUT:-300}" --initrd "$image" --results "$work/check" "$here/earlyboot.sh" check
 part "boot 3: the same image, vfmig.early=0 (control); a policy added, early-boot refresh" \
-    "$vm" --timeout "${LAB_EARLYBOOT_TIMEOUT:-480}" --initrd "$image" --append vfmig.early=0 \
+    "$vm" --timeout "${LAB_EARLYBOOT_TIMEOUT:-600}" --initrd "$image" --append vfmig.early=0 \
     --results "$work/control" "$here/earlyboot.sh" control
 
 # 5. the image early-boot refresh rebuilt in boot 3 carries the new plan

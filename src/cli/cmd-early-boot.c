@@ -160,33 +160,18 @@ vfm_cmd_early_boot_status (VfmCli *cli, int argc, char **argv, GError **error)
   return TRUE;
 }
 
-gboolean
-vfm_cmd_early_boot_refresh (VfmCli *cli, int argc, char **argv, GError **error)
+/* One kernel's image: refreshed when needed (or said what would run);
+ * its JSON object added to B when B is not NULL. */
+static gboolean
+refresh_one (VfmCli *cli, VfmHost *host, GPtrArray *generators, const char *release, gboolean dry, JsonBuilder *b,
+             GError **error)
 {
-  g_autofree char *release = NULL, *generators = NULL, *shown = NULL;
   g_autoptr (VfmEarlyImageStatus) st = NULL;
-  g_autoptr (VfmLock) lock = NULL;
   g_auto (GStrv) command = NULL;
-  gboolean dry = FALSE, ran = FALSE;
-  GOptionEntry entries[] = {
-    { "kernel", 'k', 0, G_OPTION_ARG_STRING, &release, "The image of kernel RELEASE (default: the running one)",
-      "RELEASE" },
-    { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry, "Say what would run, run nothing", NULL },
-    { "generators", 0, 0, G_OPTION_ARG_FILENAME, &generators,
-      "The generators file (default: DATADIR/initramfs/generators.conf)", "FILE" },
-    { NULL }
-  };
-  VfmHost *host;
+  g_autofree char *shown = NULL;
+  gboolean ran = FALSE;
 
-  if (!vfm_cli_parse_options (cli, "early-boot refresh", "", entries, &argc, &argv, error) ||
-      !no_arguments ("early-boot refresh", argc, argv, error) || (host = vfm_cli_host (cli, error)) == NULL)
-    return FALSE;
-  if (release != NULL && !vfm_early_image_release_valid (release, error))
-    return FALSE;
-  /* one refresh at a time; the second sees what the first made */
-  if (!dry && (lock = vfm_lock_named (vfm_host_sysroot (host), "early-boot-refresh", REFRESH_LOCK_MS, error)) == NULL)
-    return FALSE;
-  if ((st = status_of (cli, release, generators, error)) == NULL)
+  if ((st = vfm_early_image_status (host, release, generators, error)) == NULL)
     return FALSE;
   if (st->refresh_needed) {
     if ((command = vfm_early_image_command (st, error)) == NULL)
@@ -203,9 +188,7 @@ vfm_cmd_early_boot_refresh (VfmCli *cli, int argc, char **argv, GError **error)
       ran = TRUE;
     }
   }
-  if (cli->json) {
-    g_autoptr (JsonBuilder) b = json_builder_new ();
-    g_autoptr (JsonNode) node = NULL;
+  if (b != NULL) {
     json_builder_begin_object (b);
     vfm_json_add_str (b, "release", st->release);
     vfm_json_add_str (b, "state_before", vfm_early_image_state_to_string (st->state));
@@ -219,14 +202,88 @@ vfm_cmd_early_boot_refresh (VfmCli *cli, int argc, char **argv, GError **error)
     vfm_json_add_bool (b, "ran", ran);
     vfm_json_add_str (b, "plan", st->current_plan);
     json_builder_end_object (b);
-    node = json_builder_get_root (b);
-    vfm_cli_print_json (cli, node);
   } else if (ran) {
     printf ("early-boot image of %s: rebuilt, it carries plan %s\n", st->release, st->current_plan);
   } else if (!st->refresh_needed) {
     printf ("early-boot image of %s: %s (plan %s): nothing to do\n", st->release,
             st->state == VFM_EARLY_IMAGE_UP_TO_DATE ? "up to date" : "no record, and the plan binds nothing",
             st->current_plan);
+  }
+  return TRUE;
+}
+
+gboolean
+vfm_cmd_early_boot_refresh (VfmCli *cli, int argc, char **argv, GError **error)
+{
+  g_autofree char *release = NULL, *generators_file = NULL;
+  g_autoptr (GPtrArray) generators = NULL, releases = NULL;
+  g_autoptr (GPtrArray) failures = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (JsonBuilder) b = NULL;
+  g_autoptr (VfmLock) lock = NULL;
+  gboolean dry = FALSE, all = FALSE;
+  GOptionEntry entries[] = {
+    { "kernel", 'k', 0, G_OPTION_ARG_STRING, &release, "The image of kernel RELEASE (default: the running one)",
+      "RELEASE" },
+    { "all", 0, 0, G_OPTION_ARG_NONE, &all,
+      "The running kernel's image and every other one with a record whose kernel is installed", NULL },
+    { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry, "Say what would run, run nothing", NULL },
+    { "generators", 0, 0, G_OPTION_ARG_FILENAME, &generators_file,
+      "The generators file (default: DATADIR/initramfs/generators.conf)", "FILE" },
+    { NULL }
+  };
+  VfmHost *host;
+
+  if (!vfm_cli_parse_options (cli, "early-boot refresh", "", entries, &argc, &argv, error) ||
+      !no_arguments ("early-boot refresh", argc, argv, error))
+    return FALSE;
+  if (all && release != NULL) {
+    g_set_error (error, VFM_ERROR, VFM_ERROR_USAGE, "early-boot refresh: -k and --all exclude each other");
+    return FALSE;
+  }
+  if ((release != NULL && !vfm_early_image_release_valid (release, error)) ||
+      (host = vfm_cli_host (cli, error)) == NULL ||
+      (generators = vfm_initramfs_generators_load (generators_file, error)) == NULL)
+    return FALSE;
+  /* one refresh at a time; the second sees what the first made */
+  if (!dry && (lock = vfm_lock_named (vfm_host_sysroot (host), "early-boot-refresh", REFRESH_LOCK_MS, error)) == NULL)
+    return FALSE;
+  if (all) {
+    releases = vfm_early_image_releases (vfm_host_sysroot (host));
+  } else {
+    releases = g_ptr_array_new_with_free_func (g_free);
+    g_ptr_array_add (releases, g_strdup (release ? release : vfm_sysroot_kernel_release (vfm_host_sysroot (host))));
+  }
+  if (cli->json) {
+    b = json_builder_new ();
+    if (all)
+      json_builder_begin_array (b);
+  }
+  /* with --all, a kernel whose generator fails does not stop the others */
+  for (guint i = 0; i < releases->len; i++) {
+    g_autoptr (GError) local = NULL;
+    if (!refresh_one (cli, host, generators, g_ptr_array_index (releases, i), dry, b, &local)) {
+      if (!all) {
+        g_propagate_error (error, g_steal_pointer (&local));
+        return FALSE;
+      }
+      vfm_cli_error (cli, NULL, local->message);
+      g_ptr_array_add (failures, g_strdup (g_ptr_array_index (releases, i)));
+    }
+  }
+  if (b != NULL) {
+    g_autoptr (JsonNode) node = NULL;
+    if (all)
+      json_builder_end_array (b);
+    node = json_builder_get_root (b);
+    vfm_cli_print_json (cli, node);
+  }
+  if (failures->len > 0) {
+    g_autofree char *list = NULL;
+    g_ptr_array_add (failures, NULL);
+    list = g_strjoinv (", ", (char **) failures->pdata);
+    g_set_error (error, VFM_ERROR, VFM_ERROR_FAILED, "early-boot refresh: the image of %s was not rebuilt (above)",
+                 list);
+    return FALSE;
   }
   return TRUE;
 }

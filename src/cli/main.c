@@ -21,7 +21,7 @@ static const VfmCliCommand commands[] = {
   { "db show", "ID|DRIVER", "Show everything the database knows about one driver", vfm_cmd_db_show },
   { "doctor", "[BDF…]", "Is this host ready for passthrough and migration: one line per check, a fix for each failure", vfm_cmd_doctor },
   { "early-boot plan", "[--record RELEASE --generator NAME]", "The devices the initramfs binds before any host driver (what the initramfs hooks write)", vfm_cmd_early_boot_plan },
-  { "early-boot refresh", "[-k RELEASE] [--dry-run]", "Rebuild a kernel's initramfs when its early-boot plan is stale", vfm_cmd_early_boot_refresh },
+  { "early-boot refresh", "[-k RELEASE|--all] [--dry-run]", "Rebuild a kernel's initramfs when its early-boot plan is stale", vfm_cmd_early_boot_refresh },
   { "early-boot status", "[-k RELEASE]", "Does a kernel's initramfs carry the plan the policies give now", vfm_cmd_early_boot_status },
   { "evacuate", "--to URI… [--dry-run] [--allow-stop] [--parallel N]", "Move every running domain off this host: the plan first, then each one (live, or stopped with --allow-stop)", vfm_cmd_evacuate },
   { "explain", "BDF", "Explain which driver a device would take and why", vfm_cmd_explain },

@@ -313,6 +313,30 @@ class EarlyImage(unittest.TestCase):
         st = json.loads(self.ctl("early-boot", "status", "--json", "-k", "6.1.0-other").stdout)
         self.assertEqual((st["release"], st["state"]), ("6.1.0-other", "no-record"))
 
+    def test_refresh_all_kernels(self):
+        """--all (the path unit's service): the running kernel and every
+        other kernel whose image has a record and whose modules are still
+        installed; a removed kernel's record is left alone."""
+        for rel in ("6.13.0-next", "5.10.0-gone"):
+            self.ctl("early-boot", "plan", "--record", rel, "--generator", "initramfs-tools")
+        os.makedirs(os.path.join(self.root, "lib", "modules", "6.13.0-next"))
+        p = self.refresh("--all", "--dry-run")
+        self.assertIn("would run: %s -u -k %s" % (os.path.join(self.tmp, "update-initramfs"), RELEASE), p.stdout)
+        self.assertIn("early-boot image of 6.13.0-next: up to date", p.stdout)
+        self.assertNotIn("5.10.0-gone", p.stdout)
+        self.add_ice_policy()
+        j = json.loads(self.refresh("--all", "--json").stdout)
+        self.assertEqual([(r["release"], r["state_before"], r["ran"]) for r in j],
+                         [(RELEASE, "no-record", True), ("6.13.0-next", "stale", True)])
+        self.assertEqual(self.runs(), ["-u -k " + RELEASE, "-u -k 6.13.0-next"])
+        j = json.loads(self.refresh("--all", "--json").stdout)
+        self.assertEqual([r["ran"] for r in j], [False, False])
+        self.assertEqual(len(self.runs()), 2)
+        # the removed kernel's record is as it was
+        st = json.loads(self.ctl("early-boot", "status", "--json", "-k", "5.10.0-gone").stdout)
+        self.assertEqual(st["state"], "stale")
+        self.ctl("early-boot", "refresh", "--all", "-k", RELEASE, rc=2)
+
     def test_failing_generator_keeps_record(self):
         self.refresh()
         before = self.read_record()

@@ -103,8 +103,8 @@ fi
 # policies change
 check "initramfs generators in $datadir/vfmig/initramfs" is_file "$datadir/vfmig/initramfs/generators.conf"
 eb=$unitdir/vfmig-early-boot
-check "vfmig-early-boot.service runs $sbindir/vfmigctl --no-daemon early-boot refresh" \
-  has "$eb.service" "ExecStart=$sbindir/vfmigctl --no-daemon early-boot refresh"
+check "vfmig-early-boot.service runs $sbindir/vfmigctl --no-daemon early-boot refresh --all" \
+  has "$eb.service" "ExecStart=$sbindir/vfmigctl --no-daemon early-boot refresh --all"
 check "vfmig-early-boot.path watches /etc/vfmig/policies.d" has "$eb.path" "PathChanged=/etc/vfmig/policies.d"
 # systemd's own parser on the installed units (it reads files only). It
 # wants ExecStart's program to exist on this host: a copy of the units

@@ -297,3 +297,11 @@ vfm_sysroot_host_path (VfmSysroot *sr, const char *abs_path)
 {
   return build (sr, abs_path, NULL);
 }
+
+/* /lib/modules/RELEASE (a validated release) of any installed kernel, not
+ * only the running one's. */
+char *
+vfm_sysroot_release_modules_dir (VfmSysroot *sr, const char *release)
+{
+  return build (sr, "/lib/modules", release, NULL);
+}

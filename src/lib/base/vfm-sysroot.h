@@ -49,6 +49,7 @@ char **vfm_sysroot_unit_dirs        (VfmSysroot *sr);
 char *vfm_sysroot_early_boot_file   (VfmSysroot *sr);
 char *vfm_sysroot_early_plan_record (VfmSysroot *sr, const char *release);
 char *vfm_sysroot_host_path         (VfmSysroot *sr, const char *abs_path);
+char *vfm_sysroot_release_modules_dir (VfmSysroot *sr, const char *release);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmSysroot, vfm_sysroot_free)
 

@@ -2,6 +2,7 @@
 #include "vfm-early-image.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
+#include "vfm-strings.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -149,6 +150,35 @@ record_read (VfmSysroot *sr, const char *release, char **generator, char **plan_
   *generator = g_strndup (text + 10, nl - text - 10);
   *plan_text = g_strdup (nl + 1);
   return TRUE;
+}
+
+GPtrArray *
+vfm_early_image_releases (VfmSysroot *sr)
+{
+  const char *running = vfm_sysroot_kernel_release (sr);
+  g_autofree char *any = vfm_sysroot_early_plan_record (sr, "x");
+  g_autofree char *dir = g_path_get_dirname (any);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_ptr_array_add (out, g_strdup (running));
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL) {
+    g_autofree char *release = NULL, *mdir = NULL;
+    if (!g_str_has_suffix (name, ".plan"))
+      continue;
+    release = g_strndup (name, strlen (name) - 5);
+    if (!vfm_early_image_release_valid (release, NULL) || strcmp (release, running) == 0)
+      continue;
+    mdir = vfm_sysroot_release_modules_dir (sr, release);
+    if (g_file_test (mdir, G_FILE_TEST_IS_DIR))
+      g_ptr_array_add (found, g_steal_pointer (&release));
+  }
+  vfm_strings_sort (found);
+  for (guint i = 0; i < found->len; i++)
+    g_ptr_array_add (out, g_strdup (g_ptr_array_index (found, i)));
+  return out;
 }
 
 /* ------------------------------------------------------------ plans */

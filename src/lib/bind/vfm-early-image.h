@@ -60,6 +60,11 @@ gboolean   vfm_early_image_release_valid (const char *release, GError **error);
 gboolean   vfm_early_image_record        (VfmSysroot *sr, const char *release, const char *generator,
                                           const char *plan_text, GError **error);
 
+/* The kernels whose image has a record and whose modules are still
+ * installed (/lib/modules/RELEASE), sorted; the running kernel first,
+ * recorded or not. */
+GPtrArray *vfm_early_image_releases      (VfmSysroot *sr);
+
 /* RELEASE NULL: the running kernel's. GENERATORS (may be NULL: then no
  * generator is looked for) from vfm_initramfs_generators_load. */
 VfmEarlyImageStatus *vfm_early_image_status (VfmHost *host, const char *release, GPtrArray *generators,

@@ -120,6 +120,9 @@ pkg() {
     printf '$ dpkg %s   (exit %d, %d ms)\n%s\n%s\n' "$*" "$rc" "$pkg_ms" "$out" "${err:+stderr: $err}" >>"$DLOG"
     # man-db's trigger says it is off (see below): not the package's output
     err=${err//"Not building database; man-db/auto-update is not 'true'."/}
+    # deb-systemd-helper enabling vfmig-early-boot.path (debian/rules enables
+    # it) says so on stderr, as for any package's enabled unit
+    err=${err//"Created symlink /etc/systemd/system/paths.target.wants/vfmig-early-boot.path → /lib/systemd/system/vfmig-early-boot.path."/}
     err=${err//$'\n\n'/$'\n'}
     err=${err#$'\n'} err=${err%$'\n'}
     tap_diag "dpkg $* -> exit $rc in $pkg_ms ms"

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vfm-early-image.h"
+#include "vfm-datafile.h"
 #include "vfm-error.h"
 #include "vfm-json.h"
 #include "vfm-strings.h"
@@ -28,18 +29,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmInitramfsGenerator, generator_free)
 GPtrArray *
 vfm_initramfs_generators_load (const char *path, GError **error)
 {
-  g_autofree char *deflt = vfm_sysroot_data_dir ("initramfs/generators.conf");
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *shipped = NULL;
+  g_autoptr (GKeyFile) kf = NULL;
   g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) generator_free);
   g_autoptr (GError) local = NULL;
   g_auto (GStrv) groups = NULL;
 
-  if (path == NULL)
-    path = deflt;
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local)) {
-    g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "cannot read the initramfs generators %s: %s", path,
-                 local->message);
-    return NULL;
+  if (path == NULL) {
+    if ((kf = vfm_datafile_load_keyfile ("initramfs", "generators.conf", &shipped, error)) == NULL)
+      return NULL;
+    path = shipped;
+  } else {
+    kf = g_key_file_new ();
+    if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local)) {
+      g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: %s", path, local->message);
+      return NULL;
+    }
   }
   groups = g_key_file_get_groups (kf, NULL);
   for (guint i = 0; groups[i] != NULL; i++) {

@@ -66,10 +66,18 @@ vfm_worker_start (const VfmDaemonConfig *config)
   log_events (events);
 }
 
-void
-vfm_worker_added (const VfmDaemonConfig *config, const char *bdf)
+static void
+log_event (const VfmPolicyEvent *e, gpointer user_data)
 {
-  spawn (config, vfm_autobind_device, "autobind", bdf);
+  vfm_daemon_log (e->level, e->topic, e->bdf, "%s", e->message);
+}
+
+/* Add events are coalesced (lib/bind/vfm-hotplug): one worker thread
+ * binds the VFs of one sriov_numvfs write as one request. */
+VfmHotplug *
+vfm_worker_hotplug_new (const VfmDaemonConfig *config)
+{
+  return vfm_hotplug_new (config->sysroot, log_event, NULL);
 }
 
 void

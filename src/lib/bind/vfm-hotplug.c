@@ -222,7 +222,10 @@ worker (gpointer data)
                     error->message);
       continue;
     }
+    /* the steps' times, in the daemon's debug log (bench/bench-hotplug.sh) */
+    report_one (hp, G_LOG_LEVEL_DEBUG, NULL, "hotplug round: took %u announced devices", taken->len);
     gather (hp, vfm_host_sysroot (host), taken);
+    report_one (hp, G_LOG_LEVEL_DEBUG, NULL, "hotplug round: no write under way; policy for %u devices", taken->len);
     events = vfm_autobind_devices (host, taken);
     report (hp, events);
   }

@@ -149,7 +149,7 @@ main (int argc, char **argv)
     fprintf (stderr, "vfmigd: %s\n", error->message);
     return 1;
   }
-  vfm_worker_start (&d.config);
+  vfm_worker_start (&d.config, d.hotplug);
   log_state_problems (&d.config);
   if ((server = vfm_server_new (&d.config, &error)) == NULL) {
     fprintf (stderr, "vfmigd: %s\n", error->message);

@@ -50,9 +50,11 @@ spawn (const VfmDaemonConfig *config, PolicyCall call, const char *name, const c
   g_task_run_in_thread (task, run);
 }
 
-/* At start the daemon waits for recovery and policy before it serves. */
+/* At start the daemon waits for recovery and policy before it serves; the
+ * database read for it is the hotplug worker's first (HOTPLUG: may be
+ * NULL). */
 void
-vfm_worker_start (const VfmDaemonConfig *config)
+vfm_worker_start (const VfmDaemonConfig *config, VfmHotplug *hotplug)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (VfmHost) host = vfm_host_new (config->sysroot, &error);
@@ -64,6 +66,8 @@ vfm_worker_start (const VfmDaemonConfig *config)
   }
   events = call_start (host, NULL);
   log_events (events);
+  if (hotplug != NULL)
+    vfm_hotplug_keep_db (hotplug, host);
 }
 
 static void

@@ -10,7 +10,8 @@ G_BEGIN_DECLS
  * in a worker thread with its own host; adds go to the hotplug worker
  * (lib/bind/vfm-hotplug), which binds those of one sriov_numvfs write as
  * one request. Their events go to the daemon's log. */
-void        vfm_worker_start       (const VfmDaemonConfig *config);
+void        vfm_worker_start       (const VfmDaemonConfig *config,
+                                    VfmHotplug            *hotplug);
 VfmHotplug *vfm_worker_hotplug_new (const VfmDaemonConfig *config);
 void        vfm_worker_removed     (const VfmDaemonConfig *config, const char *bdf);
 

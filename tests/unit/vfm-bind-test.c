@@ -776,6 +776,43 @@ test_hotplug_unannounced_vf_left (Fixture *f, gconstpointer data)
   g_mutex_clear (&s.lock);
 }
 
+/* The worker keeps the parsed database from round to round, but a policy
+ * edited in place (same file) applies from the next round on. */
+static void
+test_hotplug_policy_edit_applies (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
+  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free), .announce = VF1 };
+  g_autofree char *before = NULL, *after = NULL, *after1 = NULL;
+
+  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=false\n");
+  g_mutex_init (&s.lock);
+  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
+  {
+    /* as vfmigd's start does: the database read at start is the first round's */
+    g_autoptr (VfmHost) host = vfm_host_new (f->root, NULL);
+    g_assert_nonnull (vfm_host_db (host, NULL));
+    vfm_hotplug_keep_db (s.hp, host);
+  }
+  vfm_hotplug_added (s.hp, VF);
+  vfm_hotplug_wait_idle (s.hp);
+  before = link_driver (f, VF);
+  g_assert_null (before);
+  g_assert_cmpuint (count_seen (&s, "bound "), ==, 0);
+
+  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
+  vfm_hotplug_added (s.hp, VF);
+  vfm_hotplug_wait_idle (s.hp);
+  g_clear_pointer (&s.hp, vfm_hotplug_free);
+  after = link_driver (f, VF);
+  after1 = link_driver (f, VF1);
+  g_assert_cmpstr (after, ==, "mlx5_vfio_pci");
+  g_assert_cmpstr (after1, ==, "mlx5_vfio_pci");
+  g_assert_cmpuint (count_seen (&s, "auto-bind of 2 devices as one request"), ==, 1);
+  g_ptr_array_unref (s.seen);
+  g_mutex_clear (&s.lock);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -798,6 +835,7 @@ main (int argc, char **argv)
   ADD ("/bind/autobind/leaves-vf-create-its-vfs", test_autobind_leaves_vf_create_its_vfs);
   ADD ("/bind/hotplug/one-write-one-batch", test_hotplug_one_write_one_batch);
   ADD ("/bind/hotplug/unannounced-vf-left", test_hotplug_unannounced_vf_left);
+  ADD ("/bind/hotplug/policy-edit-applies", test_hotplug_policy_edit_applies);
 #undef ADD
   return g_test_run ();
 }

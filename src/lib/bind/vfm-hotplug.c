@@ -53,6 +53,10 @@ struct _VfmHotplug {
   GPtrArray *pending; /* char *: announced, not taken by a round yet */
   gboolean running;   /* a worker thread takes rounds */
   GThread *thread;
+  /* the worker's (or, before it started, the seeder's): the parsed
+   * database, kept from round to round while its files stay the same */
+  VfmDb *db;
+  char *db_key;
 };
 
 static void
@@ -191,6 +195,31 @@ gather (VfmHotplug *hp, VfmSysroot *sr, GPtrArray *taken)
                 missing, hp->announce_timeout_ms);
 }
 
+/* The kept database when its files are the same as when it was read,
+ * else a fresh one (policies edited since apply at once). */
+static void
+use_db (VfmHotplug *hp, VfmHost *host)
+{
+  g_autofree char *key = vfm_host_db_key (host);
+  if (hp->db != NULL && g_strcmp0 (key, hp->db_key) == 0) {
+    vfm_host_adopt_db (host, g_steal_pointer (&hp->db));
+    return;
+  }
+  g_clear_pointer (&hp->db, vfm_db_free);
+  g_clear_pointer (&hp->db_key, g_free);
+  vfm_host_db (host, NULL);
+}
+
+static void
+keep_db (VfmHotplug *hp, VfmHost *host)
+{
+  g_autofree char *key = vfm_host_db_key (host);
+  g_clear_pointer (&hp->db, vfm_db_free);
+  g_free (hp->db_key);
+  hp->db = vfm_host_steal_db (host);
+  hp->db_key = hp->db ? g_steal_pointer (&key) : NULL;
+}
+
 static gpointer
 worker (gpointer data)
 {
@@ -202,10 +231,12 @@ worker (gpointer data)
     g_autoptr (GPtrArray) taken = NULL;
     g_autoptr (GPtrArray) events = NULL;
 
-    /* the database and policies load while the kernel may still be
-     * writing; the devices are opened after gather, with their links */
+    /* the database and policies (kept while their files stay the same: a
+     * stat each instead of reading and parsing them), while the kernel may
+     * still be writing; the devices are opened after gather, with their
+     * links */
     if (host != NULL)
-      vfm_host_db (host, NULL);
+      use_db (hp, host);
     g_mutex_lock (&hp->mutex);
     if (hp->pending->len == 0) {
       hp->running = FALSE;
@@ -227,6 +258,7 @@ worker (gpointer data)
     gather (hp, vfm_host_sysroot (host), taken);
     report_one (hp, G_LOG_LEVEL_DEBUG, NULL, "hotplug round: no write under way; policy for %u devices", taken->len);
     events = vfm_autobind_devices (host, taken);
+    keep_db (hp, host);
     report (hp, events);
   }
 }
@@ -243,6 +275,15 @@ vfm_hotplug_new (const char *sysroot, VfmHotplugFunc func, gpointer user_data)
   g_cond_init (&hp->cond);
   hp->pending = g_ptr_array_new_with_free_func (g_free);
   return hp;
+}
+
+void
+vfm_hotplug_keep_db (VfmHotplug *hp, VfmHost *host)
+{
+  g_mutex_lock (&hp->mutex);
+  if (!hp->running) /* the worker's own otherwise */
+    keep_db (hp, host);
+  g_mutex_unlock (&hp->mutex);
 }
 
 void
@@ -292,6 +333,8 @@ vfm_hotplug_free (VfmHotplug *hp)
   if (hp->thread != NULL)
     g_thread_join (hp->thread);
   g_ptr_array_unref (hp->pending);
+  g_clear_pointer (&hp->db, vfm_db_free);
+  g_free (hp->db_key);
   g_cond_clear (&hp->cond);
   g_mutex_clear (&hp->mutex);
   g_free (hp->sysroot);

@@ -30,6 +30,11 @@ VfmHotplug *vfm_hotplug_new       (const char     *sysroot,
 /* A device's "add" (any thread; returns at once). */
 void        vfm_hotplug_added     (VfmHotplug *hp,
                                    const char *bdf);
+/* Takes HOST's database (loaded) for the worker's first round, as if the
+ * worker had read it (the daemon's start-up scan has): kept while its files
+ * stay the same. A no-op while the worker runs. */
+void        vfm_hotplug_keep_db   (VfmHotplug *hp,
+                                   VfmHost    *host);
 /* Until the worker has nothing left to do (tests; vfm_hotplug_free). */
 void        vfm_hotplug_wait_idle (VfmHotplug *hp);
 /* How long a round waits for the add events of VFs a write created, at

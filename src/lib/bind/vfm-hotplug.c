@@ -227,16 +227,10 @@ worker (gpointer data)
 
   for (;;) {
     g_autoptr (GError) error = NULL;
-    g_autoptr (VfmHost) host = vfm_host_new (hp->sysroot, &error);
+    g_autoptr (VfmHost) host = NULL;
     g_autoptr (GPtrArray) taken = NULL;
     g_autoptr (GPtrArray) events = NULL;
 
-    /* the database and policies (kept while their files stay the same: a
-     * stat each instead of reading and parsing them), while the kernel may
-     * still be writing; the devices are opened after gather, with their
-     * links */
-    if (host != NULL)
-      use_db (hp, host);
     g_mutex_lock (&hp->mutex);
     if (hp->pending->len == 0) {
       hp->running = FALSE;
@@ -247,7 +241,7 @@ worker (gpointer data)
     taken = g_steal_pointer (&hp->pending);
     hp->pending = g_ptr_array_new_with_free_func (g_free);
     g_mutex_unlock (&hp->mutex);
-    if (host == NULL) {
+    if ((host = vfm_host_new (hp->sysroot, &error)) == NULL) {
       for (guint i = 0; i < taken->len; i++)
         report_one (hp, G_LOG_LEVEL_WARNING, g_ptr_array_index (taken, i), "cannot open the host: %s",
                     error->message);
@@ -255,6 +249,11 @@ worker (gpointer data)
     }
     /* the steps' times, in the daemon's debug log (bench/bench-hotplug.sh) */
     report_one (hp, G_LOG_LEVEL_DEBUG, NULL, "hotplug round: took %u announced devices", taken->len);
+    /* the database and policies (kept while their files stay the same: a
+     * stat each instead of reading and parsing them), while the kernel may
+     * still be writing; the devices are opened after gather, with their
+     * links */
+    use_db (hp, host);
     gather (hp, vfm_host_sysroot (host), taken);
     report_one (hp, G_LOG_LEVEL_DEBUG, NULL, "hotplug round: no write under way; policy for %u devices", taken->len);
     events = vfm_autobind_devices (host, taken);

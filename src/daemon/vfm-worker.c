@@ -56,6 +56,7 @@ spawn (const VfmDaemonConfig *config, PolicyCall call, const char *name, const c
 void
 vfm_worker_start (const VfmDaemonConfig *config, VfmHotplug *hotplug)
 {
+  g_autofree char *key = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (VfmHost) host = vfm_host_new (config->sysroot, &error);
   g_autoptr (GPtrArray) events = NULL;
@@ -64,10 +65,12 @@ vfm_worker_start (const VfmDaemonConfig *config, VfmHotplug *hotplug)
     vfm_daemon_log (G_LOG_LEVEL_WARNING, "recover", NULL, "cannot recover or apply policy: %s", error->message);
     return;
   }
+  /* what the database is read from, before it is */
+  key = hotplug != NULL ? vfm_host_db_key (host) : NULL;
   events = call_start (host, NULL);
   log_events (events);
   if (hotplug != NULL)
-    vfm_hotplug_keep_db (hotplug, host);
+    vfm_hotplug_keep_db (hotplug, host, key);
 }
 
 static void

@@ -791,8 +791,9 @@ test_hotplug_policy_edit_applies (Fixture *f, gconstpointer data)
   {
     /* as vfmigd's start does: the database read at start is the first round's */
     g_autoptr (VfmHost) host = vfm_host_new (f->root, NULL);
+    g_autofree char *key = vfm_host_db_key (host);
     g_assert_nonnull (vfm_host_db (host, NULL));
-    vfm_hotplug_keep_db (s.hp, host);
+    vfm_hotplug_keep_db (s.hp, host, key);
   }
   vfm_hotplug_added (s.hp, VF);
   vfm_hotplug_wait_idle (s.hp);

@@ -196,28 +196,31 @@ gather (VfmHotplug *hp, VfmSysroot *sr, GPtrArray *taken)
 }
 
 /* The kept database when its files are the same as when it was read,
- * else a fresh one (policies edited since apply at once). */
-static void
+ * else a fresh one (policies edited since apply at once). Returns the key
+ * of what the host's database was read from, taken BEFORE it was read: a
+ * file changed while it is read makes the next round read it again. */
+static char *
 use_db (VfmHotplug *hp, VfmHost *host)
 {
-  g_autofree char *key = vfm_host_db_key (host);
+  char *key = vfm_host_db_key (host);
   if (hp->db != NULL && g_strcmp0 (key, hp->db_key) == 0) {
     vfm_host_adopt_db (host, g_steal_pointer (&hp->db));
-    return;
+    return key;
   }
   g_clear_pointer (&hp->db, vfm_db_free);
   g_clear_pointer (&hp->db_key, g_free);
   vfm_host_db (host, NULL);
+  return key;
 }
 
+/* KEY: use_db's (or the seeder's, taken before its host read the database) */
 static void
-keep_db (VfmHotplug *hp, VfmHost *host)
+keep_db (VfmHotplug *hp, VfmHost *host, char *key)
 {
-  g_autofree char *key = vfm_host_db_key (host);
   g_clear_pointer (&hp->db, vfm_db_free);
   g_free (hp->db_key);
   hp->db = vfm_host_steal_db (host);
-  hp->db_key = hp->db ? g_steal_pointer (&key) : NULL;
+  hp->db_key = key;
 }
 
 static gpointer
@@ -230,6 +233,7 @@ worker (gpointer data)
     g_autoptr (VfmHost) host = NULL;
     g_autoptr (GPtrArray) taken = NULL;
     g_autoptr (GPtrArray) events = NULL;
+    char *key;
 
     g_mutex_lock (&hp->mutex);
     if (hp->pending->len == 0) {
@@ -253,11 +257,11 @@ worker (gpointer data)
      * stat each instead of reading and parsing them), while the kernel may
      * still be writing; the devices are opened after gather, with their
      * links */
-    use_db (hp, host);
+    key = use_db (hp, host);
     gather (hp, vfm_host_sysroot (host), taken);
     report_one (hp, G_LOG_LEVEL_DEBUG, NULL, "hotplug round: no write under way; policy for %u devices", taken->len);
     events = vfm_autobind_devices (host, taken);
-    keep_db (hp, host);
+    keep_db (hp, host, key);
     report (hp, events);
   }
 }
@@ -277,11 +281,11 @@ vfm_hotplug_new (const char *sysroot, VfmHotplugFunc func, gpointer user_data)
 }
 
 void
-vfm_hotplug_keep_db (VfmHotplug *hp, VfmHost *host)
+vfm_hotplug_keep_db (VfmHotplug *hp, VfmHost *host, const char *key)
 {
   g_mutex_lock (&hp->mutex);
   if (!hp->running) /* the worker's own otherwise */
-    keep_db (hp, host);
+    keep_db (hp, host, g_strdup (key));
   g_mutex_unlock (&hp->mutex);
 }
 

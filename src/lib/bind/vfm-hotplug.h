@@ -32,9 +32,11 @@ void        vfm_hotplug_added     (VfmHotplug *hp,
                                    const char *bdf);
 /* Takes HOST's database (loaded) for the worker's first round, as if the
  * worker had read it (the daemon's start-up scan has): kept while its files
- * stay the same. A no-op while the worker runs. */
+ * stay as KEY says, vfm_host_db_key taken before HOST read them. A no-op
+ * while the worker runs. */
 void        vfm_hotplug_keep_db   (VfmHotplug *hp,
-                                   VfmHost    *host);
+                                   VfmHost    *host,
+                                   const char *key);
 /* Until the worker has nothing left to do (tests; vfm_hotplug_free). */
 void        vfm_hotplug_wait_idle (VfmHotplug *hp);
 /* How long a round waits for the add events of VFs a write created, at

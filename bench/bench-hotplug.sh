@@ -19,7 +19,10 @@
 #           AutoBind=true) binds the VFs from their udev add events; the end
 #           is polled every 20 ms.  Its debug log splits the time: write ->
 #           first "uevent add" it receives (the kernel's event, since vfmigd
-#           listens to the kernel rather than to udev), that -> last "bound";
+#           listens to the kernel rather than to udev), that -> last "bound",
+#           and (builds with the hotplug worker) that split by the worker's
+#           "hotplug round" debug lines: round begins, write over and its VFs
+#           announced, last "bound";
 #           in run 1 `udevadm monitor --kernel --udev` also gives how long
 #           systemd-udevd holds the first add event before it passes it on
 #           (what vfmigd waited for when it listened to udev)
@@ -46,7 +49,7 @@ while (($#)); do
     --vfs) nvfs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --guest) guest=1; shift ;;
-    -h | --help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) printf 'bench-hotplug.sh: unknown argument %s (try --help)\n' "$1" >&2; exit 2 ;;
     esac
 done

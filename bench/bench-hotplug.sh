@@ -19,7 +19,10 @@
 #           AutoBind=true) binds the VFs from their udev add events; the end
 #           is polled every 20 ms.  Its debug log splits the time: write ->
 #           first "uevent add" it receives (the kernel's event, since vfmigd
-#           listens to the kernel rather than to udev), that -> last "bound";
+#           listens to the kernel rather than to udev), that -> last "bound",
+#           and (builds with the hotplug worker) that split by the worker's
+#           "hotplug round" debug lines: round begins, write over and its VFs
+#           announced, last "bound";
 #           in run 1 `udevadm monitor --kernel --udev` also gives how long
 #           systemd-udevd holds the first add event before it passes it on
 #           (what vfmigd waited for when it listened to udev)
@@ -46,7 +49,7 @@ while (($#)); do
     --vfs) nvfs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --guest) guest=1; shift ;;
-    -h | --help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) printf 'bench-hotplug.sh: unknown argument %s (try --help)\n' "$1" >&2; exit 2 ;;
     esac
 done
@@ -211,7 +214,7 @@ udev_split() {
 }
 
 daemon_run() { # ROUND
-    local t0 tw t1 t0ms first='' last='' l mon=''
+    local t0 tw t1 t0ms first='' last='' round='' gathered='' l mon=''
     start_daemon || { fail vfmigd; note "vfmigd did not start: $text"; return; }
     (($1 == 1)) && idle_probe "after start"
     udevadm monitor --kernel --udev --subsystem-match=pci >/run/bench-udevadm.log 2>&1 &
@@ -227,10 +230,19 @@ daemon_run() { # ROUND
         while IFS= read -r l; do
             [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ uevent\ add\  && -z $first ]] && first=${BASH_REMATCH[1]}
             [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ bound\  ]] && last=${BASH_REMATCH[1]}
+            [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ hotplug\ round:\ took\  && -z $round ]] && round=${BASH_REMATCH[1]}
+            [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ hotplug\ round:\ no\ write && -z $gathered ]] && gathered=${BASH_REMATCH[1]}
         done </run/bench-vfmigd.log
         if [[ -n $first && -n $last ]]; then
             add "vfmigd-to-event" $((($(log_ms "$first") - t0ms) * 1000))
             add "vfmigd-event-to-bound" $((($(log_ms "$last") - $(log_ms "$first")) * 1000))
+        fi
+        # the hotplug worker's steps (builds since issue 21's second part)
+        if [[ -n $first && -n $round && -n $gathered && -n $last ]]; then
+            add "vfmigd-event-to-round" $((($(log_ms "$round") - $(log_ms "$first")) * 1000))
+            add "vfmigd-round-to-gathered" $((($(log_ms "$gathered") - $(log_ms "$round")) * 1000))
+            add "vfmigd-write-to-gathered" $((($(log_ms "$gathered") - t0ms) * 1000 - (tw - t0)))
+            add "vfmigd-gathered-to-bound" $((($(log_ms "$last") - $(log_ms "$gathered")) * 1000))
         fi
         (($1 == 1)) && idle_probe "after binding"
     else
@@ -300,7 +312,8 @@ echo
 echo "| path | runs | min ms | median ms | max ms | ratio |"
 echo "|------|-----:|-------:|----------:|-------:|------:|"
 read -r _ _ floor_med _ <<<"$(stats "${samples[floor]:-0}")"
-for key in floor numvfs-write vfmigd vfmigd-to-event vfmigd-event-to-bound udev-hold vfcreate vfcreate-own; do
+for key in floor numvfs-write vfmigd vfmigd-to-event vfmigd-event-to-bound vfmigd-event-to-round vfmigd-round-to-gathered \
+    vfmigd-write-to-gathered vfmigd-gathered-to-bound udev-hold vfcreate vfcreate-own; do
     [[ -n ${samples[$key]:-} ]] || continue
     case $key in
     floor) label="floor: write + shell loop (override + drivers_probe per VF)" ;;
@@ -308,6 +321,10 @@ for key in floor numvfs-write vfmigd vfmigd-to-event vfmigd-event-to-bound udev-
     vfmigd) label="**vfmigd**: write → every VF on vfio-pci (polled 20 ms)" ;;
     vfmigd-to-event) label="… write → first (kernel) add event received by vfmigd" ;;
     vfmigd-event-to-bound) label="… first add event → last VF bound (vfmigd's log)" ;;
+    vfmigd-event-to-round) label="… … first add event → its worker's round begins (thread, host, database and policies)" ;;
+    vfmigd-round-to-gathered) label="… … round begins → the write over and its VFs announced (waits on the kernel)" ;;
+    vfmigd-write-to-gathered) label="… … (the write's return, as the timing script saw it → the worker saw it; ms resolution)" ;;
+    vfmigd-gathered-to-bound) label="… … → last VF bound: policy, locks, journal, kernel writes, verification, groups" ;;
     udev-hold) label="systemd-udevd: kernel add event → its udev add event (udevadm monitor, run 1)" ;;
     vfcreate) label="**vfmigctl vf create** (no daemon): command → every VF bound (fork+exec included)" ;;
     vfcreate-own) label="… its own seconds (sriov_numvfs write and the batch bind)" ;;
@@ -321,7 +338,8 @@ done
 echo
 echo "The breakdown rows come from vfmigd's \`G_MESSAGES_DEBUG=vfmig\` log (millisecond"
 echo "timestamps): vfmigd hears of a VF from the kernel's own add event (sent during the"
-echo "sriov_numvfs write), then applies policy and binds each VF in its own worker thread."
+echo "sriov_numvfs write); its hotplug worker waits for the write to return and for the add"
+echo "events of every VF it created, then binds them as one request (one journal record)."
 echo "The udev row is what vfmigd waited for while it listened to udev instead."
 echo
 echo "### vfmigd at rest"

@@ -25,6 +25,7 @@ typedef struct {
   VfmDaemonConfig config;
   GMainLoop *loop;
   VfmServer *server;
+  VfmHotplug *hotplug;
 } VfmDaemon;
 
 static gboolean
@@ -50,7 +51,7 @@ on_uevent (const char *action, const char *bdf, gpointer user_data)
   VfmDaemon *d = user_data;
   vfm_daemon_log (G_LOG_LEVEL_DEBUG, action, bdf, "uevent %s %s", action, bdf);
   if (g_str_equal (action, "add"))
-    vfm_worker_added (&d->config, bdf);
+    vfm_hotplug_added (d->hotplug, bdf);
   else if (g_str_equal (action, "remove"))
     vfm_worker_removed (&d->config, bdf);
 }
@@ -142,11 +143,13 @@ main (int argc, char **argv)
   /* watch udev before the start-up scan: a device added meanwhile waits in
    * the monitor's socket instead of falling between scan and watch (binding
    * it twice is a no-op) */
+  if (d.config.udev)
+    d.hotplug = vfm_worker_hotplug_new (&d.config);
   if (d.config.udev && (monitor = vfm_udev_monitor_new (on_uevent, &d, &error)) == NULL) {
     fprintf (stderr, "vfmigd: %s\n", error->message);
     return 1;
   }
-  vfm_worker_start (&d.config);
+  vfm_worker_start (&d.config, d.hotplug);
   log_state_problems (&d.config);
   if ((server = vfm_server_new (&d.config, &error)) == NULL) {
     fprintf (stderr, "vfmigd: %s\n", error->message);
@@ -162,6 +165,10 @@ main (int argc, char **argv)
   if (!vfm_sd_notify ("READY=1\nSTATUS=Serving io.vfmig", &error))
     vfm_daemon_log (G_LOG_LEVEL_WARNING, "start", NULL, "%s", error->message);
   g_main_loop_run (loop);
+  /* no new event; a round under way finishes (a kill instead would leave
+   * its journal record to the next start's recovery) */
+  g_clear_pointer (&monitor, vfm_udev_monitor_free);
+  g_clear_pointer (&d.hotplug, vfm_hotplug_free);
   g_free (d.config.host_uuid);
   return 0;
 }

@@ -50,10 +50,13 @@ spawn (const VfmDaemonConfig *config, PolicyCall call, const char *name, const c
   g_task_run_in_thread (task, run);
 }
 
-/* At start the daemon waits for recovery and policy before it serves. */
+/* At start the daemon waits for recovery and policy before it serves; the
+ * database read for it is the hotplug worker's first (HOTPLUG: may be
+ * NULL). */
 void
-vfm_worker_start (const VfmDaemonConfig *config)
+vfm_worker_start (const VfmDaemonConfig *config, VfmHotplug *hotplug)
 {
+  g_autofree char *key = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (VfmHost) host = vfm_host_new (config->sysroot, &error);
   g_autoptr (GPtrArray) events = NULL;
@@ -62,14 +65,26 @@ vfm_worker_start (const VfmDaemonConfig *config)
     vfm_daemon_log (G_LOG_LEVEL_WARNING, "recover", NULL, "cannot recover or apply policy: %s", error->message);
     return;
   }
+  /* what the database is read from, before it is */
+  key = hotplug != NULL ? vfm_host_db_key (host) : NULL;
   events = call_start (host, NULL);
   log_events (events);
+  if (hotplug != NULL)
+    vfm_hotplug_keep_db (hotplug, host, key);
 }
 
-void
-vfm_worker_added (const VfmDaemonConfig *config, const char *bdf)
+static void
+log_event (const VfmPolicyEvent *e, gpointer user_data)
 {
-  spawn (config, vfm_autobind_device, "autobind", bdf);
+  vfm_daemon_log (e->level, e->topic, e->bdf, "%s", e->message);
+}
+
+/* Add events are coalesced (lib/bind/vfm-hotplug): one worker thread
+ * binds the VFs of one sriov_numvfs write as one request. */
+VfmHotplug *
+vfm_worker_hotplug_new (const VfmDaemonConfig *config)
+{
+  return vfm_hotplug_new (config->sysroot, log_event, NULL);
 }
 
 void

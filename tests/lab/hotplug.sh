@@ -112,7 +112,24 @@ numvfs() { # N: write sriov_numvfs by hand (no vfmigctl)
     lab_sysfs_write "$P/sriov_numvfs" "$1"
 }
 # journal state
-intents() { local f; for f in "$STATE"/intent/*.json; do [[ -e $f ]] && { f=${f##*/}; printf '%s ' "${f%.json}"; }; done; }
+# intents: the BDFs with a pending intent, those of a batch record
+# (intent/batch-ID.json: the devices of one request) included
+intents() {
+    local f t
+    for f in "$STATE"/intent/*.json; do
+        [[ -e $f ]] || continue
+        if [[ ${f##*/} == batch-* ]]; then
+            IFS= read -r -d '' t <"$f" || true
+            while [[ $t =~ \"bdf\"\ *:\ *\"([^\"]+)\" ]]; do
+                printf '%s ' "${BASH_REMATCH[1]}"
+                t=${t#*"${BASH_REMATCH[0]}"}
+            done
+        else
+            f=${f##*/}
+            printf '%s ' "${f%.json}"
+        fi
+    done
+}
 owned() { local f; for f in "$STATE"/owned/*.json; do [[ -e $f ]] && { f=${f##*/}; printf '%s ' "${f%.json}"; }; done; }
 # dead PID: gone or a zombie (our child, not yet waited for)
 dead() {
@@ -303,6 +320,26 @@ for vf in "${vfs[@]}"; do
     check "vfmigd saw the udev add of $vf and bound it from no driver ('was unbound')" \
         has "$dtext" "uevent add $vf" "bound $vf to vfio-pci (was unbound)"
 done
+# one write, one request: the hotplug worker waits for the write and for the
+# add events of the VFs it created, then binds them all with one journal
+# record (lib/bind/vfm-hotplug.c); its log names the record and its members
+batchline='' nreq=0
+declare -A nbound=()
+while IFS= read -r line; do
+    if [[ $line == *"auto-bind of "*" devices as one request (journal record batch-"* ]]; then
+        nreq=$((nreq + 1))
+        batchline=$line
+    fi
+    for vf in "${vfs[@]}"; do [[ $line == *"bound $vf to "* ]] && nbound[$vf]=$((${nbound[$vf]:-0} + 1)); done
+done <<<"$dtext"
+assert_eq "vfmigd bound the VFs of the one sriov_numvfs write in one request (its log: one batch line)" 1 "$nreq" ||
+    tap_diag "$dtext"
+check "... of all $NVFS VFs, with one journal record (intent/batch-ID.json)" \
+    has "$batchline" "auto-bind of $NVFS devices as one request (journal record batch-" || tap_diag "$batchline"
+for vf in "${vfs[@]}"; do
+    check "... the request names $vf" has "$batchline" " $vf"
+    assert_eq "... $vf bound once" 1 "${nbound[$vf]:-0}"
+done
 if ((module_at_start)); then
     tap_diag "vfio_pci was loaded before vfmigd started"
 else
@@ -439,10 +476,10 @@ vfs_off
 stop_daemon
 
 # ====== E  SIGKILL right after vfmigd wrote one VF's driver_override (shim)
-# vfmigd binds the VFs in parallel threads and kill-shim.c's write counter is
-# not thread-safe (two threads can step over N together): the pattern matches
-# one write of one thread only, the driver_override of the middle VF (VF
-# numbers are stable: the same BDFs as in D).
+# vfmigd binds the VFs of a write as one request in one thread (the batch
+# record names them all); the pattern matches one write, the
+# driver_override of the middle VF (VF numbers are stable: the same BDFs as
+# in D), so the kill lands mid-batch.
 if [[ -z $shim ]]; then
     tap_skip "vfmigd killed mid-bind by kill-shim.so" "no kill-shim.so (LAB_KILL_SHIM; run-hotplug.sh builds it)"
 else

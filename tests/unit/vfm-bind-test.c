@@ -7,6 +7,7 @@
 #include "vfm-batch.h"
 #include "vfm-binder.h"
 #include "vfm-error.h"
+#include "vfm-hotplug.h"
 #include "vfm-journal.h"
 #include "vfm-lock.h"
 #include "vfm-status.h"
@@ -671,6 +672,148 @@ test_autobind_leaves_vf_create_its_vfs (Fixture *f, gconstpointer data)
   g_assert_true (is_owned (f->sr, VF));
 }
 
+/* vfmigd's hotplug worker (vfm-hotplug): what it was told, and the add it
+ * passes on when the worker says it waits for it (as the daemon's main loop
+ * passes on the events the kernel sent during the write). */
+typedef struct {
+  VfmHotplug *hp;
+  GMutex lock;
+  GPtrArray *seen;        /* "topic: message" */
+  const char *announce;   /* added when the worker waits for one more VF */
+} HotplugSeen;
+
+static void
+hotplug_event (const VfmPolicyEvent *e, gpointer data)
+{
+  HotplugSeen *s = data;
+  g_mutex_lock (&s->lock);
+  g_ptr_array_add (s->seen, g_strdup_printf ("%s: %s", e->topic, e->message));
+  g_mutex_unlock (&s->lock);
+  if (s->announce != NULL && strstr (e->message, "waiting for the add events of 1 more VFs") != NULL)
+    vfm_hotplug_added (s->hp, s->announce);
+}
+
+static guint
+count_seen (HotplugSeen *s, const char *needle)
+{
+  guint n = 0;
+  for (guint i = 0; i < s->seen->len; i++)
+    n += strstr (g_ptr_array_index (s->seen, i), needle) != NULL;
+  return n;
+}
+
+/* The add of one VF of a write that created two: the worker waits for the
+ * other's add (it comes while it waits), then binds both as ONE request:
+ * one journal record for both, each bound once, nothing left pending. */
+static void
+test_hotplug_one_write_one_batch (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
+  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free), .announce = VF1 };
+  g_autoptr (GPtrArray) pending = NULL;
+  g_autofree char *now = NULL, *now1 = NULL;
+
+  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
+  g_mutex_init (&s.lock);
+  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
+  vfm_hotplug_added (s.hp, VF);
+  vfm_hotplug_wait_idle (s.hp);
+  g_clear_pointer (&s.hp, vfm_hotplug_free);
+
+  for (guint i = 0; i < s.seen->len; i++)
+    g_test_message ("event: %s", (char *) g_ptr_array_index (s.seen, i));
+  g_assert_cmpuint (count_seen (&s, "auto-bind of 2 devices as one request (journal record batch-"), ==, 1);
+  g_assert_cmpuint (count_seen (&s, ": " VF " " VF1), ==, 1);
+  g_assert_cmpuint (count_seen (&s, "auto-bind of"), ==, 1);
+  g_assert_cmpuint (count_seen (&s, "bound " VF " to mlx5_vfio_pci"), ==, 1);
+  g_assert_cmpuint (count_seen (&s, "bound " VF1 " to mlx5_vfio_pci"), ==, 1);
+  g_assert_cmpuint (count_seen (&s, "waiting for the add events of 1 more VFs"), ==, 1);
+  now = link_driver (f, VF);
+  now1 = link_driver (f, VF1);
+  g_assert_cmpstr (now, ==, "mlx5_vfio_pci");
+  g_assert_cmpstr (now1, ==, "mlx5_vfio_pci");
+  g_assert_true (is_owned (f->sr, VF));
+  g_assert_true (is_owned (f->sr, VF1));
+  pending = vfm_journal_list_intents (f->sr, NULL);
+  g_assert_cmpuint (pending->len, ==, 0);
+  g_ptr_array_unref (s.seen);
+  g_mutex_clear (&s.lock);
+}
+
+/* The add of the other VF never comes (a lost event): past the deadline the
+ * worker binds the announced one alone, says so, and leaves the other to its
+ * own add; when that comes, it is bound in a round of its own. */
+static void
+test_hotplug_unannounced_vf_left (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
+  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free) };
+  g_autofree char *now = NULL, *now1 = NULL, *later1 = NULL;
+
+  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
+  g_mutex_init (&s.lock);
+  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
+  vfm_hotplug_set_announce_timeout (s.hp, 200);
+  vfm_hotplug_added (s.hp, VF);
+  vfm_hotplug_wait_idle (s.hp);
+  g_assert_cmpuint (count_seen (&s, "1 VFs created with the others were not announced within 200 ms"), ==, 1);
+  g_assert_cmpuint (count_seen (&s, "bound " VF " to mlx5_vfio_pci"), ==, 1);
+  g_assert_cmpuint (count_seen (&s, "auto-bind of"), ==, 0); /* a request of one: its own record */
+  now = link_driver (f, VF);
+  now1 = link_driver (f, VF1);
+  g_assert_cmpstr (now, ==, "mlx5_vfio_pci");
+  g_assert_null (now1);
+  g_assert_false (is_owned (f->sr, VF1));
+
+  vfm_hotplug_added (s.hp, VF1);
+  vfm_hotplug_wait_idle (s.hp);
+  g_clear_pointer (&s.hp, vfm_hotplug_free);
+  later1 = link_driver (f, VF1);
+  g_assert_cmpstr (later1, ==, "mlx5_vfio_pci");
+  g_assert_cmpuint (count_seen (&s, "bound " VF " to"), ==, 1);
+  g_assert_cmpuint (count_seen (&s, "bound " VF1 " to mlx5_vfio_pci"), ==, 1);
+  g_ptr_array_unref (s.seen);
+  g_mutex_clear (&s.lock);
+}
+
+/* The worker keeps the parsed database from round to round, but a policy
+ * edited in place (same file) applies from the next round on. */
+static void
+test_hotplug_policy_edit_applies (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
+  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free), .announce = VF1 };
+  g_autofree char *before = NULL, *after = NULL, *after1 = NULL;
+
+  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=false\n");
+  g_mutex_init (&s.lock);
+  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
+  {
+    /* as vfmigd's start does: the database read at start is the first round's */
+    g_autoptr (VfmHost) host = vfm_host_new (f->root, NULL);
+    g_autofree char *key = vfm_host_db_key (host);
+    g_assert_nonnull (vfm_host_db (host, NULL));
+    vfm_hotplug_keep_db (s.hp, host, key);
+  }
+  vfm_hotplug_added (s.hp, VF);
+  vfm_hotplug_wait_idle (s.hp);
+  before = link_driver (f, VF);
+  g_assert_null (before);
+  g_assert_cmpuint (count_seen (&s, "bound "), ==, 0);
+
+  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
+  vfm_hotplug_added (s.hp, VF);
+  vfm_hotplug_wait_idle (s.hp);
+  g_clear_pointer (&s.hp, vfm_hotplug_free);
+  after = link_driver (f, VF);
+  after1 = link_driver (f, VF1);
+  g_assert_cmpstr (after, ==, "mlx5_vfio_pci");
+  g_assert_cmpstr (after1, ==, "mlx5_vfio_pci");
+  g_assert_cmpuint (count_seen (&s, "auto-bind of 2 devices as one request"), ==, 1);
+  g_ptr_array_unref (s.seen);
+  g_mutex_clear (&s.lock);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -691,6 +834,9 @@ main (int argc, char **argv)
   ADD ("/bind/batch/bind-status-restore", test_batch_bind_and_status);
   ADD ("/bind/batch/record-recovered-under-lock", test_batch_record_recovered_under_lock);
   ADD ("/bind/autobind/leaves-vf-create-its-vfs", test_autobind_leaves_vf_create_its_vfs);
+  ADD ("/bind/hotplug/one-write-one-batch", test_hotplug_one_write_one_batch);
+  ADD ("/bind/hotplug/unannounced-vf-left", test_hotplug_unannounced_vf_left);
+  ADD ("/bind/hotplug/policy-edit-applies", test_hotplug_policy_edit_applies);
 #undef ADD
   return g_test_run ();
 }

@@ -108,12 +108,14 @@ vf_create_under_way (VfmHost *host, VfmPciDevice *dev)
   return kill (it->pid, 0) == 0 || errno == EPERM ? it->pid : 0;
 }
 
-static void
-apply_policy (VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
+/* The policy's part before any binding: autoprobe off on a managed PF,
+ * then whether the device is to be bound (a policy marks it auto-bind, it
+ * is not on its selected driver, no live vf create binds it itself). */
+static gboolean
+wants_bind (VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
 {
   const char *bdf = vfm_pci_device_bdf (dev);
   g_autoptr (VfmSelection) sel = NULL;
-  g_autoptr (VfmBindResult) r = NULL;
   g_autoptr (GError) error = NULL;
   gint creator;
 
@@ -121,20 +123,78 @@ apply_policy (VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
     autoprobe_off (host, dev, events);
   if ((sel = vfm_host_select (host, dev, &error)) == NULL) {
     event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, error->message);
-    return;
+    return FALSE;
   }
   if (!sel->auto_bind || g_strcmp0 (vfm_pci_device_driver (dev), sel->selected->driver) == 0)
-    return;
+    return FALSE;
   if ((creator = vf_create_under_way (host, dev)) > 0) {
     event (events, G_LOG_LEVEL_DEBUG, "autobind", bdf, "%s left to the vf create of pid %d, which binds it", bdf,
            creator);
-    return;
+    return FALSE;
   }
-  r = vfm_binder_bind (host, bdf, NULL, 0);
-  if (r->error != NULL)
-    event (events, G_LOG_LEVEL_WARNING, "autobind", bdf, "cannot auto-bind %s: %s", bdf, r->error->message);
-  else
-    event (events, G_LOG_LEVEL_MESSAGE, "autobind", bdf, "%s", r->message);
+  return TRUE;
+}
+
+/* The devices to bind, as one request (vfm_binder_bind_many): their locks
+ * in one pass, one journal record, each verified; a result per device. */
+static void
+bind_devices (VfmHost *host, GPtrArray *bdfs, GPtrArray *events)
+{
+  g_autoptr (GPtrArray) recovered = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
+  g_autoptr (GPtrArray) results = NULL;
+  g_autoptr (GString) members = g_string_new (NULL);
+  const char *batch = NULL;
+
+  if (bdfs->len == 0)
+    return;
+  results = vfm_binder_bind_many (host, bdfs, NULL, 0, NULL, NULL, recovered);
+  for (guint i = 0; i < recovered->len; i++) {
+    const VfmBindResult *r = g_ptr_array_index (recovered, i);
+    event (events, r->error ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE, "recover", r->bdf, "first recovered: %s",
+           r->error ? r->error->message : r->message);
+  }
+  for (guint i = 0; i < results->len; i++) {
+    const VfmBindResult *r = g_ptr_array_index (results, i);
+    if (r->error != NULL)
+      event (events, G_LOG_LEVEL_WARNING, "autobind", r->bdf, "cannot auto-bind %s: %s", r->bdf, r->error->message);
+    else
+      event (events, G_LOG_LEVEL_MESSAGE, "autobind", r->bdf, "%s", r->message);
+    if (r->batch != NULL) {
+      batch = r->batch;
+      g_string_append_printf (members, " %s", r->bdf);
+    }
+  }
+  if (batch != NULL)
+    event (events, G_LOG_LEVEL_MESSAGE, "autobind", NULL,
+           "auto-bind of %u devices as one request (journal record batch-%s):%s", results->len, batch,
+           members->str);
+}
+
+GPtrArray *
+vfm_autobind_devices (VfmHost *host, GPtrArray *bdfs)
+{
+  GPtrArray *events = events_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) to_bind = g_ptr_array_new ();
+
+  if (vfm_host_db (host, &error) == NULL) {
+    for (guint i = 0; i < bdfs->len; i++) {
+      const char *bdf = g_ptr_array_index (bdfs, i);
+      event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, error->message);
+    }
+    return events;
+  }
+  for (guint i = 0; i < bdfs->len; i++) {
+    const char *bdf = g_ptr_array_index (bdfs, i);
+    g_autoptr (GError) local = NULL;
+    VfmPciDevice *dev = vfm_host_device (host, bdf, &local);
+    if (dev == NULL)
+      event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, local->message);
+    else if (wants_bind (host, dev, events))
+      g_ptr_array_add (to_bind, (gpointer) vfm_pci_device_bdf (dev));
+  }
+  bind_devices (host, to_bind, events);
+  return events;
 }
 
 GPtrArray *
@@ -144,6 +204,7 @@ vfm_autobind_start (VfmHost *host)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) recovered = NULL;
   g_autoptr (GPtrArray) devices = NULL;
+  g_autoptr (GPtrArray) to_bind = g_ptr_array_new ();
 
   if (vfm_host_db (host, &error) == NULL) {
     event (events, G_LOG_LEVEL_WARNING, "recover", NULL, "cannot recover or apply policy: %s", error->message);
@@ -170,24 +231,22 @@ vfm_autobind_start (VfmHost *host)
     event (events, G_LOG_LEVEL_WARNING, "policy", NULL, "cannot apply policy: %s", error->message);
     return events;
   }
-  for (guint i = 0; i < devices->len; i++)
-    apply_policy (host, g_ptr_array_index (devices, i), events);
+  /* every device to bind as one request */
+  for (guint i = 0; i < devices->len; i++) {
+    VfmPciDevice *dev = g_ptr_array_index (devices, i);
+    if (wants_bind (host, dev, events))
+      g_ptr_array_add (to_bind, (gpointer) vfm_pci_device_bdf (dev));
+  }
+  bind_devices (host, to_bind, events);
   return events;
 }
 
 GPtrArray *
 vfm_autobind_device (VfmHost *host, const char *bdf)
 {
-  GPtrArray *events = events_new ();
-  g_autoptr (GError) error = NULL;
-  VfmPciDevice *dev;
-
-  if (vfm_host_db (host, &error) == NULL || (dev = vfm_host_device (host, bdf, &error)) == NULL) {
-    event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, error->message);
-    return events;
-  }
-  apply_policy (host, dev, events);
-  return events;
+  g_autoptr (GPtrArray) one = g_ptr_array_new ();
+  g_ptr_array_add (one, (gpointer) bdf);
+  return vfm_autobind_devices (host, one);
 }
 
 GPtrArray *

@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 
 typedef struct {
   GLogLevelFlags level;   /* G_LOG_LEVEL_MESSAGE, _WARNING, or _DEBUG (left to vf create) */
-  const char *topic;      /* static: "recover", "policy", "autoprobe", "autobind", "remove" */
+  const char *topic;      /* static: "recover", "policy", "autoprobe", "autobind", "remove", "hotplug" */
   char *bdf;              /* NULL: the host as a whole */
   char *message;
 } VfmPolicyEvent;
@@ -21,10 +21,14 @@ typedef struct {
 void       vfm_policy_event_free (VfmPolicyEvent *e);
 
 /* At start: finish or roll back interrupted operations (the journal), then
- * apply policy to every device present. */
+ * apply policy to every device present; those to bind are one request. */
 GPtrArray *vfm_autobind_start    (VfmHost *host);
-/* At a device's "add": apply policy to it - unless it is a VF of a PF a
- * live vf create (or destroy) works on: that one binds its own VFs. */
+/* At devices' "add" (vfm-hotplug gathers those of one sriov_numvfs write):
+ * apply policy to each - unless it is a VF of a PF a live vf create (or
+ * destroy) works on: that one binds its own VFs. The devices to bind are
+ * one request (vfm_binder_bind_many: one journal record for several). */
+GPtrArray *vfm_autobind_devices  (VfmHost *host, GPtrArray *bdfs);
+/* The same for one device. */
 GPtrArray *vfm_autobind_device   (VfmHost *host, const char *bdf);
 /* At a "remove" (a VF gone with sriov_numvfs, a hot-unplug): the record of
  * a device vfmig owned goes too - there is nothing to give back, and a new

@@ -34,6 +34,7 @@ vfm_bind_result_free (VfmBindResult *r)
   g_free (r->driver);
   g_free (r->previous_driver);
   g_free (r->message);
+  g_free (r->batch);
   g_ptr_array_unref (r->steps);
   g_ptr_array_unref (r->warnings);
   g_clear_pointer (&r->group, vfm_group_status_free);
@@ -608,6 +609,8 @@ vfm_binder_bind_many (VfmHost *host, GPtrArray *bdfs, const char *driver_name, V
     }
     g_ptr_array_set_size (acting, 0);
   }
+  for (guint i = 0; i < acting->len && !dry && batch != NULL; i++)
+    ((Item *) g_ptr_array_index (acting, i))->r->batch = g_strdup (batch);
 
   /* 5. the kernel's protocol, device by device, each verified */
   for (guint i = 0; i < acting->len; i++) {

@@ -32,6 +32,9 @@ typedef struct {
   GPtrArray *warnings;       /* char * */
   VfmGroupStatus *group;     /* after the operation, or NULL */
   gdouble seconds;
+  char *batch;               /* the journal record it shared with the other
+                              * devices of its request (intent/batch-ID.json),
+                              * NULL when it had a record of its own or none */
   GError *error;             /* set when this device failed */
 } VfmBindResult;
 

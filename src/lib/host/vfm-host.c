@@ -250,6 +250,75 @@ load_db (VfmHost *host)
   host->db = db;
 }
 
+static gint
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* One directory's files as a key: name, identity, size and mtime of each,
+ * sorted (readdir's order is no promise). */
+static void
+append_dir_key (GString *key, const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+  struct stat st;
+
+  if (stat (dir, &st) != 0 || d == NULL) {
+    g_string_append_printf (key, "%s:-;", dir);
+    return;
+  }
+  g_string_append_printf (key, "%s:%lu:%ld.%09ld;", dir, (unsigned long) st.st_ino, (long) st.st_mtim.tv_sec,
+                          (long) st.st_mtim.tv_nsec);
+  while ((name = g_dir_read_name (d)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_names);
+  for (guint i = 0; i < names->len; i++) {
+    g_autofree char *path = g_build_filename (dir, g_ptr_array_index (names, i), NULL);
+    if (stat (path, &st) == 0)
+      g_string_append_printf (key, "%s:%lu:%lld:%ld.%09ld;", (char *) g_ptr_array_index (names, i),
+                              (unsigned long) st.st_ino, (long long) st.st_size, (long) st.st_mtim.tv_sec,
+                              (long) st.st_mtim.tv_nsec);
+  }
+}
+
+char *
+vfm_host_db_key (VfmHost *host)
+{
+  g_autofree char *modules = modules_files_key (host);
+  g_autofree char *data_drivers = vfm_sysroot_data_dir ("drivers");
+  g_autofree char *etc_drivers = vfm_sysroot_config_dir (host->sr, "drivers.d");
+  g_autofree char *data_policies = vfm_sysroot_data_dir ("policies");
+  g_autofree char *etc_policies = vfm_sysroot_config_dir (host->sr, "policies.d");
+  GString *key = g_string_new (modules);
+  append_dir_key (key, data_drivers);
+  append_dir_key (key, etc_drivers);
+  append_dir_key (key, data_policies);
+  append_dir_key (key, etc_policies);
+  return g_string_free (key, FALSE);
+}
+
+VfmDb *
+vfm_host_steal_db (VfmHost *host)
+{
+  VfmDb *db = g_steal_pointer (&host->db);
+  if (db != NULL)
+    db->module_probe_data = db->driver_name_data = NULL;
+  return db;
+}
+
+void
+vfm_host_adopt_db (VfmHost *host, VfmDb *db)
+{
+  g_clear_pointer (&host->db, vfm_db_free);
+  g_clear_error (&host->db_error);
+  host->db = db;
+  /* what the database asks of the host (registered drivers) is this one's */
+  db->module_probe_data = db->driver_name_data = host;
+}
+
 VfmDb *
 vfm_host_db (VfmHost *host, GError **error)
 {

@@ -3,16 +3,23 @@
 import os
 import pty
 
+# Written on the terminal after the command has exited: everything before it
+# has been read once it is. Reading until the master side reports EIO alone
+# lost the end of the output now and then (Linux may hang a pty up before the
+# master has read what the slave wrote just before it closed).
+END = "\n--ttyrun-end-of-output-- "
+
 
 def run_pty(argv, env):
     """argv with stdout and stderr on a terminal: its exit code and what it wrote there (lines end in "\\n")."""
     pid, fd = pty.fork()
     if pid == 0:
         try:
-            os.execve(argv[0], argv, env)
+            script = '"$@"; rc=$?; printf "%s%d\\n" "$TTYRUN_END" "$rc"; exit "$rc"'
+            os.execve("/bin/sh", ["sh", "-c", script, "sh", *argv], dict(env, TTYRUN_END=END))
         finally:
             os._exit(127)
-    out = b""
+    raw = b""
     while True:
         try:
             chunk = os.read(fd, 65536)
@@ -20,7 +27,13 @@ def run_pty(argv, env):
             break
         if not chunk:
             break
-        out += chunk
+        raw += chunk
+        text = raw.replace(b"\r\n", b"\n").decode("utf-8", "replace")
+        if END in text and text.endswith("\n") and text.rindex(END) < text.rindex("\n"):
+            break  # the sentinel line is whole: nothing of the command is left to read
     os.close(fd)
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace").replace("\r\n", "\n")
+    text = raw.replace(b"\r\n", b"\n").decode("utf-8", "replace")
+    if END not in text:
+        raise AssertionError(f"{argv[0]}: the terminal's output ended before the command did: {text!r}")
+    return os.waitstatus_to_exitcode(status), text[:text.rindex(END)]

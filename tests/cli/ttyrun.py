@@ -31,8 +31,8 @@ def run_pty(argv, env):
         text = raw.replace(b"\r\n", b"\n").decode("utf-8", "replace")
         if END in text and text.endswith("\n") and text.rindex(END) < text.rindex("\n"):
             break  # the sentinel line is whole: nothing of the command is left to read
+    _, status = os.waitpid(pid, 0)  # before closing: a hang-up would kill the shell before its exit
     os.close(fd)
-    _, status = os.waitpid(pid, 0)
     text = raw.replace(b"\r\n", b"\n").decode("utf-8", "replace")
     if END not in text:
         raise AssertionError(f"{argv[0]}: the terminal's output ended before the command did: {text!r}")

@@ -187,8 +187,22 @@ _th_start() {
         /bin/bash -c 'source "$0" && _th_ns_init "$1" "$2"' \
         "$TH_DIR/twohost-lib.sh" "$hd" "vfmig-th-$2" \
         </dev/null >"$hd/daemon.log" 2>&1 &
-    printf "%s\n" "$!" >"$hd/unshare.pid"
-    disown "$!" # no "Killed" job notices; stopped by PID, never by wait
+    local pid=$!
+    printf "%s\n" "$pid" >"$hd/unshare.pid"
+    disown "$pid" # no "Killed" job notices; stopped by PID, never by wait
+    # Until the child has exec'd env and then unshare, /proc shows the forking
+    # shell's command line, which _th_alive rightly does not take for the host:
+    # a caller asking at once read "not running" (lab-twohost's "host b starts
+    # again" failed so on a loaded machine). Return once it is unshare or gone.
+    _th_poll "_th_alive '$1' '$2' >/dev/null || ! _th_pid_running $pid" 30
+}
+
+# _th_pid_running PID: the process exists and is not a zombie.
+_th_pid_running() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    [[ ${st%% *} != Z ]]
 }
 
 # _th_alive WORKDIR HOST: print the unshare PID if that host still runs.

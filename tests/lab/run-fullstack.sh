@@ -18,24 +18,13 @@ set -euo pipefail
 
 here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
 
-skip() {
-    printf '%s\n' "$1" >&2
-    printf '1..0 # SKIP %s\n' "${1//$'\n'/; }"
-    exit 77
-}
-
-rc=0
-why=$("$here/vm-run.sh" --check 2>&1) || rc=$?
-if ((rc == 77)); then
-    skip "${why#*SKIP: }"
-elif ((rc != 0)); then
-    printf '%s\n' "$why" >&2
-    exit "$rc"
-fi
+# shellcheck source=run-lib.sh
+source "$here/run-lib.sh"
+lab_vm_check
 # shellcheck source=twohost/twohost-lib.sh
 source "$here/twohost/twohost-lib.sh"
-why=$(th_install 2>&1) || skip "twohost: $why"
-[[ -x /usr/bin/python3 ]] || skip "no /usr/bin/python3 (the test parses JSON and XML with it)"
+why=$(th_install 2>&1) || lab_skip "twohost: $why"
+[[ -x /usr/bin/python3 ]] || lab_skip "no /usr/bin/python3 (the test parses JSON and XML with it)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vfmig-lab-fullstack.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT

@@ -14,20 +14,10 @@ set -euo pipefail
 
 here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
 
-skip() {
-    printf 'run-hotplug.sh: %s\n' "$1" >&2
-    printf '1..0 # SKIP %s\n' "$1"
-    exit 77
-}
-rc=0
-why=$("$here/vm-run.sh" --check 2>&1) || rc=$?
-if ((rc == 77)); then
-    skip "${why#*SKIP: }"
-elif ((rc != 0)); then
-    printf '%s\n' "$why" >&2
-    exit "$rc"
-fi
-[[ -x /lib/systemd/systemd-udevd ]] || skip "no /lib/systemd/systemd-udevd (apt-get install udev)"
+# shellcheck source=run-lib.sh
+source "$here/run-lib.sh"
+lab_vm_check
+[[ -x /lib/systemd/systemd-udevd ]] || lab_skip "no /lib/systemd/systemd-udevd (apt-get install udev)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vfmig-lab-hotplug.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT

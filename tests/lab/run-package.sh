@@ -22,11 +22,6 @@ set -euo pipefail
 here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
 srcroot=$(realpath -- "$here/../..")
 
-skip() {
-    printf 'run-package.sh: %s\n' "$1" >&2
-    printf '1..0 # SKIP %s\n' "${1//$'\n'/; }"
-    exit 77
-}
 # fail DESC DIAG: the test fails before the VM starts (one TAP point)
 fail() {
     printf 'not ok 1 - %s\n' "$1"
@@ -35,15 +30,10 @@ fail() {
     exit 1
 }
 
-rc=0
-why=$("$here/vm-run.sh" --check 2>&1) || rc=$?
-if ((rc == 77)); then
-    skip "${why#*SKIP: }"
-elif ((rc != 0)); then
-    printf '%s\n' "$why" >&2
-    exit "$rc"
-fi
-[[ -x /usr/bin/python3 ]] || skip "no /usr/bin/python3 (reads meson's install list)"
+# shellcheck source=run-lib.sh
+source "$here/run-lib.sh"
+lab_vm_check
+[[ -x /usr/bin/python3 ]] || lab_skip "no /usr/bin/python3 (reads meson's install list)"
 
 # The .deb and the list must exist before the VM boots (its root is a
 # cache=loose view of this machine's); /tmp is fine, /run is not.
@@ -54,10 +44,10 @@ if [[ -n ${VFMIG_DEB:-} ]]; then
     deb=$(realpath -e -- "$VFMIG_DEB") || fail "VFMIG_DEB names a .deb" "no such file: $VFMIG_DEB"
 else
     command -v dpkg-buildpackage >/dev/null ||
-        skip "no dpkg-buildpackage (apt-get install dpkg-dev debhelper, or scripts/deps.sh --with-lab)"
+        lab_skip "no dpkg-buildpackage (apt-get install dpkg-dev debhelper, or scripts/deps.sh --with-lab)"
     # read-only: debian/control of the tree, against what is installed
     if ! why=$(cd "$srcroot" && dpkg-checkbuilddeps 2>&1); then
-        skip "${why#dpkg-checkbuilddeps: error: } (scripts/deps.sh --with-lab installs them)"
+        lab_skip "${why#dpkg-checkbuilddeps: error: } (scripts/deps.sh --with-lab installs them)"
     fi
     t0=${EPOCHREALTIME/./}
     rc=0

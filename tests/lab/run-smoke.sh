@@ -6,15 +6,8 @@ set -euo pipefail
 
 here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
 
-rc=0
-why=$("$here/vm-run.sh" --check 2>&1) || rc=$?
-if ((rc == 77)); then
-    printf '%s\n' "$why" >&2
-    printf '1..0 # SKIP %s\n' "${why#*SKIP: }"
-    exit 77
-elif ((rc != 0)); then
-    printf '%s\n' "$why" >&2
-    exit "$rc"
-fi
+# shellcheck source=run-lib.sh
+source "$here/run-lib.sh"
+lab_vm_check
 
 exec "$here/vm-run.sh" "$@" "$here/smoke.sh"

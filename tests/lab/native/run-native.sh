@@ -21,44 +21,33 @@ set -euo pipefail
 here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
 lab=$(realpath -- "$here/..")
 
-skip() {
-    printf '%s\n' "$1" >&2
-    printf '1..0 # SKIP %s\n' "${1//$'\n'/; }"
-    exit 77
-}
 # ver_ge VERSION MIN: VERSION >= MIN (dotted numbers)
 ver_ge() { [[ $(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1) == "$2" ]]; }
 
-rc=0
-why=$("$lab/vm-run.sh" --check 2>&1) || rc=$?
-if ((rc == 77)); then
-    skip "${why#*SKIP: }"
-elif ((rc != 0)); then
-    printf '%s\n' "$why" >&2
-    exit "$rc"
-fi
+# shellcheck source=../run-lib.sh
+source "$lab/run-lib.sh"
+lab_vm_check
 # the kernel vm-run.sh boots ("prerequisites present: QEMU, KERNEL, busybox")
-kernel=${why#*, } kernel=${kernel%%, busybox*}
-kver=${kernel##*/vmlinuz-}
+kver=$LAB_VM_KVER
 ver_ge "${kver%%[-+]*}" 6.12 ||
-    skip "the lab kernel is $kver; native migration of mtty needs the current stack's 6.12 (scripts/deps.sh --with-lab --current-stack)"
+    lab_skip "the lab kernel is $kver; native migration of mtty needs the current stack's 6.12 (scripts/deps.sh --with-lab --current-stack)"
 qemu_v=$(qemu-system-x86_64 --version | sed -n '1s/^QEMU emulator version \([0-9.]*\).*/\1/p')
 ver_ge "${qemu_v:-0}" 10.0 ||
-    skip "QEMU is ${qemu_v:-unknown}; the native lab needs QEMU >= 10 (scripts/deps.sh --with-lab --current-stack)"
+    lab_skip "QEMU is ${qemu_v:-unknown}; the native lab needs QEMU >= 10 (scripts/deps.sh --with-lab --current-stack)"
 # shellcheck source=../twohost/twohost-lib.sh
 source "$lab/twohost/twohost-lib.sh"
-why=$(th_install 2>&1) || skip "twohost: $why"
+why=$(th_install 2>&1) || lab_skip "twohost: $why"
 libvirt_v=$(/usr/sbin/libvirtd --version | sed -n 's/^.*(libvirt) \([0-9.]*\).*/\1/p')
 ver_ge "${libvirt_v:-0}" 11.0 ||
-    skip "libvirt is ${libvirt_v:-unknown}; the native lab needs libvirt >= 11 (scripts/deps.sh --with-lab --current-stack)"
+    lab_skip "libvirt is ${libvirt_v:-unknown}; the native lab needs libvirt >= 11 (scripts/deps.sh --with-lab --current-stack)"
 for t in as objcopy; do
-    command -v "$t" >/dev/null || skip "no $t to assemble the guest ROM (apt-get install binutils)"
+    command -v "$t" >/dev/null || lab_skip "no $t to assemble the guest ROM (apt-get install binutils)"
 done
 
 rc=0
 ko=$("$here/../build-kmod.sh" mtty "$kver") || rc=$?
 if ((rc == 77)); then
-    skip "no mtty.ko for $kver (build-kmod.sh said why above)"
+    lab_skip "no mtty.ko for $kver (build-kmod.sh said why above)"
 elif ((rc != 0)); then
     echo "build-kmod.sh mtty failed ($rc)" >&2
     exit 1

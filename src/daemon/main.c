@@ -149,6 +149,8 @@ main (int argc, char **argv)
     fprintf (stderr, "vfmigd: %s\n", error->message);
     return 1;
   }
+  if (monitor != NULL)
+    vfm_hotplug_set_drain (d.hotplug, (VfmHotplugDrain) vfm_udev_monitor_drain, monitor);
   vfm_worker_start (&d.config, d.hotplug);
   log_state_problems (&d.config);
   if ((server = vfm_server_new (&d.config, &error)) == NULL) {
@@ -165,10 +167,11 @@ main (int argc, char **argv)
   if (!vfm_sd_notify ("READY=1\nSTATUS=Serving io.vfmig", &error))
     vfm_daemon_log (G_LOG_LEVEL_WARNING, "start", NULL, "%s", error->message);
   g_main_loop_run (loop);
-  /* no new event; a round under way finishes (a kill instead would leave
-   * its journal record to the next start's recovery) */
-  g_clear_pointer (&monitor, vfm_udev_monitor_free);
+  /* no new event (the main loop reads no more); a round under way finishes
+   * (a kill instead would leave its journal record to the next start's
+   * recovery), reading the monitor it may, so the monitor goes after it */
   g_clear_pointer (&d.hotplug, vfm_hotplug_free);
+  g_clear_pointer (&monitor, vfm_udev_monitor_free);
   g_free (d.config.host_uuid);
   return 0;
 }

@@ -14,6 +14,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmUdevMon, udev_monitor_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmUdevDevice, udev_device_unref)
 
 struct _VfmUdevMonitor {
+  GMutex lock; /* the main loop's reads and vfm_udev_monitor_drain's */
   struct udev *udev;
   struct udev_monitor *monitor;
   guint source;
@@ -21,20 +22,42 @@ struct _VfmUdevMonitor {
   gpointer user_data;
 };
 
+/* One message, if one is there (the socket does not block): FALSE when
+ * none is left. libudev skips the kernel's messages of other subsystems. */
+static gboolean
+receive_one (VfmUdevMonitor *m)
+{
+  g_autoptr (VfmUdevDevice) dev = NULL;
+  g_autofree char *action = NULL, *bdf = NULL;
+
+  g_mutex_lock (&m->lock);
+  errno = 0;
+  dev = udev_monitor_receive_device (m->monitor);
+  if (dev != NULL) {
+    action = g_strdup (udev_device_get_action (dev));
+    bdf = g_strdup (udev_device_get_sysname (dev));
+  }
+  g_mutex_unlock (&m->lock);
+  if (dev == NULL)
+    return errno != EAGAIN && errno != EWOULDBLOCK && errno != 0; /* ENOBUFS: go on reading */
+  if (action != NULL && bdf != NULL)
+    m->func (action, bdf, m->user_data);
+  return TRUE;
+}
+
 static gboolean
 on_event (int fd, GIOCondition cond, gpointer user_data)
 {
-  VfmUdevMonitor *m = user_data;
-  g_autoptr (VfmUdevDevice) dev = udev_monitor_receive_device (m->monitor);
-  const char *action, *bdf;
-
-  if (dev == NULL)
-    return G_SOURCE_CONTINUE; /* a message that was not for us, or ENOBUFS */
-  action = udev_device_get_action (dev);
-  bdf = udev_device_get_sysname (dev);
-  if (action != NULL && bdf != NULL)
-    m->func (action, bdf, m->user_data);
+  (void) receive_one (user_data);
   return G_SOURCE_CONTINUE;
+}
+
+void
+vfm_udev_monitor_drain (VfmUdevMonitor *m)
+{
+  /* bounded: a flood of events is the main loop's to read */
+  for (guint i = 0; i < 256 && receive_one (m); i++)
+    ;
 }
 
 VfmUdevMonitor *
@@ -57,6 +80,7 @@ vfm_udev_monitor_new (VfmUdevFunc func, gpointer user_data, GError **error)
     return NULL;
   }
   m = g_new0 (VfmUdevMonitor, 1);
+  g_mutex_init (&m->lock);
   m->udev = g_steal_pointer (&u);
   m->monitor = g_steal_pointer (&mon);
   m->func = func;
@@ -73,5 +97,6 @@ vfm_udev_monitor_free (VfmUdevMonitor *m)
   g_clear_handle_id (&m->source, g_source_remove);
   udev_monitor_unref (m->monitor);
   udev_unref (m->udev);
+  g_mutex_clear (&m->lock);
   g_free (m);
 }

@@ -56,7 +56,7 @@ spawn (const VfmDaemonConfig *config, PolicyCall call, const char *name, const c
 void
 vfm_worker_start (const VfmDaemonConfig *config, VfmHotplug *hotplug)
 {
-  g_autofree char *key = NULL;
+  g_autoptr (VfmDbWatch) watch = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (VfmHost) host = vfm_host_new (config->sysroot, &error);
   g_autoptr (GPtrArray) events = NULL;
@@ -66,11 +66,16 @@ vfm_worker_start (const VfmDaemonConfig *config, VfmHotplug *hotplug)
     return;
   }
   /* what the database is read from, before it is */
-  key = hotplug != NULL ? vfm_host_db_key (host) : NULL;
+  if (hotplug != NULL) {
+    watch = vfm_db_watch_new (host, VFM_DB_WATCH_AUTO);
+    vfm_daemon_log (vfm_db_watch_uses_key (watch) ? G_LOG_LEVEL_MESSAGE : G_LOG_LEVEL_INFO, "start", NULL,
+                    "driver database and policies: changes seen by %s",
+                    vfm_db_watch_describe (watch));
+  }
   events = call_start (host, NULL);
   log_events (events);
   if (hotplug != NULL)
-    vfm_hotplug_keep_db (hotplug, host, key);
+    vfm_hotplug_keep_db (hotplug, host, g_steal_pointer (&watch));
 }
 
 static void

@@ -680,7 +680,20 @@ typedef struct {
   GMutex lock;
   GPtrArray *seen;        /* "topic: message" */
   const char *announce;   /* added when the worker waits for one more VF */
+  const char *queued;     /* added when the worker reads the monitor (drain) */
+  guint drains;
 } HotplugSeen;
+
+/* the daemon's uevent monitor, read by the worker: what the kernel sent
+ * and the main loop did not read yet */
+static void
+hotplug_drain (gpointer data)
+{
+  HotplugSeen *s = data;
+  s->drains++;
+  if (s->queued != NULL)
+    vfm_hotplug_added (s->hp, g_steal_pointer (&s->queued));
+}
 
 static void
 hotplug_event (const VfmPolicyEvent *e, gpointer data)
@@ -740,6 +753,41 @@ test_hotplug_one_write_one_batch (Fixture *f, gconstpointer data)
   g_mutex_clear (&s.lock);
 }
 
+/* The other VF's add is in the monitor's socket, which nobody else reads
+ * (the main loop has not had the CPU yet): once the write is over the
+ * worker reads it itself and binds both as one request, without waiting
+ * for anyone to pass it on. */
+static void
+test_hotplug_reads_queued_events (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
+  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free), .queued = VF1 };
+  g_autofree char *now = NULL, *now1 = NULL;
+
+  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
+  g_mutex_init (&s.lock);
+  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
+  vfm_hotplug_set_announce_timeout (s.hp, 200);
+  vfm_hotplug_set_drain (s.hp, hotplug_drain, &s);
+  vfm_hotplug_added (s.hp, VF);
+  vfm_hotplug_wait_idle (s.hp);
+  g_clear_pointer (&s.hp, vfm_hotplug_free);
+
+  for (guint i = 0; i < s.seen->len; i++)
+    g_test_message ("event: %s", (char *) g_ptr_array_index (s.seen, i));
+  g_assert_cmpuint (s.drains, >=, 1);
+  g_assert_null (s.queued);
+  g_assert_cmpuint (count_seen (&s, "auto-bind of 2 devices as one request (journal record batch-"), ==, 1);
+  g_assert_cmpuint (count_seen (&s, "waiting for the add events"), ==, 0);
+  g_assert_cmpuint (count_seen (&s, "not announced"), ==, 0);
+  now = link_driver (f, VF);
+  now1 = link_driver (f, VF1);
+  g_assert_cmpstr (now, ==, "mlx5_vfio_pci");
+  g_assert_cmpstr (now1, ==, "mlx5_vfio_pci");
+  g_ptr_array_unref (s.seen);
+  g_mutex_clear (&s.lock);
+}
+
 /* The add of the other VF never comes (a lost event): past the deadline the
  * worker binds the announced one alone, says so, and leaves the other to its
  * own add; when that comes, it is bound in a round of its own. */
@@ -777,7 +825,8 @@ test_hotplug_unannounced_vf_left (Fixture *f, gconstpointer data)
 }
 
 /* The worker keeps the parsed database from round to round, but a policy
- * edited in place (same file) applies from the next round on. */
+ * edited in place (same file) applies from the next round on; seen by
+ * inotify or by the key (DATA: the mode of the start-up's watch). */
 static void
 test_hotplug_policy_edit_applies (Fixture *f, gconstpointer data)
 {
@@ -791,9 +840,9 @@ test_hotplug_policy_edit_applies (Fixture *f, gconstpointer data)
   {
     /* as vfmigd's start does: the database read at start is the first round's */
     g_autoptr (VfmHost) host = vfm_host_new (f->root, NULL);
-    g_autofree char *key = vfm_host_db_key (host);
+    VfmDbWatch *watch = vfm_db_watch_new (host, GPOINTER_TO_INT (data));
     g_assert_nonnull (vfm_host_db (host, NULL));
-    vfm_hotplug_keep_db (s.hp, host, key);
+    vfm_hotplug_keep_db (s.hp, host, watch);
   }
   vfm_hotplug_added (s.hp, VF);
   vfm_hotplug_wait_idle (s.hp);
@@ -836,7 +885,11 @@ main (int argc, char **argv)
   ADD ("/bind/autobind/leaves-vf-create-its-vfs", test_autobind_leaves_vf_create_its_vfs);
   ADD ("/bind/hotplug/one-write-one-batch", test_hotplug_one_write_one_batch);
   ADD ("/bind/hotplug/unannounced-vf-left", test_hotplug_unannounced_vf_left);
-  ADD ("/bind/hotplug/policy-edit-applies", test_hotplug_policy_edit_applies);
+  ADD ("/bind/hotplug/reads-queued-events", test_hotplug_reads_queued_events);
+  g_test_add ("/bind/hotplug/policy-edit-applies", Fixture, GINT_TO_POINTER (VFM_DB_WATCH_AUTO), fixture_set_up,
+              test_hotplug_policy_edit_applies, fixture_tear_down);
+  g_test_add ("/bind/hotplug/policy-edit-applies-key", Fixture, GINT_TO_POINTER (VFM_DB_WATCH_KEY), fixture_set_up,
+              test_hotplug_policy_edit_applies, fixture_tear_down);
 #undef ADD
   return g_test_run ();
 }

@@ -2,6 +2,7 @@
 /* The host layer (src/lib/host) on synthetic hosts from gen-host.py: device
  * listing, identity, PF/VF relations, IOMMU groups, driver selection. The
  * tree is changed by hand here (no kernel mock): this layer only reads. */
+#include "vfm-db-watch.h"
 #include "vfm-error.h"
 #include "vfm-host.h"
 #include "vfm-iommu.h"
@@ -10,6 +11,7 @@
 #include "vfm-test-host.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 /* gen-host.py --profile server --pfs 2 --vfs-per-pf 2: PF 0 is a ConnectX
  * (mlx5_core) behind root port 00:01.0, PF 1 an E810 (ice) behind 00:02.0,
@@ -553,6 +555,92 @@ test_safety_netdev (Fixture *f, gconstpointer data)
   g_assert_cmpstr (g_ptr_array_index (after, 0), ==, "enp5s0f0 is up with 192.0.2.4/24");
 }
 
+/* ---- has the database's source changed (vfm-db-watch) ---- */
+
+/* Rewrites PATH in place (same file: truncate and write), as an editor
+ * that does not write a new file and rename it. */
+static void
+write_in_place (const char *path, const char *text)
+{
+  FILE *fp = fopen (path, "w");
+  g_assert_nonnull (fp);
+  g_assert_cmpint (fputs (text, fp), >=, 0);
+  g_assert_cmpint (fclose (fp), ==, 0);
+}
+
+static VfmDbWatch *
+watch_new (Fixture *f, VfmDbWatchMode mode)
+{
+  VfmDbWatch *w = vfm_db_watch_new (f->host, mode);
+  g_test_message ("watch: %s", vfm_db_watch_describe (w));
+  if (mode == VFM_DB_WATCH_KEY)
+    g_assert_true (vfm_db_watch_uses_key (w));
+  else
+    g_assert_cmpstr (vfm_db_watch_describe (w), ==, "inotify"); /* the test's tmp is a local file system */
+  return w;
+}
+
+/* Each way the sysroot's part of the database changes is seen, by inotify
+ * and by the key alike: a policy edited in place, a new file where the
+ * directory did not exist (no etc/ at all in the synthetic host: its
+ * parent is watched), the target of a symbolic link edited, the kernel's
+ * module table replaced by a rename (depmod); nothing changed is
+ * "unchanged", as often as asked; a change stays a change. */
+static void
+test_db_watch (Fixture *f, gconstpointer data)
+{
+  VfmDbWatchMode mode = GPOINTER_TO_INT (data);
+  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
+  g_autofree char *real = g_build_filename (f->root, "srv/policies/real.conf", NULL);
+  g_autofree char *link = g_build_filename (f->root, "etc/vfmig/policies.d/linked.conf", NULL);
+  g_autofree char *drv = g_build_filename (f->root, "etc/vfmig/drivers.d/x.conf", NULL);
+  g_autofree char *alias = vfm_sysroot_modules_file (vfm_host_sysroot (f->host), "modules.alias");
+  g_autofree char *alias_new = g_strconcat (alias, ".new", NULL);
+  g_autoptr (VfmDbWatch) w = NULL;
+
+  /* nothing changes */
+  w = watch_new (f, mode);
+  g_assert_true (vfm_db_watch_unchanged (w));
+  g_assert_true (vfm_db_watch_unchanged (w));
+  g_clear_pointer (&w, vfm_db_watch_free);
+
+  /* etc/ appears with a policy: the nearest existing parent's event */
+  w = watch_new (f, mode);
+  vfm_test_write (pol, "[Policy a]\nIds=15b3:101e\nManage=true\n");
+  g_assert_false (vfm_db_watch_unchanged (w));
+  g_assert_false (vfm_db_watch_unchanged (w));
+  g_clear_pointer (&w, vfm_db_watch_free);
+
+  /* the policy edited in place (another size: the key sees size and mtime) */
+  w = watch_new (f, mode);
+  g_assert_true (vfm_db_watch_unchanged (w));
+  write_in_place (pol, "[Policy a]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
+  g_assert_false (vfm_db_watch_unchanged (w));
+  g_clear_pointer (&w, vfm_db_watch_free);
+
+  /* a policy that is a link: its target edited */
+  vfm_test_write (real, "[Policy r]\nIds=8086:1889\nManage=true\n");
+  g_assert_cmpint (symlink (real, link), ==, 0);
+  w = watch_new (f, mode);
+  g_assert_true (vfm_db_watch_unchanged (w));
+  write_in_place (real, "[Policy r]\nIds=8086:1889\nManage=false\n");
+  g_assert_false (vfm_db_watch_unchanged (w));
+  g_clear_pointer (&w, vfm_db_watch_free);
+
+  /* a curated entry where drivers.d did not exist */
+  w = watch_new (f, mode);
+  vfm_test_write (drv, "[Driver]\nName=x\n");
+  g_assert_false (vfm_db_watch_unchanged (w));
+  g_clear_pointer (&w, vfm_db_watch_free);
+
+  /* depmod's way: a new modules.alias renamed over the old */
+  vfm_test_write (alias_new, "alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\n");
+  w = watch_new (f, mode);
+  g_assert_true (vfm_db_watch_unchanged (w));
+  g_assert_cmpint (rename (alias_new, alias), ==, 0);
+  g_assert_false (vfm_db_watch_unchanged (w));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -579,6 +667,10 @@ main (int argc, char **argv)
   SERVER ("/host/select/site-policy", test_select_policy);
   LAPTOP ("/host/select/igd", test_select_igd);
   SERVER ("/host/safety/netdev", test_safety_netdev);
+  g_test_add ("/host/db-watch/inotify", Fixture, GINT_TO_POINTER (VFM_DB_WATCH_AUTO), server_set_up, test_db_watch,
+              fixture_tear_down);
+  g_test_add ("/host/db-watch/key", Fixture, GINT_TO_POINTER (VFM_DB_WATCH_KEY), server_set_up, test_db_watch,
+              fixture_tear_down);
 #undef SERVER
 #undef LAPTOP
   return g_test_run ();

@@ -248,6 +248,7 @@ ensure_driver_registered (VfmHost *host, VfmBindResult *r, gboolean dry, char **
     return TRUE;
   if (!vfm_kmod_load (sr, module, error))
     return FALSE;
+  vfm_host_forget_modules (host);
   /* the module's own drivers/pci:NAME link names the driver it registered */
   use_registered_name (host, r, driver, module);
   g_free (dir);

@@ -36,6 +36,7 @@
  * verification and roll-back (vfm_binder_bind_many); a VF a live vf create
  * works on is left to it (vfm_autobind_devices). */
 #include "vfm-hotplug.h"
+#include "vfm-db-watch.h"
 #include "vfm-ids.h"
 #include "vfm-sysfs.h"
 
@@ -53,10 +54,12 @@ struct _VfmHotplug {
   GPtrArray *pending; /* char *: announced, not taken by a round yet */
   gboolean running;   /* a worker thread takes rounds */
   GThread *thread;
+  VfmHotplugDrain drain; /* reads the events already sent, or NULL */
+  gpointer drain_data;
   /* the worker's (or, before it started, the seeder's): the parsed
    * database, kept from round to round while its files stay the same */
   VfmDb *db;
-  char *db_key;
+  VfmDbWatch *db_watch;
 };
 
 static void
@@ -134,6 +137,8 @@ gather (VfmHotplug *hp, VfmSysroot *sr, GPtrArray *taken)
   g_autoptr (GPtrArray) wanted = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter iter;
   gpointer pf;
+  VfmHotplugDrain drain;
+  gpointer drain_data;
   gint64 deadline;
   guint missing;
 
@@ -165,7 +170,16 @@ gather (VfmHotplug *hp, VfmSysroot *sr, GPtrArray *taken)
   if (wanted->len == 0)
     return;
 
-  /* step 2: their add events, which are on their way */
+  /* step 2: their add events. The kernel sent them before the write
+   * returned: they wait in the monitor's socket, read here rather than
+   * when the main loop gets the CPU (it shares it with the kernel's and
+   * udev's work on the same VFs; 15-25 ms late in the lab) */
+  g_mutex_lock (&hp->mutex);
+  drain = hp->drain;
+  drain_data = hp->drain_data;
+  g_mutex_unlock (&hp->mutex);
+  if (drain != NULL)
+    drain (drain_data);
   g_mutex_lock (&hp->mutex);
   missing = 0;
   for (guint i = 0; i < wanted->len; i++)
@@ -195,41 +209,43 @@ gather (VfmHotplug *hp, VfmSysroot *sr, GPtrArray *taken)
                 missing, hp->announce_timeout_ms);
 }
 
-/* vfm_host_db_key in a thread of its own: a stat of each file the
- * database is read from, which over a slow file system (the lab VM's 9p
- * root: 20-26 ms under TCG) would otherwise come after the write's end on
- * the way to the binds; it runs while gather waits on the kernel. */
+/* Whether the kept database's files changed, when the answer reads the
+ * file system (a stat of each file: vfm-db-watch.h says when): in a thread
+ * of its own, while gather waits on the kernel. */
 static gpointer
-key_thread (gpointer data)
+check_thread (gpointer data)
 {
-  return vfm_host_db_key (data);
+  return GINT_TO_POINTER (vfm_db_watch_unchanged (data));
 }
 
 /* The kept database when its files are the same as when it was read,
- * else a fresh one (policies edited since apply at once). KEY: what the
- * host's database is read from, taken BEFORE it is read (a file changed
- * while it is read makes the next round read it again); returned. */
-static char *
-use_db (VfmHotplug *hp, VfmHost *host, char *key)
+ * else a fresh one (policies edited since apply at once), read after a
+ * new watch is set (a file changed while it is read makes the next round
+ * read it again). UNCHANGED: the kept one's answer. */
+static void
+use_db (VfmHotplug *hp, VfmHost *host, gboolean unchanged)
 {
-  if (hp->db != NULL && g_strcmp0 (key, hp->db_key) == 0) {
+  if (hp->db != NULL && unchanged) {
     vfm_host_adopt_db (host, g_steal_pointer (&hp->db));
-    return key;
+    return;
   }
   g_clear_pointer (&hp->db, vfm_db_free);
-  g_clear_pointer (&hp->db_key, g_free);
+  g_clear_pointer (&hp->db_watch, vfm_db_watch_free);
+  hp->db_watch = vfm_db_watch_new (host, VFM_DB_WATCH_AUTO);
   vfm_host_db (host, NULL);
-  return key;
 }
 
-/* KEY: use_db's (or the seeder's, taken before its host read the database) */
+/* WATCH: what says when the database's files change, made before HOST
+ * read them */
 static void
-keep_db (VfmHotplug *hp, VfmHost *host, char *key)
+keep_db (VfmHotplug *hp, VfmHost *host, VfmDbWatch *watch)
 {
   g_clear_pointer (&hp->db, vfm_db_free);
-  g_free (hp->db_key);
+  if (watch != hp->db_watch) {
+    g_clear_pointer (&hp->db_watch, vfm_db_watch_free);
+    hp->db_watch = watch;
+  }
   hp->db = vfm_host_steal_db (host);
-  hp->db_key = key;
 }
 
 static gpointer
@@ -242,8 +258,8 @@ worker (gpointer data)
     g_autoptr (VfmHost) host = NULL;
     g_autoptr (GPtrArray) taken = NULL;
     g_autoptr (GPtrArray) events = NULL;
-    GThread *keyer;
-    char *key;
+    GThread *checker = NULL;
+    gboolean unchanged = FALSE;
 
     g_mutex_lock (&hp->mutex);
     if (hp->pending->len == 0) {
@@ -263,17 +279,21 @@ worker (gpointer data)
     }
     /* the steps' times, in the daemon's debug log (bench/bench-hotplug.sh) */
     report_one (hp, G_LOG_LEVEL_DEBUG, NULL, "hotplug round: took %u announced devices", taken->len);
-    /* the database and policies: kept while their files stay the same (a
-     * stat each instead of reading and parsing them), checked while gather
-     * waits for the write; the devices are opened after gather, with their
-     * links */
-    (void) vfm_sysroot_kernel_release (vfm_host_sysroot (host)); /* read once, before two threads share it */
-    keyer = g_thread_new ("vfmig-db-key", key_thread, host);
+    /* the database and policies: kept while their files stay the same
+     * (inotify: one read; a stat of each file where inotify cannot be
+     * trusted, then while gather waits for the write); the devices are
+     * opened after gather, with their links */
+    if (hp->db != NULL && vfm_db_watch_uses_key (hp->db_watch))
+      checker = g_thread_new ("vfmig-db-check", check_thread, hp->db_watch);
+    else if (hp->db != NULL)
+      unchanged = vfm_db_watch_unchanged (hp->db_watch);
     gather (hp, vfm_host_sysroot (host), taken);
-    key = use_db (hp, host, g_thread_join (keyer));
+    if (checker != NULL)
+      unchanged = GPOINTER_TO_INT (g_thread_join (checker));
+    use_db (hp, host, unchanged);
     report_one (hp, G_LOG_LEVEL_DEBUG, NULL, "hotplug round: no write under way; policy for %u devices", taken->len);
     events = vfm_autobind_devices (host, taken);
-    keep_db (hp, host, key);
+    keep_db (hp, host, hp->db_watch);
     report (hp, events);
   }
 }
@@ -293,11 +313,21 @@ vfm_hotplug_new (const char *sysroot, VfmHotplugFunc func, gpointer user_data)
 }
 
 void
-vfm_hotplug_keep_db (VfmHotplug *hp, VfmHost *host, const char *key)
+vfm_hotplug_keep_db (VfmHotplug *hp, VfmHost *host, VfmDbWatch *watch)
 {
   g_mutex_lock (&hp->mutex);
   if (!hp->running) /* the worker's own otherwise */
-    keep_db (hp, host, g_strdup (key));
+    keep_db (hp, host, g_steal_pointer (&watch));
+  g_mutex_unlock (&hp->mutex);
+  vfm_db_watch_free (watch);
+}
+
+void
+vfm_hotplug_set_drain (VfmHotplug *hp, VfmHotplugDrain drain, gpointer user_data)
+{
+  g_mutex_lock (&hp->mutex);
+  hp->drain = drain;
+  hp->drain_data = user_data;
   g_mutex_unlock (&hp->mutex);
 }
 
@@ -349,7 +379,7 @@ vfm_hotplug_free (VfmHotplug *hp)
     g_thread_join (hp->thread);
   g_ptr_array_unref (hp->pending);
   g_clear_pointer (&hp->db, vfm_db_free);
-  g_free (hp->db_key);
+  vfm_db_watch_free (hp->db_watch);
   g_cond_clear (&hp->cond);
   g_mutex_clear (&hp->mutex);
   g_free (hp->sysroot);

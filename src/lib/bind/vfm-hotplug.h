@@ -2,6 +2,7 @@
 #pragma once
 
 #include "vfm-autobind.h"
+#include "vfm-db-watch.h"
 
 G_BEGIN_DECLS
 
@@ -14,7 +15,8 @@ G_BEGIN_DECLS
  * (a read of the PF's sriov_numvfs, which the kernel serializes with the
  * write), and then for the add events of the VFs the write created (the
  * kernel sent them all before the write returned; they are in the monitor's
- * socket or on their way through vfm_hotplug_added). Events that come later
+ * socket, which the worker reads then (vfm_hotplug_set_drain), or on their
+ * way through vfm_hotplug_added). Events that come later
  * are the worker's next round. See vfm-hotplug.c for the details. */
 
 typedef struct _VfmHotplug VfmHotplug;
@@ -31,12 +33,19 @@ VfmHotplug *vfm_hotplug_new       (const char     *sysroot,
 void        vfm_hotplug_added     (VfmHotplug *hp,
                                    const char *bdf);
 /* Takes HOST's database (loaded) for the worker's first round, as if the
- * worker had read it (the daemon's start-up scan has): kept while its files
- * stay as KEY says, vfm_host_db_key taken before HOST read them. A no-op
- * while the worker runs. */
+ * worker had read it (the daemon's start-up scan has): kept while WATCH,
+ * made before HOST read them, says its files are unchanged. Takes WATCH;
+ * a no-op while the worker runs. */
 void        vfm_hotplug_keep_db   (VfmHotplug *hp,
                                    VfmHost    *host,
-                                   const char *key);
+                                   VfmDbWatch *watch);
+/* Reads the add events already sent and not yet read (the daemon's uevent
+ * monitor), passing them to vfm_hotplug_added; called by the worker once a
+ * write is over, from its thread, never with the worker's lock held. */
+typedef void (*VfmHotplugDrain) (gpointer user_data);
+void        vfm_hotplug_set_drain (VfmHotplug      *hp,
+                                   VfmHotplugDrain  drain,
+                                   gpointer         user_data);
 /* Until the worker has nothing left to do (tests; vfm_hotplug_free). */
 void        vfm_hotplug_wait_idle (VfmHotplug *hp);
 /* How long a round waits for the add events of VFs a write created, at

@@ -13,6 +13,7 @@ struct _VfmHost {
   GPtrArray *db_warnings;     /* char *: files or lines that did not load */
   GHashTable *devices;        /* bdf -> VfmPciDevice */
   GHashTable *loaded_modules; /* module -> NULL: modules behind registered drivers */
+  GHashTable *module_drivers; /* module -> the PCI driver it registered (found ones only) */
   GError *db_error;           /* set when no database was found */
 };
 
@@ -29,6 +30,7 @@ vfm_host_new (const char *sysroot, GError **error)
   host->db_warnings = g_ptr_array_new_with_free_func (g_free);
   host->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify) vfm_pci_device_free);
+  host->module_drivers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   return host;
 }
 
@@ -39,6 +41,7 @@ vfm_host_free (VfmHost *host)
     return;
   g_hash_table_unref (host->devices);
   g_clear_pointer (&host->loaded_modules, g_hash_table_unref);
+  g_hash_table_unref (host->module_drivers);
   g_clear_pointer (&host->db, vfm_db_free);
   g_clear_error (&host->db_error);
   g_ptr_array_unref (host->db_warnings);
@@ -75,25 +78,27 @@ module_registered (const char *module, gpointer user_data)
   return g_hash_table_contains (host->loaded_modules, norm);
 }
 
+void
+vfm_host_forget_modules (VfmHost *host)
+{
+  g_clear_pointer (&host->loaded_modules, g_hash_table_unref);
+  g_hash_table_remove_all (host->module_drivers);
+}
+
 /* The PCI driver a module registers, as sysfs shows it: the module's
  * drivers/pci:NAME link when it is loaded (the module xe_vfio_pci registers
  * xe-vfio-pci), else a registered driver under the module's name with '_',
- * then with '-' (what libvirt and go-nvlib try). NULL when neither. */
-char *
-vfm_host_module_driver (VfmHost *host, const char *module)
+ * then with '-' (what libvirt and go-nvlib try). NULL when neither.
+ * Remembered once found (each selection asks, for each candidate). */
+static char *
+find_module_driver (VfmHost *host, const char *norm)
 {
-  g_autofree char *norm = vfm_module_normalize (module);
   g_autofree char *dash = g_strdup (norm);
-  g_autofree char *mdir = NULL;
-  g_autofree char *drivers = NULL;
-  g_autoptr (GDir) dir = NULL;
+  g_autofree char *mdir = vfm_sysroot_sys_module_dir (host->sr, norm);
+  g_autofree char *drivers = g_build_filename (mdir, "drivers", NULL);
+  g_autoptr (GDir) dir = g_dir_open (drivers, 0, NULL);
   const char *name;
 
-  if (*norm == '\0' || strchr (norm, '/') != NULL || strcmp (norm, "..") == 0 || strcmp (norm, ".") == 0)
-    return NULL;
-  mdir = vfm_sysroot_sys_module_dir (host->sr, norm);
-  drivers = g_build_filename (mdir, "drivers", NULL);
-  dir = g_dir_open (drivers, 0, NULL);
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     if (g_str_has_prefix (name, "pci:") && name[4] != '\0')
       return g_strdup (name + 4);
@@ -105,6 +110,22 @@ vfm_host_module_driver (VfmHost *host, const char *module)
       return g_strdup (try);
   }
   return NULL;
+}
+
+char *
+vfm_host_module_driver (VfmHost *host, const char *module)
+{
+  g_autofree char *norm = vfm_module_normalize (module);
+  const char *known;
+  char *found;
+
+  if (*norm == '\0' || strchr (norm, '/') != NULL || strcmp (norm, "..") == 0 || strcmp (norm, ".") == 0)
+    return NULL;
+  if ((known = g_hash_table_lookup (host->module_drivers, norm)) != NULL)
+    return g_strdup (known);
+  if ((found = find_module_driver (host, norm)) != NULL)
+    g_hash_table_insert (host->module_drivers, g_steal_pointer (&norm), g_strdup (found));
+  return found;
 }
 
 static char *
@@ -248,56 +269,6 @@ load_db (VfmHost *host)
     return;
   }
   host->db = db;
-}
-
-static gint
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(char *const *) a, *(char *const *) b);
-}
-
-/* One directory's files as a key: name, identity, size and mtime of each,
- * sorted (readdir's order is no promise). */
-static void
-append_dir_key (GString *key, const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-  struct stat st;
-
-  if (stat (dir, &st) != 0 || d == NULL) {
-    g_string_append_printf (key, "%s:-;", dir);
-    return;
-  }
-  g_string_append_printf (key, "%s:%lu:%ld.%09ld;", dir, (unsigned long) st.st_ino, (long) st.st_mtim.tv_sec,
-                          (long) st.st_mtim.tv_nsec);
-  while ((name = g_dir_read_name (d)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_names);
-  for (guint i = 0; i < names->len; i++) {
-    g_autofree char *path = g_build_filename (dir, g_ptr_array_index (names, i), NULL);
-    if (stat (path, &st) == 0)
-      g_string_append_printf (key, "%s:%lu:%lld:%ld.%09ld;", (char *) g_ptr_array_index (names, i),
-                              (unsigned long) st.st_ino, (long long) st.st_size, (long) st.st_mtim.tv_sec,
-                              (long) st.st_mtim.tv_nsec);
-  }
-}
-
-char *
-vfm_host_db_key (VfmHost *host)
-{
-  g_autofree char *modules = modules_files_key (host);
-  g_autofree char *data_drivers = vfm_sysroot_data_dir ("drivers");
-  g_autofree char *etc_drivers = vfm_sysroot_config_dir (host->sr, "drivers.d");
-  g_autofree char *data_policies = vfm_sysroot_data_dir ("policies");
-  g_autofree char *etc_policies = vfm_sysroot_config_dir (host->sr, "policies.d");
-  GString *key = g_string_new (modules);
-  append_dir_key (key, data_drivers);
-  append_dir_key (key, etc_drivers);
-  append_dir_key (key, data_policies);
-  append_dir_key (key, etc_policies);
-  return g_string_free (key, FALSE);
 }
 
 VfmDb *

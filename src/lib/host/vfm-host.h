@@ -21,16 +21,16 @@ VfmDb        *vfm_host_db             (VfmHost *host,
                                        GError **error);
 GPtrArray    *vfm_host_db_warnings    (VfmHost *host);
 /* For a process that keeps the parsed database across hosts (vfmigd's
- * hotplug worker): a key that changes when anything it is read from does
- * (the kernel's module files, every file of the drivers and policies
- * directories: identity, size, mtime - a stat each, no read), the database
+ * hotplug worker; vfm-db-watch says when its files changed): the database
  * taken out of a host, and given to another (its warnings stay behind). */
-char         *vfm_host_db_key         (VfmHost *host);
 VfmDb        *vfm_host_steal_db       (VfmHost *host);
 void          vfm_host_adopt_db       (VfmHost *host,
                                        VfmDb   *db);
 char         *vfm_host_db_origin      (VfmHost *host);
 char         *vfm_host_module_driver  (VfmHost *host, const char *module);
+/* What the host remembers of loaded modules and their drivers, forgotten
+ * (after a module was loaded). */
+void          vfm_host_forget_modules (VfmHost *host);
 GPtrArray    *vfm_host_devices        (VfmHost *host,
                                        GPtrArray *warnings,
                                        GError **error);

@@ -22,24 +22,22 @@ struct _VfmUdevMonitor {
   gpointer user_data;
 };
 
-/* One message, if one is there (the socket does not block): FALSE when
- * none is left. libudev skips the kernel's messages of other subsystems. */
+/* One message, if one is there (the socket does not block), passed on
+ * before the lock is let go (so a drain that returns has passed on all it
+ * or the main loop read). FALSE when none is left. libudev skips the
+ * kernel's messages of other subsystems. */
 static gboolean
 receive_one (VfmUdevMonitor *m)
 {
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&m->lock);
   g_autoptr (VfmUdevDevice) dev = NULL;
-  g_autofree char *action = NULL, *bdf = NULL;
+  const char *action, *bdf;
 
-  g_mutex_lock (&m->lock);
   errno = 0;
-  dev = udev_monitor_receive_device (m->monitor);
-  if (dev != NULL) {
-    action = g_strdup (udev_device_get_action (dev));
-    bdf = g_strdup (udev_device_get_sysname (dev));
-  }
-  g_mutex_unlock (&m->lock);
-  if (dev == NULL)
-    return errno != EAGAIN && errno != EWOULDBLOCK && errno != 0; /* ENOBUFS: go on reading */
+  if ((dev = udev_monitor_receive_device (m->monitor)) == NULL)
+    return errno != EAGAIN && errno != EWOULDBLOCK; /* ENOBUFS and the like: read on */
+  action = udev_device_get_action (dev);
+  bdf = udev_device_get_sysname (dev);
   if (action != NULL && bdf != NULL)
     m->func (action, bdf, m->user_data);
   return TRUE;
@@ -52,12 +50,14 @@ on_event (int fd, GIOCondition cond, gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-void
+gboolean
 vfm_udev_monitor_drain (VfmUdevMonitor *m)
 {
   /* bounded: a flood of events is the main loop's to read */
-  for (guint i = 0; i < 256 && receive_one (m); i++)
-    ;
+  for (guint i = 0; i < 256; i++)
+    if (!receive_one (m))
+      return TRUE;
+  return FALSE;
 }
 
 VfmUdevMonitor *

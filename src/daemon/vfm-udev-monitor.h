@@ -20,8 +20,8 @@ VfmUdevMonitor *vfm_udev_monitor_new  (VfmUdevFunc func,
                                        GError    **error);
 /* Reads and passes on what the socket holds now, from any thread (vfmigd's
  * hotplug worker, once a sriov_numvfs write is over: the kernel sent that
- * write's add events before it returned). */
-void            vfm_udev_monitor_drain (VfmUdevMonitor *monitor);
+ * write's add events before it returned). TRUE when it read all. */
+gboolean        vfm_udev_monitor_drain (VfmUdevMonitor *monitor);
 void            vfm_udev_monitor_free (VfmUdevMonitor *monitor);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VfmUdevMonitor, vfm_udev_monitor_free)

@@ -40,9 +40,11 @@ void        vfm_hotplug_keep_db   (VfmHotplug *hp,
                                    VfmHost    *host,
                                    VfmDbWatch *watch);
 /* Reads the add events already sent and not yet read (the daemon's uevent
- * monitor), passing them to vfm_hotplug_added; called by the worker once a
- * write is over, from its thread, never with the worker's lock held. */
-typedef void (*VfmHotplugDrain) (gpointer user_data);
+ * monitor), passing them to vfm_hotplug_added before it returns; called by
+ * the worker once a write is over, from its thread, never with the
+ * worker's lock held. TRUE when it read all there was (the write's VFs not
+ * announced by then never will be: they are not waited for). */
+typedef gboolean (*VfmHotplugDrain) (gpointer user_data);
 void        vfm_hotplug_set_drain (VfmHotplug      *hp,
                                    VfmHotplugDrain  drain,
                                    gpointer         user_data);

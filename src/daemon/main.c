@@ -49,11 +49,15 @@ static void
 on_uevent (const char *action, const char *bdf, gpointer user_data)
 {
   VfmDaemon *d = user_data;
-  vfm_daemon_log (G_LOG_LEVEL_DEBUG, action, bdf, "uevent %s %s", action, bdf);
-  if (g_str_equal (action, "add"))
+  /* only what vfmigd acts on is logged: a new VF alone brings a "change"
+   * too, and a bind its own "bind", on the way to the binds */
+  if (g_str_equal (action, "add")) {
+    vfm_daemon_log (G_LOG_LEVEL_DEBUG, action, bdf, "uevent %s %s", action, bdf);
     vfm_hotplug_added (d->hotplug, bdf);
-  else if (g_str_equal (action, "remove"))
+  } else if (g_str_equal (action, "remove")) {
+    vfm_daemon_log (G_LOG_LEVEL_DEBUG, action, bdf, "uevent %s %s", action, bdf);
     vfm_worker_removed (&d->config, bdf);
+  }
 }
 
 /* Damaged state files are named at start (recovery names damaged intents) and

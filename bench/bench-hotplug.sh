@@ -23,9 +23,11 @@
 #           and (builds with the hotplug worker) that split by the worker's
 #           "hotplug round" debug lines: round begins, write over and its VFs
 #           announced, last "bound";
-#           in run 1 `udevadm monitor --kernel --udev` also gives how long
-#           systemd-udevd holds the first add event before it passes it on
-#           (what vfmigd waited for when it listened to udev)
+#   udev    (not timed, no vfmigd) a write watched by `udevadm monitor
+#           --kernel --udev`: how long systemd-udevd holds the first add
+#           event before it passes it on (what vfmigd waited for when it
+#           listened to udev); on its own, because the monitor prints every
+#           event and took the CPU from the vfmigd runs it once sat beside
 #   vf create  `vfmigctl --json vf create PF N` (no daemon): it writes
 #           sriov_numvfs and binds the VFs it created itself, as one batch;
 #           wall time (fork+exec and start-up included) and its own "seconds"
@@ -49,7 +51,7 @@ while (($#)); do
     --vfs) nvfs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --guest) guest=1; shift ;;
-    -h | --help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) printf 'bench-hotplug.sh: unknown argument %s (try --help)\n' "$1" >&2; exit 2 ;;
     esac
 done
@@ -214,12 +216,9 @@ udev_split() {
 }
 
 daemon_run() { # ROUND
-    local t0 tw t1 t0ms first='' last='' round='' gathered='' l mon=''
+    local t0 tw t1 t0ms first='' last='' round='' gathered='' l
     start_daemon || { fail vfmigd; note "vfmigd did not start: $text"; return; }
     (($1 == 1)) && idle_probe "after start"
-    udevadm monitor --kernel --udev --subsystem-match=pci >/run/bench-udevadm.log 2>&1 &
-    mon=$!
-    wait_for 'slurp /run/bench-udevadm.log; [[ $text == *"UDEV - the event"* ]]' 10 || true
     t0=${EPOCHREALTIME/./}
     w "$P/sriov_numvfs" "$nvfs"
     tw=${EPOCHREALTIME/./}
@@ -249,12 +248,27 @@ daemon_run() { # ROUND
         fail vfmigd
         note "vfmigd run $1: not all bound after 60 s"
     fi
-    lab_sleep 1 # udevd passes the last add on
+    lab_sleep 1 # udevd passes the last events on
+    w "$P/sriov_numvfs" 0
+    stop_daemon
+}
+
+# How long systemd-udevd holds a new VF's add event before it passes it on
+# (what vfmigd waited for while it listened to udev): a write of its own,
+# not timed, with no vfmigd; `udevadm monitor` prints every event of both
+# kinds, and beside a timed run it took the CPU from what was timed.
+udev_run() {
+    local mon
+    udevadm monitor --kernel --udev --subsystem-match=pci >/run/bench-udevadm.log 2>&1 &
+    mon=$!
+    wait_for 'slurp /run/bench-udevadm.log; [[ $text == *"UDEV - the event"* ]]' 10 || true
+    w "$P/sriov_numvfs" "$nvfs"
+    wait_for 'slurp /run/bench-udevadm.log; [[ $text =~ UDEV\ +\[[^]]*\]\ +add ]]' 10 || true
     kill -TERM "$mon" 2>/dev/null
     wait "$mon" 2>/dev/null
     udev_split
     w "$P/sriov_numvfs" 0
-    stop_daemon
+    lab_sleep 1 # udevd done with the removes before the next timed write
 }
 
 # vfmigctl vf create, no daemon: the command that creates the VFs binds them
@@ -289,6 +303,7 @@ for ((r = 1; r <= runs; r++)); do
     floor_run
     daemon_run "$r"
     vfcreate_run
+    udev_run
 done
 
 # ---------------------------------------------------------------- report
@@ -325,7 +340,7 @@ for key in floor numvfs-write vfmigd vfmigd-to-event vfmigd-event-to-bound vfmig
     vfmigd-round-to-gathered) label="… … round begins → the write over and its VFs announced (waits on the kernel)" ;;
     vfmigd-write-to-gathered) label="… … (the write's return, as the timing script saw it → the worker saw it; ms resolution)" ;;
     vfmigd-gathered-to-bound) label="… … → last VF bound: policy, locks, journal, kernel writes, verification, groups" ;;
-    udev-hold) label="systemd-udevd: kernel add event → its udev add event (udevadm monitor, run 1)" ;;
+    udev-hold) label="systemd-udevd: kernel add event → its udev add event (udevadm monitor, untimed writes)" ;;
     vfcreate) label="**vfmigctl vf create** (no daemon): command → every VF bound (fork+exec included)" ;;
     vfcreate-own) label="… its own seconds (sriov_numvfs write and the batch bind)" ;;
     esac

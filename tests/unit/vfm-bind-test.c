@@ -707,6 +707,49 @@ hotplug_event (const VfmPolicyEvent *e, gpointer data)
     vfm_hotplug_added (s->hp, s->announce);
 }
 
+#define AUTO_BIND_POLICY "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n"
+
+/* A hotplug worker on the fixture's host with POLICY in policies.d/t.conf;
+ * TIMEOUT_MS: its announce timeout (0: the default); DRAIN: a monitor's
+ * socket it reads (hotplug_drain) */
+static void
+hotplug_start (Fixture *f, HotplugSeen *s, const char *policy, guint timeout_ms, gboolean drain)
+{
+  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
+  vfm_test_write (pol, policy);
+  s->seen = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_init (&s->lock);
+  s->hp = vfm_hotplug_new (f->root, hotplug_event, s);
+  if (timeout_ms > 0)
+    vfm_hotplug_set_announce_timeout (s->hp, timeout_ms);
+  if (drain)
+    vfm_hotplug_set_drain (s->hp, hotplug_drain, s);
+}
+
+static void
+hotplug_add (HotplugSeen *s, const char *bdf)
+{
+  vfm_hotplug_added (s->hp, bdf);
+  vfm_hotplug_wait_idle (s->hp);
+}
+
+/* the worker gone, what it said in the test's log */
+static void
+hotplug_stop (HotplugSeen *s)
+{
+  g_clear_pointer (&s->hp, vfm_hotplug_free);
+  for (guint i = 0; i < s->seen->len; i++)
+    g_test_message ("event: %s", (char *) g_ptr_array_index (s->seen, i));
+}
+
+static void
+hotplug_seen_clear (HotplugSeen *s)
+{
+  g_clear_pointer (&s->hp, vfm_hotplug_free);
+  g_ptr_array_unref (s->seen);
+  g_mutex_clear (&s->lock);
+}
+
 static guint
 count_seen (HotplugSeen *s, const char *needle)
 {
@@ -722,20 +765,13 @@ count_seen (HotplugSeen *s, const char *needle)
 static void
 test_hotplug_one_write_one_batch (Fixture *f, gconstpointer data)
 {
-  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
-  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free), .announce = VF1 };
+  HotplugSeen s = { .announce = VF1 };
   g_autoptr (GPtrArray) pending = NULL;
   g_autofree char *now = NULL, *now1 = NULL;
 
-  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
-  g_mutex_init (&s.lock);
-  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
-  vfm_hotplug_added (s.hp, VF);
-  vfm_hotplug_wait_idle (s.hp);
-  g_clear_pointer (&s.hp, vfm_hotplug_free);
-
-  for (guint i = 0; i < s.seen->len; i++)
-    g_test_message ("event: %s", (char *) g_ptr_array_index (s.seen, i));
+  hotplug_start (f, &s, AUTO_BIND_POLICY, 0, FALSE);
+  hotplug_add (&s, VF);
+  hotplug_stop (&s);
   g_assert_cmpuint (count_seen (&s, "auto-bind of 2 devices as one request (journal record batch-"), ==, 1);
   g_assert_cmpuint (count_seen (&s, ": " VF " " VF1), ==, 1);
   g_assert_cmpuint (count_seen (&s, "auto-bind of"), ==, 1);
@@ -750,8 +786,7 @@ test_hotplug_one_write_one_batch (Fixture *f, gconstpointer data)
   g_assert_true (is_owned (f->sr, VF1));
   pending = vfm_journal_list_intents (f->sr, NULL);
   g_assert_cmpuint (pending->len, ==, 0);
-  g_ptr_array_unref (s.seen);
-  g_mutex_clear (&s.lock);
+  hotplug_seen_clear (&s);
 }
 
 /* The other VF's add is in the monitor's socket, which nobody else reads
@@ -761,21 +796,12 @@ test_hotplug_one_write_one_batch (Fixture *f, gconstpointer data)
 static void
 test_hotplug_reads_queued_events (Fixture *f, gconstpointer data)
 {
-  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
-  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free), .queued = VF1 };
+  HotplugSeen s = { .queued = VF1 };
   g_autofree char *now = NULL, *now1 = NULL;
 
-  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
-  g_mutex_init (&s.lock);
-  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
-  vfm_hotplug_set_announce_timeout (s.hp, 200);
-  vfm_hotplug_set_drain (s.hp, hotplug_drain, &s);
-  vfm_hotplug_added (s.hp, VF);
-  vfm_hotplug_wait_idle (s.hp);
-  g_clear_pointer (&s.hp, vfm_hotplug_free);
-
-  for (guint i = 0; i < s.seen->len; i++)
-    g_test_message ("event: %s", (char *) g_ptr_array_index (s.seen, i));
+  hotplug_start (f, &s, AUTO_BIND_POLICY, 200, TRUE);
+  hotplug_add (&s, VF);
+  hotplug_stop (&s);
   g_assert_cmpuint (s.drains, >=, 1);
   g_assert_null (s.queued);
   g_assert_cmpuint (count_seen (&s, "auto-bind of 2 devices as one request (journal record batch-"), ==, 1);
@@ -785,8 +811,7 @@ test_hotplug_reads_queued_events (Fixture *f, gconstpointer data)
   now1 = link_driver (f, VF1);
   g_assert_cmpstr (now, ==, "mlx5_vfio_pci");
   g_assert_cmpstr (now1, ==, "mlx5_vfio_pci");
-  g_ptr_array_unref (s.seen);
-  g_mutex_clear (&s.lock);
+  hotplug_seen_clear (&s);
 }
 
 /* A VF re-added on its own (a rescan) while its sibling stays unbound,
@@ -797,21 +822,12 @@ test_hotplug_reads_queued_events (Fixture *f, gconstpointer data)
 static void
 test_hotplug_rescan_does_not_wait (Fixture *f, gconstpointer data)
 {
-  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
-  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free) };
+  HotplugSeen s = { 0 };
   g_autofree char *now = NULL, *now1 = NULL;
 
-  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
-  g_mutex_init (&s.lock);
-  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
-  vfm_hotplug_set_announce_timeout (s.hp, 60000);
-  vfm_hotplug_set_drain (s.hp, hotplug_drain, &s);
-  vfm_hotplug_added (s.hp, VF);
-  vfm_hotplug_wait_idle (s.hp);
-  g_clear_pointer (&s.hp, vfm_hotplug_free);
-
-  for (guint i = 0; i < s.seen->len; i++)
-    g_test_message ("event: %s", (char *) g_ptr_array_index (s.seen, i));
+  hotplug_start (f, &s, AUTO_BIND_POLICY, 60000, TRUE);
+  hotplug_add (&s, VF);
+  hotplug_stop (&s);
   g_assert_cmpuint (count_seen (&s, "1 unbound VFs of the same PFs were not announced, so not made by this write"), ==, 1);
   g_assert_cmpuint (count_seen (&s, "waiting for the add events"), ==, 0);
   g_assert_cmpuint (count_seen (&s, "bound " VF " to mlx5_vfio_pci"), ==, 1);
@@ -820,8 +836,7 @@ test_hotplug_rescan_does_not_wait (Fixture *f, gconstpointer data)
   now1 = link_driver (f, VF1);
   g_assert_cmpstr (now, ==, "mlx5_vfio_pci");
   g_assert_null (now1);
-  g_ptr_array_unref (s.seen);
-  g_mutex_clear (&s.lock);
+  hotplug_seen_clear (&s);
 }
 
 /* The add of the other VF never comes (a lost event): past the deadline the
@@ -830,16 +845,11 @@ test_hotplug_rescan_does_not_wait (Fixture *f, gconstpointer data)
 static void
 test_hotplug_unannounced_vf_left (Fixture *f, gconstpointer data)
 {
-  g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
-  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free) };
+  HotplugSeen s = { 0 };
   g_autofree char *now = NULL, *now1 = NULL, *later1 = NULL;
 
-  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
-  g_mutex_init (&s.lock);
-  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
-  vfm_hotplug_set_announce_timeout (s.hp, 200);
-  vfm_hotplug_added (s.hp, VF);
-  vfm_hotplug_wait_idle (s.hp);
+  hotplug_start (f, &s, AUTO_BIND_POLICY, 200, FALSE);
+  hotplug_add (&s, VF);
   g_assert_cmpuint (count_seen (&s, "1 VFs created with the others were not announced within 200 ms"), ==, 1);
   g_assert_cmpuint (count_seen (&s, "bound " VF " to mlx5_vfio_pci"), ==, 1);
   g_assert_cmpuint (count_seen (&s, "auto-bind of"), ==, 0); /* a request of one: its own record */
@@ -849,15 +859,13 @@ test_hotplug_unannounced_vf_left (Fixture *f, gconstpointer data)
   g_assert_null (now1);
   g_assert_false (is_owned (f->sr, VF1));
 
-  vfm_hotplug_added (s.hp, VF1);
-  vfm_hotplug_wait_idle (s.hp);
-  g_clear_pointer (&s.hp, vfm_hotplug_free);
+  hotplug_add (&s, VF1);
+  hotplug_stop (&s);
   later1 = link_driver (f, VF1);
   g_assert_cmpstr (later1, ==, "mlx5_vfio_pci");
   g_assert_cmpuint (count_seen (&s, "bound " VF " to"), ==, 1);
   g_assert_cmpuint (count_seen (&s, "bound " VF1 " to mlx5_vfio_pci"), ==, 1);
-  g_ptr_array_unref (s.seen);
-  g_mutex_clear (&s.lock);
+  hotplug_seen_clear (&s);
 }
 
 /* The worker keeps the parsed database from round to round, but a policy
@@ -867,12 +875,10 @@ static void
 test_hotplug_policy_edit_applies (Fixture *f, gconstpointer data)
 {
   g_autofree char *pol = g_build_filename (f->root, "etc/vfmig/policies.d/t.conf", NULL);
-  HotplugSeen s = { .seen = g_ptr_array_new_with_free_func (g_free), .announce = VF1 };
+  HotplugSeen s = { .announce = VF1 };
   g_autofree char *before = NULL, *after = NULL, *after1 = NULL;
 
-  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=false\n");
-  g_mutex_init (&s.lock);
-  s.hp = vfm_hotplug_new (f->root, hotplug_event, &s);
+  hotplug_start (f, &s, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=false\n", 0, FALSE);
   {
     /* as vfmigd's start does: the database read at start is the first round's */
     g_autoptr (VfmHost) host = vfm_host_new (f->root, NULL);
@@ -880,23 +886,20 @@ test_hotplug_policy_edit_applies (Fixture *f, gconstpointer data)
     g_assert_nonnull (vfm_host_db (host, NULL));
     vfm_hotplug_keep_db (s.hp, host, watch);
   }
-  vfm_hotplug_added (s.hp, VF);
-  vfm_hotplug_wait_idle (s.hp);
+  hotplug_add (&s, VF);
   before = link_driver (f, VF);
   g_assert_null (before);
   g_assert_cmpuint (count_seen (&s, "bound "), ==, 0);
 
-  vfm_test_write (pol, "[Policy cx]\nIds=15b3:101e\nManage=true\nAutoBind=true\n");
-  vfm_hotplug_added (s.hp, VF);
-  vfm_hotplug_wait_idle (s.hp);
-  g_clear_pointer (&s.hp, vfm_hotplug_free);
+  vfm_test_write (pol, AUTO_BIND_POLICY);
+  hotplug_add (&s, VF);
+  hotplug_stop (&s);
   after = link_driver (f, VF);
   after1 = link_driver (f, VF1);
   g_assert_cmpstr (after, ==, "mlx5_vfio_pci");
   g_assert_cmpstr (after1, ==, "mlx5_vfio_pci");
   g_assert_cmpuint (count_seen (&s, "auto-bind of 2 devices as one request"), ==, 1);
-  g_ptr_array_unref (s.seen);
-  g_mutex_clear (&s.lock);
+  hotplug_seen_clear (&s);
 }
 
 int

@@ -22,7 +22,8 @@
 #           listens to the kernel rather than to udev), that -> last "bound",
 #           and (builds with the hotplug worker) that split by the worker's
 #           "hotplug round" debug lines: round begins, write over and its VFs
-#           announced, last "bound";
+#           announced (since issue 21's third part: said by the round's
+#           closing line, in ms after it began), last "bound";
 #   udev    (not timed, no vfmigd) a write watched by `udevadm monitor
 #           --kernel --udev`: how long systemd-udevd holds the first add
 #           event before it passes it on (what vfmigd waited for when it
@@ -51,7 +52,7 @@ while (($#)); do
     --vfs) nvfs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --guest) guest=1; shift ;;
-    -h | --help) sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) printf 'bench-hotplug.sh: unknown argument %s (try --help)\n' "$1" >&2; exit 2 ;;
     esac
 done
@@ -216,7 +217,7 @@ udev_split() {
 }
 
 daemon_run() { # ROUND
-    local t0 tw t1 t0ms first='' last='' round='' gathered='' l
+    local t0 tw t1 t0ms first='' last='' round='' gathered='' gathered_ms='' after='' l
     start_daemon || { fail vfmigd; note "vfmigd did not start: $text"; return; }
     (($1 == 1)) && idle_probe "after start"
     t0=${EPOCHREALTIME/./}
@@ -230,18 +231,25 @@ daemon_run() { # ROUND
             [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ uevent\ add\  && -z $first ]] && first=${BASH_REMATCH[1]}
             [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ bound\  ]] && last=${BASH_REMATCH[1]}
             [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ hotplug\ round:\ took\  && -z $round ]] && round=${BASH_REMATCH[1]}
+            # builds before the round's one closing line logged this one on the way
             [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ hotplug\ round:\ no\ write && -z $gathered ]] && gathered=${BASH_REMATCH[1]}
+            [[ $l =~ hotplug\ round:\ [0-9]+\ devices\;\ no\ write\ under\ way\ and\ its\ VFs\ announced\ ([0-9]+)\.([0-9])\ ms && -z $after ]] &&
+                after=$((10#${BASH_REMATCH[1]} * 1000 + 10#${BASH_REMATCH[2]} * 100))
         done </run/bench-vfmigd.log
+        # the write over, in the log's ms since midnight: logged, or the
+        # round's beginning plus what its closing line says
+        [[ -z $gathered && -n $round && -n $after ]] && gathered_ms=$(($(log_ms "$round") + after / 1000))
+        [[ -n $gathered ]] && gathered_ms=$(log_ms "$gathered")
         if [[ -n $first && -n $last ]]; then
             add "vfmigd-to-event" $((($(log_ms "$first") - t0ms) * 1000))
             add "vfmigd-event-to-bound" $((($(log_ms "$last") - $(log_ms "$first")) * 1000))
         fi
         # the hotplug worker's steps (builds since issue 21's second part)
-        if [[ -n $first && -n $round && -n $gathered && -n $last ]]; then
+        if [[ -n $first && -n $round && -n $gathered_ms && -n $last ]]; then
             add "vfmigd-event-to-round" $((($(log_ms "$round") - $(log_ms "$first")) * 1000))
-            add "vfmigd-round-to-gathered" $((($(log_ms "$gathered") - $(log_ms "$round")) * 1000))
-            add "vfmigd-write-to-gathered" $((($(log_ms "$gathered") - t0ms) * 1000 - (tw - t0)))
-            add "vfmigd-gathered-to-bound" $((($(log_ms "$last") - $(log_ms "$gathered")) * 1000))
+            add "vfmigd-round-to-gathered" $(((gathered_ms - $(log_ms "$round")) * 1000))
+            add "vfmigd-write-to-gathered" $(((gathered_ms - t0ms) * 1000 - (tw - t0)))
+            add "vfmigd-gathered-to-bound" $((($(log_ms "$last") - gathered_ms) * 1000))
         fi
         (($1 == 1)) && idle_probe "after binding"
     else

@@ -110,8 +110,9 @@ vf_create_under_way (VfmHost *host, VfmPciDevice *dev)
 
 /* The policy's part before any binding: autoprobe off on a managed PF,
  * then whether the device is to be bound (a policy marks it auto-bind, it
- * is not on its selected driver, no live vf create binds it itself). */
-static gboolean
+ * is not on its selected driver, no live vf create binds it itself): its
+ * selection when it is, NULL when not. */
+static VfmSelection *
 wants_bind (VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
 {
   const char *bdf = vfm_pci_device_bdf (dev);
@@ -123,31 +124,61 @@ wants_bind (VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
     autoprobe_off (host, dev, events);
   if ((sel = vfm_host_select (host, dev, &error)) == NULL) {
     event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, error->message);
-    return FALSE;
+    return NULL;
   }
   if (!sel->auto_bind || g_strcmp0 (vfm_pci_device_driver (dev), sel->selected->driver) == 0)
-    return FALSE;
+    return NULL;
   if ((creator = vf_create_under_way (host, dev)) > 0) {
     event (events, G_LOG_LEVEL_DEBUG, "autobind", bdf, "%s left to the vf create of pid %d, which binds it", bdf,
            creator);
-    return FALSE;
+    return NULL;
   }
-  return TRUE;
+  return g_steal_pointer (&sel);
+}
+
+/* The devices a policy binds, with their selections (bind_devices) */
+typedef struct {
+  GPtrArray *bdfs;       /* const char *: the devices' own */
+  GPtrArray *selections; /* VfmSelection *, owned */
+} ToBind;
+
+static void
+to_bind_init (ToBind *t)
+{
+  t->bdfs = g_ptr_array_new ();
+  t->selections = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_selection_free);
+}
+
+static void
+to_bind_add_if_wanted (ToBind *t, VfmHost *host, VfmPciDevice *dev, GPtrArray *events)
+{
+  VfmSelection *sel = wants_bind (host, dev, events);
+  if (sel == NULL)
+    return;
+  g_ptr_array_add (t->bdfs, (gpointer) vfm_pci_device_bdf (dev));
+  g_ptr_array_add (t->selections, sel);
+}
+
+static void
+to_bind_clear (ToBind *t)
+{
+  g_ptr_array_unref (t->bdfs);
+  g_ptr_array_unref (t->selections);
 }
 
 /* The devices to bind, as one request (vfm_binder_bind_many): their locks
  * in one pass, one journal record, each verified; a result per device. */
 static void
-bind_devices (VfmHost *host, GPtrArray *bdfs, GPtrArray *events)
+bind_devices (VfmHost *host, ToBind *t, GPtrArray *events)
 {
   g_autoptr (GPtrArray) recovered = g_ptr_array_new_with_free_func ((GDestroyNotify) vfm_bind_result_free);
   g_autoptr (GPtrArray) results = NULL;
   g_autoptr (GString) members = g_string_new (NULL);
   const char *batch = NULL;
 
-  if (bdfs->len == 0)
+  if (t->bdfs->len == 0)
     return;
-  results = vfm_binder_bind_many (host, bdfs, NULL, 0, NULL, NULL, recovered);
+  results = vfm_binder_bind_selected (host, t->bdfs, t->selections, recovered);
   for (guint i = 0; i < recovered->len; i++) {
     const VfmBindResult *r = g_ptr_array_index (recovered, i);
     event (events, r->error ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE, "recover", r->bdf, "first recovered: %s",
@@ -175,7 +206,7 @@ vfm_autobind_devices (VfmHost *host, GPtrArray *bdfs)
 {
   GPtrArray *events = events_new ();
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) to_bind = g_ptr_array_new ();
+  ToBind to_bind;
 
   if (vfm_host_db (host, &error) == NULL) {
     for (guint i = 0; i < bdfs->len; i++) {
@@ -184,16 +215,18 @@ vfm_autobind_devices (VfmHost *host, GPtrArray *bdfs)
     }
     return events;
   }
+  to_bind_init (&to_bind);
   for (guint i = 0; i < bdfs->len; i++) {
     const char *bdf = g_ptr_array_index (bdfs, i);
     g_autoptr (GError) local = NULL;
     VfmPciDevice *dev = vfm_host_device (host, bdf, &local);
     if (dev == NULL)
       event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, local->message);
-    else if (wants_bind (host, dev, events))
-      g_ptr_array_add (to_bind, (gpointer) vfm_pci_device_bdf (dev));
+    else
+      to_bind_add_if_wanted (&to_bind, host, dev, events);
   }
-  bind_devices (host, to_bind, events);
+  bind_devices (host, &to_bind, events);
+  to_bind_clear (&to_bind);
   return events;
 }
 
@@ -204,7 +237,7 @@ vfm_autobind_start (VfmHost *host)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) recovered = NULL;
   g_autoptr (GPtrArray) devices = NULL;
-  g_autoptr (GPtrArray) to_bind = g_ptr_array_new ();
+  ToBind to_bind;
 
   if (vfm_host_db (host, &error) == NULL) {
     event (events, G_LOG_LEVEL_WARNING, "recover", NULL, "cannot recover or apply policy: %s", error->message);
@@ -232,12 +265,11 @@ vfm_autobind_start (VfmHost *host)
     return events;
   }
   /* every device to bind as one request */
-  for (guint i = 0; i < devices->len; i++) {
-    VfmPciDevice *dev = g_ptr_array_index (devices, i);
-    if (wants_bind (host, dev, events))
-      g_ptr_array_add (to_bind, (gpointer) vfm_pci_device_bdf (dev));
-  }
-  bind_devices (host, to_bind, events);
+  to_bind_init (&to_bind);
+  for (guint i = 0; i < devices->len; i++)
+    to_bind_add_if_wanted (&to_bind, host, g_ptr_array_index (devices, i), events);
+  bind_devices (host, &to_bind, events);
+  to_bind_clear (&to_bind);
   return events;
 }
 

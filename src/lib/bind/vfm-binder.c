@@ -322,7 +322,7 @@ item_clear (Item *it)
 /* The driver a device is to get, and whether the host can spare it. FALSE
  * with r->error set when it cannot be bound. */
 static gboolean
-plan_item (VfmHost *host, Item *it, const char *driver_name, VfmBindFlags flags)
+plan_item (VfmHost *host, Item *it, const char *driver_name, const VfmSelection *given, VfmBindFlags flags)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
   VfmBindResult *r = it->r;
@@ -332,7 +332,8 @@ plan_item (VfmHost *host, Item *it, const char *driver_name, VfmBindFlags flags)
     if (!vfm_binder_resolve_driver (host, driver_name, &it->target, &it->module, &r->error))
       return FALSE;
   } else {
-    g_autoptr (VfmSelection) sel = vfm_host_select (host, it->dev, &r->error);
+    g_autoptr (VfmSelection) made = given ? NULL : vfm_host_select (host, it->dev, &r->error);
+    const VfmSelection *sel = given ? given : made;
     if (sel == NULL)
       return FALSE;
     if (sel->selected == NULL) {
@@ -533,9 +534,10 @@ recover_held (VfmHost *host, GHashTable *held, GPtrArray *recovered)
     drop_from_batch (sr, key, value);
 }
 
-GPtrArray *
-vfm_binder_bind_many (VfmHost *host, GPtrArray *bdfs, const char *driver_name, VfmBindFlags flags,
-                      VfmBindProgress progress, gpointer progress_data, GPtrArray *recovered)
+/* SELECTIONS: NULL, or one per BDF (vfm_binder_bind_selected) */
+static GPtrArray *
+bind_many (VfmHost *host, GPtrArray *bdfs, const char *driver_name, GPtrArray *selections, VfmBindFlags flags,
+           VfmBindProgress progress, gpointer progress_data, GPtrArray *recovered)
 {
   VfmSysroot *sr = vfm_host_sysroot (host);
   gboolean dry = (flags & VFM_BIND_DRY_RUN) != 0;
@@ -564,7 +566,7 @@ vfm_binder_bind_many (VfmHost *host, GPtrArray *bdfs, const char *driver_name, V
       it->r->message = g_strdup_printf ("%s is named more than once; bound once", it->bdf);
       continue;
     }
-    it->act = plan_item (host, it, driver_name, flags);
+    it->act = plan_item (host, it, driver_name, selections ? g_ptr_array_index (selections, i) : NULL, flags);
   }
 
   /* 2. the locks of every device to bind, in one pass, in BDF order */
@@ -660,6 +662,20 @@ vfm_binder_bind_many (VfmHost *host, GPtrArray *bdfs, const char *driver_name, V
     item_clear (&items[i]);
   }
   return results;
+}
+
+GPtrArray *
+vfm_binder_bind_many (VfmHost *host, GPtrArray *bdfs, const char *driver_name, VfmBindFlags flags,
+                      VfmBindProgress progress, gpointer progress_data, GPtrArray *recovered)
+{
+  return bind_many (host, bdfs, driver_name, NULL, flags, progress, progress_data, recovered);
+}
+
+GPtrArray *
+vfm_binder_bind_selected (VfmHost *host, GPtrArray *bdfs, GPtrArray *selections, GPtrArray *recovered)
+{
+  g_return_val_if_fail (selections != NULL && selections->len == bdfs->len, NULL);
+  return bind_many (host, bdfs, NULL, selections, 0, NULL, NULL, recovered);
 }
 
 VfmBindResult *

@@ -66,6 +66,14 @@ GPtrArray     *vfm_binder_bind_many (VfmHost         *host,
                                      VfmBindProgress  progress,
                                      gpointer         progress_data,
                                      GPtrArray       *recovered);
+/* vfm_binder_bind_many with each device's driver as SELECTIONS says (one
+ * VfmSelection per BDF, in order: vfm_host_select's on the same host, with
+ * a selected driver), not selected again (vfmigd's auto-bind has just
+ * selected them to decide). */
+GPtrArray     *vfm_binder_bind_selected (VfmHost   *host,
+                                         GPtrArray *bdfs,
+                                         GPtrArray *selections,
+                                         GPtrArray *recovered);
 VfmBindResult *vfm_binder_unbind    (VfmHost      *host,
                                      const char   *bdf,
                                      VfmBindFlags  flags);

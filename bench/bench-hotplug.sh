@@ -137,7 +137,8 @@ declare -A samples=() failed=()
 add() { samples[$1]+="$2 "; }
 fail() { failed[$1]=$((${failed[$1]:-0} + 1)); }
 
-floor_run() {
+declare -A floor_of=() vfmigd_of=() # ROUND -> us: the paired ratio
+floor_run() { # ROUND
     local t0 tw t1 vf
     t0=${EPOCHREALTIME/./}
     w "$P/sriov_numvfs" "$nvfs"
@@ -149,6 +150,7 @@ floor_run() {
     t1=${EPOCHREALTIME/./}
     if all_on; then
         add floor $((t1 - t0))
+        floor_of[$1]=$((t1 - t0))
         add numvfs-write $((tw - t0))
     else
         fail floor
@@ -226,6 +228,7 @@ daemon_run() { # ROUND
     if wait_for all_on 60; then
         t1=${EPOCHREALTIME/./}
         add vfmigd $((t1 - t0))
+        vfmigd_of[$1]=$((t1 - t0))
         t0ms=$(tod_ms "$t0")
         while IFS= read -r l; do
             [[ $l =~ ([0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}):\ uevent\ add\  && -z $first ]] && first=${BASH_REMATCH[1]}
@@ -308,14 +311,14 @@ vfcreate_run() {
 t_start=${EPOCHREALTIME/./}
 note "bench: $nvfs VFs of $pf, $runs runs"
 for ((r = 1; r <= runs; r++)); do
-    floor_run
+    floor_run "$r"
     daemon_run "$r"
     vfcreate_run
     udev_run
 done
 
 # ---------------------------------------------------------------- report
-ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+ms() { local v=$1 sign=''; ((v < 0)) && { sign=-; v=$((-v)); }; printf '%s%d.%03d' "$sign" $((v / 1000)) $((v % 1000)); }
 stats() {
     local -a v
     read -r -a v <<<"$1"
@@ -358,6 +361,17 @@ for key in floor numvfs-write vfmigd vfmigd-to-event vfmigd-event-to-bound vfmig
         ratio=$(awk -v a="$med" -v b="$floor_med" 'BEGIN { if (b > 0) printf "%.1f×", a / b; else print "-" }')
     printf '| %s | %d | %s | %s | %s | %s |\n' "$label" "$n" "$(ms "$mn")" "$(ms "$med")" "$(ms "$mx")" "$ratio"
 done
+paired=''
+for r in "${!vfmigd_of[@]}"; do
+    [[ -n ${floor_of[$r]:-} ]] && paired+="$((vfmigd_of[$r] * 1000 / floor_of[$r])) "
+done
+if [[ -n $paired ]]; then
+    read -r n mn med mx <<<"$(stats "$paired")"
+    echo
+    printf 'Paired: each round'"'"'s vfmigd time over the same round'"'"'s floor (written back to back, so\n'
+    printf 'both see the same load): median %d.%03d×, min %d.%03d×, max %d.%03d× over %d rounds.\n' \
+        $((med / 1000)) $((med % 1000)) $((mn / 1000)) $((mn % 1000)) $((mx / 1000)) $((mx % 1000)) "$n"
+fi
 echo
 echo "The breakdown rows come from vfmigd's \`G_MESSAGES_DEBUG=vfmig\` log (millisecond"
 echo "timestamps): vfmigd hears of a VF from the kernel's own add event (sent during the"

@@ -13,6 +13,8 @@
 #      by the daemon (its log names the caller's pid), lists them as owned
 #   C  sriov_numvfs 0: vfmigd drops the records of the removed VFs at their
 #      remove events (status, then restore has nothing left)
+#   C1 the policy edited in place (AutoBind=false) while vfmigd runs: the
+#      next write's VFs stay unbound (inotify saw the edit)
 #   C2 vfmigctl vf create with vfmigd running: vf create binds its VFs, the
 #      daemon (which hears the kernel's add events) binds none of them again
 #   D  vfmigd SIGKILLed from outside right after the sriov_numvfs write;
@@ -399,6 +401,30 @@ check "vfmigctl restore after the removal: exit 0, nothing left" \
     eval '((rc == 0)) && [[ -z $(owned) ]]' || show --json restore
 check "restore went through vfmigd (its log: pid $vpid calls io.vfmig.Restore)" \
     eval 'dlog_text; has "$dtext" "pid $vpid) calls io.vfmig.Restore"'
+
+# ===================== C1  a policy edited in place applies at the next write
+# vfmigd keeps the parsed policies between hotplug rounds and learns of an
+# edit from inotify (the lab's root is an overlay: the guest's own changes
+# raise events); an edit it missed would bind these VFs by the old policy.
+check "vfmigd watches its database and policies with inotify (its start log)" \
+    has "$dtext" "driver database and policies: changes seen by inotify" || tap_diag "$dtext"
+printf '%s\n' '# tests/lab/hotplug.sh, C1' '[Policy lab-nvme-vfs]' 'Ids=1b36:0010' 'VirtualFunction=true' \
+    'Manage=true' 'AutoBind=false' >"$POLICY" # truncated and rewritten: the same file
+mark=${#dtext}
+check "C1: echo $NVFS > sriov_numvfs after the policy says AutoBind=false" numvfs "$NVFS"
+read_vfs
+check "C1: vfmigd's hotplug round for the $NVFS VFs ends (its closing debug line)" \
+    wait_for 'dlog_text; has "${dtext:mark}" "hotplug round: $NVFS devices; no write under way"' 30 ||
+    tap_diag "${dtext:mark}"
+for vf in "${vfs[@]}"; do
+    check "C1: $vf left unbound by the edited policy (no driver, no override)" \
+        eval '[[ ! -e $PCI/devices/$vf/driver && $(override "$vf") == "(null)" ]]'
+done
+check "C1: vfmigd bound none of them" eval 'dlog_text; ! has "${dtext:mark}" "bound ${vfs[0]} to"'
+printf '%s\n' '# tests/lab/hotplug.sh' '[Policy lab-nvme-vfs]' 'Ids=1b36:0010' 'VirtualFunction=true' \
+    'Manage=true' 'AutoBind=true' >"$POLICY"
+check "C1: echo 0 > sriov_numvfs" numvfs 0
+vfs=()
 stop_daemon
 assert_eq "vfmigd: SIGTERM -> exit 0" 0 "$drc"
 

@@ -17,14 +17,17 @@
  *     "PCI/IOV: Serialize sysfs sriov_numvfs reads vs writes"); the read
  *     returns when the write has, with every VF of it created;
  *  2. the add events of those VFs: the kernel sent them before the write
- *     returned, so they are in the monitor's socket, or being passed on by
- *     the main loop: a condition wait (vfm_hotplug_added signals it), with a
- *     deadline only as a guard against a lost event (ENOBUFS), not as the
- *     way to gather.
- * Only the VFs that are unbound and not announced yet are waited for: those
+ *     returned, so they are in the monitor's socket: the worker reads the
+ *     socket itself (vfm_hotplug_set_drain) rather than wait for the main
+ *     loop to get the CPU. Read to its end, the socket has told all: a VF
+ *     still not announced was not made by the write. Without a reader (or
+ *     when it could not read to the end) a condition wait for the main
+ *     loop's vfm_hotplug_added, with a deadline only as a guard against a
+ *     lost event (ENOBUFS), not as the way to gather.
+ * Only the VFs that are unbound and not announced yet are looked for: those
  * the write has just created (autoprobe 0, which vfmigd sets on managed
- * PFs). A VF's own event is what makes it bound: a VF nobody announced is
- * left alone, as before.
+ * PFs). A VF's own event is what makes it bound: a VF nobody announced (a
+ * sibling of a VF a rescan brought back) is left alone.
  *
  * The PF of a VF is its "physfn" link, which the kernel creates right AFTER
  * the VF's add event (pci_device_add, then pci_iov_sysfs_link). A device

@@ -4,6 +4,7 @@
 #include "vfm-error.h"
 #include "vfm-json.h"
 #include "vfm-lock.h"
+#include "vfm-strings.h"
 #include "vfm-sysfs.h"
 #include "vfm-sysroot.h"
 
@@ -487,6 +488,26 @@ test_lock_holder_dies (Fixture *f, gconstpointer data)
   close (go[1]);
 }
 
+/* Versions in the data files: X.Y or X.Y.Z and nothing else. */
+static void
+test_version_parse (void)
+{
+  gulong v = 0;
+  g_assert_true (vfm_version_parse ("8.1", &v));
+  g_assert_cmpuint (v, ==, 8001000);
+  g_assert_true (vfm_version_parse ("10.0.2", &v));
+  g_assert_cmpuint (v, ==, 10000002);
+  g_assert_true (vfm_version_parse ("6.12.95", &v));
+  g_assert_cmpuint (v, ==, 6012095);
+  for (const char *const *bad = (const char *const[]) { "8", "8.", "8.1.", "8.1junk", "8.1.2.3", "10.0.2-deb", "v8.1",
+                                                         " 8.1", "8. 1", "8.+1", "8.1000", "8.1.1000", "", NULL };
+       *bad != NULL; bad++) {
+    g_test_message ("refused: \"%s\"", *bad);
+    g_assert_false (vfm_version_parse (*bad, &v));
+  }
+  g_assert_false (vfm_version_parse (NULL, &v));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -500,6 +521,7 @@ main (int argc, char **argv)
   ADD ("/base/sysroot/release-dotdot-refused", test_sysroot_release_refused);
   ADD ("/base/sysfs/read-garbage", test_sysfs_read);
   ADD ("/base/sysfs/write-refuses-symlink", test_sysfs_write_no_symlink);
+  g_test_add_func ("/base/strings/version", test_version_parse);
   g_test_add_func ("/base/json/depth", test_json_depth);
   g_test_add_func ("/base/json/strings", test_json_strings);
   g_test_add_func ("/base/json/refused-bytes", test_json_refused_bytes);

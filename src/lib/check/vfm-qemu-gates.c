@@ -2,8 +2,8 @@
 #include "vfm-qemu-gates.h"
 #include "vfm-datafile.h"
 #include "vfm-error.h"
+#include "vfm-strings.h"
 
-#include <stdio.h>
 
 /* The gates the rules read: a file without one of them is refused whole,
  * rather than a rule silently passing. */
@@ -31,26 +31,6 @@ vfm_qemu_gates_free (VfmQemuGates *g)
   g_free (g);
 }
 
-/* "X.Y" or "X.Y.Z", nothing after it. */
-static gboolean
-parse_version (const char *s, gulong *out)
-{
-  guint a = 0, b = 0, c = 0;
-  int n = 0;
-  if (s == NULL)
-    return FALSE;
-  if (!(sscanf (s, "%u.%u.%u%n", &a, &b, &c, &n) == 3 && s[n] == '\0')) {
-    n = 0;
-    c = 0;
-    if (!(sscanf (s, "%u.%u%n", &a, &b, &n) == 2 && s[n] == '\0'))
-      return FALSE;
-  }
-  if (b > 999 || c > 999)
-    return FALSE;
-  *out = a * 1000000ul + b * 1000ul + c;
-  return TRUE;
-}
-
 VfmQemuGates *
 vfm_qemu_gates_load (GError **error)
 {
@@ -76,7 +56,7 @@ vfm_qemu_gates_load (GError **error)
     if (value != NULL)
       g->value = g_ascii_strtoull (value, &end, 10);
     if ((g_strcmp0 (g->component, "qemu") != 0 && g_strcmp0 (g->component, "libvirt") != 0) || g->source == NULL ||
-        (since == NULL) == (value == NULL) || (since != NULL && !parse_version (since, &g->since)) ||
+        (since == NULL) == (value == NULL) || (since != NULL && !vfm_version_parse (since, &g->since)) ||
         (value != NULL && (end == value || *end != '\0'))) {
       g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE,
                    "%s: [%s] needs Component (qemu or libvirt), Source, and either Since X.Y[.Z] or a numeric Value",

@@ -2,8 +2,7 @@
 #include "vfm-qemu-props.h"
 #include "vfm-datafile.h"
 #include "vfm-error.h"
-
-#include <stdio.h>
+#include "vfm-strings.h"
 
 void
 vfm_qemu_prop_free (VfmQemuProp *p)
@@ -18,15 +17,6 @@ vfm_qemu_prop_free (VfmQemuProp *p)
   g_free (p);
 }
 
-static gboolean
-parse_version (const char *s, gulong *out)
-{
-  guint a, b, c = 0;
-  if (s == NULL || sscanf (s, "%u.%u.%u", &a, &b, &c) < 2 || b > 999 || c > 999)
-    return FALSE;
-  *out = a * 1000000ul + b * 1000ul + c;
-  return TRUE;
-}
 
 GPtrArray *
 vfm_qemu_props_load (GError **error)
@@ -48,7 +38,7 @@ vfm_qemu_props_load (GError **error)
     p->value = g_key_file_get_string (kf, groups[i], "Value", NULL);
     p->when = g_key_file_get_string (kf, groups[i], "When", NULL);
     p->source = g_key_file_get_string (kf, groups[i], "Source", NULL);
-    if (p->type == NULL || p->value == NULL || !parse_version (since, &p->since_qemu) ||
+    if (p->type == NULL || p->value == NULL || !vfm_version_parse (since, &p->since_qemu) ||
         (g_strcmp0 (p->type, "string") != 0 && g_strcmp0 (p->type, "bool") != 0)) {
       g_set_error (error, VFM_ERROR, VFM_ERROR_PARSE, "%s: [%s] needs Type (string or bool), Value and SinceQemu X.Y",
                    path, groups[i]);

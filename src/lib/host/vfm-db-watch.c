@@ -8,6 +8,7 @@
  * tenth of the hotplug time. A read of an inotify descriptor costs nothing
  * anywhere; the key stays for where inotify cannot see every change. */
 #include "vfm-db-watch.h"
+#include "vfm-strings.h"
 
 #include <errno.h>
 #include <sys/inotify.h>
@@ -57,12 +58,6 @@ remote_name (const char *path)
   return NULL;
 }
 
-static gint
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(char *const *) a, *(char *const *) b);
-}
-
 /* One directory's files as a key: name, identity, size and mtime of each,
  * sorted (readdir's order is no promise). */
 static void
@@ -81,7 +76,7 @@ append_dir_key (GString *key, const char *dir)
                           (long) st.st_mtim.tv_sec, (long) st.st_mtim.tv_nsec);
   while ((name = g_dir_read_name (d)) != NULL)
     g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_names);
+  vfm_strings_sort (names);
   for (guint i = 0; i < names->len; i++) {
     g_autofree char *path = g_build_filename (dir, g_ptr_array_index (names, i), NULL);
     if (stat (path, &st) == 0)

@@ -35,7 +35,7 @@ receive_one (VfmUdevMonitor *m)
 
   errno = 0;
   if ((dev = udev_monitor_receive_device (m->monitor)) == NULL)
-    return errno != EAGAIN && errno != EWOULDBLOCK; /* ENOBUFS and the like: read on */
+    return errno != 0 && errno != EAGAIN && errno != EWOULDBLOCK; /* ENOBUFS and the like: read on */
   action = udev_device_get_action (dev);
   bdf = udev_device_get_sysname (dev);
   if (action != NULL && bdf != NULL)

@@ -166,8 +166,9 @@ to_bind_clear (ToBind *t)
   g_ptr_array_unref (t->selections);
 }
 
-/* The devices to bind, as one request (vfm_binder_bind_many): their locks
- * in one pass, one journal record, each verified; a result per device. */
+/* The devices to bind, as one request (vfm_binder_bind_selected, to the
+ * drivers the policy selected): their locks in one pass, one journal
+ * record, each verified; a result per device. */
 static void
 bind_devices (VfmHost *host, ToBind *t, GPtrArray *events)
 {

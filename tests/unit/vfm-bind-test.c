@@ -759,9 +759,10 @@ count_seen (HotplugSeen *s, const char *needle)
   return n;
 }
 
-/* The add of one VF of a write that created two: the worker waits for the
- * other's add (it comes while it waits), then binds both as ONE request:
- * one journal record for both, each bound once, nothing left pending. */
+/* The add of one VF of a write that created two: the worker applies its
+ * policy, waits for the other's add (it comes while it waits), then binds
+ * both as ONE request: one journal record for both, each bound once,
+ * nothing left pending. */
 static void
 test_hotplug_one_write_one_batch (Fixture *f, gconstpointer data)
 {
@@ -778,6 +779,9 @@ test_hotplug_one_write_one_batch (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count_seen (&s, "bound " VF " to mlx5_vfio_pci"), ==, 1);
   g_assert_cmpuint (count_seen (&s, "bound " VF1 " to mlx5_vfio_pci"), ==, 1);
   g_assert_cmpuint (count_seen (&s, "waiting for the add events of 1 more VFs"), ==, 1);
+  /* the announced VF's policy was applied before the wait for the other */
+  g_assert_cmpuint (count_seen (&s, "hotplug round: 2 devices; no write under way and its VFs announced"), ==, 1);
+  g_assert_cmpuint (count_seen (&s, "(the policy of 1 applied by then)"), ==, 1);
   now = link_driver (f, VF);
   now1 = link_driver (f, VF1);
   g_assert_cmpstr (now, ==, "mlx5_vfio_pci");

@@ -202,33 +202,59 @@ bind_devices (VfmHost *host, ToBind *t, GPtrArray *events)
            members->str);
 }
 
+struct _VfmAutobind {
+  VfmHost *host;
+  GPtrArray *events;
+  GError *db_error; /* no database: each device says so */
+  ToBind to_bind;
+};
+
+VfmAutobind *
+vfm_autobind_new (VfmHost *host)
+{
+  VfmAutobind *a = g_new0 (VfmAutobind, 1);
+  a->host = host;
+  a->events = events_new ();
+  (void) vfm_host_db (host, &a->db_error);
+  to_bind_init (&a->to_bind);
+  return a;
+}
+
+void
+vfm_autobind_add (VfmAutobind *a, const char *bdf)
+{
+  g_autoptr (GError) local = NULL;
+  VfmPciDevice *dev;
+
+  if (a->db_error != NULL) {
+    event (a->events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf,
+           a->db_error->message);
+    return;
+  }
+  if ((dev = vfm_host_device (a->host, bdf, &local)) == NULL)
+    event (a->events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, local->message);
+  else
+    to_bind_add_if_wanted (&a->to_bind, a->host, dev, a->events);
+}
+
+GPtrArray *
+vfm_autobind_finish (VfmAutobind *a)
+{
+  GPtrArray *events = a->events;
+  bind_devices (a->host, &a->to_bind, events);
+  to_bind_clear (&a->to_bind);
+  g_clear_error (&a->db_error);
+  g_free (a);
+  return events;
+}
+
 GPtrArray *
 vfm_autobind_devices (VfmHost *host, GPtrArray *bdfs)
 {
-  GPtrArray *events = events_new ();
-  g_autoptr (GError) error = NULL;
-  ToBind to_bind;
-
-  if (vfm_host_db (host, &error) == NULL) {
-    for (guint i = 0; i < bdfs->len; i++) {
-      const char *bdf = g_ptr_array_index (bdfs, i);
-      event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, error->message);
-    }
-    return events;
-  }
-  to_bind_init (&to_bind);
-  for (guint i = 0; i < bdfs->len; i++) {
-    const char *bdf = g_ptr_array_index (bdfs, i);
-    g_autoptr (GError) local = NULL;
-    VfmPciDevice *dev = vfm_host_device (host, bdf, &local);
-    if (dev == NULL)
-      event (events, G_LOG_LEVEL_WARNING, "policy", bdf, "cannot apply policy to %s: %s", bdf, local->message);
-    else
-      to_bind_add_if_wanted (&to_bind, host, dev, events);
-  }
-  bind_devices (host, &to_bind, events);
-  to_bind_clear (&to_bind);
-  return events;
+  VfmAutobind *a = vfm_autobind_new (host);
+  for (guint i = 0; i < bdfs->len; i++)
+    vfm_autobind_add (a, g_ptr_array_index (bdfs, i));
+  return vfm_autobind_finish (a);
 }
 
 GPtrArray *

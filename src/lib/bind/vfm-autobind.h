@@ -28,6 +28,15 @@ GPtrArray *vfm_autobind_start    (VfmHost *host);
  * destroy) works on: that one binds its own VFs. The devices to bind are
  * one request (vfm_binder_bind_many: one journal record for several). */
 GPtrArray *vfm_autobind_devices  (VfmHost *host, GPtrArray *bdfs);
+/* The same in steps, so that the policy of the devices known first is
+ * applied while others are still coming (vfm-hotplug: the VFs announced
+ * before their sriov_numvfs write returned): a request on HOST, a device
+ * added (its policy decided, nothing changed yet), then the binds; the
+ * events of all of it. */
+typedef struct _VfmAutobind VfmAutobind;
+VfmAutobind *vfm_autobind_new    (VfmHost *host);
+void       vfm_autobind_add      (VfmAutobind *a, const char *bdf);
+GPtrArray *vfm_autobind_finish   (VfmAutobind *a);
 /* The same for one device. */
 GPtrArray *vfm_autobind_device   (VfmHost *host, const char *bdf);
 /* At a "remove" (a VF gone with sriov_numvfs, a hot-unplug): the record of

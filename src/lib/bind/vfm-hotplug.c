@@ -268,8 +268,9 @@ worker (gpointer data)
     g_autoptr (VfmHost) host = NULL;
     g_autoptr (GPtrArray) taken = NULL;
     g_autoptr (GPtrArray) events = NULL;
+    g_autoptr (GHashTable) early = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     GThread *checker = NULL;
-    gboolean unchanged = FALSE;
+    VfmAutobind *ab = NULL;
     gint64 began, gathered, done;
 
     g_mutex_lock (&hp->mutex);
@@ -292,27 +293,44 @@ worker (gpointer data)
      * this line, then one after the binds (a line on the way is a cost) */
     report_one (hp, G_LOG_LEVEL_DEBUG, NULL, "hotplug round: took %u announced devices", taken->len);
     began = g_get_monotonic_time ();
-    /* the database and policies: kept while their files stay the same
-     * (inotify: one read; a stat of each file where inotify cannot be
-     * trusted, then while gather waits for the write); the devices are
-     * opened after gather, with their links */
-    if (hp->db != NULL && vfm_db_watch_uses_key (hp->db_watch))
+    /* the database and policies: kept while their files stay the same.
+     * With inotify the answer is one read: the database is had now, and the
+     * policy of the VFs announced so far applied while the write that makes
+     * the others may still run (a VF's files are complete when it is
+     * announced; its physfn link comes right after). Where the answer is a
+     * stat of each file, that runs in a thread while gather waits, and the
+     * policy of every device comes after. */
+    if (hp->db != NULL && vfm_db_watch_uses_key (hp->db_watch)) {
       checker = g_thread_new ("vfmig-db-check", check_thread, hp->db_watch);
-    else if (hp->db != NULL)
-      unchanged = vfm_db_watch_unchanged (hp->db_watch);
+    } else {
+      use_db (hp, host, hp->db != NULL && vfm_db_watch_unchanged (hp->db_watch));
+      ab = vfm_autobind_new (host);
+      for (guint i = 0; i < taken->len; i++) {
+        const char *bdf = g_ptr_array_index (taken, i);
+        g_autofree char *physfn = link_of (vfm_host_sysroot (host), bdf, "physfn");
+        if (physfn != NULL) {
+          vfm_autobind_add (ab, bdf);
+          g_hash_table_add (early, g_strdup (bdf));
+        }
+      }
+    }
     gather (hp, vfm_host_sysroot (host), taken);
-    if (checker != NULL)
-      unchanged = GPOINTER_TO_INT (g_thread_join (checker));
-    use_db (hp, host, unchanged);
+    if (checker != NULL) {
+      use_db (hp, host, GPOINTER_TO_INT (g_thread_join (checker)));
+      ab = vfm_autobind_new (host);
+    }
     gathered = g_get_monotonic_time ();
-    events = vfm_autobind_devices (host, taken);
+    for (guint i = 0; i < taken->len; i++)
+      if (!g_hash_table_contains (early, g_ptr_array_index (taken, i)))
+        vfm_autobind_add (ab, g_ptr_array_index (taken, i));
+    events = vfm_autobind_finish (ab);
     done = g_get_monotonic_time ();
     keep_db (hp, host, hp->db_watch);
     report (hp, events);
     report_one (hp, G_LOG_LEVEL_DEBUG, NULL,
                 "hotplug round: %u devices; no write under way and its VFs announced %.1f ms after the round "
-                "began, policy and binds done %.1f ms after that", taken->len, (gathered - began) / 1000.0,
-                (done - gathered) / 1000.0);
+                "began (the policy of %u applied by then), policy and binds done %.1f ms after that",
+                taken->len, (gathered - began) / 1000.0, g_hash_table_size (early), (done - gathered) / 1000.0);
   }
 }
 

@@ -633,6 +633,23 @@ test_db_watch (Fixture *f, gconstpointer data)
   g_assert_false (vfm_db_watch_unchanged (w));
   g_clear_pointer (&w, vfm_db_watch_free);
 
+  /* a policy that links to nothing (yet): its target, once there, must be
+   * seen, and no watch can be set on it: the key's way, which sees it */
+  if (mode == VFM_DB_WATCH_AUTO) {
+    g_autofree char *later = g_build_filename (f->root, "srv/policies/later.conf", NULL);
+    g_autofree char *dangling = g_build_filename (f->root, "etc/vfmig/policies.d/later.conf", NULL);
+    g_assert_cmpint (symlink (later, dangling), ==, 0);
+    w = vfm_db_watch_new (f->host, mode);
+    g_test_message ("watch: %s", vfm_db_watch_describe (w));
+    g_assert_true (vfm_db_watch_uses_key (w));
+    g_assert_true (strstr (vfm_db_watch_describe (w), "is a link to nothing") != NULL);
+    g_assert_true (vfm_db_watch_unchanged (w));
+    vfm_test_write (later, "[Policy l]\nIds=8086:1889\nManage=true\n");
+    g_assert_false (vfm_db_watch_unchanged (w));
+    g_clear_pointer (&w, vfm_db_watch_free);
+    g_assert_cmpint (unlink (dangling), ==, 0);
+  }
+
   /* depmod's way: a new modules.alias renamed over the old */
   vfm_test_write (alias_new, "alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\n");
   w = watch_new (f, mode);

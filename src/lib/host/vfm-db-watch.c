@@ -131,11 +131,12 @@ watch_dir (int fd, const char *dir, char **why)
     g_autofree char *path = g_build_filename (dir, name, NULL);
     if (lstat (path, &st) != 0 || !S_ISLNK (st.st_mode))
       continue;
-    /* the target's own changes; a dangling link's appearance is the
-     * directory's (IN_CREATE there), a target made later is not seen:
-     * the key's way would not read it either before it exists */
-    if (stat (path, &st) != 0)
-      continue;
+    /* the target's own changes. A dangling link's target may appear
+     * anywhere later, which no watch here would see: the key instead */
+    if (stat (path, &st) != 0) {
+      *why = g_strdup_printf ("%s is a link to nothing (yet)", path);
+      return FALSE;
+    }
     if ((remote = remote_name (path)) != NULL) {
       *why = g_strdup_printf ("%s leads to %s, where a change made elsewhere raises no inotify event", path, remote);
       return FALSE;

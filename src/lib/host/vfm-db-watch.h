@@ -20,7 +20,8 @@ G_BEGIN_DECLS
  *  - a key (name, identity, size and mtime of each file), taken again when
  *    asked: where inotify cannot be trusted, i.e. a directory on a network
  *    file system (NFS, SMB, 9p, FUSE, Ceph...: a change made on another
- *    machine raises no event here), or inotify failed (no watches left). */
+ *    machine raises no event here), a symbolic link to nothing (its target
+ *    may appear anywhere), or inotify failed (no watches left). */
 typedef struct _VfmDbWatch VfmDbWatch;
 
 typedef enum {

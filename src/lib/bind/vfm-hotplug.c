@@ -245,19 +245,6 @@ use_db (VfmHotplug *hp, VfmHost *host, gboolean unchanged)
   vfm_host_db (host, NULL);
 }
 
-/* WATCH: what says when the database's files change, made before HOST
- * read them */
-static void
-keep_db (VfmHotplug *hp, VfmHost *host, VfmDbWatch *watch)
-{
-  g_clear_pointer (&hp->db, vfm_db_free);
-  if (watch != hp->db_watch) {
-    g_clear_pointer (&hp->db_watch, vfm_db_watch_free);
-    hp->db_watch = watch;
-  }
-  hp->db = vfm_host_steal_db (host);
-}
-
 static gpointer
 worker (gpointer data)
 {
@@ -325,7 +312,7 @@ worker (gpointer data)
         vfm_autobind_add (ab, g_ptr_array_index (taken, i));
     events = vfm_autobind_finish (ab);
     done = g_get_monotonic_time ();
-    keep_db (hp, host, hp->db_watch);
+    hp->db = vfm_host_steal_db (host); /* use_db left none kept; its watch is hp->db_watch */
     report (hp, events);
     report_one (hp, G_LOG_LEVEL_DEBUG, NULL,
                 "hotplug round: %u devices; no write under way and its VFs announced %.1f ms after the round "
@@ -352,8 +339,12 @@ void
 vfm_hotplug_keep_db (VfmHotplug *hp, VfmHost *host, VfmDbWatch *watch)
 {
   g_mutex_lock (&hp->mutex);
-  if (!hp->running) /* the worker's own otherwise */
-    keep_db (hp, host, g_steal_pointer (&watch));
+  if (!hp->running) { /* the worker's own otherwise */
+    g_clear_pointer (&hp->db, vfm_db_free);
+    g_clear_pointer (&hp->db_watch, vfm_db_watch_free);
+    hp->db_watch = g_steal_pointer (&watch);
+    hp->db = vfm_host_steal_db (host);
+  }
   g_mutex_unlock (&hp->mutex);
   vfm_db_watch_free (watch);
 }
